@@ -1,0 +1,103 @@
+// The daemon's configuration: the YAML file of DESIGN section 4, parsed and
+// validated into plain structs.  Every error names the file, the key and what
+// is wrong, so an operator can fix a file without reading code.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "myrelay/auth.h"
+#include "myrelay/log.h"
+
+namespace myrelay {
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string str() const {
+    bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
+};
+
+enum class ServerRole { Primary, Replica };
+const char* server_role_name(ServerRole r);
+
+struct BackendServer {
+  HostPort address;
+  ServerRole role = ServerRole::Primary;
+};
+
+struct Cluster {
+  std::string name;
+  std::vector<BackendServer> servers;
+};
+
+struct UserEntry {
+  std::string name;
+  // SHA1(SHA1(password)), the MySQL "hash" stored in mysql.user; we never keep
+  // the clear password.  has_password=false means an empty password.
+  bool has_password = false;
+  Sha1Digest hash2{};
+};
+
+struct Tenant {
+  std::string name;
+  bool privileged = false;
+  std::vector<UserEntry> users;
+};
+
+struct Config {
+  std::string file;  // where it was read from, for messages
+
+  // proxy:
+  HostPort listen{"127.0.0.1", 2883};
+  int proxy_id = 0;              // 0..127
+  int workers = 0;               // 0 = one per core
+  int max_connections = 10000;   // also the number of shm session slots
+  std::string run_dir = "/run/myrelay";
+  std::string shm_name = "myrelay";
+  std::string admin_group;       // "" = none
+  std::string pid_file = "/run/myrelay/myrelayd.pid";
+  std::string log_file = "/var/log/myrelay/myrelayd.log";  // "-" = stderr
+  LogLevel log_level = LogLevel::Info;
+  // Version string in the proxy's handshake before a backend has told us its
+  // own; once one has, the backend's is used.
+  std::string server_version = "8.0.30-myrelay";
+  // Largest logical packet (command or row) a session may send, like the
+  // server's max_allowed_packet; bigger ones close the session.
+  uint64_t max_packet_size = 1024ull * 1024 * 1024;
+
+  // timeouts:
+  int handshake_ms = 10000;
+  int backend_connect_ms = 3000;
+  int client_idle_s = 28800;
+  int shutdown_grace_s = 30;
+
+  // defaults:
+  std::string default_tenant = "app";
+  std::string default_cluster = "main";
+
+  std::vector<Cluster> clusters;
+  std::vector<Tenant> tenants;
+
+  const Cluster* find_cluster(const std::string& name) const;
+  const Tenant* find_tenant(const std::string& name) const;
+  const UserEntry* find_user(const Tenant& t, const std::string& name) const;
+  // workers resolved: 0 becomes the number of online cores.
+  int effective_workers() const;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Both throw ConfigError with a message "FILE: KEY: what is wrong".
+Config load_config_file(const std::string& path);
+Config load_config_string(const std::string& yaml_text, const std::string& file_name);
+
+}  // namespace myrelay

@@ -1,0 +1,32 @@
+// A small thread-safe logger: timestamped lines with a level, to a file or to
+// standard error.  reopen() serves SIGUSR1 (logrotate).
+#pragma once
+
+#include <string>
+
+namespace myrelay {
+
+enum class LogLevel { Debug = 0, Info = 1, Warn = 2, Error = 3 };
+
+// Parses "debug", "info", "warn"/"warning", "error"; false if unknown.
+bool parse_log_level(const std::string& s, LogLevel& out);
+const char* log_level_name(LogLevel l);
+
+// path "-" means standard error.  Returns false (with errno set) when the file
+// cannot be opened; the previous destination is kept then.
+bool log_open(const std::string& path, LogLevel level);
+bool log_reopen();
+void log_set_level(LogLevel level);
+bool log_enabled(LogLevel level);
+void log_write(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+}  // namespace myrelay
+
+#define MR_LOG(level, ...)                                         \
+  do {                                                             \
+    if (::myrelay::log_enabled(level)) ::myrelay::log_write(level, __VA_ARGS__); \
+  } while (0)
+#define LOG_DEBUG(...) MR_LOG(::myrelay::LogLevel::Debug, __VA_ARGS__)
+#define LOG_INFO(...) MR_LOG(::myrelay::LogLevel::Info, __VA_ARGS__)
+#define LOG_WARN(...) MR_LOG(::myrelay::LogLevel::Warn, __VA_ARGS__)
+#define LOG_ERROR(...) MR_LOG(::myrelay::LogLevel::Error, __VA_ARGS__)

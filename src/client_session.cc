@@ -1,0 +1,906 @@
+// Client sessions: handshake, authentication and the command relay (see
+// client_session.h).
+#include "myrelay/client_session.h"
+
+#include <event2/buffer.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "myrelay/log.h"
+#include "myrelay/proxy.h"
+#include "myrelay/sql_recognizer.h"
+#include "myrelay/worker.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+// A command up to this size is read whole before it is forwarded, so the
+// proxy can look at it; longer ones (bulk INSERTs, long data) stream through.
+static constexpr size_t kWholeCommandMax = 64 * 1024;
+static constexpr size_t kMaxLoginPacket = 64 * 1024;
+// Relaying pauses while this much waits in the receiving side's output.
+static constexpr size_t kOutputHighWater = 1024 * 1024;
+static constexpr size_t kReadHighWater = 1024 * 1024;
+static constexpr size_t kWriteLowWater = 256 * 1024;
+// A closing session gets this long to flush its last packets.
+static constexpr int kCloseFlushSeconds = 5;
+
+const char* ClientSession::state_name(State s) {
+  switch (s) {
+    case State::Init: return "MCS_INIT";
+    case State::ActiveReader: return "MCS_ACTIVE_READER";
+    case State::KeepAlive: return "MCS_KEEP_ALIVE";
+    case State::HalfClosed: return "MCS_HALF_CLOSED";
+    case State::Closed: return "MCS_CLOSED";
+  }
+  return "MCS_UNKNOWN";
+}
+
+// Copies bytes at increasing offsets of an evbuffer, walking its chains
+// forward instead of from the start each time.
+class BufferPeeker {
+ public:
+  explicit BufferPeeker(evbuffer* b) : buf_(b) { evbuffer_ptr_set(b, &ptr_, 0, EVBUFFER_PTR_SET); }
+  void copy(size_t off, void* dst, size_t n) {
+    if (off != pos_) {
+      evbuffer_ptr_set(buf_, &ptr_, off - pos_, EVBUFFER_PTR_ADD);
+      pos_ = off;
+    }
+    evbuffer_copyout_from(buf_, &ptr_, dst, n);
+  }
+
+ private:
+  evbuffer* buf_;
+  evbuffer_ptr ptr_;
+  size_t pos_ = 0;
+};
+
+ClientSession::ClientSession(Worker& worker, int fd, const std::string& peer_ip,
+                             uint16_t peer_port, uint32_t cs_id, uint64_t proxy_sessid)
+    : worker_(worker),
+      proxy_(worker.proxy()),
+      cfg_(worker.proxy().config()),
+      peer_ip_(peer_ip),
+      peer_port_(peer_port),
+      cs_id_(cs_id),
+      proxy_sessid_(proxy_sessid) {
+  bev_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+}
+
+ClientSession::~ClientSession() {
+  if (state_ != State::Closed) close("session freed");
+}
+
+void ClientSession::start() {
+  if (!bev_) {
+    close("cannot create bufferevent");
+    return;
+  }
+  bufferevent_setcb(bev_, on_client_read, on_client_write, on_client_event, this);
+  bufferevent_setwatermark(bev_, EV_READ, 0, kReadHighWater);
+  bufferevent_setwatermark(bev_, EV_WRITE, kWriteLowWater, 0);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+
+  handshake_timer_ = evtimer_new(worker_.base(), on_handshake_timeout, this);
+  timeval tv{cfg_->handshake_ms / 1000, (cfg_->handshake_ms % 1000) * 1000};
+  evtimer_add(handshake_timer_, &tv);
+
+  scramble_ = make_scramble();
+  BackendFacts facts = proxy_.backend_facts(cfg_->default_cluster);
+  Handshake hs;
+  hs.server_version = facts.known ? facts.server_version : cfg_->server_version;
+  hs.connection_id = cs_id_;
+  hs.scramble.assign(reinterpret_cast<const char*>(scramble_.data()), scramble_.size());
+  // Offer only what the backend also has: responses are relayed unchanged.
+  hs.capabilities =
+      facts.known ? kProxyCapabilities & (facts.capabilities | CLIENT_LONG_PASSWORD) : kProxyCapabilities;
+  hs.charset = facts.known && facts.charset ? facts.charset : 45;  // utf8mb4_general_ci
+  hs.status = SERVER_STATUS_AUTOCOMMIT;
+  caps_ = hs.capabilities;
+  seq_ = 0;
+  send_packet(build_handshake(hs));
+}
+
+// ---- libevent callbacks ----
+
+void ClientSession::on_client_read(bufferevent*, void* arg) {
+  static_cast<ClientSession*>(arg)->handle_input();
+}
+
+void ClientSession::on_client_write(bufferevent*, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  if (self->phase_ == Phase::Closing) {
+    if (evbuffer_get_length(bufferevent_get_output(self->bev_)) == 0) self->close("closed after final packet");
+    return;
+  }
+  if (self->blocked_on_client_) {
+    self->blocked_on_client_ = false;
+    self->pump_server_to_client();
+  }
+}
+
+void ClientSession::on_client_event(bufferevent*, short what, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  if (what & BEV_EVENT_TIMEOUT) {
+    self->close(what & BEV_EVENT_WRITING ? "client stopped reading" : "client idle timeout");
+  } else if (what & BEV_EVENT_EOF) {
+    self->close("client closed the connection");
+  } else {
+    int err = EVUTIL_SOCKET_ERROR();
+    std::string why = std::string("client connection error: ") + evutil_socket_error_to_string(err);
+    self->close(why.c_str());
+  }
+}
+
+void ClientSession::on_handshake_timeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  LOG_INFO("cs_id=%u %s:%u did not finish its login within %d ms", self->cs_id_,
+           self->peer_ip_.c_str(), self->peer_port_, self->cfg_->handshake_ms);
+  self->close("handshake timeout");
+}
+
+void ClientSession::handle_input() {
+  switch (phase_) {
+    case Phase::AwaitHandshakeResponse:
+      handle_handshake_response();
+      break;
+    case Phase::AwaitAuthSwitchResponse:
+      handle_auth_switch_response();
+      break;
+    case Phase::Ready:
+      process_commands();
+      break;
+    case Phase::InCommand:
+      if (streaming_command_ || tracker_.awaiting_client_upload()) pump_client_to_server();
+      // Anything else the client sends now waits for the response to end.
+      break;
+    case Phase::AwaitChangeUserAuth:
+      handle_change_user_auth();
+      break;
+    case Phase::BackendLogin:
+    case Phase::AwaitServer:
+    case Phase::ChangeUserLogin:
+    case Phase::Closing:
+      break;
+  }
+}
+
+// ---- login ----
+
+void ClientSession::handle_handshake_response() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  uint8_t first_seq = 0, last_seq = 0;
+  std::string payload;
+  ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
+  if (st == ReadStatus::Incomplete) return;
+  if (st == ReadStatus::TooBig) {
+    LOG_WARN("cs_id=%u %s:%u sent an oversized login packet", cs_id_, peer_ip_.c_str(), peer_port_);
+    close("oversized login packet");
+    return;
+  }
+  seq_ = uint8_t(last_seq + 1);
+  std::string error;
+  if (first_seq != 1 || !parse_handshake_response(payload, hello_, error)) {
+    LOG_WARN("cs_id=%u %s:%u sent a bad handshake response: %s", cs_id_, peer_ip_.c_str(),
+             peer_port_, error.empty() ? "wrong sequence id" : error.c_str());
+    send_error_and_close(1043, "08S01", "Bad handshake", "bad handshake");
+    return;
+  }
+  if (hello_.is_ssl_request) {
+    send_error_and_close(1043, "08S01", "Bad handshake: myrelay does not offer SSL",
+                         "client asked for SSL");
+    return;
+  }
+  caps_ &= hello_.capabilities;
+  charset_ = hello_.charset;
+  db_ = (caps_ & CLIENT_CONNECT_WITH_DB) ? hello_.database : std::string();
+  login_text_ = hello_.user;
+  if (!hello_.auth_plugin.empty() && hello_.auth_plugin != kNativePasswordPlugin) {
+    // The client wants another method: ask it for mysql_native_password.
+    send_packet(build_auth_switch(kNativePasswordPlugin,
+                                  std::string_view(reinterpret_cast<const char*>(scramble_.data()),
+                                                   scramble_.size())));
+    phase_ = Phase::AwaitAuthSwitchResponse;
+    return;
+  }
+  authenticate(hello_.auth_response);
+}
+
+void ClientSession::handle_auth_switch_response() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  uint8_t first_seq = 0, last_seq = 0;
+  std::string payload;
+  ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
+  if (st == ReadStatus::Incomplete) return;
+  if (st == ReadStatus::TooBig) {
+    close("oversized auth packet");
+    return;
+  }
+  seq_ = uint8_t(last_seq + 1);
+  authenticate(payload);
+}
+
+void ClientSession::deny_access(bool used_password) {
+  LOG_INFO("cs_id=%u access denied for '%s' from %s:%u", cs_id_, login_text_.c_str(),
+           peer_ip_.c_str(), peer_port_);
+  send_error_and_close(1045, "28000",
+                       "Access denied for user '" + login_text_ + "'@'" + peer_ip_ +
+                           "' (using password: " + (used_password ? "YES" : "NO") + ")",
+                       "access denied");
+}
+
+// Looks a login name up and checks a mysql_native_password answer against
+// the configured hash; on success returns SHA1(pw) (or nothing for users
+// without a password).
+static bool check_user(const Config& cfg, const std::string& login_text,
+                       const std::string& auth_response, const Scramble& scramble, LoginName& login,
+                       const Tenant*& tenant, std::optional<Sha1Digest>& hash1) {
+  std::string error;
+  if (!parse_login_name(login_text, cfg.default_tenant, cfg.default_cluster, login, error))
+    return false;
+  tenant = cfg.find_tenant(login.tenant);
+  if (!tenant || !cfg.find_cluster(login.cluster)) return false;
+  const UserEntry* user = cfg.find_user(*tenant, login.user);
+  if (!user) return false;
+  if (!user->has_password) {
+    hash1.reset();
+    return auth_response.empty();
+  }
+  Sha1Digest h1{};
+  if (!native_verify(reinterpret_cast<const uint8_t*>(auth_response.data()), auth_response.size(),
+                     scramble.data(), scramble.size(), user->hash2, h1))
+    return false;
+  hash1 = h1;
+  return true;
+}
+
+void ClientSession::authenticate(const std::string& auth_response) {
+  if (!check_user(*cfg_, login_text_, auth_response, scramble_, login_, tenant_, hash1_)) {
+    deny_access(!auth_response.empty());
+    return;
+  }
+  begin_backend_login(Phase::BackendLogin);
+}
+
+static BackendLogin make_backend_login(const LoginName& login, const std::optional<Sha1Digest>& hash1,
+                                       const std::string& db, uint8_t charset, uint32_t caps,
+                                       const HandshakeResponse& hello, uint64_t proxy_sessid,
+                                       uint32_t cs_id, const std::string& peer) {
+  BackendLogin bl;
+  bl.user = login.user;
+  bl.hash1 = hash1;
+  bl.database = db;
+  bl.charset = charset;
+  bl.client_caps = caps;
+  bl.max_packet = hello.max_packet;
+  bl.attributes = hello.attributes;
+  // Lets a DBA map a backend thread to its proxy session.
+  bl.attributes.emplace_back("_proxy_sessid", std::to_string(proxy_sessid));
+  bl.attributes.emplace_back("_proxy_cs_id", std::to_string(cs_id));
+  bl.attributes.emplace_back("_proxy_client", peer);
+  return bl;
+}
+
+// Picks the cluster's servers in order, primaries first.
+static std::vector<BackendServer> servers_in_order(const Cluster& c) {
+  std::vector<BackendServer> v;
+  for (auto& s : c.servers)
+    if (s.role == ServerRole::Primary) v.push_back(s);
+  for (auto& s : c.servers)
+    if (s.role != ServerRole::Primary) v.push_back(s);
+  return v;
+}
+
+void ClientSession::begin_backend_login(Phase phase) {
+  phase_ = phase;
+  const Cluster* cluster = cfg_->find_cluster(login_.cluster);
+  if (!cluster || cluster->servers.empty()) {
+    send_error_and_close(1049, "42000", "Unknown cluster '" + login_.cluster + "'", "unknown cluster");
+    return;
+  }
+  BackendServer server = servers_in_order(*cluster).front();
+  server_ = std::make_unique<ServerSession>(*this, proxy_, worker_.base(), server,
+                                            proxy_.ids().next_ss_id(), cfg_->backend_connect_ms,
+                                            cluster->name);
+  server_->connect(make_backend_login(login_, hash1_, db_, charset_, caps_, hello_, proxy_sessid_,
+                                      cs_id_, peer_ip_ + ":" + std::to_string(peer_port_)));
+}
+
+void ClientSession::on_server_ready(ServerSession* ss) {
+  if (ss == pending_server_.get()) {
+    finish_change_user(true, std::string());
+    return;
+  }
+  if (phase_ == Phase::BackendLogin) {
+    if (handshake_timer_) {
+      event_free(handshake_timer_);
+      handshake_timer_ = nullptr;
+    }
+    LOG_DEBUG("cs_id=%u '%s' logged in from %s:%u (ss_id=%llu, backend thread %u)", cs_id_,
+              login_text_.c_str(), peer_ip_.c_str(), peer_port_,
+              (unsigned long long)ss->ss_id(), ss->server_sessid());
+    in_trans_ = ss->login_status() & SERVER_STATUS_IN_TRANS;
+    send_ok();
+    phase_ = Phase::Ready;
+    state_ = State::KeepAlive;
+    set_idle_timeout(true);
+    process_commands();
+    return;
+  }
+  if (phase_ == Phase::AwaitServer) {
+    phase_ = Phase::Ready;
+    if (!held_command_.empty()) {
+      forward_command(std::move(held_command_));
+      held_command_.clear();
+    } else {
+      process_commands();  // a long command still in the input
+    }
+  }
+}
+
+void ClientSession::on_server_login_failed(ServerSession* ss, const std::string& err_payload) {
+  if (ss == pending_server_.get()) {
+    finish_change_user(false, err_payload);
+    return;
+  }
+  if (ss != server_.get()) return;
+  server_.reset();
+  if (phase_ == Phase::BackendLogin) {
+    send_packet(err_payload);
+    close_after_flush("backend login failed");
+    return;
+  }
+  if (phase_ == Phase::AwaitServer) {
+    seq_ = 1;
+    send_packet(err_payload);
+    if (held_command_.empty()) {  // a long command we cannot skip over
+      close_after_flush("backend login failed");
+      return;
+    }
+    held_command_.clear();
+    phase_ = Phase::Ready;
+    state_ = State::KeepAlive;
+    set_idle_timeout(true);
+    process_commands();
+  }
+}
+
+void ClientSession::send_ok(uint16_t status_extra) {
+  OkPacket ok;
+  ok.status = client_status() | status_extra;
+  send_packet(build_ok(ok, caps_));
+}
+
+uint16_t ClientSession::client_status() const {
+  uint16_t st = SERVER_STATUS_AUTOCOMMIT;
+  if (server_) st = server_->login_status() & SERVER_STATUS_AUTOCOMMIT;
+  if (in_trans_) st |= SERVER_STATUS_IN_TRANS;
+  return st;
+}
+
+// ---- commands ----
+
+void ClientSession::set_idle_timeout(bool idle) {
+  if (!bev_) return;
+  if (idle) {
+    timeval tv{cfg_->client_idle_s, 0};
+    bufferevent_set_timeouts(bev_, &tv, nullptr);
+  } else {
+    bufferevent_set_timeouts(bev_, nullptr, nullptr);
+  }
+}
+
+void ClientSession::process_commands() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  while (phase_ == Phase::Ready && !closed()) {
+    size_t avail = evbuffer_get_length(in);
+    if (avail < kHeaderLen) return;
+    uint8_t hdr[kHeaderLen + ResponseTracker::kPeekBytes];
+    evbuffer_copyout(in, hdr, kHeaderLen);
+    PacketHeader h = parse_header(hdr);
+    if (h.seq != 0 || h.length == 0) {
+      LOG_WARN("cs_id=%u %s:%u sent a malformed command packet (length %u, sequence id %u); closing",
+               cs_id_, peer_ip_.c_str(), peer_port_, h.length, h.seq);
+      close("malformed command packet");
+      return;
+    }
+    if (h.length < kMaxChunk && h.length <= kWholeCommandMax) {
+      uint8_t first_seq = 0, last_seq = 0;
+      std::string payload;
+      if (read_packet(in, kWholeCommandMax, first_seq, last_seq, payload) != ReadStatus::Complete)
+        return;
+      handle_command(std::move(payload));
+      continue;
+    }
+    if (h.length > cfg_->max_packet_size) {
+      LOG_WARN("cs_id=%u sent a %u-byte packet, over max_packet_size; closing", cs_id_, h.length);
+      send_error_and_close(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes",
+                           "oversized packet");
+      return;
+    }
+    if (avail < kHeaderLen + ResponseTracker::kPeekBytes) return;
+    evbuffer_copyout(in, hdr, sizeof(hdr));
+    start_streamed_command(hdr[kHeaderLen], hdr + kHeaderLen, ResponseTracker::kPeekBytes);
+  }
+}
+
+void ClientSession::handle_command(std::string&& payload) {
+  uint8_t cmd = uint8_t(payload[0]);
+  switch (cmd) {
+    case COM_QUIT:
+      close("client quit");
+      return;
+    case COM_CHANGE_USER:
+      handle_change_user(payload);
+      return;
+    case COM_BINLOG_DUMP:
+    case COM_BINLOG_DUMP_GTID:
+    case COM_REGISTER_SLAVE:
+    case COM_TABLE_DUMP:
+    case COM_CONNECT_OUT:
+    case COM_CONNECT:
+    case COM_DAEMON:
+    case COM_DELAYED_INSERT:
+    case COM_TIME:
+    case COM_SLEEP:
+      seq_ = 1;
+      send_error(1047, "08S01", std::string("Unknown command: ") + command_name(cmd) +
+                                    " is not supported through myrelay");
+      return;
+    default:
+      break;
+  }
+  if (cmd > COM_RESET_CONNECTION) {
+    seq_ = 1;
+    send_error(1047, "08S01", "Unknown command");
+    return;
+  }
+  if (lost_transaction_) {
+    lost_transaction_ = false;
+    seq_ = 1;
+    send_error(2013, "HY000",
+               "Lost connection to the backend server during an open transaction; the "
+               "transaction was rolled back");
+    return;
+  }
+  use_db_.clear();
+  if (cmd == COM_QUERY) sql::parse_use(std::string_view(payload).substr(1), use_db_);
+  if (cmd == COM_INIT_DB) use_db_ = payload.substr(1);
+  if (!ensure_server()) {
+    held_command_ = std::move(payload);
+    return;
+  }
+  forward_command(std::move(payload));
+}
+
+bool ClientSession::ensure_server() {
+  if (server_) return true;
+  // The server session was lost or killed while idle: open a new one, with
+  // the session's current database, before the command goes on.
+  state_ = State::ActiveReader;
+  set_idle_timeout(false);
+  begin_backend_login(Phase::AwaitServer);
+  return false;
+}
+
+void ClientSession::forward_command(std::string&& payload) {
+  command_ = uint8_t(payload[0]);
+  state_ = State::ActiveReader;
+  set_idle_timeout(false);
+  server_->set_state(ServerSession::State::Active);
+  server_->count_request();
+  tracker_.start(command_, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), caps_);
+  down_ = Relay{};
+  last_down_seq_ = 0;
+  frame_packet(bufferevent_get_output(server_->bev()), 0, payload);
+  if (!ResponseTracker::expects_response(command_)) {
+    complete_command();
+    return;
+  }
+  phase_ = Phase::InCommand;
+  pump_server_to_client();  // nothing yet, unless the backend was quick
+}
+
+void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head, size_t head_len) {
+  switch (command) {
+    case COM_QUERY:
+    case COM_STMT_PREPARE:
+    case COM_STMT_EXECUTE:
+    case COM_STMT_SEND_LONG_DATA:
+      break;
+    default:
+      LOG_WARN("cs_id=%u sent a %s command longer than %zu bytes; closing", cs_id_,
+               command_name(command), kWholeCommandMax);
+      send_error_and_close(1047, "08S01", "Malformed packet", "malformed long command");
+      return;
+  }
+  if (lost_transaction_) {
+    // The long command cannot be skipped; the connection must go.
+    send_error_and_close(2013, "HY000",
+                         "Lost connection to the backend server during an open transaction",
+                         "backend lost in transaction");
+    return;
+  }
+  if (!ensure_server()) return;  // the command stays in the input meanwhile
+  command_ = command;
+  use_db_.clear();
+  state_ = State::ActiveReader;
+  set_idle_timeout(false);
+  server_->set_state(ServerSession::State::Active);
+  server_->count_request();
+  tracker_.start(command, head, head_len, caps_);
+  down_ = Relay{};
+  up_ = Relay{};
+  last_down_seq_ = 0;
+  streaming_command_ = true;
+  phase_ = Phase::InCommand;
+  pump_client_to_server();
+}
+
+void ClientSession::complete_command() {
+  if (tracker_.have_status()) {
+    bool now_in_trans = tracker_.last_status() & SERVER_STATUS_IN_TRANS;
+    if (now_in_trans && !in_trans_) {
+      ++trans_count_;
+      if (server_) server_->count_transaction();
+    }
+    in_trans_ = now_in_trans;
+  }
+  if (!use_db_.empty() && !tracker_.ended_with_error()) db_ = use_db_;
+  use_db_.clear();
+  streaming_command_ = false;
+  phase_ = Phase::Ready;
+  state_ = State::KeepAlive;
+  if (server_) server_->set_state(ServerSession::State::KeepAliveClientSlave);
+  set_idle_timeout(true);
+  process_commands();
+}
+
+// Relays the backend's response to the client packet by packet, as far as it
+// has arrived, and notices where it ends.
+void ClientSession::pump_server_to_client() {
+  if (phase_ != Phase::InCommand || !server_ || tracker_.awaiting_client_upload()) return;
+  evbuffer* in = bufferevent_get_input(server_->bev());
+  evbuffer* out = bufferevent_get_output(bev_);
+  size_t avail = evbuffer_get_length(in);
+  size_t out_len = evbuffer_get_length(out);
+  size_t off = 0;
+  BufferPeeker peek(in);
+  ResponseTracker::Event outcome = ResponseTracker::Event::Continue;
+  for (;;) {
+    if (down_.chunk_left > 0) {
+      size_t n = std::min<uint64_t>(down_.chunk_left, avail - off);
+      off += n;
+      down_.chunk_left -= n;
+      if (down_.chunk_left > 0) break;
+    }
+    if (down_.in_packet && !down_.more_chunks) {  // a logical packet is complete
+      down_.in_packet = false;
+      if (down_.pending != ResponseTracker::Event::Continue) {
+        outcome = down_.pending;
+        break;
+      }
+    }
+    if (out_len + off >= kOutputHighWater) {
+      blocked_on_client_ = true;
+      break;
+    }
+    if (avail - off < kHeaderLen) break;
+    uint8_t buf[kHeaderLen + ResponseTracker::kPeekBytes];
+    peek.copy(off, buf, kHeaderLen);
+    PacketHeader h = parse_header(buf);
+    if (down_.in_packet) {  // the next chunk of a long packet
+      down_.chunk_left = kHeaderLen + h.length;
+      down_.more_chunks = h.length == kMaxChunk;
+      last_down_seq_ = h.seq;
+      continue;
+    }
+    size_t need = std::min<size_t>(h.length, ResponseTracker::kPeekBytes);
+    if (avail - off < kHeaderLen + need) break;
+    peek.copy(off, buf, kHeaderLen + need);
+    ResponseTracker::Event ev = tracker_.on_server_packet(buf + kHeaderLen, need, h.length);
+    if (ev == ResponseTracker::Event::Malformed) {
+      LOG_WARN("cs_id=%u ss_id=%llu: unexpected packet (0x%02x, %u bytes) in the response to %s; closing",
+               cs_id_, (unsigned long long)server_->ss_id(), need ? buf[kHeaderLen] : 0, h.length,
+               command_name(command_));
+      if (off) evbuffer_remove_buffer(in, out, off);
+      close_after_flush("malformed response from backend");
+      return;
+    }
+    down_.in_packet = true;
+    down_.pending = ev;
+    down_.chunk_left = kHeaderLen + h.length;
+    down_.more_chunks = h.length == kMaxChunk;
+    last_down_seq_ = h.seq;
+  }
+  if (off) evbuffer_remove_buffer(in, out, off);
+  if (outcome == ResponseTracker::Event::Done) {
+    if (streaming_command_) {
+      // The backend answered before the whole command arrived (it refused
+      // it); the rest of the command cannot be told apart from new ones.
+      close_after_flush("backend answered a command still being sent");
+      return;
+    }
+    complete_command();
+  } else if (outcome == ResponseTracker::Event::LocalInfile) {
+    up_ = Relay{};
+    pump_client_to_server();
+  }
+}
+
+// Relays client packets to the backend: the rest of a long command, or the
+// file of a LOAD DATA LOCAL INFILE up to its empty end packet.
+void ClientSession::pump_client_to_server() {
+  if (!server_ || !(streaming_command_ || tracker_.awaiting_client_upload())) return;
+  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* out = bufferevent_get_output(server_->bev());
+  size_t avail = evbuffer_get_length(in);
+  size_t out_len = evbuffer_get_length(out);
+  size_t off = 0;
+  BufferPeeker peek(in);
+  bool packet_done = false;
+  for (;;) {
+    if (up_.chunk_left > 0) {
+      size_t n = std::min<uint64_t>(up_.chunk_left, avail - off);
+      off += n;
+      up_.chunk_left -= n;
+      if (up_.chunk_left > 0) break;
+    }
+    if (up_.in_packet && !up_.more_chunks) {
+      up_.in_packet = false;
+      packet_done = true;
+      break;
+    }
+    if (out_len + off >= kOutputHighWater) {
+      blocked_on_server_ = true;
+      break;
+    }
+    if (avail - off < kHeaderLen) break;
+    uint8_t hdr[kHeaderLen];
+    peek.copy(off, hdr, kHeaderLen);
+    PacketHeader h = parse_header(hdr);
+    if (!up_.in_packet) {
+      up_.in_packet = true;
+      up_.packet_len = 0;
+    }
+    up_.packet_len += h.length;
+    if (up_.packet_len > cfg_->max_packet_size) {
+      LOG_WARN("cs_id=%u sent a packet over max_packet_size (%llu bytes); closing", cs_id_,
+               (unsigned long long)cfg_->max_packet_size);
+      if (off) evbuffer_remove_buffer(in, out, off);
+      send_error_and_close(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes",
+                           "oversized packet");
+      return;
+    }
+    up_.chunk_left = kHeaderLen + h.length;
+    up_.more_chunks = h.length == kMaxChunk;
+  }
+  if (off) evbuffer_remove_buffer(in, out, off);
+  if (!packet_done) return;
+  if (streaming_command_) {
+    streaming_command_ = false;
+    if (!ResponseTracker::expects_response(command_)) {
+      complete_command();
+      return;
+    }
+    pump_server_to_client();
+    return;
+  }
+  // A LOAD DATA upload packet; the empty one ends the file.
+  if (up_.packet_len == 0) {
+    tracker_.on_client_infile_packet(0);
+    pump_server_to_client();
+  } else {
+    up_ = Relay{};
+    pump_client_to_server();
+  }
+}
+
+void ClientSession::on_server_readable(ServerSession* ss) {
+  if (ss != server_.get()) return;
+  if (phase_ == Phase::InCommand) {
+    pump_server_to_client();
+    return;
+  }
+  // Nothing was asked: the backend is talking out of turn (it usually sends
+  // an error just before it closes a connection it killed).
+  evbuffer* in = bufferevent_get_input(ss->bev());
+  uint8_t first_seq, last_seq;
+  std::string payload;
+  if (read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload) == ReadStatus::Complete) {
+    ErrPacket e;
+    if (parse_err(payload, e))
+      LOG_INFO("cs_id=%u ss_id=%llu: backend says %u (%s) %s", cs_id_,
+               (unsigned long long)ss->ss_id(), e.code, e.sql_state.c_str(), e.message.c_str());
+    drop_server("backend sent an unsolicited packet");
+  }
+}
+
+void ClientSession::on_server_drained(ServerSession* ss) {
+  if (ss != server_.get() || !blocked_on_server_) return;
+  blocked_on_server_ = false;
+  pump_client_to_server();
+}
+
+void ClientSession::drop_server(const char* why) {
+  if (!server_) return;
+  LOG_INFO("cs_id=%u ss_id=%llu to %s closed: %s", cs_id_, (unsigned long long)server_->ss_id(),
+           server_->server().address.str().c_str(), why);
+  if (in_trans_) {
+    lost_transaction_ = true;
+    in_trans_ = false;
+  }
+  server_.reset();
+}
+
+void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
+  if (ss == pending_server_.get()) {
+    finish_change_user(false, build_err(2013, "HY000", "Lost connection to backend server"));
+    return;
+  }
+  if (ss != server_.get()) return;
+  std::string addr = ss->server().address.str();
+  if (phase_ == Phase::InCommand) {
+    // Relay what the backend still sent (often the error saying why it
+    // closed), then tell the client unless a packet was cut in half.
+    pump_server_to_client();
+    if (closed() || phase_ != Phase::InCommand) {
+      if (!closed()) drop_server(why.c_str());
+      return;
+    }
+    LOG_WARN("cs_id=%u lost backend %s during %s: %s", cs_id_, addr.c_str(),
+             command_name(command_), why.c_str());
+    server_.reset();
+    if (!down_.in_packet && !streaming_command_) {
+      seq_ = uint8_t(last_down_seq_ + 1);
+      send_packet(build_err(2013, "HY000",
+                            "Lost connection to backend server " + addr + " during query"));
+    }
+    close_after_flush("backend connection lost during a command");
+    return;
+  }
+  drop_server(("backend closed the connection: " + why).c_str());
+}
+
+// ---- COM_CHANGE_USER: checked by the proxy, then a new backend login ----
+
+void ClientSession::handle_change_user(const std::string& payload) {
+  std::string error;
+  state_ = State::ActiveReader;
+  set_idle_timeout(false);
+  if (!parse_change_user(payload, caps_, change_user_, error)) {
+    seq_ = 1;
+    send_error(1047, "08S01", "Malformed COM_CHANGE_USER packet: " + error);
+    state_ = State::KeepAlive;
+    set_idle_timeout(true);
+    return;
+  }
+  // Always ask for a fresh mysql_native_password answer: the handshake's
+  // scramble has been used already.
+  scramble_ = make_scramble();
+  seq_ = 1;
+  send_packet(build_auth_switch(kNativePasswordPlugin,
+                                std::string_view(reinterpret_cast<const char*>(scramble_.data()),
+                                                 scramble_.size())));
+  phase_ = Phase::AwaitChangeUserAuth;
+}
+
+void ClientSession::handle_change_user_auth() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  uint8_t first_seq = 0, last_seq = 0;
+  std::string payload;
+  ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
+  if (st == ReadStatus::Incomplete) return;
+  if (st == ReadStatus::TooBig) {
+    close("oversized auth packet");
+    return;
+  }
+  seq_ = uint8_t(last_seq + 1);
+  std::shared_ptr<const Config> cfg = proxy_.config();  // the current one: users may have changed
+  if (!check_user(*cfg, change_user_.user, payload, scramble_, change_user_login_,
+                  change_user_tenant_, change_user_hash1_)) {
+    LOG_INFO("cs_id=%u change user to '%s' denied", cs_id_, change_user_.user.c_str());
+    // As MySQL does, the session stays, logged in as before.
+    send_error(1045, "28000",
+               "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
+                   "' (using password: " + (payload.empty() ? "NO" : "YES") + ")");
+    phase_ = Phase::Ready;
+    state_ = State::KeepAlive;
+    set_idle_timeout(true);
+    process_commands();
+    return;
+  }
+  const Cluster* cluster = cfg->find_cluster(change_user_login_.cluster);
+  phase_ = Phase::ChangeUserLogin;
+  cfg_pending_ = cfg;
+  uint8_t charset = change_user_.charset ? uint8_t(change_user_.charset) : charset_;
+  HandshakeResponse hello = hello_;
+  if (!change_user_.attributes.empty()) hello.attributes = change_user_.attributes;
+  pending_server_ = std::make_unique<ServerSession>(
+      *this, proxy_, worker_.base(), servers_in_order(*cluster).front(), proxy_.ids().next_ss_id(),
+      cfg->backend_connect_ms, cluster->name);
+  pending_server_->connect(make_backend_login(change_user_login_, change_user_hash1_,
+                                              change_user_.database, charset, caps_, hello,
+                                              proxy_sessid_, cs_id_,
+                                              peer_ip_ + ":" + std::to_string(peer_port_)));
+}
+
+void ClientSession::finish_change_user(bool ok, const std::string& err_payload) {
+  if (!ok) {
+    pending_server_.reset();
+    send_packet(err_payload);
+  } else {
+    server_ = std::move(pending_server_);  // the old backend session ends here
+    cfg_ = cfg_pending_;
+    login_ = change_user_login_;
+    login_text_ = change_user_.user;
+    tenant_ = change_user_tenant_;
+    hash1_ = change_user_hash1_;
+    db_ = change_user_.database;
+    if (change_user_.charset) charset_ = uint8_t(change_user_.charset);
+    in_trans_ = false;
+    lost_transaction_ = false;
+    send_ok();
+  }
+  cfg_pending_.reset();
+  phase_ = Phase::Ready;
+  state_ = State::KeepAlive;
+  set_idle_timeout(true);
+  process_commands();
+}
+
+// ---- output and closing ----
+
+void ClientSession::send_packet(const std::string& payload) {
+  if (!bev_) return;
+  seq_ = frame_packet(bufferevent_get_output(bev_), seq_, payload);
+}
+
+void ClientSession::send_error(uint16_t code, const char* sql_state, const std::string& message) {
+  send_packet(build_err(code, sql_state, message));
+}
+
+void ClientSession::send_error_and_close(uint16_t code, const char* sql_state,
+                                         const std::string& message, const char* why) {
+  send_error(code, sql_state, message);
+  close_after_flush(why);
+}
+
+void ClientSession::close_after_flush(const char* why) {
+  if (closed()) return;
+  LOG_DEBUG("cs_id=%u closing: %s", cs_id_, why);
+  phase_ = Phase::Closing;
+  state_ = State::HalfClosed;
+  pending_server_.reset();
+  server_.reset();
+  if (!bev_ || evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+    close(why);
+    return;
+  }
+  bufferevent_disable(bev_, EV_READ);
+  bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
+  timeval tv{kCloseFlushSeconds, 0};
+  bufferevent_set_timeouts(bev_, nullptr, &tv);
+}
+
+void ClientSession::close(const char* why) {
+  if (state_ == State::Closed) return;
+  LOG_DEBUG("cs_id=%u %s:%u closed: %s", cs_id_, peer_ip_.c_str(), peer_port_, why);
+  state_ = State::Closed;
+  phase_ = Phase::Closing;
+  pending_server_.reset();
+  server_.reset();
+  if (handshake_timer_) {
+    event_free(handshake_timer_);
+    handshake_timer_ = nullptr;
+  }
+  if (bev_) {
+    bufferevent_free(bev_);
+    bev_ = nullptr;
+  }
+  worker_.session_closed(this);
+}
+
+}  // namespace myrelay

@@ -1,0 +1,260 @@
+// The proxy: listener, dispatch to workers, shared facts (see proxy.h).
+#include "myrelay/proxy.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "myrelay/log.h"
+#include "myrelay/worker.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+Proxy::Proxy(std::shared_ptr<const Config> cfg)
+    : cfg_(std::move(cfg)),
+      ids_(cfg_->proxy_id, uint64_t(time(nullptr))),
+      pid_(getpid()),
+      start_time_(uint64_t(time(nullptr))) {}
+
+Proxy::~Proxy() {
+  for (auto& w : workers_) w->request_stop();
+  workers_.clear();
+  for (auto* ev : signal_events_) event_free(ev);
+  if (listener_) evconnlistener_free(listener_);
+  if (base_) event_base_free(base_);
+}
+
+static bool parse_listen(const HostPort& hp, sockaddr_storage& ss, int& len, std::string& error) {
+  std::string spec = hp.host.find(':') != std::string::npos ? "[" + hp.host + "]:" : hp.host + ":";
+  spec += std::to_string(hp.port);
+  len = sizeof(ss);
+  if (evutil_parse_sockaddr_port(spec.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    return true;
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  int rc = getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res);
+  if (rc != 0 || !res) {
+    error = "cannot resolve listen address " + hp.str() + ": " + gai_strerror(rc);
+    return false;
+  }
+  memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  len = int(res->ai_addrlen);
+  freeaddrinfo(res);
+  return true;
+}
+
+bool Proxy::start(std::string& error) {
+  auto cfg = config();
+  base_ = event_base_new();
+  if (!base_) {
+    error = "event_base_new failed";
+    return false;
+  }
+  sockaddr_storage addr{};
+  int addr_len = 0;
+  if (!parse_listen(cfg->listen, addr, addr_len, error)) return false;
+  listener_ = evconnlistener_new_bind(
+      base_, on_accept, this, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+      1024, reinterpret_cast<sockaddr*>(&addr), addr_len);
+  if (!listener_) {
+    error = "cannot listen on " + cfg->listen.str() + ": " + strerror(errno);
+    return false;
+  }
+  evconnlistener_set_error_cb(listener_, on_accept_error);
+
+  probe_backends();
+
+  int n = cfg->effective_workers();
+  for (int i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(*this, i));
+    if (!workers_.back()->start(error)) return false;
+  }
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
+    event* ev = evsignal_new(base_, sig, on_signal, this);
+    evsignal_add(ev, nullptr);
+    signal_events_.push_back(ev);
+  }
+  LOG_INFO("myrelayd %s listening on %s with %d workers, proxy_id %d, max_connections %d",
+           MYRELAY_VERSION, cfg->listen.str().c_str(), n, cfg->proxy_id, cfg->max_connections);
+  return true;
+}
+
+void Proxy::run() {
+  event_base_dispatch(base_);
+  for (auto& w : workers_) w->request_stop();
+  for (auto& w : workers_) w->join();
+  LOG_INFO("myrelayd stopped");
+}
+
+void Proxy::request_stop() {
+  if (listener_) evconnlistener_disable(listener_);
+  event_base_loopexit(base_, nullptr);
+}
+
+void Proxy::on_signal(evutil_socket_t sig, short, void* arg) {
+  auto* self = static_cast<Proxy*>(arg);
+  switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+      LOG_INFO("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      self->request_stop();
+      break;
+    case SIGUSR1:
+      if (!log_reopen()) LOG_ERROR("cannot reopen the log file: %s", strerror(errno));
+      LOG_INFO("log file reopened");
+      break;
+    case SIGHUP: {
+      auto old = self->config();
+      try {
+        auto fresh = std::make_shared<const Config>(load_config_file(old->file));
+        if (fresh->listen.str() != old->listen.str() || fresh->proxy_id != old->proxy_id ||
+            fresh->effective_workers() != old->effective_workers())
+          LOG_WARN("reload: listen, proxy_id and workers change only at restart; kept as they were");
+        log_set_level(fresh->log_level);
+        std::atomic_store(&self->cfg_, std::shared_ptr<const Config>(fresh));
+        LOG_INFO("configuration reloaded from %s", old->file.c_str());
+      } catch (const ConfigError& e) {
+        LOG_ERROR("reload rejected, the running configuration is kept: %s", e.what());
+      }
+      break;
+    }
+  }
+}
+
+bool Proxy::reserve_connection() {
+  int max = config()->max_connections;
+  int n = connections_.fetch_add(1, std::memory_order_acq_rel);
+  if (n >= max) {
+    connections_.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  }
+  return true;
+}
+
+void Proxy::release_connection() { connections_.fetch_sub(1, std::memory_order_acq_rel); }
+
+Worker* Proxy::pick_worker() {
+  Worker* best = workers_.front().get();
+  for (auto& w : workers_)
+    if (w->session_count() < best->session_count()) best = w.get();
+  return best;
+}
+
+void Proxy::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
+  auto* self = static_cast<Proxy*>(arg);
+  char ip[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (addr->sa_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(addr);
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+    port = ntohs(a->sin_port);
+  } else if (addr->sa_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(addr);
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+    port = ntohs(a->sin6_port);
+  }
+  if (!self->reserve_connection()) {
+    // As MySQL does: an error packet in place of the handshake.  It is tiny
+    // and the socket's buffer is empty, so this send does not block.
+    std::string pkt = framed(0, build_err(1040, "08004", "Too many connections"));
+    ssize_t n = ::send(fd, pkt.data(), pkt.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    ::close(fd);
+    LOG_WARN("refused a connection from %s:%u: max_connections (%d) reached", ip, port,
+             self->config()->max_connections);
+    return;
+  }
+  evutil_make_socket_nonblocking(fd);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  self->pick_worker()->enqueue_connection(fd, ip, port);
+}
+
+void Proxy::on_accept_error(evconnlistener*, void*) {
+  int err = EVUTIL_SOCKET_ERROR();
+  // EMFILE and friends: keep running; the listener retries on the next event.
+  LOG_ERROR("accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+BackendFacts Proxy::backend_facts(const std::string& cluster) {
+  std::lock_guard<std::mutex> lock(facts_mu_);
+  auto it = facts_.find(cluster);
+  return it == facts_.end() ? BackendFacts{} : it->second;
+}
+
+void Proxy::note_backend_handshake(const std::string& cluster, const Handshake& hs) {
+  std::lock_guard<std::mutex> lock(facts_mu_);
+  BackendFacts& f = facts_[cluster];
+  f.known = true;
+  f.server_version = hs.server_version;
+  f.capabilities = hs.capabilities;
+  f.charset = hs.charset;
+}
+
+// Reads each cluster's first backend handshake once at start, so the very
+// first clients already see the backend's version and capabilities.
+void Proxy::probe_backends() {
+  auto cfg = config();
+  for (auto& cluster : cfg->clusters) {
+    for (auto& server : cluster.servers) {
+      sockaddr_storage addr{};
+      int addr_len = 0;
+      std::string error;
+      if (!parse_listen(server.address, addr, addr_len, error)) continue;
+      int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) continue;
+      bool ok = false;
+      std::string buf;
+      int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), socklen_t(addr_len));
+      if (rc == 0 || errno == EINPROGRESS) {
+        pollfd p{fd, POLLIN, 0};
+        int budget_ms = std::min(cfg->backend_connect_ms, 2000);
+        timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        while (budget_ms > 0 && poll(&p, 1, budget_ms) > 0) {
+          char tmp[1024];
+          ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+          if (n <= 0) break;
+          buf.append(tmp, size_t(n));
+          uint8_t fs, ls;
+          std::string payload;
+          size_t used = 0;
+          if (read_packet(buf, 64 * 1024, fs, ls, payload, used) == ReadStatus::Complete) {
+            Handshake hs;
+            if (parse_handshake(payload, hs, error)) {
+              note_backend_handshake(cluster.name, hs);
+              LOG_INFO("cluster %s: backend %s is %s", cluster.name.c_str(),
+                       server.address.str().c_str(), hs.server_version.c_str());
+              ok = true;
+            }
+            break;
+          }
+          timespec t1;
+          clock_gettime(CLOCK_MONOTONIC, &t1);
+          budget_ms -= int((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+          t0 = t1;
+        }
+      }
+      ::close(fd);
+      if (ok) break;
+      LOG_WARN("cluster %s: backend %s did not answer at start", cluster.name.c_str(),
+               server.address.str().c_str());
+    }
+  }
+}
+
+}  // namespace myrelay

@@ -1,0 +1,314 @@
+// Backend connections (see server_session.h).
+#include "myrelay/server_session.h"
+
+#include <event2/buffer.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "myrelay/client_session.h"
+#include "myrelay/log.h"
+#include "myrelay/proxy.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+// Login packets are small; anything bigger is not a MySQL server talking.
+static constexpr size_t kMaxLoginPacket = 64 * 1024;
+// Stop reading a backend once this much of its response waits for the client.
+static constexpr size_t kReadHighWater = 1024 * 1024;
+static constexpr size_t kWriteLowWater = 256 * 1024;
+
+const char* ServerSession::state_name(State s) {
+  switch (s) {
+    case State::Init: return "MSS_INIT";
+    case State::Active: return "MSS_ACTIVE";
+    case State::KeepAliveClientSlave: return "MSS_KA_CLIENT_SLAVE";
+    case State::KeepAliveShared: return "MSS_KA_SHARED";
+    case State::Closed: return "MSS_CLOSED";
+  }
+  return "MSS_UNKNOWN";
+}
+
+ServerSession::ServerSession(ClientSession& owner, Proxy& proxy, event_base* base,
+                             const BackendServer& server, uint64_t ss_id, int connect_timeout_ms,
+                             const std::string& cluster)
+    : owner_(owner),
+      proxy_(proxy),
+      base_(base),
+      server_(server),
+      cluster_(cluster),
+      ss_id_(ss_id),
+      connect_timeout_ms_(connect_timeout_ms) {}
+
+ServerSession::~ServerSession() { close(); }
+
+void ServerSession::close() {
+  if (login_timer_) {
+    event_free(login_timer_);
+    login_timer_ = nullptr;
+  }
+  if (bev_) {
+    if (phase_ == Phase::Ready) {
+      // COM_QUIT, so the backend ends the session cleanly instead of counting
+      // an aborted connection.  Five bytes into an idle socket never block.
+      static const uint8_t quit[5] = {1, 0, 0, 0, COM_QUIT};
+      int fd = bufferevent_getfd(bev_);
+      if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+        ssize_t n = ::send(fd, quit, sizeof(quit), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+      }
+    }
+    bufferevent_free(bev_);
+    bev_ = nullptr;
+  }
+  state_ = State::Closed;
+}
+
+static bool resolve(const HostPort& hp, sockaddr_storage& ss, int& len, std::string& error) {
+  std::string spec = hp.host.find(':') != std::string::npos ? "[" + hp.host + "]:" : hp.host + ":";
+  spec += std::to_string(hp.port);
+  len = sizeof(ss);
+  if (evutil_parse_sockaddr_port(spec.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    return true;
+  // A host name: resolved on the worker, blocking; configs normally use
+  // addresses, and a name costs one lookup per backend connection.
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res);
+  if (rc != 0 || !res) {
+    error = gai_strerror(rc);
+    return false;
+  }
+  memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  len = int(res->ai_addrlen);
+  freeaddrinfo(res);
+  return true;
+}
+
+void ServerSession::connect(const BackendLogin& login) {
+  login_ = login;
+  state_ = State::Init;
+  phase_ = Phase::Connecting;
+  sockaddr_storage addr{};
+  int addr_len = 0;
+  std::string error;
+  if (!resolve(server_.address, addr, addr_len, error)) {
+    fail_login(2005, "HY000",
+               "Unknown backend server host '" + server_.address.host + "' (" + error + ")");
+    return;
+  }
+  bev_ = bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE);
+  if (!bev_) {
+    fail_login(2003, "HY000", "Can't create a socket for backend " + server_.address.str());
+    return;
+  }
+  bufferevent_setcb(bev_, on_read, on_write, on_event, this);
+  bufferevent_setwatermark(bev_, EV_READ, 0, kReadHighWater);
+  bufferevent_setwatermark(bev_, EV_WRITE, kWriteLowWater, 0);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  login_timer_ = evtimer_new(base_, on_login_timeout, this);
+  timeval tv{connect_timeout_ms_ / 1000, (connect_timeout_ms_ % 1000) * 1000};
+  evtimer_add(login_timer_, &tv);
+  if (bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
+    int err = EVUTIL_SOCKET_ERROR();
+    fail_login(2003, "HY000",
+               "Can't connect to backend server " + server_.address.str() + " (" +
+                   std::to_string(err) + " " + evutil_socket_error_to_string(err) + ")");
+    return;
+  }
+}
+
+void ServerSession::on_login_timeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ServerSession*>(arg);
+  self->fail_login(2013, "HY000",
+                   "Backend server " + self->server_.address.str() + " did not complete the login within " +
+                       std::to_string(self->connect_timeout_ms_) + " ms");
+}
+
+void ServerSession::on_read(bufferevent*, void* arg) {
+  auto* self = static_cast<ServerSession*>(arg);
+  if (self->phase_ == Phase::Ready)
+    self->owner_.on_server_readable(self);
+  else
+    self->handle_login_packet();
+}
+
+void ServerSession::on_write(bufferevent*, void* arg) {
+  auto* self = static_cast<ServerSession*>(arg);
+  if (self->phase_ == Phase::Ready) self->owner_.on_server_drained(self);
+}
+
+void ServerSession::on_event(bufferevent*, short what, void* arg) {
+  auto* self = static_cast<ServerSession*>(arg);
+  if (what & BEV_EVENT_CONNECTED) {
+    self->phase_ = Phase::AwaitHandshake;
+    int one = 1;
+    setsockopt(bufferevent_getfd(self->bev_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return;
+  }
+  std::string why;
+  if (what & BEV_EVENT_EOF) {
+    why = "closed by the backend";
+  } else {
+    int err = EVUTIL_SOCKET_ERROR();
+    why = std::string(evutil_socket_error_to_string(err));
+  }
+  if (self->phase_ != Phase::Ready) {
+    std::string msg = self->phase_ == Phase::Connecting
+                          ? "Can't connect to backend server " + self->server_.address.str() +
+                                " (" + why + ")"
+                          : "Lost connection to backend server " + self->server_.address.str() +
+                                " during login (" + why + ")";
+    self->fail_login(self->phase_ == Phase::Connecting ? 2003 : 2013, "HY000", msg);
+    return;
+  }
+  self->owner_.on_server_lost(self, why);  // may delete self
+}
+
+void ServerSession::send_to_backend(const std::string& payload) {
+  seq_ = frame_packet(bufferevent_get_output(bev_), seq_, payload);
+}
+
+void ServerSession::handle_login_packet() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  while (bev_ && phase_ != Phase::Ready) {
+    uint8_t first_seq = 0, last_seq = 0;
+    std::string payload;
+    ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
+    if (st == ReadStatus::Incomplete) return;
+    if (st == ReadStatus::TooBig || payload.empty()) {
+      fail_login(2027, "HY000", "Malformed packet from backend server " + server_.address.str());
+      return;
+    }
+    seq_ = uint8_t(last_seq + 1);
+    uint8_t head = uint8_t(payload[0]);
+    if (head == kErrHeader) {
+      fail_login(payload);
+      return;
+    }
+    if (phase_ == Phase::AwaitHandshake) {
+      Handshake hs;
+      std::string error;
+      if (!parse_handshake(payload, hs, error)) {
+        fail_login(2013, "HY000", "Bad handshake from backend server " + server_.address.str() + ": " + error);
+        return;
+      }
+      server_sessid_ = hs.connection_id;
+      server_version_ = hs.server_version;
+      proxy_.note_backend_handshake(cluster_, hs);
+      uint32_t missing = (login_.client_caps & kResponseShapeCapabilities) & ~hs.capabilities;
+      if (missing) {
+        fail_login(2054, "08004",
+                   "Backend server " + server_.address.str() +
+                       " lacks capabilities the client asked for (flags 0x" + [&] {
+                         char b[16];
+                         snprintf(b, sizeof(b), "%x", missing);
+                         return std::string(b);
+                       }() + ")");
+        return;
+      }
+      HandshakeResponse resp;
+      caps_ = (login_.client_caps & hs.capabilities & kProxyCapabilities) | CLIENT_PROTOCOL_41 |
+              CLIENT_SECURE_CONNECTION;
+      caps_ &= ~(CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH |
+                 CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+      if (!login_.database.empty()) caps_ |= CLIENT_CONNECT_WITH_DB;
+      caps_ |= hs.capabilities & (CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH |
+                                  CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+      resp.capabilities = caps_;
+      resp.max_packet = login_.max_packet ? login_.max_packet : 0x40000000;
+      resp.charset = login_.charset ? login_.charset : hs.charset;
+      resp.user = login_.user;
+      if (login_.hash1) {
+        Sha1Digest token = native_token_from_hash1(
+            *login_.hash1, reinterpret_cast<const uint8_t*>(hs.scramble.data()),
+            std::min<size_t>(hs.scramble.size(), kScrambleLen));
+        resp.auth_response.assign(reinterpret_cast<const char*>(token.data()), token.size());
+      }
+      resp.database = login_.database;
+      resp.auth_plugin = kNativePasswordPlugin;
+      resp.attributes = login_.attributes;
+      send_to_backend(build_handshake_response(resp));
+      phase_ = Phase::AwaitAuthResult;
+      continue;
+    }
+    // AwaitAuthResult
+    if (head == kOkHeader) {
+      login_done(payload);
+      return;
+    }
+    if (head == kAuthSwitchHeader) {
+      AuthSwitch sw;
+      if (!parse_auth_switch(payload, sw)) {
+        fail_login(2027, "HY000", "Malformed auth switch from backend server " + server_.address.str());
+        return;
+      }
+      if (sw.plugin != kNativePasswordPlugin) {
+        fail_login(1251, "08004",
+                   "Backend server " + server_.address.str() + " wants authentication plugin '" +
+                       sw.plugin + "' for user '" + login_.user +
+                       "'; myrelay logs in to backends with mysql_native_password only");
+        return;
+      }
+      std::string answer;
+      if (login_.hash1) {
+        Sha1Digest token = native_token_from_hash1(
+            *login_.hash1, reinterpret_cast<const uint8_t*>(sw.data.data()),
+            std::min<size_t>(sw.data.size(), kScrambleLen));
+        answer.assign(reinterpret_cast<const char*>(token.data()), token.size());
+      }
+      send_to_backend(answer);
+      continue;
+    }
+    fail_login(1251, "08004",
+               "Backend server " + server_.address.str() +
+                   " asked for more authentication data than mysql_native_password gives");
+    return;
+  }
+}
+
+void ServerSession::login_done(const std::string& ok_payload) {
+  OkPacket ok;
+  if (parse_ok(ok_payload, ok)) login_status_ = ok.status;
+  if (login_timer_) {
+    event_free(login_timer_);
+    login_timer_ = nullptr;
+  }
+  phase_ = Phase::Ready;
+  state_ = State::KeepAliveClientSlave;
+  LOG_DEBUG("ss_id=%llu logged in to %s as '%s' (backend thread %u)",
+            (unsigned long long)ss_id_, server_.address.str().c_str(), login_.user.c_str(),
+            server_sessid_);
+  owner_.on_server_ready(this);
+}
+
+void ServerSession::fail_login(uint16_t code, const std::string& state, const std::string& message) {
+  fail_login(build_err(code, state, message));
+}
+
+void ServerSession::fail_login(const std::string& err_payload) {
+  ErrPacket e;
+  if (parse_err(err_payload, e))
+    LOG_WARN("ss_id=%llu login to backend %s (cluster %s) as '%s' failed: %u (%s) %s",
+             (unsigned long long)ss_id_, server_.address.str().c_str(), cluster_.c_str(),
+             login_.user.c_str(), e.code, e.sql_state.c_str(), e.message.c_str());
+  if (login_timer_) {
+    event_free(login_timer_);
+    login_timer_ = nullptr;
+  }
+  if (bev_) {
+    bufferevent_free(bev_);
+    bev_ = nullptr;
+  }
+  state_ = State::Closed;
+  owner_.on_server_login_failed(this, err_payload);  // may delete this
+}
+
+}  // namespace myrelay

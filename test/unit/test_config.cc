@@ -1,0 +1,523 @@
+// Tests of the configuration loader: a full file, defaults, every class of
+// error (each message must name the file and the dotted key), passwords, and
+// the example file shipped in etc/.
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "myrelay/config.h"
+
+using namespace myrelay;
+
+namespace {
+
+const std::string kClusters =
+    "clusters:\n"
+    "  - name: main\n"
+    "    servers:\n"
+    "      - { address: 127.0.0.1:3306 }\n";
+const std::string kTenants =
+    "tenants:\n"
+    "  - name: app\n"
+    "    users:\n"
+    "      - { name: app }\n";
+const std::string kMinimal = kClusters + kTenants;
+
+// MySQL's PASSWORD('secret').
+const std::string kSecretHash = "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7";
+
+Sha1Digest hash_of(const std::string& text) {
+  Sha1Digest d{};
+  CPPUNIT_ASSERT(parse_password_hash(text, d));
+  return d;
+}
+
+Config load(const std::string& yaml) { return load_config_string(yaml, "t.yaml"); }
+
+// Loads `yaml`, which must fail with a message that starts with `prefix`
+// (normally "t.yaml: KEY: ") and contains `part`.
+void expect_error(const std::string& yaml, const std::string& prefix, const std::string& part = "") {
+  try {
+    load(yaml);
+  } catch (const ConfigError& e) {
+    std::string msg = e.what();
+    CPPUNIT_ASSERT_MESSAGE("message '" + msg + "' should start with '" + prefix + "'",
+                           msg.compare(0, prefix.size(), prefix) == 0);
+    CPPUNIT_ASSERT_MESSAGE("message '" + msg + "' should contain '" + part + "'", msg.find(part) != std::string::npos);
+    return;
+  }
+  CPPUNIT_FAIL("no error for:\n" + yaml);
+}
+
+// kMinimal with one proxy: key set.
+std::string with_proxy(const std::string& line) { return "proxy:\n  " + line + "\n" + kMinimal; }
+std::string with_timeout(const std::string& line) { return "timeouts:\n  " + line + "\n" + kMinimal; }
+
+// The example config, wherever the tests run from: automake exports srcdir
+// to the tests; a hand run may be in the top directory or in test/unit.
+std::string example_path() {
+  std::string dirs[] = {std::getenv("srcdir") ? std::getenv("srcdir") : "",
+                        std::getenv("top_srcdir") ? std::getenv("top_srcdir") : "", ".", "..", "../.."};
+  for (const std::string& d : dirs) {
+    if (d.empty()) continue;
+    std::string p = d + "/etc/myrelay.yaml";
+    if (std::ifstream(p).good()) return p;
+  }
+  return "etc/myrelay.yaml";
+}
+
+}  // namespace
+
+class ConfigTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(ConfigTest);
+  CPPUNIT_TEST(testFullConfig);
+  CPPUNIT_TEST(testDefaultsApplied);
+  CPPUNIT_TEST(testSyntaxError);
+  CPPUNIT_TEST(testMultipleDocuments);
+  CPPUNIT_TEST(testWrongTypes);
+  CPPUNIT_TEST(testRanges);
+  CPPUNIT_TEST(testMaxPacketSize);
+  CPPUNIT_TEST(testHostPort);
+  CPPUNIT_TEST(testRole);
+  CPPUNIT_TEST(testDuplicates);
+  CPPUNIT_TEST(testUnknownKeys);
+  CPPUNIT_TEST(testDefaultsMustExist);
+  CPPUNIT_TEST(testLogLevel);
+  CPPUNIT_TEST(testNames);
+  CPPUNIT_TEST(testRequired);
+  CPPUNIT_TEST(testPasswords);
+  CPPUNIT_TEST(testFindHelpers);
+  CPPUNIT_TEST(testMissingFile);
+  CPPUNIT_TEST(testExampleFile);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void testFullConfig() {
+    Config c = load(
+        "proxy:\n"
+        "  listen: 0.0.0.0:3883\n"
+        "  proxy_id: 5\n"
+        "  workers: 4\n"
+        "  max_connections: 500\n"
+        "  run_dir: /tmp/mr\n"
+        "  shm_name: mr-test\n"
+        "  admin_group: adm\n"
+        "  pid_file: /tmp/mr/pid\n"
+        "  log_file: \"-\"\n"
+        "  log_level: debug\n"
+        "  server_version: 10.11.6-MariaDB\n"
+        "  max_packet_size: 16M\n"
+        "timeouts:\n"
+        "  handshake_ms: 500\n"
+        "  backend_connect_ms: 200\n"
+        "  client_idle_s: 60\n"
+        "  shutdown_grace_s: 5\n"
+        "defaults:\n"
+        "  tenant: app\n"
+        "  cluster: c2\n"
+        "clusters:\n"
+        "  - name: main\n"
+        "    servers:\n"
+        "      - { address: 127.0.0.1:3306, role: primary }\n"
+        "      - { address: db2.example.com:3307, role: replica }\n"
+        "  - name: c2\n"
+        "    servers:\n"
+        "      - address: \"[::1]:3306\"\n"
+        "tenants:\n"
+        "  - name: sys\n"
+        "    privileged: true\n"
+        "    users:\n"
+        "      - { name: root, password: \"" +
+        kSecretHash +
+        "\" }\n"
+        "  - name: app\n"
+        "    users:\n"
+        "      - { name: app, password: secret }\n"
+        "      - { name: ro }\n");
+    CPPUNIT_ASSERT_EQUAL(std::string("t.yaml"), c.file);
+    CPPUNIT_ASSERT_EQUAL(std::string("0.0.0.0"), c.listen.host);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(3883), c.listen.port);
+    CPPUNIT_ASSERT_EQUAL(5, c.proxy_id);
+    CPPUNIT_ASSERT_EQUAL(4, c.workers);
+    CPPUNIT_ASSERT_EQUAL(4, c.effective_workers());
+    CPPUNIT_ASSERT_EQUAL(500, c.max_connections);
+    CPPUNIT_ASSERT_EQUAL(std::string("/tmp/mr"), c.run_dir);
+    CPPUNIT_ASSERT_EQUAL(std::string("mr-test"), c.shm_name);
+    CPPUNIT_ASSERT_EQUAL(std::string("adm"), c.admin_group);
+    CPPUNIT_ASSERT_EQUAL(std::string("/tmp/mr/pid"), c.pid_file);
+    CPPUNIT_ASSERT_EQUAL(std::string("-"), c.log_file);
+    CPPUNIT_ASSERT(c.log_level == LogLevel::Debug);
+    CPPUNIT_ASSERT_EQUAL(std::string("10.11.6-MariaDB"), c.server_version);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(16) << 20, c.max_packet_size);
+    CPPUNIT_ASSERT_EQUAL(500, c.handshake_ms);
+    CPPUNIT_ASSERT_EQUAL(200, c.backend_connect_ms);
+    CPPUNIT_ASSERT_EQUAL(60, c.client_idle_s);
+    CPPUNIT_ASSERT_EQUAL(5, c.shutdown_grace_s);
+    CPPUNIT_ASSERT_EQUAL(std::string("app"), c.default_tenant);
+    CPPUNIT_ASSERT_EQUAL(std::string("c2"), c.default_cluster);
+
+    CPPUNIT_ASSERT_EQUAL(size_t(2), c.clusters.size());
+    const Cluster& m = c.clusters[0];
+    CPPUNIT_ASSERT_EQUAL(std::string("main"), m.name);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), m.servers.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1:3306"), m.servers[0].address.str());
+    CPPUNIT_ASSERT(m.servers[0].role == ServerRole::Primary);
+    CPPUNIT_ASSERT_EQUAL(std::string("db2.example.com"), m.servers[1].address.host);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(3307), m.servers[1].address.port);
+    CPPUNIT_ASSERT(m.servers[1].role == ServerRole::Replica);
+    // IPv6 is kept without the brackets, ready for getaddrinfo().
+    CPPUNIT_ASSERT_EQUAL(std::string("::1"), c.clusters[1].servers[0].address.host);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(3306), c.clusters[1].servers[0].address.port);
+    CPPUNIT_ASSERT(c.clusters[1].servers[0].role == ServerRole::Primary);
+
+    CPPUNIT_ASSERT_EQUAL(size_t(2), c.tenants.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("sys"), c.tenants[0].name);
+    CPPUNIT_ASSERT(c.tenants[0].privileged);
+    CPPUNIT_ASSERT(!c.tenants[1].privileged);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), c.tenants[1].users.size());
+    CPPUNIT_ASSERT(c.tenants[0].users[0].has_password);
+    CPPUNIT_ASSERT(c.tenants[0].users[0].hash2 == hash_of(kSecretHash));
+    CPPUNIT_ASSERT(c.tenants[1].users[0].has_password);
+    CPPUNIT_ASSERT(c.tenants[1].users[0].hash2 == hash_of(kSecretHash));
+    CPPUNIT_ASSERT(!c.tenants[1].users[1].has_password);
+  }
+
+  void testDefaultsApplied() {
+    Config d;
+    Config c = load(kMinimal);
+    CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1"), c.listen.host);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(2883), c.listen.port);
+    CPPUNIT_ASSERT_EQUAL(0, c.proxy_id);
+    CPPUNIT_ASSERT_EQUAL(0, c.workers);
+    CPPUNIT_ASSERT(c.effective_workers() >= 1);
+    CPPUNIT_ASSERT_EQUAL(10000, c.max_connections);
+    CPPUNIT_ASSERT_EQUAL(std::string("/run/myrelay"), c.run_dir);
+    CPPUNIT_ASSERT_EQUAL(std::string("myrelay"), c.shm_name);
+    CPPUNIT_ASSERT_EQUAL(std::string(""), c.admin_group);
+    CPPUNIT_ASSERT_EQUAL(std::string("/run/myrelay/myrelayd.pid"), c.pid_file);
+    CPPUNIT_ASSERT_EQUAL(std::string("/var/log/myrelay/myrelayd.log"), c.log_file);
+    CPPUNIT_ASSERT(c.log_level == LogLevel::Info);
+    CPPUNIT_ASSERT_EQUAL(d.server_version, c.server_version);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1) << 30, c.max_packet_size);
+    CPPUNIT_ASSERT_EQUAL(10000, c.handshake_ms);
+    CPPUNIT_ASSERT_EQUAL(3000, c.backend_connect_ms);
+    CPPUNIT_ASSERT_EQUAL(28800, c.client_idle_s);
+    CPPUNIT_ASSERT_EQUAL(30, c.shutdown_grace_s);
+    CPPUNIT_ASSERT_EQUAL(std::string("app"), c.default_tenant);
+    CPPUNIT_ASSERT_EQUAL(std::string("main"), c.default_cluster);
+    CPPUNIT_ASSERT(c.clusters[0].servers[0].role == ServerRole::Primary);
+    CPPUNIT_ASSERT(!c.tenants[0].privileged);
+    CPPUNIT_ASSERT(!c.tenants[0].users[0].has_password);
+
+    // Sections that are present but empty keep their defaults too.
+    c = load("proxy:\ntimeouts:\ndefaults:\n" + kMinimal);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(2883), c.listen.port);
+    CPPUNIT_ASSERT_EQUAL(10000, c.handshake_ms);
+  }
+
+  void testSyntaxError() {
+    // yaml-cpp's position, 1-based: "FILE:line:col: message".
+    expect_error("proxy:\n  listen: [1, 2\n" + kMinimal, "t.yaml:");
+    try {
+      load("proxy: {\n  a: b\n");
+      CPPUNIT_FAIL("no error");
+    } catch (const ConfigError& e) {
+      std::string msg = e.what();
+      CPPUNIT_ASSERT_MESSAGE(msg, msg.compare(0, 7, "t.yaml:") == 0);
+      CPPUNIT_ASSERT_MESSAGE(msg, isdigit(static_cast<unsigned char>(msg[7])));
+      CPPUNIT_ASSERT_MESSAGE(msg, msg.find(": ", 7) != std::string::npos);
+    }
+    expect_error("proxy:\n\tlisten: 1.2.3.4:5\n" + kMinimal, "t.yaml:");
+  }
+
+  void testMultipleDocuments() { expect_error(kMinimal + "---\n" + kMinimal, "t.yaml: ", "more than one"); }
+
+  void testWrongTypes() {
+    expect_error(with_proxy("proxy_id: abc"), "t.yaml: proxy.proxy_id: ", "expected an integer, got 'abc'");
+    expect_error(with_proxy("workers: 1.5"), "t.yaml: proxy.workers: ", "expected an integer, got '1.5'");
+    expect_error(with_proxy("max_connections: [1]"), "t.yaml: proxy.max_connections: ", "expected an integer");
+    expect_error(with_proxy("max_connections:"), "t.yaml: proxy.max_connections: ", "expected an integer");
+    expect_error(with_proxy("run_dir: {a: b}"), "t.yaml: proxy.run_dir: ", "expected a string");
+    expect_error(with_proxy("listen: [a]"), "t.yaml: proxy.listen: ", "expected host:port");
+    expect_error(with_timeout("handshake_ms: 10s"),
+                 "t.yaml: timeouts.handshake_ms: ", "expected an integer, got '10s'");
+    expect_error("proxy: [1, 2]\n" + kMinimal, "t.yaml: proxy: ", "expected a mapping");
+    expect_error("timeouts: 5\n" + kMinimal, "t.yaml: timeouts: ", "expected a mapping");
+    expect_error("clusters: {name: main}\n" + kTenants, "t.yaml: clusters: ", "expected a list");
+    expect_error(kClusters + "tenants: app\n", "t.yaml: tenants: ", "expected a list");
+    expect_error(kClusters + "tenants:\n  - app\n", "t.yaml: tenants[0]: ", "expected a mapping");
+    expect_error(kClusters + "tenants:\n  - name: app\n    privileged: maybe\n    users: [{name: a}]\n",
+                 "t.yaml: tenants[0].privileged: ", "expected true or false, got 'maybe'");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users: {name: a}\n",
+                 "t.yaml: tenants[0].users: ", "expected a list");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users:\n      - { name: [a] }\n",
+                 "t.yaml: tenants[0].users[0].name: ", "expected a string");
+    expect_error("- 1\n- 2\n", "t.yaml: (top level): ", "expected a mapping");
+  }
+
+  void testRanges() {
+    expect_error(with_proxy("proxy_id: 128"), "t.yaml: proxy.proxy_id: ", "between 0 and 127, got 128");
+    expect_error(with_proxy("proxy_id: -1"), "t.yaml: proxy.proxy_id: ", "between 0 and 127");
+    CPPUNIT_ASSERT_EQUAL(127, load(with_proxy("proxy_id: 127")).proxy_id);
+    expect_error(with_proxy("workers: 257"), "t.yaml: proxy.workers: ", "between 0 and 256");
+    CPPUNIT_ASSERT_EQUAL(256, load(with_proxy("workers: 256")).workers);
+    expect_error(with_proxy("max_connections: 0"), "t.yaml: proxy.max_connections: ", "between 1 and 1000000");
+    expect_error(with_proxy("max_connections: 1000001"), "t.yaml: proxy.max_connections: ");
+    expect_error(with_proxy("max_connections: 99999999999999999999999"), "t.yaml: proxy.max_connections: ");
+    CPPUNIT_ASSERT_EQUAL(1000000, load(with_proxy("max_connections: 1000000")).max_connections);
+    expect_error(with_timeout("handshake_ms: 0"), "t.yaml: timeouts.handshake_ms: ", "between 1 and");
+    expect_error(with_timeout("backend_connect_ms: -5"), "t.yaml: timeouts.backend_connect_ms: ");
+    expect_error(with_timeout("client_idle_s: 0"), "t.yaml: timeouts.client_idle_s: ");
+    expect_error(with_timeout("shutdown_grace_s: 0"), "t.yaml: timeouts.shutdown_grace_s: ");
+    expect_error(with_timeout("client_idle_s: 31536001"), "t.yaml: timeouts.client_idle_s: ");
+    expect_error(with_proxy("listen: 127.0.0.1:0"), "t.yaml: proxy.listen: ", "between 1 and 65535");
+    expect_error(with_proxy("listen: 127.0.0.1:65536"), "t.yaml: proxy.listen: ", "between 1 and 65535");
+    CPPUNIT_ASSERT_EQUAL(uint16_t(65535), load(with_proxy("listen: 127.0.0.1:65535")).listen.port);
+  }
+
+  void testMaxPacketSize() {
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1024), load(with_proxy("max_packet_size: 1024")).max_packet_size);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(64) << 10, load(with_proxy("max_packet_size: 64k")).max_packet_size);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1) << 30, load(with_proxy("max_packet_size: 1G")).max_packet_size);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1) << 30, load(with_proxy("max_packet_size: 1073741824")).max_packet_size);
+    expect_error(with_proxy("max_packet_size: 1023"), "t.yaml: proxy.max_packet_size: ", "between 1024 and 1073741824");
+    expect_error(with_proxy("max_packet_size: 1073741825"), "t.yaml: proxy.max_packet_size: ");
+    expect_error(with_proxy("max_packet_size: 2G"), "t.yaml: proxy.max_packet_size: ");
+    expect_error(with_proxy("max_packet_size: 99999999999999G"), "t.yaml: proxy.max_packet_size: ");
+    expect_error(with_proxy("max_packet_size: lots"), "t.yaml: proxy.max_packet_size: ", "got 'lots'");
+    expect_error(with_proxy("max_packet_size: -1M"), "t.yaml: proxy.max_packet_size: ");
+  }
+
+  void testHostPort() {
+    Config c = load(with_proxy("listen: \"[::1]:2883\""));
+    CPPUNIT_ASSERT_EQUAL(std::string("::1"), c.listen.host);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(2883), c.listen.port);
+    c = load(with_proxy("listen: localhost:2883"));
+    CPPUNIT_ASSERT_EQUAL(std::string("localhost"), c.listen.host);
+
+    expect_error(with_proxy("listen: localhost"), "t.yaml: proxy.listen: ", "host:port");
+    expect_error(with_proxy("listen: 2883"), "t.yaml: proxy.listen: ", "host:port");
+    expect_error(with_proxy("listen: \":2883\""), "t.yaml: proxy.listen: ", "host is empty");
+    expect_error(with_proxy("listen: \"127.0.0.1:\""), "t.yaml: proxy.listen: ", "port");
+    expect_error(with_proxy("listen: 127.0.0.1:http"), "t.yaml: proxy.listen: ", "port");
+    expect_error(with_proxy("listen: 127.0.0.1:+80"), "t.yaml: proxy.listen: ", "port");
+    expect_error(with_proxy("listen: \"::1:2883\""), "t.yaml: proxy.listen: ", "brackets");
+    expect_error(with_proxy("listen: \"[::1]2883\""), "t.yaml: proxy.listen: ");
+    expect_error(with_proxy("listen: \"[nope]:2883\""), "t.yaml: proxy.listen: ", "IPv6");
+    expect_error(with_proxy("listen: 300.1.2.3:2883"), "t.yaml: proxy.listen: ", "IPv4");
+    expect_error(with_proxy("listen: 1.2.3:2883"), "t.yaml: proxy.listen: ", "IPv4");
+    expect_error(with_proxy("listen: \"a b:2883\""), "t.yaml: proxy.listen: ", "host name");
+    expect_error(with_proxy("listen: \"a..b:2883\""), "t.yaml: proxy.listen: ", "host name");
+
+    std::string two =
+        "clusters:\n"
+        "  - name: main\n"
+        "    servers:\n"
+        "      - { address: 127.0.0.1:3306 }\n"
+        "  - name: other\n"
+        "    servers:\n"
+        "      - { address: 10.0.0.1 }\n" +
+        kTenants;
+    expect_error(two, "t.yaml: clusters[1].servers[0].address: ", "host:port");
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { role: primary }\n" + kTenants,
+                 "t.yaml: clusters[0].servers[0]: ", "missing key 'address'");
+    // A backend that is the proxy itself would loop.
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:2883 }\n" + kTenants,
+                 "t.yaml: clusters[0].servers[0].address: ", "own listen address");
+  }
+
+  void testRole() {
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { address: h:1, role: master }\n" + kTenants,
+                 "t.yaml: clusters[0].servers[0].role: ", "expected primary or replica, got 'master'");
+    Config c = load("clusters:\n  - name: main\n    servers:\n      - { address: h:1, role: replica }\n" + kTenants);
+    CPPUNIT_ASSERT(c.clusters[0].servers[0].role == ServerRole::Replica);
+  }
+
+  void testDuplicates() {
+    expect_error(kClusters + "  - name: main\n    servers: [{address: h:1}]\n" + kTenants,
+                 "t.yaml: clusters[1].name: ", "duplicate cluster name 'main'");
+    expect_error(kMinimal + "  - name: app\n    users: [{name: x}]\n",
+                 "t.yaml: tenants[1].name: ", "duplicate tenant name 'app'");
+    expect_error(kClusters +
+                     "tenants:\n  - name: app\n    users:\n      - { name: a }\n      - { name: b }\n"
+                     "      - { name: a, password: x }\n",
+                 "t.yaml: tenants[0].users[2].name: ", "duplicate user 'a'");
+    // The same user name in two tenants is fine.
+    load(kMinimal + "  - name: sys\n    users: [{name: app}]\n");
+    expect_error("proxy:\n  proxy_id: 1\n  proxy_id: 2\n" + kMinimal, "t.yaml: proxy.proxy_id: ", "duplicate key");
+    expect_error(
+        "clusters:\n  - name: main\n    servers:\n      - { address: h:1 }\n      - { address: h:1 }\n" + kTenants,
+        "t.yaml: clusters[0].servers[1].address: ", "duplicate server");
+  }
+
+  void testUnknownKeys() {
+    expect_error("proxi:\n  workers: 1\n" + kMinimal, "t.yaml: proxi: ", "unknown key 'proxi'");
+    expect_error(with_proxy("listn: 1.2.3.4:5"),
+                 "t.yaml: proxy.listn: ", "unknown key 'listn' (did you mean 'listen'?)");
+    expect_error(with_proxy("color: blue"), "t.yaml: proxy.color: ", "unknown key 'color'");
+    expect_error(with_timeout("idle_s: 5"), "t.yaml: timeouts.idle_s: ", "unknown key 'idle_s'");
+    expect_error("defaults:\n  user: x\n" + kMinimal, "t.yaml: defaults.user: ", "unknown key 'user'");
+    expect_error("clusters:\n  - name: main\n    server: []\n" + kTenants,
+                 "t.yaml: clusters[0].server: ", "unknown key 'server'");
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { adress: h:1 }\n" + kTenants,
+                 "t.yaml: clusters[0].servers[0].adress: ", "unknown key 'adress'");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users:\n      - { name: a, pasword: x }\n",
+                 "t.yaml: tenants[0].users[0].pasword: ", "unknown key 'pasword'");
+    expect_error(kClusters + "tenants:\n  - name: app\n    privilegd: true\n    users: [{name: a}]\n",
+                 "t.yaml: tenants[0].privilegd: ", "unknown key");
+  }
+
+  void testDefaultsMustExist() {
+    expect_error("defaults:\n  tenant: nope\n" + kMinimal, "t.yaml: defaults.tenant: ", "no tenant named 'nope'");
+    expect_error("defaults:\n  cluster: nope\n" + kMinimal, "t.yaml: defaults.cluster: ", "no cluster named 'nope'");
+    // Built-in defaults ("app", "main") must exist too when not overridden.
+    std::string sys_only = kClusters + "tenants:\n  - name: sys\n    users: [{name: root}]\n";
+    expect_error(sys_only, "t.yaml: defaults.tenant: ", "no tenant named 'app'");
+    Config c = load("defaults:\n  tenant: sys\n" + sys_only);
+    CPPUNIT_ASSERT_EQUAL(std::string("sys"), c.default_tenant);
+    std::string other = "clusters:\n  - name: c1\n    servers: [{address: h:1}]\n" + kTenants;
+    expect_error(other, "t.yaml: defaults.cluster: ", "no cluster named 'main'");
+    CPPUNIT_ASSERT_EQUAL(std::string("c1"), load("defaults: {cluster: c1}\n" + other).default_cluster);
+  }
+
+  void testLogLevel() {
+    CPPUNIT_ASSERT(load(with_proxy("log_level: warning")).log_level == LogLevel::Warn);
+    CPPUNIT_ASSERT(load(with_proxy("log_level: warn")).log_level == LogLevel::Warn);
+    CPPUNIT_ASSERT(load(with_proxy("log_level: error")).log_level == LogLevel::Error);
+    expect_error(with_proxy("log_level: loud"), "t.yaml: proxy.log_level: ", "unknown log level 'loud'");
+    expect_error(with_proxy("shm_name: a/b"), "t.yaml: proxy.shm_name: ");
+    expect_error(with_proxy("run_dir: \"\""), "t.yaml: proxy.run_dir: ", "must not be empty");
+    expect_error(with_proxy("server_version: myrelay"), "t.yaml: proxy.server_version: ");
+  }
+
+  void testNames() {
+    expect_error("clusters:\n  - name: \"\"\n    servers: [{address: h:1}]\n" + kTenants,
+                 "t.yaml: clusters[0].name: ", "must not be empty");
+    expect_error("clusters:\n  - servers: [{address: h:1}]\n" + kTenants,
+                 "t.yaml: clusters[0]: ", "missing key 'name'");
+    expect_error("clusters:\n  - name: a@b\n    servers: [{address: h:1}]\n" + kTenants,
+                 "t.yaml: clusters[0].name: ", "'@'");
+    expect_error(kClusters + "tenants:\n  - name: \"t#1\"\n    users: [{name: a}]\n",
+                 "t.yaml: tenants[0].name: ", "'#'");
+    expect_error(kClusters + "tenants:\n  - name: \"\"\n    users: [{name: a}]\n",
+                 "t.yaml: tenants[0].name: ", "empty");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users:\n      - { name: ok }\n      - { name: \"a:b\" }\n",
+                 "t.yaml: tenants[0].users[1].name: ", "':'");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users:\n      - { name: \"\" }\n",
+                 "t.yaml: tenants[0].users[0].name: ", "empty");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users:\n      - { password: x }\n",
+                 "t.yaml: tenants[0].users[0]: ", "missing key 'name'");
+    expect_error("defaults:\n  tenant: \"a@b\"\n" + kMinimal, "t.yaml: defaults.tenant: ", "'@'");
+  }
+
+  void testRequired() {
+    expect_error("", "t.yaml: clusters: ", "at least one cluster");
+    expect_error(kTenants, "t.yaml: clusters: ", "at least one cluster");
+    expect_error("clusters: []\n" + kTenants, "t.yaml: clusters: ", "at least one cluster");
+    expect_error("clusters:\n  - name: main\n" + kTenants, "t.yaml: clusters[0].servers: ", "at least one server");
+    expect_error("clusters:\n  - name: main\n    servers: []\n" + kTenants,
+                 "t.yaml: clusters[0].servers: ", "at least one server");
+    expect_error(kClusters, "t.yaml: tenants: ", "at least one tenant");
+    expect_error(kClusters + "tenants:\n  - name: app\n", "t.yaml: tenants: ", "at least one user");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users: []\n", "t.yaml: tenants: ", "at least one user");
+    // A tenant without users is fine as long as some tenant has one.
+    Config c = load(kMinimal + "  - name: empty\n    users: []\n");
+    CPPUNIT_ASSERT_EQUAL(size_t(0), c.find_tenant("empty")->users.size());
+  }
+
+  void testPasswords() {
+    auto user = [](const std::string& pw_line) {
+      Config c = load(kClusters + "tenants:\n  - name: app\n    users:\n      - { name: u" + pw_line + " }\n");
+      return c.tenants[0].users[0];
+    };
+    UserEntry u = user(", password: \"" + kSecretHash + "\"");
+    CPPUNIT_ASSERT(u.has_password);
+    CPPUNIT_ASSERT(u.hash2 == hash_of(kSecretHash));
+    CPPUNIT_ASSERT_EQUAL(kSecretHash, format_password_hash(u.hash2));
+
+    // Lower-case hex is the same hash.
+    u = user(", password: \"*14e65567abdb5135d0cfd9a70b3032c179a49ee7\"");
+    CPPUNIT_ASSERT(u.hash2 == hash_of(kSecretHash));
+
+    // Plain text is hashed as MySQL's PASSWORD() does.
+    u = user(", password: secret");
+    CPPUNIT_ASSERT(u.has_password);
+    CPPUNIT_ASSERT_EQUAL(kSecretHash, format_password_hash(u.hash2));
+
+    // Numbers and the like are plain-text passwords too, as written.
+    u = user(", password: 1234");
+    Sha1Digest h1 = sha1(std::string("1234"));
+    CPPUNIT_ASSERT(u.hash2 == sha1(h1.data(), h1.size()));
+
+    // 40 hex digits without the '*' are a (strange) plain password.
+    u = user(", password: \"14E65567ABDB5135D0CFD9A70B3032C179A49EE7\"");
+    CPPUNIT_ASSERT(u.has_password);
+    CPPUNIT_ASSERT(u.hash2 != hash_of(kSecretHash));
+
+    // Empty, null or missing: no password.
+    CPPUNIT_ASSERT(!user(", password: \"\"").has_password);
+    CPPUNIT_ASSERT(!user(", password: ~").has_password);
+    CPPUNIT_ASSERT(!user("").has_password);
+
+    // "*" + 40 characters that are not hex is a broken hash, not a password.
+    expect_error(kClusters +
+                     "tenants:\n  - name: app\n    users:\n      - { name: a }\n"
+                     "      - { name: b, password: \"*14E65567ABDB5135D0CFD9A70B3032C179A49EEZ\" }\n",
+                 "t.yaml: tenants[0].users[1].password: ", "hex");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users:\n      - { name: a, password: [x] }\n",
+                 "t.yaml: tenants[0].users[0].password: ", "expected a string");
+  }
+
+  void testFindHelpers() {
+    Config c = load(kMinimal + "  - name: sys\n    privileged: yes\n    users: [{name: root}, {name: adm}]\n");
+    CPPUNIT_ASSERT(c.find_cluster("main") == &c.clusters[0]);
+    CPPUNIT_ASSERT(c.find_cluster("nope") == nullptr);
+    const Tenant* sys = c.find_tenant("sys");
+    CPPUNIT_ASSERT(sys && sys->privileged);
+    CPPUNIT_ASSERT(c.find_tenant("SYS") == nullptr);
+    CPPUNIT_ASSERT(c.find_user(*sys, "adm") == &sys->users[1]);
+    CPPUNIT_ASSERT(c.find_user(*sys, "app") == nullptr);
+    CPPUNIT_ASSERT_EQUAL(std::string("primary"), std::string(server_role_name(ServerRole::Primary)));
+    CPPUNIT_ASSERT_EQUAL(std::string("replica"), std::string(server_role_name(ServerRole::Replica)));
+    c.workers = 0;
+    CPPUNIT_ASSERT(c.effective_workers() >= 1 && c.effective_workers() <= 256);
+    c.workers = 3;
+    CPPUNIT_ASSERT_EQUAL(3, c.effective_workers());
+  }
+
+  void testMissingFile() {
+    try {
+      load_config_file("/nonexistent/myrelay.yaml");
+      CPPUNIT_FAIL("no error");
+    } catch (const ConfigError& e) {
+      CPPUNIT_ASSERT_EQUAL(std::string("/nonexistent/myrelay.yaml: cannot read: No such file or directory"),
+                           std::string(e.what()));
+    }
+  }
+
+  void testExampleFile() {
+    std::string path = example_path();
+    Config c = load_config_file(path);
+    CPPUNIT_ASSERT_EQUAL(path, c.file);
+    CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1:2883"), c.listen.str());
+    CPPUNIT_ASSERT_EQUAL(std::string("/run/myrelay"), c.run_dir);
+    const Cluster* main = c.find_cluster(c.default_cluster);
+    CPPUNIT_ASSERT(main);
+    CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1:3306"), main->servers.at(0).address.str());
+    CPPUNIT_ASSERT(main->servers[0].role == ServerRole::Primary);
+    const Tenant* sys = c.find_tenant("sys");
+    CPPUNIT_ASSERT(sys && sys->privileged);
+    CPPUNIT_ASSERT(c.find_user(*sys, "root"));
+    const Tenant* app = c.find_tenant("app");
+    CPPUNIT_ASSERT(app && !app->privileged);
+    CPPUNIT_ASSERT_EQUAL(std::string("app"), c.default_tenant);
+    const UserEntry* u = c.find_user(*app, "app");
+    CPPUNIT_ASSERT(u && u->has_password);
+    CPPUNIT_ASSERT_EQUAL(kSecretHash, format_password_hash(u->hash2));
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(ConfigTest);
