@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "myrelay/admin_commands.h"
 #include "myrelay/log.h"
+#include "myrelay/session_view.h"
+#include "myrelay/shm_table.h"
 #include "myrelay/proxy.h"
 #include "myrelay/sql_recognizer.h"
 #include "myrelay/worker.h"
@@ -58,15 +61,70 @@ class BufferPeeker {
 };
 
 ClientSession::ClientSession(Worker& worker, int fd, const std::string& peer_ip,
-                             uint16_t peer_port, uint32_t cs_id, uint64_t proxy_sessid)
+                             uint16_t peer_port, uint32_t cs_id, uint64_t proxy_sessid,
+                             shm::Slot* slot, uint32_t slot_index)
     : worker_(worker),
       proxy_(worker.proxy()),
       cfg_(worker.proxy().config()),
       peer_ip_(peer_ip),
       peer_port_(peer_port),
       cs_id_(cs_id),
-      proxy_sessid_(proxy_sessid) {
+      proxy_sessid_(proxy_sessid),
+      slot_(slot),
+      slot_index_(slot_index) {
   bev_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+  created_us_ = last_active_us_ = view::now_us();
+}
+
+// Writes this session's record into its slot (DESIGN section 2): called at
+// every change that SHOW PROXYSESSION or its ATTRIBUTE form can see.
+void ClientSession::publish() {
+  if (!slot_) return;  // a refused connection has no slot
+  shm::SessionRecord& r = rec_;
+  r = shm::SessionRecord{};
+  if (state_ == State::Closed) {
+    ShmTable::write_record(slot_, r);  // in_use = 0: the slot is free
+    return;
+  }
+  r.in_use = 1;
+  r.cs_id = cs_id_;
+  r.proxy_sessid = proxy_sessid_;
+  r.worker = worker_.index();
+  r.tid = worker_.tid();
+  r.state = uint32_t(state_);
+  set_field(r.cluster, login_.cluster);
+  set_field(r.tenant, login_.tenant);
+  set_field(r.user, login_.user);
+  set_field(r.host_ip, peer_ip_);
+  r.host_port = peer_port_;
+  r.has_db = !db_.empty();
+  set_field(r.db, db_);
+  r.in_trans = in_trans_;
+  r.using_ssl = 0;
+  r.privileged = tenant_ && tenant_->privileged;
+  set_field(r.command, state_ == State::ActiveReader ? command_name(command_) : "Sleep");
+  r.trans_count = trans_count_;
+  r.queries = queries_;
+  r.bytes_in = bytes_in_;
+  r.bytes_out = bytes_out_;
+  r.created_us = created_us_;
+  r.last_active_us = last_active_us_;
+  uint32_t n = 0;
+  for (const ServerSession* ss : {server_.get(), pending_server_.get()}) {
+    if (!ss || n >= shm::kMaxServerSessions) continue;
+    shm::ServerSessionRecord& sr = r.servers[n++];
+    sr.ss_id = ss->ss_id();
+    sr.server_sessid = ss->server_sessid();
+    sr.state = uint32_t(ss->state());
+    set_field(sr.server_ip, ss->server().address.host);
+    sr.server_port = ss->server().address.port;
+    sr.role = ss->server().role == ServerRole::Primary ? 0 : 1;
+    sr.transact_count = ss->transact_count();
+    sr.requests = ss->requests();
+    sr.created_us = ss->created_us();
+  }
+  r.svr_session_count = n;
+  ShmTable::write_record(slot_, r);
 }
 
 ClientSession::~ClientSession() {
@@ -101,6 +159,7 @@ void ClientSession::start() {
   caps_ = hs.capabilities;
   seq_ = 0;
   send_packet(build_handshake(hs));
+  publish();
 }
 
 // ---- libevent callbacks ----
@@ -181,6 +240,10 @@ void ClientSession::handle_handshake_response() {
     return;
   }
   seq_ = uint8_t(last_seq + 1);
+  if (!slot_) {
+    send_error_and_close(1040, "08004", "Too many connections", "max_connections reached");
+    return;
+  }
   std::string error;
   if (first_seq != 1 || !parse_handshake_response(payload, hello_, error)) {
     LOG_WARN("cs_id=%u %s:%u sent a bad handshake response: %s", cs_id_, peer_ip_.c_str(),
@@ -223,6 +286,7 @@ void ClientSession::handle_auth_switch_response() {
 }
 
 void ClientSession::deny_access(bool used_password) {
+  bump(worker_.counters().logins_failed);
   LOG_INFO("cs_id=%u access denied for '%s' from %s:%u", cs_id_, login_text_.c_str(),
            peer_ip_.c_str(), peer_port_);
   send_error_and_close(1045, "28000",
@@ -322,14 +386,17 @@ void ClientSession::on_server_ready(ServerSession* ss) {
               login_text_.c_str(), peer_ip_.c_str(), peer_port_,
               (unsigned long long)ss->ss_id(), ss->server_sessid());
     in_trans_ = ss->login_status() & SERVER_STATUS_IN_TRANS;
+    bump(worker_.counters().backend_connects);
     send_ok();
     phase_ = Phase::Ready;
     state_ = State::KeepAlive;
     set_idle_timeout(true);
+    publish();
     process_commands();
     return;
   }
   if (phase_ == Phase::AwaitServer) {
+    bump(worker_.counters().backend_connects);
     phase_ = Phase::Ready;
     if (!held_command_.empty()) {
       forward_command(std::move(held_command_));
@@ -347,6 +414,7 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
   }
   if (ss != server_.get()) return;
   server_.reset();
+  bump(worker_.counters().backend_connect_failures);
   if (phase_ == Phase::BackendLogin) {
     send_packet(err_payload);
     close_after_flush("backend login failed");
@@ -460,9 +528,17 @@ void ClientSession::handle_command(std::string&& payload) {
   if (lost_transaction_) {
     lost_transaction_ = false;
     seq_ = 1;
-    send_error(2013, "HY000",
+    send_error(kErrBackendLost, "08S01",
                "Lost connection to the backend server during an open transaction; the "
                "transaction was rolled back");
+    return;
+  }
+  if (cmd == COM_QUERY && run_admin_command(payload.substr(1))) return;
+  if (cmd == COM_PROCESS_KILL && payload.size() >= 5) {
+    // COM_PROCESS_KILL carries the id; it means KILL CONNECTION id.
+    uint32_t id = uint32_t(uint8_t(payload[1])) | uint32_t(uint8_t(payload[2])) << 8 |
+                  uint32_t(uint8_t(payload[3])) << 16 | uint32_t(uint8_t(payload[4])) << 24;
+    run_admin_command("KILL CONNECTION " + std::to_string(id));
     return;
   }
   use_db_.clear();
@@ -491,6 +567,12 @@ void ClientSession::forward_command(std::string&& payload) {
   set_idle_timeout(false);
   server_->set_state(ServerSession::State::Active);
   server_->count_request();
+  ++queries_;
+  bytes_in_ += payload.size() + kHeaderLen;
+  bump(worker_.counters().queries);
+  bump(worker_.counters().bytes_from_clients, payload.size() + kHeaderLen);
+  last_active_us_ = view::now_us();
+  publish();
   tracker_.start(command_, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), caps_);
   down_ = Relay{};
   last_down_seq_ = 0;
@@ -518,7 +600,7 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
   }
   if (lost_transaction_) {
     // The long command cannot be skipped; the connection must go.
-    send_error_and_close(2013, "HY000",
+    send_error_and_close(kErrBackendLost, "08S01",
                          "Lost connection to the backend server during an open transaction",
                          "backend lost in transaction");
     return;
@@ -530,6 +612,10 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
   set_idle_timeout(false);
   server_->set_state(ServerSession::State::Active);
   server_->count_request();
+  ++queries_;
+  bump(worker_.counters().queries);
+  last_active_us_ = view::now_us();
+  publish();
   tracker_.start(command, head, head_len, caps_);
   down_ = Relay{};
   up_ = Relay{};
@@ -555,7 +641,19 @@ void ClientSession::complete_command() {
   state_ = State::KeepAlive;
   if (server_) server_->set_state(ServerSession::State::KeepAliveClientSlave);
   set_idle_timeout(true);
+  last_active_us_ = view::now_us();
+  publish();
+  if (worker_.draining() && !in_trans_) {
+    close_after_flush("proxy shutting down");
+    return;
+  }
   process_commands();
+}
+
+void ClientSession::drain() {
+  bool idle = phase_ == Phase::Ready || phase_ == Phase::AwaitHandshakeResponse ||
+              phase_ == Phase::AwaitAuthSwitchResponse;
+  if (idle && !in_trans_) close_after_flush("proxy shutting down");
 }
 
 // Relays the backend's response to the client packet by packet, as far as it
@@ -615,7 +713,11 @@ void ClientSession::pump_server_to_client() {
     down_.more_chunks = h.length == kMaxChunk;
     last_down_seq_ = h.seq;
   }
-  if (off) evbuffer_remove_buffer(in, out, off);
+  if (off) {
+    evbuffer_remove_buffer(in, out, off);
+    bytes_out_ += off;
+    bump(worker_.counters().bytes_to_clients, off);
+  }
   if (outcome == ResponseTracker::Event::Done) {
     if (streaming_command_) {
       // The backend answered before the whole command arrived (it refused
@@ -677,7 +779,11 @@ void ClientSession::pump_client_to_server() {
     up_.chunk_left = kHeaderLen + h.length;
     up_.more_chunks = h.length == kMaxChunk;
   }
-  if (off) evbuffer_remove_buffer(in, out, off);
+  if (off) {
+    evbuffer_remove_buffer(in, out, off);
+    bytes_in_ += off;
+    bump(worker_.counters().bytes_from_clients, off);
+  }
   if (!packet_done) return;
   if (streaming_command_) {
     streaming_command_ = false;
@@ -732,12 +838,115 @@ void ClientSession::drop_server(const char* why) {
     lost_transaction_ = true;
     in_trans_ = false;
   }
-  server_.reset();
+  release_server(server_);
+  publish();
+}
+
+BackendLogin ClientSession::backend_login() const {
+  return make_backend_login(login_, hash1_, db_, charset_, caps_, hello_, proxy_sessid_, cs_id_,
+                            peer_ip_ + ":" + std::to_string(peer_port_));
+}
+
+void ClientSession::release_server(std::unique_ptr<ServerSession>& ss) {
+  if (!ss) return;
+  if (ss->state() == ServerSession::State::Active && ss->server_sessid() != 0) {
+    const Cluster* cluster = cfg_->find_cluster(login_.cluster);
+    worker_.start_backend_kill(ss->server(), cluster ? cluster->name : login_.cluster,
+                               backend_login(), ss->server_sessid(), false);
+  }
+  ss.reset();
+}
+
+// ---- kills (requests arrive through the worker's control pipe) ----
+
+void ClientSession::kill(const std::string& by) {
+  LOG_INFO("cs_id=%u '%s' from %s:%u killed (%s)", cs_id_, login_text_.c_str(), peer_ip_.c_str(),
+           peer_port_, by.c_str());
+  close(("killed: " + by).c_str());
+}
+
+bool ClientSession::kill_server_session(uint64_t ss_id, const std::string& by) {
+  if (!server_ || server_->ss_id() != ss_id) {
+    LOG_INFO("cs_id=%u: kill of ss_id=%llu ignored: no such server session any more", cs_id_,
+             (unsigned long long)ss_id);
+    return false;
+  }
+  LOG_INFO("cs_id=%u ss_id=%llu killed (%s)", cs_id_, (unsigned long long)ss_id, by.c_str());
+  if (phase_ == Phase::BackendLogin || phase_ == Phase::AwaitServer || phase_ == Phase::ChangeUserLogin) {
+    // Still logging in: there is nothing to go on with.
+    close(("server session killed during login: " + by).c_str());
+    return true;
+  }
+  if (phase_ == Phase::InCommand) {
+    // The client waits for an answer that will not come: tell it, and end
+    // only the server session; the next statement opens a new one.
+    bool clean = !down_.in_packet && !streaming_command_ && !tracker_.awaiting_client_upload();
+    release_server(server_);
+    if (!clean) {
+      close_after_flush("server session killed in the middle of a packet");
+      return true;
+    }
+    seq_ = uint8_t(last_down_seq_ + 1);
+    send_error(1927, "70100", "Connection was killed");
+    if (in_trans_) {
+      in_trans_ = false;
+      lost_transaction_ = true;
+    }
+    streaming_command_ = false;
+    phase_ = Phase::Ready;
+    state_ = State::KeepAlive;
+    set_idle_timeout(true);
+    publish();
+    process_commands();
+    return true;
+  }
+  drop_server(("killed: " + by).c_str());
+  lost_transaction_ = false;  // an explicit kill: the next statement simply goes on
+  return true;
+}
+
+void ClientSession::kill_query(const std::string& by) {
+  if (!server_ || server_->state() != ServerSession::State::Active) {
+    LOG_DEBUG("cs_id=%u: KILL QUERY (%s) found no running statement", cs_id_, by.c_str());
+    return;
+  }
+  LOG_INFO("cs_id=%u: KILL QUERY of backend thread %u (%s)", cs_id_, server_->server_sessid(), by.c_str());
+  const Cluster* cluster = cfg_->find_cluster(login_.cluster);
+  worker_.start_backend_kill(server_->server(), cluster ? cluster->name : login_.cluster,
+                             backend_login(), server_->server_sessid(), true);
+}
+
+bool ClientSession::run_admin_command(const std::string& sql_text) {
+  sql::AdminStatement st = sql::parse_admin(sql_text);
+  if (st.kind == sql::AdminStatement::Kind::None) return false;
+  command_ = COM_QUERY;
+  state_ = State::ActiveReader;  // as the session sees itself in SHOW PROXYSESSION
+  ++queries_;
+  bump(worker_.counters().queries);
+  last_active_us_ = view::now_us();
+  publish();
+  admin::Caller caller;
+  caller.cs_id = cs_id_;
+  caller.tenant = login_.tenant;
+  caller.user = login_.user;
+  caller.privileged = tenant_ && tenant_->privileged;
+  std::string out;
+  admin::After after = admin::execute(st, caller, proxy_, caps_, out);
+  evbuffer_add(bufferevent_get_output(bev_), out.data(), out.size());
+  bytes_out_ += out.size();
+  if (after == admin::After::CloseSession) {
+    LOG_INFO("cs_id=%u '%s' killed itself", cs_id_, login_text_.c_str());
+    close_after_flush("killed itself");
+    return true;
+  }
+  state_ = State::KeepAlive;
+  publish();
+  return true;
 }
 
 void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
   if (ss == pending_server_.get()) {
-    finish_change_user(false, build_err(2013, "HY000", "Lost connection to backend server"));
+    finish_change_user(false, build_err(kErrBackendLost, "08S01", "Lost connection to backend server"));
     return;
   }
   if (ss != server_.get()) return;
@@ -755,7 +964,7 @@ void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
     server_.reset();
     if (!down_.in_packet && !streaming_command_) {
       seq_ = uint8_t(last_down_seq_ + 1);
-      send_packet(build_err(2013, "HY000",
+      send_packet(build_err(kErrBackendLost, "08S01",
                             "Lost connection to backend server " + addr + " during query"));
     }
     close_after_flush("backend connection lost during a command");
@@ -777,14 +986,18 @@ void ClientSession::handle_change_user(const std::string& payload) {
     set_idle_timeout(true);
     return;
   }
-  // Always ask for a fresh mysql_native_password answer: the handshake's
-  // scramble has been used already.
-  scramble_ = make_scramble();
+  // As MariaDB does, the answer is checked against the handshake's scramble;
+  // a client that answered for another method is asked again for
+  // mysql_native_password with that same scramble.
   seq_ = 1;
-  send_packet(build_auth_switch(kNativePasswordPlugin,
-                                std::string_view(reinterpret_cast<const char*>(scramble_.data()),
-                                                 scramble_.size())));
-  phase_ = Phase::AwaitChangeUserAuth;
+  if (!change_user_.auth_plugin.empty() && change_user_.auth_plugin != kNativePasswordPlugin) {
+    send_packet(build_auth_switch(kNativePasswordPlugin,
+                                  std::string_view(reinterpret_cast<const char*>(scramble_.data()),
+                                                   scramble_.size())));
+    phase_ = Phase::AwaitChangeUserAuth;
+    return;
+  }
+  check_change_user(change_user_.auth_response);
 }
 
 void ClientSession::handle_change_user_auth() {
@@ -798,6 +1011,10 @@ void ClientSession::handle_change_user_auth() {
     return;
   }
   seq_ = uint8_t(last_seq + 1);
+  check_change_user(payload);
+}
+
+void ClientSession::check_change_user(const std::string& payload) {
   std::shared_ptr<const Config> cfg = proxy_.config();  // the current one: users may have changed
   if (!check_user(*cfg, change_user_.user, payload, scramble_, change_user_login_,
                   change_user_tenant_, change_user_hash1_)) {
@@ -874,7 +1091,8 @@ void ClientSession::close_after_flush(const char* why) {
   phase_ = Phase::Closing;
   state_ = State::HalfClosed;
   pending_server_.reset();
-  server_.reset();
+  release_server(server_);
+  publish();
   if (!bev_ || evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
     close(why);
     return;
@@ -891,7 +1109,8 @@ void ClientSession::close(const char* why) {
   state_ = State::Closed;
   phase_ = Phase::Closing;
   pending_server_.reset();
-  server_.reset();
+  release_server(server_);
+  publish();  // frees the slot for readers before the worker reuses it
   if (handshake_timer_) {
     event_free(handshake_timer_);
     handshake_timer_ = nullptr;

@@ -316,7 +316,8 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
   const std::string p = "proxy";
   Fields f = fields(node, p,
                     {"listen", "proxy_id", "workers", "max_connections", "run_dir", "shm_name", "admin_group",
-                     "pid_file", "log_file", "log_level", "server_version", "max_packet_size"});
+                     "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
+                     "syslog_facility"});
   if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
   if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
   if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
@@ -350,6 +351,26 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
   }
   if (auto n = find(f, "max_packet_size"))
     c.max_packet_size = get_size(*n, join(p, "max_packet_size"), 1024, 1ull << 30);
+  if (auto n = find(f, "daemonize")) c.daemonize = get_bool(*n, join(p, "daemonize"));
+  // Whether the account exists is checked by myrelayd at start (and by
+  // --check), not here: a reload must not fail because of it.
+  for (const char* key : {"user", "group"}) {
+    auto n = find(f, key);
+    if (!n) continue;
+    std::string path = join(p, key);
+    std::string s = get_string(*n, path);
+    if (s.find_first_of(" \t\n:/") != std::string::npos)
+      fail(path, "'" + s + "' is not a valid " + key + " name", n);
+    (std::string(key) == "user" ? c.user : c.group) = s;
+  }
+  if (auto n = find(f, "syslog_facility")) {
+    std::string path = join(p, "syslog_facility");
+    std::string s = get_string(*n, path);
+    int facility;
+    if (!parse_syslog_facility(s, facility))
+      fail(path, "unknown syslog facility '" + s + "' (expected daemon, user or local0..local7)", n);
+    c.syslog_facility = s;
+  }
 }
 
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {

@@ -1,10 +1,21 @@
 // The logger.  One FILE* behind a mutex; each line is formatted first and
 // written with a single fwrite + fflush, so lines from different threads never
-// interleave and a crash loses at most the line being written.
+// interleave and a crash loses at most the line being written.  With
+// log_file "syslog" the same text (without our timestamp: syslog adds its
+// own) goes to syslog(3) instead.
 #include "myrelay/log.h"
 
+// <syslog.h> names its priorities LOG_DEBUG, LOG_INFO...; this file uses none
+// of our logging macros, so drop them before it clashes.
+#undef LOG_DEBUG
+#undef LOG_INFO
+#undef LOG_WARN
+#undef LOG_ERROR
+
+#include <fcntl.h>
 #include <strings.h>
 #include <sys/syscall.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,7 +33,11 @@ namespace {
 // Constant-initialized, so logging works even from other static initializers.
 std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 std::mutex g_mutex;
-FILE* g_out = nullptr;  // nullptr = stderr; guarded by g_mutex
+FILE* g_out = nullptr;  // nullptr = stderr (or syslog); guarded by g_mutex
+bool g_syslog = false;  // guarded by g_mutex
+bool g_redirect = false;  // fds 1 and 2 follow the log; guarded by g_mutex
+
+const char kSyslogPath[] = "syslog";
 
 // The path given to log_open, for log_reopen.  A function-local static, as
 // std::string is not constant-initialized.
@@ -37,16 +52,34 @@ FILE* out_stream() { return g_out ? g_out : stderr; }
 // (none today, but scripts run by the init system) don't inherit it.
 FILE* open_log_file(const std::string& path) { return std::fopen(path.c_str(), "ae"); }
 
+// Points fds 1 and 2 at the log file, or at /dev/null when there is none.
+// Called with g_mutex held.
+bool redirect_std_streams_locked() {
+  int fd = g_out ? fileno(g_out) : ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::fflush(stdout);
+  bool ok = ::dup2(fd, STDOUT_FILENO) >= 0 && ::dup2(fd, STDERR_FILENO) >= 0;
+  int err = errno;
+  if (!g_out) ::close(fd);
+  errno = err;
+  return ok;
+}
+
 // Replaces the destination under the lock and closes the old one outside it.
 void swap_stream(FILE* f, const std::string& path) {
   FILE* old;
+  bool was_syslog;
   {
     std::lock_guard<std::mutex> lk(g_mutex);
     old = g_out;
+    was_syslog = g_syslog;
     g_out = f;
+    g_syslog = path == kSyslogPath;
     log_path() = path;
+    if (g_redirect) redirect_std_streams_locked();
   }
   if (old) std::fclose(old);
+  if (was_syslog && path != kSyslogPath) closelog();
 }
 
 // Kernel thread id: the same number SHOW PROXYSESSION prints as `tid`.
@@ -83,9 +116,29 @@ const char* log_level_name(LogLevel l) {
   return "?";
 }
 
-bool log_open(const std::string& path, LogLevel level) {
+bool parse_syslog_facility(const std::string& name, int& facility) {
+  static const struct {
+    const char* name;
+    int value;
+  } kFacilities[] = {{"daemon", LOG_DAEMON}, {"user", LOG_USER},     {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},
+                     {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
+                     {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}, {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}};
+  for (const auto& f : kFacilities) {
+    if (strcasecmp(name.c_str(), f.name) == 0) {
+      facility = f.value;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool log_open(const std::string& path, LogLevel level, int syslog_facility) {
   FILE* f = nullptr;
-  if (path != "-") {
+  if (path == kSyslogPath) {
+    // LOG_NDELAY connects to /dev/log now, before a chroot or privilege drop
+    // could make it unreachable.
+    openlog("myrelayd", LOG_PID | LOG_NDELAY, syslog_facility < 0 ? LOG_DAEMON : syslog_facility);
+  } else if (path != "-") {
     f = open_log_file(path);
     if (!f) return false;  // errno from fopen; the old destination stays
   }
@@ -100,11 +153,18 @@ bool log_reopen() {
     std::lock_guard<std::mutex> lk(g_mutex);
     path = log_path();
   }
-  if (path.empty() || path == "-") return true;  // stderr: nothing to reopen
+  // stderr and syslog: nothing to reopen.
+  if (path.empty() || path == "-" || path == kSyslogPath) return true;
   FILE* f = open_log_file(path);
   if (!f) return false;
   swap_stream(f, path);
   return true;
+}
+
+bool log_redirect_std_streams() {
+  std::lock_guard<std::mutex> lk(g_mutex);
+  g_redirect = true;
+  return redirect_std_streams_locked();
 }
 
 void log_set_level(LogLevel level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
@@ -123,6 +183,7 @@ void log_write(LogLevel level, const char* fmt, ...) {
 
   char line[1024];
   size_t n = std::strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
+  size_t stamp = n + 5;  // the date, time and milliseconds, which syslog adds itself
   n += std::snprintf(line + n, sizeof line - n, ".%03ld %ld [%s] ", ts.tv_nsec / 1000000L, thread_id(),
                      log_level_name(level));
   size_t prefix = n;
@@ -156,6 +217,12 @@ void log_write(LogLevel level, const char* fmt, ...) {
 
   {
     std::lock_guard<std::mutex> lk(g_mutex);
+    if (g_syslog) {
+      static const int kPriority[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
+      syslog(kPriority[static_cast<int>(level)], "%.*s", static_cast<int>(total - stamp), text + stamp);
+      errno = saved_errno;
+      return;
+    }
     FILE* out = out_stream();
     std::fwrite(text, 1, total, out);
     std::fputc('\n', out);

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +17,7 @@
 #include <ctime>
 
 #include "myrelay/log.h"
+#include "myrelay/shm_table.h"
 #include "myrelay/worker.h"
 
 namespace myrelay {
@@ -31,6 +33,8 @@ Proxy::Proxy(std::shared_ptr<const Config> cfg)
 Proxy::~Proxy() {
   for (auto& w : workers_) w->request_stop();
   workers_.clear();
+  cleanup_files();
+  shm_.reset();
   for (auto* ev : signal_events_) event_free(ev);
   if (listener_) evconnlistener_free(listener_);
   if (base_) event_base_free(base_);
@@ -76,13 +80,15 @@ bool Proxy::start(std::string& error) {
   }
   evconnlistener_set_error_cb(listener_, on_accept_error);
 
+  if (!setup_shm(error)) return false;
   probe_backends();
 
   int n = cfg->effective_workers();
   for (int i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(*this, i));
-    if (!workers_.back()->start(error)) return false;
+    if (!workers_.back()->start(pipe_paths_[size_t(i)], shm_->worker(uint32_t(i)), error)) return false;
   }
+  shm_->header()->state.store(uint32_t(shm::DaemonState::Running), std::memory_order_release);
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     event* ev = evsignal_new(base_, sig, on_signal, this);
     evsignal_add(ev, nullptr);
@@ -95,13 +101,73 @@ bool Proxy::start(std::string& error) {
 
 void Proxy::run() {
   event_base_dispatch(base_);
-  for (auto& w : workers_) w->request_stop();
+  if (shm_) shm_->header()->state.store(uint32_t(shm::DaemonState::Stopping), std::memory_order_release);
+  // Running statements finish (up to the grace period); idle sessions go now.
+  int grace = config()->shutdown_grace_s;
+  for (auto& w : workers_) w->request_drain(grace);
   for (auto& w : workers_) w->join();
+  cleanup_files();
   LOG_INFO("myrelayd stopped");
 }
 
+// The segment and the control pipes: made at start, removed at a clean exit.
+bool Proxy::setup_shm(std::string& error) {
+  auto cfg = config();
+  gid_t admin_gid = gid_t(-1);
+  if (!cfg->admin_group.empty()) {
+    group* g = getgrnam(cfg->admin_group.c_str());
+    if (!g) {
+      error = cfg->file + ": proxy.admin_group: no group named '" + cfg->admin_group + "'";
+      return false;
+    }
+    admin_gid = g->gr_gid;
+  }
+  ShmTable::CreateOptions opts;
+  opts.name = cfg->shm_name;
+  opts.worker_count = uint32_t(cfg->effective_workers());
+  opts.slot_count = uint32_t(cfg->max_connections);
+  opts.proxy_id = cfg->proxy_id;
+  opts.listen = cfg->listen.str();
+  opts.version = MYRELAY_VERSION;
+  opts.admin_gid = admin_gid;
+  shm_ = ShmTable::create(opts, error);
+  if (!shm_) return false;
+  for (uint32_t i = 0; i < opts.worker_count; ++i) {
+    std::string path = cfg->run_dir + "/" + cfg->shm_name + ".worker" + std::to_string(i) + ".ctl";
+    if (path.size() >= shm::kPathLen) {
+      error = cfg->file + ": proxy.run_dir: too long for control pipe paths (" + path + ")";
+      return false;
+    }
+    if (!control::make_fifo(path, admin_gid, error)) return false;
+    pipe_paths_.push_back(path);
+    set_field(shm_->worker(i)->control_pipe, path);
+  }
+  return true;
+}
+
+// Removes the names; the mapping itself lives as long as the Proxy, since
+// workers being torn down may still write their slots.
+void Proxy::cleanup_files() {
+  for (auto& p : pipe_paths_) ::unlink(p.c_str());
+  pipe_paths_.clear();
+  if (shm_) shm_->unlink();
+}
+
+bool Proxy::send_control(uint32_t index, const control::Request& req, std::string& error) {
+  if (index >= workers_.size()) {
+    error = "no worker " + std::to_string(index);
+    return false;
+  }
+  return control::send_fd(workers_[index]->control_fd(), req, error);
+}
+
 void Proxy::request_stop() {
-  if (listener_) evconnlistener_disable(listener_);
+  // Stop accepting at once: the listening socket closes, so new clients get
+  // "connection refused" instead of waiting for a proxy that is leaving.
+  if (listener_) {
+    evconnlistener_free(listener_);
+    listener_ = nullptr;
+  }
   event_base_loopexit(base_, nullptr);
 }
 
@@ -136,7 +202,8 @@ void Proxy::on_signal(evutil_socket_t sig, short, void* arg) {
 }
 
 bool Proxy::reserve_connection() {
-  int max = config()->max_connections;
+  // The segment's slots were sized at start; a reload cannot raise the limit past them.
+  int max = std::min<int>(config()->max_connections, int(shm_->slot_count()));
   int n = connections_.fetch_add(1, std::memory_order_acq_rel);
   if (n >= max) {
     connections_.fetch_sub(1, std::memory_order_acq_rel);
@@ -167,20 +234,28 @@ void Proxy::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, 
     inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
     port = ntohs(a->sin6_port);
   }
+  evutil_make_socket_nonblocking(fd);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (!self->reserve_connection()) {
-    // As MySQL does: an error packet in place of the handshake.  It is tiny
-    // and the socket's buffer is empty, so this send does not block.
+    if (self->shm_) bump(self->shm_->header()->connections_refused);
+    LOG_WARN("refused a connection from %s:%u: max_connections (%d) reached", ip, port,
+             self->config()->max_connections);
+    // Clients that want TLS cannot trust an error sent before the greeting,
+    // so, like MySQL, the refusal comes after the client's handshake
+    // response.  Only so many refusals are in flight at once; past that the
+    // connection gets the bare error packet.
+    if (self->rejecting_.fetch_add(1, std::memory_order_relaxed) < kMaxRejecting) {
+      self->pick_worker()->enqueue_connection(fd, ip, port, true);
+      return;
+    }
+    self->rejecting_.fetch_sub(1, std::memory_order_relaxed);
     std::string pkt = framed(0, build_err(1040, "08004", "Too many connections"));
     ssize_t n = ::send(fd, pkt.data(), pkt.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
     ::close(fd);
-    LOG_WARN("refused a connection from %s:%u: max_connections (%d) reached", ip, port,
-             self->config()->max_connections);
     return;
   }
-  evutil_make_socket_nonblocking(fd);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   self->pick_worker()->enqueue_connection(fd, ip, port);
 }
 

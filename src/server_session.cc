@@ -10,9 +10,9 @@
 
 #include <cstring>
 
-#include "myrelay/client_session.h"
 #include "myrelay/log.h"
 #include "myrelay/proxy.h"
+#include "myrelay/session_view.h"
 
 namespace myrelay {
 
@@ -35,7 +35,7 @@ const char* ServerSession::state_name(State s) {
   return "MSS_UNKNOWN";
 }
 
-ServerSession::ServerSession(ClientSession& owner, Proxy& proxy, event_base* base,
+ServerSession::ServerSession(ServerSessionOwner& owner, Proxy& proxy, event_base* base,
                              const BackendServer& server, uint64_t ss_id, int connect_timeout_ms,
                              const std::string& cluster)
     : owner_(owner),
@@ -44,7 +44,8 @@ ServerSession::ServerSession(ClientSession& owner, Proxy& proxy, event_base* bas
       server_(server),
       cluster_(cluster),
       ss_id_(ss_id),
-      connect_timeout_ms_(connect_timeout_ms) {}
+      connect_timeout_ms_(connect_timeout_ms),
+      created_us_(view::now_us()) {}
 
 ServerSession::~ServerSession() { close(); }
 
@@ -100,13 +101,13 @@ void ServerSession::connect(const BackendLogin& login) {
   int addr_len = 0;
   std::string error;
   if (!resolve(server_.address, addr, addr_len, error)) {
-    fail_login(2005, "HY000",
+    fail_login(kErrBackendUnreachable, "HY000",
                "Unknown backend server host '" + server_.address.host + "' (" + error + ")");
     return;
   }
   bev_ = bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE);
   if (!bev_) {
-    fail_login(2003, "HY000", "Can't create a socket for backend " + server_.address.str());
+    fail_login(kErrBackendUnreachable, "HY000", "Can't create a socket for backend " + server_.address.str());
     return;
   }
   bufferevent_setcb(bev_, on_read, on_write, on_event, this);
@@ -118,7 +119,7 @@ void ServerSession::connect(const BackendLogin& login) {
   evtimer_add(login_timer_, &tv);
   if (bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
     int err = EVUTIL_SOCKET_ERROR();
-    fail_login(2003, "HY000",
+    fail_login(kErrBackendUnreachable, "HY000",
                "Can't connect to backend server " + server_.address.str() + " (" +
                    std::to_string(err) + " " + evutil_socket_error_to_string(err) + ")");
     return;
@@ -127,7 +128,7 @@ void ServerSession::connect(const BackendLogin& login) {
 
 void ServerSession::on_login_timeout(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
-  self->fail_login(2013, "HY000",
+  self->fail_login(kErrBackendUnreachable, "HY000",
                    "Backend server " + self->server_.address.str() + " did not complete the login within " +
                        std::to_string(self->connect_timeout_ms_) + " ms");
 }
@@ -166,7 +167,7 @@ void ServerSession::on_event(bufferevent*, short what, void* arg) {
                                 " (" + why + ")"
                           : "Lost connection to backend server " + self->server_.address.str() +
                                 " during login (" + why + ")";
-    self->fail_login(self->phase_ == Phase::Connecting ? 2003 : 2013, "HY000", msg);
+    self->fail_login(self->phase_ == Phase::Connecting ? kErrBackendUnreachable : kErrBackendLost, self->phase_ == Phase::Connecting ? "HY000" : "08S01", msg);
     return;
   }
   self->owner_.on_server_lost(self, why);  // may delete self
@@ -184,7 +185,7 @@ void ServerSession::handle_login_packet() {
     ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
     if (st == ReadStatus::Incomplete) return;
     if (st == ReadStatus::TooBig || payload.empty()) {
-      fail_login(2027, "HY000", "Malformed packet from backend server " + server_.address.str());
+      fail_login(kErrBackendLost, "08S01", "Malformed packet from backend server " + server_.address.str());
       return;
     }
     seq_ = uint8_t(last_seq + 1);
@@ -197,7 +198,7 @@ void ServerSession::handle_login_packet() {
       Handshake hs;
       std::string error;
       if (!parse_handshake(payload, hs, error)) {
-        fail_login(2013, "HY000", "Bad handshake from backend server " + server_.address.str() + ": " + error);
+        fail_login(kErrBackendLost, "08S01", "Bad handshake from backend server " + server_.address.str() + ": " + error);
         return;
       }
       server_sessid_ = hs.connection_id;
@@ -205,7 +206,7 @@ void ServerSession::handle_login_packet() {
       proxy_.note_backend_handshake(cluster_, hs);
       uint32_t missing = (login_.client_caps & kResponseShapeCapabilities) & ~hs.capabilities;
       if (missing) {
-        fail_login(2054, "08004",
+        fail_login(kErrProxy, "HY000",
                    "Backend server " + server_.address.str() +
                        " lacks capabilities the client asked for (flags 0x" + [&] {
                          char b[16];
@@ -247,7 +248,7 @@ void ServerSession::handle_login_packet() {
     if (head == kAuthSwitchHeader) {
       AuthSwitch sw;
       if (!parse_auth_switch(payload, sw)) {
-        fail_login(2027, "HY000", "Malformed auth switch from backend server " + server_.address.str());
+        fail_login(kErrBackendLost, "08S01", "Malformed auth switch from backend server " + server_.address.str());
         return;
       }
       if (sw.plugin != kNativePasswordPlugin) {

@@ -18,21 +18,22 @@
 #include "myrelay/protocol.h"
 #include "myrelay/response_tracker.h"
 #include "myrelay/server_session.h"
+#include "myrelay/shm_layout.h"
 
 namespace myrelay {
 
 class Worker;
 class Proxy;
 
-class ClientSession {
+class ClientSession : public ServerSessionOwner {
  public:
   // DESIGN section 3's client session states.
   enum class State { Init, ActiveReader, KeepAlive, HalfClosed, Closed };
   static const char* state_name(State s);
 
   ClientSession(Worker& worker, int fd, const std::string& peer_ip, uint16_t peer_port,
-                uint32_t cs_id, uint64_t proxy_sessid);
-  ~ClientSession();
+                uint32_t cs_id, uint64_t proxy_sessid, shm::Slot* slot, uint32_t slot_index);
+  ~ClientSession() override;
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
@@ -41,12 +42,21 @@ class ClientSession {
   // Ends the session now: both connections closed, the worker frees it later.
   void close(const char* why);
 
+  // The proxy is stopping: close now if idle, else after the running
+  // statement (or the open transaction) ends.
+  void drain();
+
+  // Kill requests, checked by the worker to be for this very session.
+  void kill(const std::string& by);
+  bool kill_server_session(uint64_t ss_id, const std::string& by);
+  void kill_query(const std::string& by);
+
   // From the server session.
-  void on_server_ready(ServerSession* ss);
-  void on_server_login_failed(ServerSession* ss, const std::string& err_payload);
-  void on_server_readable(ServerSession* ss);
-  void on_server_drained(ServerSession* ss);
-  void on_server_lost(ServerSession* ss, const std::string& why);
+  void on_server_ready(ServerSession* ss) override;
+  void on_server_login_failed(ServerSession* ss, const std::string& err_payload) override;
+  void on_server_readable(ServerSession* ss) override;
+  void on_server_drained(ServerSession* ss) override;
+  void on_server_lost(ServerSession* ss, const std::string& why) override;
 
   uint32_t cs_id() const { return cs_id_; }
   uint64_t proxy_sessid() const { return proxy_sessid_; }
@@ -59,6 +69,7 @@ class ClientSession {
   uint64_t trans_count() const { return trans_count_; }
   bool in_transaction() const { return in_trans_; }
   const ServerSession* server() const { return server_.get(); }
+  uint32_t slot_index() const { return slot_index_; }
 
  private:
   enum class Phase {
@@ -103,6 +114,7 @@ class ClientSession {
   void pump_client_to_server();
   void handle_change_user(const std::string& payload);
   void handle_change_user_auth();
+  void check_change_user(const std::string& auth_response);
   void finish_change_user(bool ok, const std::string& err_payload);
 
   // Packets the proxy writes to the client itself.
@@ -114,6 +126,12 @@ class ClientSession {
   void close_after_flush(const char* why);
   void set_idle_timeout(bool idle);
   void drop_server(const char* why);
+  // Ends a server session; one still running a statement also gets a KILL
+  // from a side connection, so nothing keeps running behind it.
+  void release_server(std::unique_ptr<ServerSession>& ss);
+  void publish();
+  bool run_admin_command(const std::string& sql);
+  BackendLogin backend_login() const;
   uint16_t client_status() const;
 
   Worker& worker_;
@@ -163,6 +181,17 @@ class ClientSession {
 
   bool in_trans_ = false;
   uint64_t trans_count_ = 0;
+
+  // This session's record in the shared segment, written only here.
+  shm::Slot* slot_;
+  uint32_t slot_index_;
+  shm::SessionRecord rec_{};
+  uint64_t queries_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+  int64_t created_us_ = 0;
+  int64_t last_active_us_ = 0;
+  int64_t server_created_us_ = 0;
 };
 
 }  // namespace myrelay

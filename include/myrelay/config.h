@@ -70,6 +70,14 @@ struct Config {
   // Largest logical packet (command or row) a session may send, like the
   // server's max_allowed_packet; bigger ones close the session.
   uint64_t max_packet_size = 1024ull * 1024 * 1024;
+  // Run in the background (double fork, pid file); myrelayd -d / -F override.
+  bool daemonize = false;
+  // Account to switch to once the listener is bound; "" = stay as started.
+  // group "" = the user's primary group.  Names or numeric ids.
+  std::string user;
+  std::string group;
+  // Facility of the messages when log_file is "syslog".
+  std::string syslog_facility = "daemon";
 
   // timeouts:
   int handshake_ms = 10000;

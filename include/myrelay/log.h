@@ -1,5 +1,5 @@
-// A small thread-safe logger: timestamped lines with a level, to a file or to
-// standard error.  reopen() serves SIGUSR1 (logrotate).
+// A small thread-safe logger: timestamped lines with a level, to a file, to
+// standard error or to syslog.  reopen() serves SIGUSR1 (logrotate).
 #pragma once
 
 #include <string>
@@ -12,10 +12,21 @@ enum class LogLevel { Debug = 0, Info = 1, Warn = 2, Error = 3 };
 bool parse_log_level(const std::string& s, LogLevel& out);
 const char* log_level_name(LogLevel l);
 
-// path "-" means standard error.  Returns false (with errno set) when the file
-// cannot be opened; the previous destination is kept then.
-bool log_open(const std::string& path, LogLevel level);
+// Parses a syslog facility name ("daemon", "user", "local0".."local7", ...)
+// into its LOG_* value; false if unknown.
+bool parse_syslog_facility(const std::string& name, int& facility);
+
+// path "-" means standard error, "syslog" the system log (ident "myrelayd",
+// the given facility; -1 = daemon).  Returns false (with errno set) when the
+// file cannot be opened; the previous destination is kept then.
+bool log_open(const std::string& path, LogLevel level, int syslog_facility = -1);
+// Opens the same path again (after logrotate moved it away).
 bool log_reopen();
+// From now on standard output and standard error (fds 1 and 2) follow the
+// log: the log file itself, so that stray output and sanitizer reports land
+// there, or /dev/null when logging to stderr or syslog; again at every
+// reopen.  For a daemon that has left its terminal.  False + errno on error.
+bool log_redirect_std_streams();
 void log_set_level(LogLevel level);
 bool log_enabled(LogLevel level);
 void log_write(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));

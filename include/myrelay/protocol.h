@@ -109,6 +109,12 @@ enum : uint8_t {
 };
 const char* command_name(uint8_t cmd);
 
+// Error codes the proxy sends for its own failures.  Only server-range codes:
+// clients treat a 2xxx code from a server as a malformed packet.
+constexpr uint16_t kErrBackendUnreachable = 1429;  // ER_CONNECT_TO_FOREIGN_DATA_SOURCE
+constexpr uint16_t kErrBackendLost = 1158;         // ER_NET_READ_ERROR, SQLSTATE 08S01
+constexpr uint16_t kErrProxy = 1105;               // ER_UNKNOWN_ERROR
+
 // Packet headers.
 constexpr uint8_t kOkHeader = 0x00;
 constexpr uint8_t kEofHeader = 0xfe;

@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "myrelay/config.h"
+#include "myrelay/control_pipe.h"
 #include "myrelay/ids.h"
 #include "myrelay/protocol.h"
 
 namespace myrelay {
 
 class Worker;
+class ShmTable;
 
 // What the last handshake of a cluster's backend said, so the proxy's own
 // handshake can offer the same version and capabilities.
@@ -45,6 +47,10 @@ class Proxy {
   void request_stop();
 
   std::shared_ptr<const Config> config() const { return std::atomic_load(&cfg_); }
+  ShmTable& shm() { return *shm_; }
+  // Hands a request to worker `index` through its control pipe.
+  bool send_control(uint32_t index, const control::Request& req, std::string& error);
+  int worker_count() const { return int(workers_.size()); }
   IdAllocator& ids() { return ids_; }
   pid_t pid() const { return pid_; }
   uint64_t start_time() const { return start_time_; }
@@ -53,6 +59,9 @@ class Proxy {
   bool reserve_connection();
   void release_connection();
   int connections() const { return connections_.load(std::memory_order_relaxed); }
+  // A refused connection's session has ended.
+  void release_rejecting() { rejecting_.fetch_sub(1, std::memory_order_relaxed); }
+  static constexpr int kMaxRejecting = 256;
 
   BackendFacts backend_facts(const std::string& cluster);
   void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs);
@@ -62,6 +71,8 @@ class Proxy {
   static void on_accept_error(evconnlistener*, void* arg);
   static void on_signal(evutil_socket_t sig, short, void* arg);
   void probe_backends();
+  bool setup_shm(std::string& error);
+  void cleanup_files();
   Worker* pick_worker();
 
   std::shared_ptr<const Config> cfg_;
@@ -72,7 +83,10 @@ class Proxy {
   evconnlistener* listener_ = nullptr;
   std::vector<event*> signal_events_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<ShmTable> shm_;
+  std::vector<std::string> pipe_paths_;
   std::atomic<int> connections_{0};
+  std::atomic<int> rejecting_{0};  // refused connections still being answered
   std::mutex facts_mu_;
   std::map<std::string, BackendFacts> facts_;
 };

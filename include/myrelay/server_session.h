@@ -19,8 +19,20 @@
 
 namespace myrelay {
 
-class ClientSession;
 class Proxy;
+class ServerSession;
+
+// Who hears about a server session: its client session, or a one-shot side
+// connection (KILL QUERY).  Every callback may delete the server session.
+class ServerSessionOwner {
+ public:
+  virtual ~ServerSessionOwner() = default;
+  virtual void on_server_ready(ServerSession* ss) = 0;
+  virtual void on_server_login_failed(ServerSession* ss, const std::string& err_payload) = 0;
+  virtual void on_server_readable(ServerSession* ss) = 0;
+  virtual void on_server_drained(ServerSession* ss) = 0;
+  virtual void on_server_lost(ServerSession* ss, const std::string& why) = 0;
+};
 
 // What a backend login needs, taken from the client's login.
 struct BackendLogin {
@@ -38,7 +50,7 @@ class ServerSession {
   enum class State { Init, Active, KeepAliveClientSlave, KeepAliveShared, Closed };
   static const char* state_name(State s);
 
-  ServerSession(ClientSession& owner, Proxy& proxy, event_base* base, const BackendServer& server,
+  ServerSession(ServerSessionOwner& owner, Proxy& proxy, event_base* base, const BackendServer& server,
                 uint64_t ss_id, int connect_timeout_ms, const std::string& cluster_name);
   ~ServerSession();
   ServerSession(const ServerSession&) = delete;
@@ -63,6 +75,7 @@ class ServerSession {
   uint64_t transact_count() const { return transact_count_; }
   void count_transaction() { ++transact_count_; }
   uint64_t requests() const { return requests_; }
+  int64_t created_us() const { return created_us_; }
   void count_request() { ++requests_; }
 
  private:
@@ -79,7 +92,7 @@ class ServerSession {
   void login_done(const std::string& ok_payload);
   void send_to_backend(const std::string& payload);
 
-  ClientSession& owner_;
+  ServerSessionOwner& owner_;
   Proxy& proxy_;
   event_base* base_;
   BackendServer server_;
@@ -98,6 +111,7 @@ class ServerSession {
   std::string server_version_;
   uint64_t transact_count_ = 0;
   uint64_t requests_ = 0;
+  int64_t created_us_ = 0;
 };
 
 }  // namespace myrelay

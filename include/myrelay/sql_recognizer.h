@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <cstdint>
 
 namespace myrelay::sql {
 
@@ -14,5 +15,34 @@ size_t skip_space(std::string_view s, size_t pos);
 // "USE db" / "USE `db`" with an optional trailing ';'.  Returns true and the
 // database name (backquotes removed, doubled backquotes undone).
 bool parse_use(std::string_view sql, std::string& db);
+
+// The proxy's own statements (DESIGN section 5).
+struct AdminStatement {
+  enum class Kind {
+    None,              // not ours: goes to the backend
+    Malformed,         // ours, but wrong: ERROR 1064 with `error`
+    ShowSessions,      // SHOW PROXYSESSION
+    ShowAttributes,    // SHOW PROXYSESSION ATTRIBUTE [id] [LIKE 'pat']
+    KillProxySession,  // KILL PROXYSESSION id [ss_id]
+    KillConnection,    // KILL [CONNECTION] id
+    KillQuery,         // KILL QUERY id
+  };
+  Kind kind = Kind::None;
+  bool has_id = false;
+  uint64_t id = 0;
+  bool has_ss_id = false;
+  uint64_t ss_id = 0;
+  bool has_like = false;
+  std::string like;
+  std::string error;
+};
+
+// Case-insensitive; comments and one trailing ';' allowed.  MariaDB's own
+// KILL forms that do not name a thread (KILL QUERY ID n, KILL USER u) are not
+// ours and come back as None.
+AdminStatement parse_admin(std::string_view sql);
+
+// SQL LIKE with % and _, '\' escaping, case-insensitive (ASCII).
+bool like_match(std::string_view text, std::string_view pattern);
 
 }  // namespace myrelay::sql

@@ -86,6 +86,7 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(testUnknownKeys);
   CPPUNIT_TEST(testDefaultsMustExist);
   CPPUNIT_TEST(testLogLevel);
+  CPPUNIT_TEST(testServiceKeys);
   CPPUNIT_TEST(testNames);
   CPPUNIT_TEST(testRequired);
   CPPUNIT_TEST(testPasswords);
@@ -391,6 +392,30 @@ class ConfigTest : public CppUnit::TestFixture {
     expect_error(with_proxy("shm_name: a/b"), "t.yaml: proxy.shm_name: ");
     expect_error(with_proxy("run_dir: \"\""), "t.yaml: proxy.run_dir: ", "must not be empty");
     expect_error(with_proxy("server_version: myrelay"), "t.yaml: proxy.server_version: ");
+  }
+
+  // The keys of the Unix service (issue 5): daemonize, user, group, syslog.
+  void testServiceKeys() {
+    Config d = load(kMinimal);
+    CPPUNIT_ASSERT(!d.daemonize);
+    CPPUNIT_ASSERT_EQUAL(std::string(""), d.user);
+    CPPUNIT_ASSERT_EQUAL(std::string(""), d.group);
+    CPPUNIT_ASSERT_EQUAL(std::string("daemon"), d.syslog_facility);
+    Config c = load(
+        "proxy:\n  daemonize: yes\n  user: myrelay\n  group: \"1001\"\n  log_file: syslog\n"
+        "  syslog_facility: local3\n" +
+        kMinimal);
+    CPPUNIT_ASSERT(c.daemonize);
+    CPPUNIT_ASSERT_EQUAL(std::string("myrelay"), c.user);
+    CPPUNIT_ASSERT_EQUAL(std::string("1001"), c.group);
+    CPPUNIT_ASSERT_EQUAL(std::string("syslog"), c.log_file);
+    CPPUNIT_ASSERT_EQUAL(std::string("local3"), c.syslog_facility);
+    expect_error(with_proxy("daemonize: sometimes"), "t.yaml: proxy.daemonize: ", "expected true or false");
+    expect_error(with_proxy("user: \"a b\""), "t.yaml: proxy.user: ", "not a valid user name");
+    expect_error(with_proxy("group: a:b"), "t.yaml: proxy.group: ", "not a valid group name");
+    expect_error(with_proxy("syslog_facility: kernel"), "t.yaml: proxy.syslog_facility: ",
+                 "unknown syslog facility 'kernel'");
+    expect_error(with_proxy("daemonise: true"), "t.yaml: proxy.daemonise: ", "did you mean 'daemonize'");
   }
 
   void testNames() {

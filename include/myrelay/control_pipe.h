@@ -1,0 +1,62 @@
+// Control pipes: each worker reads requests (kills) from a named FIFO in
+// run_dir.  A request is a fixed 64-byte record, written with one write() so
+// that the kernel keeps it whole (it is under PIPE_BUF); the same records come
+// from other workers (SQL KILL) and from myrelayctl.  A reader resynchronises
+// on the magic and checks a checksum, so garbage is dropped, never acted on.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace myrelay::control {
+
+constexpr uint32_t kMagic = 0x4c54434d;  // "MCTL"
+constexpr uint16_t kVersion = 1;
+constexpr size_t kRecordSize = 64;
+
+enum class RequestType : uint16_t {
+  KillSession = 1,        // end the client session and its server sessions
+  KillServerSession = 2,  // end one server session; the client session goes on
+  KillQuery = 3,          // stop the statement running on the backend
+};
+const char* request_type_name(RequestType t);
+
+struct Request {
+  RequestType type = RequestType::KillSession;
+  uint32_t cs_id = 0;
+  uint64_t proxy_sessid = 0;  // the target must still be this session
+  uint64_t ss_id = 0;         // KillServerSession
+  int32_t sender_pid = 0;
+  uint32_t sender_cs_id = 0;  // 0 when not from a SQL session
+};
+
+// 64 bytes: magic, version, type, cs_id, proxy_sessid, ss_id, sender pid and
+// cs_id, reserved zeros, FNV-1a checksum of the first 60 bytes.
+void encode(const Request& r, uint8_t out[kRecordSize]);
+
+// Reassembles records from whatever read() returned.
+class Decoder {
+ public:
+  void feed(const uint8_t* data, size_t len);
+  // The next valid record, if any; garbage before it is skipped and counted.
+  bool next(Request& out);
+  uint64_t garbage_bytes() const { return garbage_; }
+
+ private:
+  std::string buf_;
+  uint64_t garbage_ = 0;
+};
+
+// Creates the FIFO (replacing a stale one) with mode 0600, or 0620 and the
+// admin group when admin_gid is set, so the group may write requests.
+bool make_fifo(const std::string& path, gid_t admin_gid, std::string& error);
+
+// Writes one request to a worker's FIFO without blocking.
+bool send(const std::string& fifo_path, const Request& r, std::string& error);
+// The same to an already-open descriptor.
+bool send_fd(int fd, const Request& r, std::string& error);
+
+}  // namespace myrelay::control

@@ -1,0 +1,144 @@
+// The shared-memory session table's layout, version 1.  This header is the
+// contract between myrelayd, which writes the segment, and any outside reader
+// (myrelayctl, monitoring tools): fixed-size records, offsets instead of
+// pointers, always NUL-terminated strings.
+//
+// Segment:  Header | WorkerInfo[worker_count] | Slot[slot_count]
+//
+// Writers: each slot and each WorkerInfo is written only by its owning worker
+// thread.  A slot's record is written under `changecount` (odd while being
+// written, as PostgreSQL's st_changecount): the writer bumps it to odd, stores
+// the record with relaxed atomic stores after a release fence, then stores the
+// next even value with release order.  A reader loads the count (acquire),
+// copies the record with relaxed atomic loads, issues an acquire fence,
+// reloads the count, and retries unless both loads saw the same even value
+// (Boehm, "Can seqlocks get along with programming language memory models?").
+// Readers never block a writer and never see a torn record.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace myrelay::shm {
+
+constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
+constexpr uint32_t kLayoutVersion = 1;
+
+constexpr size_t kNameLen = 64;       // cluster, tenant, user
+constexpr size_t kDbLen = 196;        // 64 characters of utf8mb3
+constexpr size_t kIpLen = 48;         // an IPv6 address and then some
+constexpr size_t kPathLen = 256;      // control pipe paths
+constexpr size_t kMaxServerSessions = 4;  // per client session slot
+constexpr size_t kCommandLen = 24;
+
+// The writer and the readers use these across processes: they must be
+// lock-free, hence address-free.
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "64-bit atomics must be lock-free");
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "32-bit atomics must be lock-free");
+
+enum class DaemonState : uint32_t { Starting = 0, Running = 1, Stopping = 2 };
+
+struct Header {
+  uint64_t magic;
+  uint32_t layout_version;
+  uint32_t header_size;       // sizeof(Header)
+  uint32_t worker_info_size;  // sizeof(WorkerInfo)
+  uint32_t slot_size;         // sizeof(Slot)
+  uint64_t workers_offset;    // from the start of the segment
+  uint64_t slots_offset;
+  uint32_t worker_count;
+  uint32_t slot_count;
+  int32_t pid;                // the daemon
+  int32_t proxy_id;
+  uint64_t start_time;        // Unix seconds
+  uint64_t pid_start_ticks;   // /proc/PID/stat starttime: tells a reused pid apart
+  char version[32];           // myrelayd's version
+  char listen[kIpLen + 16];
+  std::atomic<uint32_t> state;  // DaemonState
+  uint32_t pad;
+  std::atomic<uint64_t> sessions_in_use;      // slots in use, for a quick look
+  std::atomic<uint64_t> connections_refused;  // over max_connections (written by the acceptor)
+  std::atomic<uint64_t> reserved[6];
+};
+
+// Counters of one worker; only that worker adds to them (relaxed atomics).
+struct WorkerCounters {
+  std::atomic<uint64_t> connections_accepted;
+  std::atomic<uint64_t> sessions_open;
+  std::atomic<uint64_t> logins_failed;
+  std::atomic<uint64_t> queries;
+  std::atomic<uint64_t> bytes_from_clients;
+  std::atomic<uint64_t> bytes_to_clients;
+  std::atomic<uint64_t> kills;                // sessions and server sessions ended by a kill
+  std::atomic<uint64_t> errors;               // protocol errors, lost backends
+  std::atomic<uint64_t> backend_connects;
+  std::atomic<uint64_t> backend_connect_failures;
+  std::atomic<uint64_t> control_requests;
+  std::atomic<uint64_t> control_garbage;      // bytes dropped from the control pipe
+  std::atomic<uint64_t> reserved[7];
+};
+
+struct WorkerInfo {
+  int32_t index;
+  std::atomic<int32_t> tid;  // kernel thread id
+  char control_pipe[kPathLen];
+  WorkerCounters counters;
+};
+
+struct ServerSessionRecord {
+  uint64_t ss_id;                 // 0 = unused entry
+  uint32_t server_sessid;         // the backend's connection id
+  uint32_t state;                 // ServerSession::State
+  char server_ip[kIpLen];
+  uint16_t server_port;
+  uint16_t role;                  // 0 primary, 1 replica
+  uint32_t pad;
+  uint64_t transact_count;
+  uint64_t requests;
+  int64_t created_us;             // Unix microseconds
+};
+
+// One client session, as SHOW PROXYSESSION and SHOW PROXYSESSION ATTRIBUTE
+// print it.  Plain data: copied word by word under the slot's changecount.
+struct SessionRecord {
+  uint32_t in_use;                // 0 = free slot
+  uint32_t cs_id;
+  uint64_t proxy_sessid;          // unique: a reused slot never repeats it
+  int32_t worker;
+  int32_t tid;
+  uint32_t state;                 // ClientSession::State
+  uint32_t svr_session_count;
+  char cluster[kNameLen];
+  char tenant[kNameLen];
+  char user[kNameLen];
+  char host_ip[kIpLen];
+  uint16_t host_port;
+  uint8_t has_db;                 // 0: db is NULL
+  uint8_t in_trans;
+  uint8_t using_ssl;
+  uint8_t privileged;
+  uint16_t pad;
+  char db[kDbLen];
+  char command[kCommandLen];      // the command in flight, or "Sleep"
+  uint64_t trans_count;
+  uint64_t queries;
+  uint64_t bytes_in;
+  uint64_t bytes_out;
+  int64_t created_us;
+  int64_t last_active_us;         // when the last command started or ended
+  ServerSessionRecord servers[kMaxServerSessions];
+};
+static_assert(std::is_trivially_copyable_v<SessionRecord>, "SessionRecord is copied word by word");
+static_assert(sizeof(SessionRecord) % 8 == 0, "SessionRecord is copied in 64-bit words");
+
+constexpr size_t kRecordWords = sizeof(SessionRecord) / 8;
+
+struct Slot {
+  std::atomic<uint32_t> changecount;
+  std::atomic<uint32_t> occupied;  // a hint for readers: skip never-used, free slots quickly
+  std::atomic<uint64_t> words[kRecordWords];
+};
+
+}  // namespace myrelay::shm

@@ -1,0 +1,101 @@
+// The shared-memory session table (layout in shm_layout.h): created by the
+// daemon, attached read-only by readers.  It implements the changecount
+// protocol for slots and keeps the daemon's free list of slots.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "myrelay/shm_layout.h"
+
+namespace myrelay {
+
+// Copies `s` into a fixed field, cut to fit and always NUL-terminated.
+template <size_t N>
+void set_field(char (&dst)[N], const std::string& s) {
+  size_t n = s.size() < N - 1 ? s.size() : N - 1;
+  for (size_t i = 0; i < n; ++i) dst[i] = s[i];
+  for (size_t i = n; i < N; ++i) dst[i] = '\0';
+}
+// Reads a fixed field even if a writer forgot the NUL.
+template <size_t N>
+std::string get_field(const char (&src)[N]) {
+  size_t n = 0;
+  while (n < N && src[n] != '\0') ++n;
+  return std::string(src, n);
+}
+
+// Lock-free single-writer counter bump (only the owning thread adds).
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// Whether process `pid` is alive and (when start_ticks != 0) still the
+// process that started at that time, not a later one with the pid reused.
+bool process_alive(pid_t pid, uint64_t start_ticks);
+uint64_t process_start_ticks(pid_t pid);
+
+class ShmTable {
+ public:
+  enum class AttachError { None, NotFound, Permission, BadLayout, VersionMismatch, Stale, Other };
+
+  ~ShmTable();
+  ShmTable(const ShmTable&) = delete;
+  ShmTable& operator=(const ShmTable&) = delete;
+
+  struct CreateOptions {
+    std::string name;
+    uint32_t worker_count = 1;
+    uint32_t slot_count = 1;
+    int proxy_id = 0;
+    std::string listen;
+    std::string version;
+    gid_t admin_gid = gid_t(-1);  // -1: no admin group
+  };
+  // Daemon side.  Replaces a segment left by a dead daemon; refuses (with its
+  // pid in the message) one that belongs to a live daemon.
+  static std::unique_ptr<ShmTable> create(const CreateOptions& opts, std::string& error);
+  // Reader side (read-only mapping).
+  static std::unique_ptr<ShmTable> attach(const std::string& name, AttachError& code,
+                                          std::string& error);
+  // Removes the segment's name (the daemon at clean exit).
+  void unlink();
+
+  shm::Header* header() const { return header_; }
+  shm::WorkerInfo* worker(uint32_t i) const;
+  shm::Slot* slot(uint32_t i) const;
+  uint32_t slot_count() const { return header_->slot_count; }
+  uint32_t worker_count() const { return header_->worker_count; }
+  const std::string& name() const { return name_; }
+
+  // Daemon side: a free slot, or -1.
+  int acquire_slot();
+  void release_slot(uint32_t index);
+
+  // The changecount protocol.
+  static void write_record(shm::Slot* slot, const shm::SessionRecord& rec);
+  // false if the record kept changing (a writer rewriting it non-stop).
+  static bool read_record(const shm::Slot* slot, shm::SessionRecord& out, int max_tries = 1000);
+
+  // Every slot in use, copied consistently.
+  std::vector<shm::SessionRecord> snapshot() const;
+
+ private:
+  ShmTable() = default;
+
+  std::string name_;
+  void* base_ = nullptr;
+  size_t size_ = 0;
+  bool owner_ = false;
+  shm::Header* header_ = nullptr;
+  std::mutex free_mu_;
+  std::vector<uint32_t> free_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace myrelay

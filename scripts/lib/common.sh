@@ -1,0 +1,433 @@
+# Shared shell functions of scripts/quickstart, scripts/test and the
+# integration harness (test/integration/run.sh).  Source it from bash:
+#
+#   . "$(dirname "$0")/lib/common.sh"
+#
+# Everything here talks to 127.0.0.1 only.  Functions return non-zero on
+# failure and print the reason on stderr; they never call exit themselves, so
+# a caller's traps still run.
+
+# The checkout this file belongs to.
+MR_SRCDIR=${MR_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+
+# Passwords of the test and demo users (plain text; myrelay accepts plain text
+# or the "*HEX" hash in its config).
+MR_ROOT_PASSWORD=${MR_ROOT_PASSWORD:-rootpw}
+MR_APP_PASSWORD=${MR_APP_PASSWORD:-secret}
+MR_APP2_PASSWORD=${MR_APP2_PASSWORD:-secret2}
+# How app2's password is written into generated configs: plain text unless the
+# caller sets the "*HEX" form here.
+MR_APP2_PASSWORD_CONF=${MR_APP2_PASSWORD_CONF:-$MR_APP2_PASSWORD}
+
+MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
+  libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libboost-dev
+  mariadb-server mariadb-client libmariadb-dev sysbench)
+
+mr_log() { printf '%s\n' "[$(date +%H:%M:%S)] $*" >&2; }
+mr_die() { printf '%s\n' "error: $*" >&2; return 1; }
+
+# ---------------------------------------------------------------- packages
+
+# Installs the Debian packages the build and the tests need, but only when one
+# of them is missing (apt-get update first, non-interactive).
+install_deps() {
+  local missing=() p st
+  for p in "${MR_DEB_PACKAGES[@]}"; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$st" = "install ok installed" ] || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    mr_log "dependencies: all ${#MR_DEB_PACKAGES[@]} packages present"
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    mr_die "missing packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})"
+    return 1
+  fi
+  mr_log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q || return 1
+  apt-get install -y -q --no-install-recommends "${MR_DEB_PACKAGES[@]}" || return 1
+}
+
+# ---------------------------------------------------------------- build
+
+# build [configure args...]: autoreconf -fi && ./configure ARGS && make -j2 in
+# the checkout.  When the checkout is already configured with the same
+# arguments only make runs (automake's rules re-run autoconf and configure
+# themselves when configure.ac or Makefile.am change).  MR_FULL_BUILD=1 forces
+# the whole sequence.
+build() {
+  local args=("$@")
+  (
+    cd "$MR_SRCDIR" || exit 1
+    local want="" have="" a
+    for a in "${args[@]}"; do want="$want${want:+ }'$a'"; done
+    [ -x config.status ] && have=$(./config.status --config 2>/dev/null || echo "?")
+    if [ "${MR_FULL_BUILD:-0}" = 1 ] || [ ! -f Makefile ] || [ "$have" != "$want" ]; then
+      mr_log "build: autoreconf -fi && ./configure ${args[*]}"
+      autoreconf -fi || exit 1
+      ./configure "${args[@]}" || exit 1
+    fi
+    mr_log "build: make -j2"
+    make -j2
+  )
+}
+
+# build_sanitizers: the same tree built with --enable-sanitizers in
+# $MR_SRCDIR/build-asan (ignored by git), without touching the normal build.
+# A VPATH build when the checkout itself is not configured; automake refuses a
+# VPATH build next to an in-tree one, so then the sources are mirrored into
+# build-asan/tree (keeping timestamps, so make rebuilds only what changed).
+# Prints nothing on stdout but sets MR_ASAN_BUILDDIR.
+build_sanitizers() {
+  local out="$MR_SRCDIR/build-asan"
+  mkdir -p "$out" || return 1
+  if [ ! -f "$MR_SRCDIR/config.status" ] && [ ! -d "$out/tree" ]; then
+    MR_ASAN_BUILDDIR=$out
+    (
+      cd "$MR_SRCDIR" || exit 1
+      if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+        mr_log "build (sanitizers): autoreconf -fi"
+        autoreconf -fi || exit 1
+      fi
+      cd "$out" || exit 1
+      if [ ! -f Makefile ] || ! ./config.status --config 2>/dev/null | grep -q enable-sanitizers; then
+        mr_log "build (sanitizers): VPATH ../configure --enable-sanitizers in $out"
+        ../configure --enable-sanitizers || exit 1
+      fi
+      mr_log "build (sanitizers): make -j2 in $out"
+      make -j2
+    )
+    return
+  fi
+  MR_ASAN_BUILDDIR=$out/tree
+  (
+    cd "$MR_SRCDIR" || exit 1
+    mkdir -p "$out/tree" || exit 1
+    mr_log "build (sanitizers): the checkout is configured in-tree, so mirroring its sources into $out/tree"
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      git ls-files -z --cached --others --exclude-standard |
+        tar --null -T - -cf - 2>/dev/null | tar -C "$out/tree" -xf - || exit 1
+    else
+      # not a git checkout: what .gitignore lists (build products) stays out
+      tar --exclude-vcs-ignores --exclude=./build-asan --exclude=./var \
+        --exclude=./autom4te.cache --exclude=./build-aux -cf - . |
+        tar -C "$out/tree" -xf - || exit 1
+    fi
+    cd "$out/tree" || exit 1
+    if [ ! -f Makefile ] || ! ./config.status --config 2>/dev/null | grep -q enable-sanitizers; then
+      autoreconf -fi || exit 1
+      ./configure --enable-sanitizers || exit 1
+    fi
+    mr_log "build (sanitizers): make -j2 in $out/tree"
+    make -j2
+  )
+}
+
+# Options that make sanitizer findings fatal (exported by scripts/test
+# --sanitizers; harmless for programs built without sanitizers).
+sanitizer_env() {
+  export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:exitcode=66:print_summary=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=67"
+  export LSAN_OPTIONS="exitcode=66"
+}
+
+# ---------------------------------------------------------------- processes, ports
+
+# True when PID is a running (not zombie) process.
+pid_alive() {
+  local pid=$1
+  [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 1
+  ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+}
+
+# Waits up to SECONDS for PID to end; returns 1 if it is still there.
+wait_pid_gone() {
+  local pid=$1 secs=$2 i
+  for ((i = 0; i < secs * 10; i++)); do
+    pid_alive "$pid" || return 0
+    sleep 0.1
+  done
+  ! pid_alive "$pid"
+}
+
+# True when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Local TCP ports in use (any state), from /proc, in decimal.
+_ports_in_use() {
+  local f
+  for f in /proc/net/tcp /proc/net/tcp6; do
+    [ -r "$f" ] || continue
+    awk 'NR > 1 { split($2, a, ":"); print a[2] }' "$f"
+  done | sort -u | while read -r hex; do printf '%d\n' "0x$hex"; done
+}
+
+# free_port: prints an unused TCP port of 127.0.0.1 (20000-59999), never one
+# this shell handed out before.
+MR_PORTS_GIVEN=" "
+free_port() {
+  local used port i
+  used=" $(_ports_in_use | tr '\n' ' ') "
+  for ((i = 0; i < 200; i++)); do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    case "$used$MR_PORTS_GIVEN" in *" $port "*) continue ;; esac
+    port_open "$port" && continue
+    MR_PORTS_GIVEN="$MR_PORTS_GIVEN$port "
+    echo "$port"
+    return 0
+  done
+  mr_die "no free TCP port found"
+}
+
+# ---------------------------------------------------------------- MariaDB
+
+# mariadb_start DIR PORT [extra mariadbd options...]
+# Initializes DIR/data once (root@localhost without password, normal auth),
+# then starts mariadbd on 127.0.0.1:PORT with socket, pid file and error log in
+# DIR and waits (up to 60 s) until it answers.  MR_DETACH=1 starts it in its own
+# session so it outlives the calling script (quickstart).
+mariadb_start() {
+  local dir=$1 port=$2
+  shift 2
+  local user_args=() i
+  [ "$(id -u)" = 0 ] && user_args=(--user=root)
+  mkdir -p "$dir" || return 1
+  dir=$(cd "$dir" && pwd)
+  if [ ! -d "$dir/data/mysql" ]; then
+    mr_log "mariadb: initializing $dir/data"
+    if ! mariadb-install-db --no-defaults --auth-root-authentication-method=normal \
+        --skip-test-db --skip-name-resolve --datadir="$dir/data" "${user_args[@]}" \
+        >"$dir/install.log" 2>&1; then
+      tail -20 "$dir/install.log" >&2
+      mr_die "mariadb-install-db failed (log: $dir/install.log)"
+      return 1
+    fi
+  fi
+  local cmd=(mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock"
+    --pid-file="$dir/mysqld.pid" --port="$port" --bind-address=127.0.0.1
+    --skip-name-resolve --log-error="$dir/error.log" --max-allowed-packet=64M
+    --max-connections=1000 --local-infile=1 --innodb-buffer-pool-size=256M
+    --innodb-flush-log-at-trx-commit=2 --skip-log-bin "${user_args[@]}" "$@")
+  mr_log "mariadb: starting on 127.0.0.1:$port (dir $dir)"
+  if [ "${MR_DETACH:-0}" = 1 ]; then
+    setsid nohup "${cmd[@]}" </dev/null >>"$dir/mariadbd.out" 2>&1 &
+  else
+    "${cmd[@]}" </dev/null >>"$dir/mariadbd.out" 2>&1 &
+  fi
+  local pid=$!
+  echo "$pid" >"$dir/mariadbd.launch-pid"
+  echo "$port" >"$dir/port"
+  for ((i = 0; i < 600; i++)); do
+    if mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -uroot \
+        --connect-timeout=2 ping >/dev/null 2>&1; then
+      return 0
+    fi
+    if ! pid_alive "$pid"; then
+      tail -20 "$dir/error.log" >&2
+      mr_die "mariadbd exited during start-up (log: $dir/error.log)"
+      return 1
+    fi
+    sleep 0.1
+  done
+  tail -20 "$dir/error.log" >&2
+  mr_die "mariadbd did not answer within 60 s (log: $dir/error.log)"
+  return 1
+}
+
+# mariadb_root DIR [mariadb args...]: the mariadb client as root over DIR's socket.
+mariadb_root() {
+  local dir=$1
+  shift
+  mariadb --no-defaults --socket="$dir/mysqld.sock" -uroot "$@"
+}
+
+# mariadb_running DIR: true when the server of DIR answers.
+mariadb_running() {
+  [ -S "$1/mysqld.sock" ] &&
+    mariadb-admin --no-defaults --socket="$1/mysqld.sock" -uroot --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+# mariadb_stop DIR: clean shutdown (bounded), then SIGKILL if needed.
+mariadb_stop() {
+  local dir=$1 pid=""
+  [ -f "$dir/mysqld.pid" ] && pid=$(cat "$dir/mysqld.pid" 2>/dev/null || true)
+  [ -z "$pid" ] && [ -f "$dir/mariadbd.launch-pid" ] && pid=$(cat "$dir/mariadbd.launch-pid")
+  [ -n "$pid" ] && pid_alive "$pid" || return 0
+  timeout 30 mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -uroot shutdown \
+    >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_pid_gone "$pid" 30; then
+    mr_log "mariadb: $pid did not stop in 30 s, killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_pid_gone "$pid" 5 || true
+  fi
+  return 0
+}
+
+# ---------------------------------------------------------------- myrelayd
+
+# The daemon binary; scripts/test points it into the sanitizer build.
+MYRELAYD=${MYRELAYD:-$MR_SRCDIR/src/myrelayd}
+MR_DAEMON_PIDS=()
+
+# Port from the "listen: host:port" line of a config written by write_config.
+config_listen_port() {
+  sed -n 's/^[[:space:]]*listen:[[:space:]]*"\{0,1\}[^:]*:\([0-9]\{1,5\}\).*/\1/p' "$1" | head -1
+}
+
+# myrelayd_start CONFIG LOG: starts "$MYRELAYD -c CONFIG" in the background,
+# stdout and stderr appended to LOG, and waits (up to 30 s) until it accepts
+# connections on its listen port.  Sets MYRELAYD_PID and records the pid for
+# myrelayd_stop_all.  MR_DETACH=1 starts it in its own session (quickstart).
+myrelayd_start() {
+  local config=$1 log=$2 port i
+  port=$(config_listen_port "$config")
+  [ -n "$port" ] || { mr_die "no listen port in $config"; return 1; }
+  [ -x "$MYRELAYD" ] || { mr_die "$MYRELAYD not built"; return 1; }
+  if [ "${MR_DETACH:-0}" = 1 ]; then
+    setsid nohup "$MYRELAYD" -c "$config" </dev/null >>"$log" 2>&1 &
+  else
+    "$MYRELAYD" -c "$config" </dev/null >>"$log" 2>&1 &
+  fi
+  MYRELAYD_PID=$!
+  MR_DAEMON_PIDS+=("$MYRELAYD_PID")
+  for ((i = 0; i < 300; i++)); do
+    if ! pid_alive "$MYRELAYD_PID"; then
+      tail -20 "$log" >&2
+      mr_die "myrelayd exited during start-up (config $config, log $log)"
+      return 1
+    fi
+    port_open "$port" && return 0
+    sleep 0.1
+  done
+  tail -20 "$log" >&2
+  mr_die "myrelayd did not listen on 127.0.0.1:$port within 30 s (log $log)"
+  return 1
+}
+
+# myrelayd_stop [PID] [GRACE_SECONDS]: SIGTERM, wait (default 15 s), then
+# SIGKILL.  Sets MYRELAYD_EXIT to the exit status when PID is a child of this
+# shell ("killed" when SIGKILL was needed, "" when unknown).  Default PID: the
+# last one started.
+myrelayd_stop() {
+  local pid=${1:-${MYRELAYD_PID:-}} grace=${2:-15}
+  MYRELAYD_EXIT=""
+  [ -n "$pid" ] || return 0
+  if pid_alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_pid_gone "$pid" "$grace"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_pid_gone "$pid" 5 || true
+      MYRELAYD_EXIT=killed
+    fi
+  fi
+  local rc=0
+  wait "$pid" 2>/dev/null || rc=$?
+  # 127: not a child of this shell, status unknown.
+  if [ -z "$MYRELAYD_EXIT" ] && [ "$rc" != 127 ]; then
+    MYRELAYD_EXIT=$rc
+  fi
+  return 0
+}
+
+# Stops every daemon myrelayd_start started in this shell.
+myrelayd_stop_all() {
+  local pid
+  for pid in "${MR_DAEMON_PIDS[@]}"; do
+    myrelayd_stop "$pid" 10
+  done
+  MR_DAEMON_PIDS=()
+}
+
+# write_config FILE key=value...
+# Generates a myrelay YAML config.  Keys (defaults in brackets):
+#   port (required)          listen port on 127.0.0.1
+#   backend_port (required)  port of the MariaDB server of cluster "main"
+#   workers [2]  max_connections [1000]  proxy_id [0]
+#   handshake_ms [10000]  backend_connect_ms [3000]  client_idle_s [28800]
+#   shutdown_grace_s [5]  log_file [-]  log_level [info]
+#   dir [directory of FILE]: run_dir is DIR/run-NAME, pid_file inside it
+#   name [FILE's base name]: makes run_dir and shm_name unique
+#   cluster=NAME:PORT        an extra cluster on 127.0.0.1:PORT (repeatable)
+# Tenants: sys (privileged; root / $MR_ROOT_PASSWORD) and app (app /
+# $MR_APP_PASSWORD, app2 / $MR_APP2_PASSWORD_CONF); defaults app and main.
+write_config() {
+  local file=$1
+  shift
+  local port="" backend_port="" workers=2 max_connections=1000 proxy_id=0
+  local handshake_ms=10000 backend_connect_ms=3000 client_idle_s=28800
+  local shutdown_grace_s=5 log_file=- log_level=info dir="" name=""
+  local clusters=() kv k v
+  for kv in "$@"; do
+    k=${kv%%=*}
+    v=${kv#*=}
+    case "$k" in
+      port) port=$v ;;
+      backend_port) backend_port=$v ;;
+      workers) workers=$v ;;
+      max_connections) max_connections=$v ;;
+      proxy_id) proxy_id=$v ;;
+      handshake_ms) handshake_ms=$v ;;
+      backend_connect_ms) backend_connect_ms=$v ;;
+      client_idle_s) client_idle_s=$v ;;
+      shutdown_grace_s) shutdown_grace_s=$v ;;
+      log_file) log_file=$v ;;
+      log_level) log_level=$v ;;
+      dir) dir=$v ;;
+      name) name=$v ;;
+      cluster) clusters+=("$v") ;;
+      *) mr_die "write_config: unknown key $k"; return 1 ;;
+    esac
+  done
+  [ -n "$port" ] && [ -n "$backend_port" ] || { mr_die "write_config: port and backend_port are required"; return 1; }
+  [ -n "$dir" ] || dir=$(cd "$(dirname "$file")" && pwd)
+  [ -n "$name" ] || name=$(basename "$file" .yaml)
+  local run_dir="$dir/run-$name"
+  mkdir -p "$run_dir" || return 1
+  # Unique per run: two test runs on one machine must not share a segment.
+  local shm="myrelay-test-$name-$$-$RANDOM"
+  {
+    echo "# generated by scripts/lib/common.sh write_config"
+    echo "proxy:"
+    echo "  listen: 127.0.0.1:$port"
+    echo "  proxy_id: $proxy_id"
+    echo "  workers: $workers"
+    echo "  max_connections: $max_connections"
+    echo "  run_dir: \"$run_dir\""
+    echo "  shm_name: \"$shm\""
+    echo "  admin_group: \"\""
+    echo "  pid_file: \"$run_dir/myrelayd.pid\""
+    echo "  log_file: \"$log_file\""
+    echo "  log_level: $log_level"
+    echo "timeouts:"
+    echo "  handshake_ms: $handshake_ms"
+    echo "  backend_connect_ms: $backend_connect_ms"
+    echo "  client_idle_s: $client_idle_s"
+    echo "  shutdown_grace_s: $shutdown_grace_s"
+    echo "defaults:"
+    echo "  tenant: app"
+    echo "  cluster: main"
+    echo "clusters:"
+    echo "  - name: main"
+    echo "    servers:"
+    echo "      - { address: 127.0.0.1:$backend_port, role: primary }"
+    local c
+    for c in "${clusters[@]}"; do
+      echo "  - name: ${c%%:*}"
+      echo "    servers:"
+      echo "      - { address: 127.0.0.1:${c#*:}, role: primary }"
+    done
+    echo "tenants:"
+    echo "  - name: sys"
+    echo "    privileged: true"
+    echo "    users:"
+    echo "      - { name: root, password: \"$MR_ROOT_PASSWORD\" }"
+    echo "  - name: app"
+    echo "    users:"
+    echo "      - { name: app, password: \"$MR_APP_PASSWORD\" }"
+    echo "      - { name: app2, password: \"$MR_APP2_PASSWORD_CONF\" }"
+  } >"$file"
+}

@@ -1,0 +1,244 @@
+// The shared-memory session table: layout, stale segments, and the
+// changecount protocol under load (writers rewriting slots as fast as they
+// can, reader threads and a reader process checking for torn records).
+#include <cppunit/extensions/HelperMacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "myrelay/shm_table.h"
+
+using namespace myrelay;
+using namespace myrelay::shm;
+
+namespace {
+
+std::string unique_name(const char* what) {
+  return std::string("myrelay-unit-") + what + "-" + std::to_string(getpid());
+}
+
+// A record whose every word derives from one number, so a mix of two
+// writes is detectable.
+void fill(SessionRecord& r, uint64_t v) {
+  memset(&r, 0, sizeof(r));
+  uint64_t* w = reinterpret_cast<uint64_t*>(&r);
+  for (size_t i = 0; i < kRecordWords; ++i) w[i] = v * 0x9E3779B97F4A7C15ull + i;
+  r.in_use = 1;
+}
+
+bool consistent(const SessionRecord& r) {
+  const uint64_t* w = reinterpret_cast<const uint64_t*>(&r);
+  uint64_t base = w[1] - 1;  // word 1 is untouched by in_use
+  for (size_t i = 1; i < kRecordWords; ++i)
+    if (w[i] != base + i) return false;
+  return true;
+}
+
+}  // namespace
+
+class ShmTableTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(ShmTableTest);
+  CPPUNIT_TEST(create_attach_and_layout);
+  CPPUNIT_TEST(live_segment_is_refused_dead_one_replaced);
+  CPPUNIT_TEST(attach_errors);
+  CPPUNIT_TEST(slots_are_handed_out_once);
+  CPPUNIT_TEST(fields_always_terminated);
+  CPPUNIT_TEST(no_torn_records_under_load);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void create_attach_and_layout() {
+    std::string err;
+    ShmTable::CreateOptions o;
+    o.name = unique_name("layout");
+    o.worker_count = 3;
+    o.slot_count = 17;
+    o.proxy_id = 9;
+    o.version = "test";
+    auto t = ShmTable::create(o, err);
+    CPPUNIT_ASSERT_MESSAGE(err, t != nullptr);
+    ShmTable::AttachError code;
+    auto r = ShmTable::attach(o.name, code, err);
+    CPPUNIT_ASSERT_MESSAGE(err, r != nullptr);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(3), r->worker_count());
+    CPPUNIT_ASSERT_EQUAL(uint32_t(17), r->slot_count());
+    CPPUNIT_ASSERT_EQUAL(9, r->header()->proxy_id);
+    CPPUNIT_ASSERT_EQUAL(int32_t(getpid()), r->header()->pid);
+    CPPUNIT_ASSERT_EQUAL(int32_t(2), r->worker(2)->index);
+    // A record written by the daemon side is read back by the reader side.
+    SessionRecord rec{};
+    rec.in_use = 1;
+    rec.cs_id = 0x80000005;
+    set_field(rec.user, "app");
+    ShmTable::write_record(t->slot(4), rec);
+    auto snap = r->snapshot();
+    CPPUNIT_ASSERT_EQUAL(size_t(1), snap.size());
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000005), snap[0].cs_id);
+    CPPUNIT_ASSERT_EQUAL(std::string("app"), get_field(snap[0].user));
+    // Freed: gone from the snapshot.
+    rec.in_use = 0;
+    ShmTable::write_record(t->slot(4), rec);
+    CPPUNIT_ASSERT(r->snapshot().empty());
+    t->unlink();
+    auto gone = ShmTable::attach(o.name, code, err);
+    CPPUNIT_ASSERT(!gone);
+    CPPUNIT_ASSERT(code == ShmTable::AttachError::NotFound);
+  }
+
+  void live_segment_is_refused_dead_one_replaced() {
+    std::string err;
+    ShmTable::CreateOptions o;
+    o.name = unique_name("stale");
+    // A child creates the segment and exits without removing it: stale.
+    pid_t child = fork();
+    if (child == 0) {
+      std::string e;
+      auto t = ShmTable::create(o, e);
+      _exit(t ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    CPPUNIT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ShmTable::AttachError code;
+    CPPUNIT_ASSERT(!ShmTable::attach(o.name, code, err));
+    CPPUNIT_ASSERT(code == ShmTable::AttachError::Stale);
+    CPPUNIT_ASSERT(err.find("stale") != std::string::npos);
+    auto t = ShmTable::create(o, err);  // replaces the dead daemon's segment
+    CPPUNIT_ASSERT_MESSAGE(err, t != nullptr);
+    // Now a live one (a child process checks, so the pid differs from its own).
+    pid_t checker = fork();
+    if (checker == 0) {
+      std::string e;
+      auto again = ShmTable::create(o, e);
+      bool refused = !again && e.find("running myrelayd (pid " + std::to_string(getppid())) != std::string::npos;
+      _exit(refused ? 0 : 1);
+    }
+    waitpid(checker, &status, 0);
+    CPPUNIT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    t->unlink();
+  }
+
+  void attach_errors() {
+    std::string err;
+    ShmTable::AttachError code;
+    CPPUNIT_ASSERT(!ShmTable::attach(unique_name("none"), code, err));
+    CPPUNIT_ASSERT(code == ShmTable::AttachError::NotFound);
+    CPPUNIT_ASSERT(err.find("is myrelayd running") != std::string::npos);
+    // A segment with another layout version.
+    ShmTable::CreateOptions o;
+    o.name = unique_name("version");
+    auto t = ShmTable::create(o, err);
+    CPPUNIT_ASSERT(t);
+    t->header()->layout_version = kLayoutVersion + 1;
+    CPPUNIT_ASSERT(!ShmTable::attach(o.name, code, err));
+    CPPUNIT_ASSERT(code == ShmTable::AttachError::VersionMismatch);
+    t->header()->layout_version = kLayoutVersion;
+    t->header()->magic = 0x1234;
+    CPPUNIT_ASSERT(!ShmTable::attach(o.name, code, err));
+    CPPUNIT_ASSERT(code == ShmTable::AttachError::BadLayout);
+    t->unlink();
+  }
+
+  void slots_are_handed_out_once() {
+    std::string err;
+    ShmTable::CreateOptions o;
+    o.name = unique_name("slots");
+    o.slot_count = 3;
+    auto t = ShmTable::create(o, err);
+    int a = t->acquire_slot(), b = t->acquire_slot(), c = t->acquire_slot();
+    CPPUNIT_ASSERT(a >= 0 && b >= 0 && c >= 0 && a != b && b != c && a != c);
+    CPPUNIT_ASSERT_EQUAL(-1, t->acquire_slot());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), t->header()->sessions_in_use.load());
+    t->release_slot(uint32_t(b));
+    CPPUNIT_ASSERT_EQUAL(b, t->acquire_slot());
+    t->unlink();
+  }
+
+  void fields_always_terminated() {
+    char f[8];
+    set_field(f, "much too long for this");
+    CPPUNIT_ASSERT_EQUAL(std::string("much to"), get_field(f));
+    memset(f, 'x', sizeof(f));  // a writer that forgot the NUL
+    CPPUNIT_ASSERT_EQUAL(size_t(8), get_field(f).size());
+  }
+
+  void no_torn_records_under_load() {
+    std::string err;
+    ShmTable::CreateOptions o;
+    o.name = unique_name("torn");
+    o.slot_count = 4;
+    auto t = ShmTable::create(o, err);
+    CPPUNIT_ASSERT(t);
+    SessionRecord init;
+    for (uint32_t i = 0; i < 4; ++i) {
+      fill(init, i);
+      ShmTable::write_record(t->slot(i), init);
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> writes{0}, reads{0}, torn{0};
+    // Two writer threads, each owning two slots (only the owner writes a slot).
+    std::vector<std::thread> threads;
+    for (uint32_t w = 0; w < 2; ++w)
+      threads.emplace_back([&, w] {
+        SessionRecord r;
+        uint64_t v = 1000 * (w + 1);
+        while (!stop.load(std::memory_order_relaxed)) {
+          for (uint32_t s = w * 2; s < w * 2 + 2; ++s) {
+            fill(r, ++v);
+            ShmTable::write_record(t->slot(s), r);
+            writes.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+      });
+    for (int rd = 0; rd < 2; ++rd)
+      threads.emplace_back([&] {
+        SessionRecord r;
+        while (!stop.load(std::memory_order_relaxed)) {
+          for (uint32_t s = 0; s < 4; ++s) {
+            if (ShmTable::read_record(t->slot(s), r, 1000000)) {
+              reads.fetch_add(1, std::memory_order_relaxed);
+              if (!consistent(r)) torn.fetch_add(1, std::memory_order_relaxed);
+            }
+          }
+        }
+      });
+    // And a reader in another process, through its own read-only mapping.
+    pid_t child = fork();
+    if (child == 0) {
+      std::string e;
+      ShmTable::AttachError code;
+      auto r = ShmTable::attach(o.name, code, e);
+      if (!r) _exit(2);
+      SessionRecord rec;
+      uint64_t n = 0;
+      auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(700);
+      while (std::chrono::steady_clock::now() < until) {
+        for (uint32_t s = 0; s < 4; ++s) {
+          if (ShmTable::read_record(r->slot(s), rec, 1000000)) {
+            ++n;
+            if (!consistent(rec)) _exit(1);
+          }
+        }
+      }
+      _exit(n > 0 ? 0 : 3);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    stop = true;
+    for (auto& th : threads) th.join();
+    int status = 0;
+    waitpid(child, &status, 0);
+    t->unlink();
+    CPPUNIT_ASSERT_MESSAGE("the reader process saw a torn record or none",
+                           WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CPPUNIT_ASSERT(writes.load() > 1000);
+    CPPUNIT_ASSERT(reads.load() > 1000);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(0), torn.load());
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(ShmTableTest);
