@@ -348,3 +348,26 @@ test_kill_storm() {
   wait_until 5 fds_le "$fds0" ||
     fail "open files: $fds0 before, $(ls "/proc/$MR_DAEMON_PID/fd" | wc -l) after"
 }
+
+test_control_pipe_garbage() {
+  # Garbage written to a worker's control pipe is logged and dropped; the
+  # worker goes on serving and acting on real requests.
+  need_proxy
+  local pipe out id
+  pipe=$(ls "$MR_TMP"/run-main/*.worker0.ctl 2>/dev/null | head -1)
+  [ -p "$pipe" ] || fail "no control pipe of worker 0 in $MR_TMP/run-main"
+  head -c 5000 /dev/urandom >"$pipe"
+  printf 'MCTL but not a record\n' >"$pipe"
+  wait_until 5 grep -q 'garbage from its control pipe' "$MR_DAEMON_LOG" || fail "no log line about the garbage"
+  out=$(aq "SELECT 'still serving'") || fail "the daemon stopped serving: $out"
+  assert_eq "still serving" "$out" "query after the garbage"
+  # A real kill still works on every worker.
+  for i in 1 2 3 4; do sess_open "g$i" app "$MR_APP_PASSWORD"; done
+  for i in 1 2 3 4; do
+    id=$(sess_id "g$i")
+    out=$(rq "KILL $id" 2>&1) || fail "KILL $id after the garbage: $out"
+    sess "g$i" "SELECT 'after';"
+    wait_until 5 grep -q 'ERROR 2013\|ERROR 2006' "g$i.out" || fail "session g$i not killed after the garbage"
+  done
+  pid_alive "$MR_DAEMON_PID" || fail "myrelayd died"
+}

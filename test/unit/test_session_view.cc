@@ -1,0 +1,98 @@
+// Session records as SHOW PROXYSESSION prints them, and id lookup: a cs_id
+// names one session; a connection_id may name several, which callers refuse.
+#include <cppunit/extensions/HelperMacros.h>
+
+#include "myrelay/session_view.h"
+#include "myrelay/shm_table.h"
+
+using namespace myrelay;
+using namespace myrelay::shm;
+
+namespace {
+
+SessionRecord make(uint32_t cs_id, uint32_t server_sessid, uint64_t ss_id) {
+  SessionRecord r{};
+  r.in_use = 1;
+  r.cs_id = cs_id;
+  r.proxy_sessid = cs_id;
+  r.servers[0].ss_id = ss_id;
+  r.servers[0].server_sessid = server_sessid;
+  r.svr_session_count = 1;
+  set_field(r.cluster, "main");
+  set_field(r.tenant, "app");
+  set_field(r.user, "app");
+  set_field(r.host_ip, "127.0.0.1");
+  r.host_port = 5000;
+  r.state = 2;
+  return r;
+}
+
+}  // namespace
+
+class SessionViewTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(SessionViewTest);
+  CPPUNIT_TEST(find_by_cs_id);
+  CPPUNIT_TEST(find_by_connection_id_may_be_ambiguous);
+  CPPUNIT_TEST(row_matches_columns);
+  CPPUNIT_TEST(attributes_of_server_sessions);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void find_by_cs_id() {
+    std::vector<SessionRecord> all = {make(0x80000001, 10, 1), make(0x80000002, 11, 2)};
+    auto hits = view::find_sessions(all, 0x80000002);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), hits.size());
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000002), hits[0]->cs_id);
+    CPPUNIT_ASSERT(view::find_sessions(all, 0x80000003).empty());
+    CPPUNIT_ASSERT(view::find_sessions(all, 0).empty());
+    CPPUNIT_ASSERT(view::find_sessions(all, 1ull << 40).empty());
+  }
+
+  void find_by_connection_id_may_be_ambiguous() {
+    // Two backends gave the same thread id to two sessions' server sessions.
+    std::vector<SessionRecord> all = {make(0x80000001, 42, 1), make(0x80000002, 42, 2),
+                                      make(0x80000003, 43, 3)};
+    CPPUNIT_ASSERT_EQUAL(size_t(2), view::find_sessions(all, 42).size());
+    auto one = view::find_sessions(all, 43);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), one.size());
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000003), one[0]->cs_id);
+    // A free server-session entry (ss_id 0) never matches.
+    all[2].servers[0].ss_id = 0;
+    CPPUNIT_ASSERT(view::find_sessions(all, 43).empty());
+    CPPUNIT_ASSERT(view::has_server_session(all[0], 1));
+    CPPUNIT_ASSERT(!view::has_server_session(all[0], 2));
+    CPPUNIT_ASSERT(!view::has_server_session(all[0], 0));
+  }
+
+  void row_matches_columns() {
+    SessionRecord r = make(0x80000007, 5, 9);
+    auto row = view::session_row(r, 1234);
+    CPPUNIT_ASSERT_EQUAL(view::session_columns().size(), row.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("2147483655"), *row[1]);
+    CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1:5000"), *row[5]);
+    CPPUNIT_ASSERT(!row[6]);  // no database: NULL
+    CPPUNIT_ASSERT_EQUAL(std::string("MCS_KEEP_ALIVE"), *row[9]);
+    CPPUNIT_ASSERT_EQUAL(std::string("1234"), *row[11]);
+    r.has_db = 1;
+    set_field(r.db, "test");
+    CPPUNIT_ASSERT_EQUAL(std::string("test"), *view::session_row(r, 1)[6]);
+  }
+
+  void attributes_of_server_sessions() {
+    SessionRecord r = make(0x80000007, 5, 9);
+    r.servers[1].ss_id = 10;
+    r.servers[1].server_sessid = 6;
+    auto attrs = view::session_attributes(r, 1, view::now_us());
+    int ss_rows = 0;
+    for (auto& a : attrs) {
+      if (a.name == "ss_id") {
+        ++ss_rows;
+        CPPUNIT_ASSERT(a.info.find("ss_id " + *a.value) != std::string::npos);
+      }
+    }
+    CPPUNIT_ASSERT_EQUAL(2, ss_rows);
+    CPPUNIT_ASSERT_EQUAL(std::string("proxy_sessid"), attrs.front().name);
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(SessionViewTest);
