@@ -102,6 +102,10 @@ static int storm(int n, int killers) {
     s[i] = connect_as(app_user, app_pw);
     if (!s[i] || !query_ok(s[i], "SELECT 1")) {
       fprintf(stderr, "session %d could not start\n", i);
+      for (int j = 0; j <= i; ++j)
+        if (s[j]) mysql_close(s[j]);
+      free(s);
+      free(ids);
       return 1;
     }
     ids[i] = mysql_thread_id(s[i]);
@@ -136,6 +140,10 @@ static int storm(int n, int killers) {
     }
   }
   for (int i = 0; i < n; ++i) mysql_close(s[i]);
+  free(s);
+  free(ids);
+  free(k);
+  free(t);
   printf("storm: %d sessions, %d killed by %d killers in %.0f ms; kill failures %d, "
          "killed but open %d, survivors broken %d; slowest close seen %.1f ms after the kills\n",
          n, (n + 1) / 2, killers, kill_ms, failures, not_closed, broken, worst);
@@ -145,7 +153,11 @@ static int storm(int n, int killers) {
 static int processkill(void) {
   MYSQL* victim = connect_as(app_user, app_pw);
   MYSQL* admin = connect_as(admin_user, admin_pw);
-  if (!victim || !admin || !query_ok(victim, "SELECT 1")) return 1;
+  if (!victim || !admin || !query_ok(victim, "SELECT 1")) {
+    if (victim) mysql_close(victim);
+    if (admin) mysql_close(admin);
+    return 1;
+  }
   unsigned long id = mysql_thread_id(victim);
   if (mysql_kill(admin, id) != 0) {
     fprintf(stderr, "mysql_kill(%lu): %s\n", id, mysql_error(admin));
