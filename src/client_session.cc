@@ -27,6 +27,7 @@ static constexpr size_t kMaxLoginPacket = 64 * 1024;
 static constexpr size_t kOutputHighWater = 1024 * 1024;
 static constexpr size_t kReadHighWater = 1024 * 1024;
 static constexpr size_t kWriteLowWater = 256 * 1024;
+static constexpr size_t kMaxSingleIo = 256 * 1024;
 // A closing session gets this long to flush its last packets.
 static constexpr int kCloseFlushSeconds = 5;
 
@@ -83,7 +84,7 @@ void ClientSession::publish() {
   shm::SessionRecord& r = rec_;
   r = shm::SessionRecord{};
   if (state_ == State::Closed) {
-    ShmTable::write_record(slot_, r);  // in_use = 0: the slot is free
+    ShmTable::write_changes(slot_, r, written_);  // all zero, in_use = 0: the slot is free
     return;
   }
   r.in_use = 1;
@@ -124,7 +125,7 @@ void ClientSession::publish() {
     sr.created_us = ss->created_us();
   }
   r.svr_session_count = n;
-  ShmTable::write_record(slot_, r);
+  ShmTable::write_changes(slot_, r, written_);
 }
 
 ClientSession::~ClientSession() {
@@ -139,6 +140,10 @@ void ClientSession::start() {
   bufferevent_setcb(bev_, on_client_read, on_client_write, on_client_event, this);
   bufferevent_setwatermark(bev_, EV_READ, 0, kReadHighWater);
   bufferevent_setwatermark(bev_, EV_WRITE, kWriteLowWater, 0);
+  // libevent reads 4 KiB at a time by default: a large result would take a
+  // system call per 4 KiB.
+  bufferevent_set_max_single_read(bev_, kMaxSingleIo);
+  bufferevent_set_max_single_write(bev_, kMaxSingleIo);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
 
   handshake_timer_ = evtimer_new(worker_.base(), on_handshake_timeout, this);
@@ -450,14 +455,31 @@ uint16_t ClientSession::client_status() const {
 
 // ---- commands ----
 
+// The idle timeout is one timer per session that checks, when it fires,
+// how long the session has really been idle; re-arming a timeout at every
+// command would cost two event operations per query.
 void ClientSession::set_idle_timeout(bool idle) {
-  if (!bev_) return;
-  if (idle) {
-    timeval tv{cfg_->client_idle_s, 0};
-    bufferevent_set_timeouts(bev_, &tv, nullptr);
-  } else {
-    bufferevent_set_timeouts(bev_, nullptr, nullptr);
+  if (!idle || idle_timer_ || !bev_) return;
+  idle_timer_ = evtimer_new(worker_.base(), on_idle_timer, this);
+  timeval tv{cfg_->client_idle_s, 0};
+  evtimer_add(idle_timer_, &tv);
+}
+
+void ClientSession::on_idle_timer(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  int64_t limit_us = int64_t(self->cfg_->client_idle_s) * 1000000;
+  int64_t idle_us = view::now_us() - self->last_active_us_;
+  bool idle = self->state_ == State::KeepAlive;
+  if (idle && idle_us >= limit_us) {
+    LOG_INFO("cs_id=%u '%s' from %s:%u idle for %d s: closing", self->cs_id_,
+             self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_,
+             self->cfg_->client_idle_s);
+    self->close("client idle timeout");
+    return;
   }
+  int64_t wait_us = idle ? limit_us - idle_us : limit_us;
+  timeval tv{time_t(wait_us / 1000000), suseconds_t(wait_us % 1000000)};
+  evtimer_add(self->idle_timer_, &tv);
 }
 
 void ClientSession::process_commands() {
@@ -1114,6 +1136,10 @@ void ClientSession::close(const char* why) {
   if (handshake_timer_) {
     event_free(handshake_timer_);
     handshake_timer_ = nullptr;
+  }
+  if (idle_timer_) {
+    event_free(idle_timer_);
+    idle_timer_ = nullptr;
   }
   if (bev_) {
     bufferevent_free(bev_);

@@ -113,6 +113,8 @@ void ServerSession::connect(const BackendLogin& login) {
   bufferevent_setcb(bev_, on_read, on_write, on_event, this);
   bufferevent_setwatermark(bev_, EV_READ, 0, kReadHighWater);
   bufferevent_setwatermark(bev_, EV_WRITE, kWriteLowWater, 0);
+  bufferevent_set_max_single_read(bev_, 256 * 1024);  // not libevent's 4 KiB
+  bufferevent_set_max_single_write(bev_, 256 * 1024);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
   login_timer_ = evtimer_new(base_, on_login_timeout, this);
   timeval tv{connect_timeout_ms_ / 1000, (connect_timeout_ms_ % 1000) * 1000};

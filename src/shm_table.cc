@@ -249,6 +249,23 @@ void ShmTable::write_record(Slot* slot, const SessionRecord& rec) {
   slot->occupied.store(rec.in_use, std::memory_order_relaxed);
 }
 
+void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord& last) {
+  uint64_t now[kRecordWords], before[kRecordWords];
+  memcpy(now, &rec, sizeof(now));
+  memcpy(before, &last, sizeof(before));
+  size_t first = 0;
+  while (first < kRecordWords && now[first] == before[first]) ++first;
+  if (first == kRecordWords) return;  // nothing changed: readers keep their copy valid
+  uint32_t c = slot->changecount.load(std::memory_order_relaxed);
+  slot->changecount.store(c + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (size_t i = first; i < kRecordWords; ++i)
+    if (now[i] != before[i]) slot->words[i].store(now[i], std::memory_order_relaxed);
+  slot->changecount.store(c + 2, std::memory_order_release);
+  slot->occupied.store(rec.in_use, std::memory_order_relaxed);
+  last = rec;
+}
+
 bool ShmTable::read_record(const Slot* slot, SessionRecord& out, int max_tries) {
   uint64_t words[kRecordWords];
   for (int attempt = 0; attempt < max_tries; ++attempt) {

@@ -97,6 +97,7 @@ class ClientSession : public ServerSessionOwner {
   static void on_client_write(bufferevent* bev, void* arg);
   static void on_client_event(bufferevent* bev, short what, void* arg);
   static void on_handshake_timeout(evutil_socket_t, short, void* arg);
+  static void on_idle_timer(evutil_socket_t, short, void* arg);
 
   void handle_input();
   void handle_handshake_response();
@@ -139,6 +140,7 @@ class ClientSession : public ServerSessionOwner {
   std::shared_ptr<const Config> cfg_;
   bufferevent* bev_ = nullptr;
   event* handshake_timer_ = nullptr;
+  event* idle_timer_ = nullptr;
   std::string peer_ip_;
   uint16_t peer_port_;
   uint32_t cs_id_;
@@ -186,6 +188,7 @@ class ClientSession : public ServerSessionOwner {
   shm::Slot* slot_;
   uint32_t slot_index_;
   shm::SessionRecord rec_{};
+  shm::SessionRecord written_{};  // what the slot holds now (a freed slot is all zero)
   uint64_t queries_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;

@@ -78,6 +78,9 @@ class ShmTable {
 
   // The changecount protocol.
   static void write_record(shm::Slot* slot, const shm::SessionRecord& rec);
+  // The same, storing only the words that differ from `last` (what the slot
+  // holds now), and nothing at all when none does; `last` becomes `rec`.
+  static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec, shm::SessionRecord& last);
   // false if the record kept changing (a writer rewriting it non-stop).
   static bool read_record(const shm::Slot* slot, shm::SessionRecord& out, int max_tries = 1000);
 

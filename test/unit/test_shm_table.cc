@@ -49,6 +49,7 @@ class ShmTableTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(slots_are_handed_out_once);
   CPPUNIT_TEST(fields_always_terminated);
   CPPUNIT_TEST(no_torn_records_under_load);
+  CPPUNIT_TEST(write_changes_stores_only_differences);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -167,6 +168,39 @@ class ShmTableTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(size_t(8), get_field(f).size());
   }
 
+  void write_changes_stores_only_differences() {
+    std::string err;
+    ShmTable::CreateOptions o;
+    o.name = unique_name("changes");
+    auto t = ShmTable::create(o, err);
+    CPPUNIT_ASSERT(t);
+    Slot* s = t->slot(0);
+    SessionRecord last{}, rec{};
+    rec.in_use = 1;
+    rec.cs_id = 0x80000001;
+    set_field(rec.user, "app");
+    ShmTable::write_changes(s, rec, last);
+    uint32_t c1 = s->changecount.load();
+    CPPUNIT_ASSERT_EQUAL(uint32_t(2), c1);
+    // Nothing changed: the slot is not touched at all.
+    ShmTable::write_changes(s, rec, last);
+    CPPUNIT_ASSERT_EQUAL(c1, s->changecount.load());
+    rec.queries = 7;
+    ShmTable::write_changes(s, rec, last);
+    CPPUNIT_ASSERT_EQUAL(c1 + 2, s->changecount.load());
+    SessionRecord back;
+    CPPUNIT_ASSERT(ShmTable::read_record(s, back));
+    CPPUNIT_ASSERT(memcmp(&back, &rec, sizeof(rec)) == 0);
+    // Freeing writes the all-zero record.
+    SessionRecord freed{};
+    ShmTable::write_changes(s, freed, last);
+    CPPUNIT_ASSERT(ShmTable::read_record(s, back));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), back.in_use);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), back.cs_id);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), s->occupied.load());
+    t->unlink();
+  }
+
   void no_torn_records_under_load() {
     std::string err;
     ShmTable::CreateOptions o;
@@ -185,12 +219,18 @@ class ShmTableTest : public CppUnit::TestFixture {
     std::vector<std::thread> threads;
     for (uint32_t w = 0; w < 2; ++w)
       threads.emplace_back([&, w] {
-        SessionRecord r;
+        // Writer 0 stores whole records, writer 1 only changed words (as
+        // sessions do); the readers must see neither torn.
+        SessionRecord r, last[2];
+        for (uint32_t s = 0; s < 2; ++s) fill(last[s], w * 2 + s);
         uint64_t v = 1000 * (w + 1);
         while (!stop.load(std::memory_order_relaxed)) {
           for (uint32_t s = w * 2; s < w * 2 + 2; ++s) {
             fill(r, ++v);
-            ShmTable::write_record(t->slot(s), r);
+            if (w == 0)
+              ShmTable::write_record(t->slot(s), r);
+            else
+              ShmTable::write_changes(t->slot(s), r, last[s - w * 2]);
             writes.fetch_add(1, std::memory_order_relaxed);
           }
         }
