@@ -253,6 +253,7 @@ void ClientSession::handle_handshake_response() {
   if (first_seq != 1 || !parse_handshake_response(payload, hello_, error)) {
     LOG_WARN("cs_id=%u %s:%u sent a bad handshake response: %s", cs_id_, peer_ip_.c_str(),
              peer_port_, error.empty() ? "wrong sequence id" : error.c_str());
+    bump(worker_.counters().errors);
     send_error_and_close(1043, "08S01", "Bad handshake", "bad handshake");
     return;
   }
@@ -493,6 +494,7 @@ void ClientSession::process_commands() {
     if (h.seq != 0 || h.length == 0) {
       LOG_WARN("cs_id=%u %s:%u sent a malformed command packet (length %u, sequence id %u); closing",
                cs_id_, peer_ip_.c_str(), peer_port_, h.length, h.seq);
+      bump(worker_.counters().errors);
       close("malformed command packet");
       return;
     }
@@ -726,6 +728,7 @@ void ClientSession::pump_server_to_client() {
                cs_id_, (unsigned long long)server_->ss_id(), need ? buf[kHeaderLen] : 0, h.length,
                command_name(command_));
       if (off) evbuffer_remove_buffer(in, out, off);
+      bump(worker_.counters().errors);
       close_after_flush("malformed response from backend");
       return;
     }
@@ -956,6 +959,9 @@ bool ClientSession::run_admin_command(const std::string& sql_text) {
   admin::After after = admin::execute(st, caller, proxy_, caps_, out);
   evbuffer_add(bufferevent_get_output(bev_), out.data(), out.size());
   bytes_out_ += out.size();
+  bytes_in_ += sql_text.size() + kHeaderLen + 1;
+  bump(worker_.counters().bytes_to_clients, out.size());
+  bump(worker_.counters().bytes_from_clients, sql_text.size() + kHeaderLen + 1);
   if (after == admin::After::CloseSession) {
     LOG_INFO("cs_id=%u '%s' killed itself", cs_id_, login_text_.c_str());
     close_after_flush("killed itself");
@@ -983,6 +989,7 @@ void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
     }
     LOG_WARN("cs_id=%u lost backend %s during %s: %s", cs_id_, addr.c_str(),
              command_name(command_), why.c_str());
+    bump(worker_.counters().errors);
     server_.reset();
     if (!down_.in_packet && !streaming_command_) {
       seq_ = uint8_t(last_down_seq_ + 1);

@@ -268,15 +268,17 @@ size_t utf8_len(std::string_view s, size_t i) {
 }
 
 // Text as it may safely reach a terminal: names and databases come from
-// clients, so control characters and non-UTF-8 bytes become '?' rather than
-// move the operator's cursor.  `width` gets the number of characters.
+// clients, so control characters (C0, DEL and C1) and non-UTF-8 bytes become
+// '?' rather than move the operator's cursor.  `width` gets the number of
+// characters.
 std::string printable(std::string_view s, size_t& width) {
   std::string out;
   width = 0;
   for (size_t i = 0; i < s.size();) {
     size_t n = utf8_len(s, i);
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (n == 0 || (n == 1 && (c < 0x20 || c == 0x7f))) {
+    bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
+    if (n == 0 || c1 || (n == 1 && (c < 0x20 || c == 0x7f))) {
       out += '?';
       i += n ? n : 1;
     } else {
@@ -519,20 +521,42 @@ struct Found {
   shm::SessionRecord rec;
 };
 
-// Every session in use, in Id order as SHOW PROXYSESSION lists them.
+// Every session in use, in Id order as SHOW PROXYSESSION lists them.  The
+// records (about 1 KiB each) are sorted through their keys, not moved around.
 std::vector<Found> scan(const ShmTable& t) {
-  std::vector<Found> out;
+  std::vector<Found> found;
+  found.reserve(size_t(t.header()->sessions_in_use.load(std::memory_order_relaxed)) + 16);
   Found f;
   for (uint32_t i = 0; i < t.slot_count(); ++i) {
     const shm::Slot* s = t.slot(i);
     if (!s->occupied.load(std::memory_order_relaxed)) continue;
     if (ShmTable::read_record(s, f.rec) && f.rec.in_use) {
       f.slot = i;
-      out.push_back(f);
+      found.push_back(f);
     }
   }
-  std::sort(out.begin(), out.end(), [](const Found& a, const Found& b) { return a.rec.cs_id < b.rec.cs_id; });
-  return out;
+  std::vector<std::pair<uint32_t, size_t>> order;
+  order.reserve(found.size());
+  for (size_t i = 0; i < found.size(); ++i) order.emplace_back(found[i].rec.cs_id, i);
+  std::sort(order.begin(), order.end());
+  // Apply the order in place, cycle by cycle: each record moves once.
+  std::vector<bool> placed(found.size(), false);
+  for (size_t start = 0; start < found.size(); ++start) {
+    if (placed[start]) continue;
+    Found held = found[start];
+    size_t at = start;
+    for (;;) {
+      placed[at] = true;
+      size_t from = order[at].second;
+      if (from == start) {
+        found[at] = held;
+        break;
+      }
+      found[at] = found[from];
+      at = from;
+    }
+  }
+  return found;
 }
 
 bool selected(const Options& o, const shm::SessionRecord& r) {

@@ -2,6 +2,7 @@
 #include "myrelay/shm_table.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,7 +168,9 @@ std::unique_ptr<ShmTable> ShmTable::attach(const std::string& name, AttachError&
       error = "shared memory segment '" + name + "' is too small to be myrelay's";
       return nullptr;
     }
-    t->impl_->region = bip::mapped_region(t->impl_->object, bip::read_only);
+    // Readers go through every slot: fault the pages in with one mmap
+    // instead of one page fault per 4 KiB.
+    t->impl_->region = bip::mapped_region(t->impl_->object, bip::read_only, 0, 0, nullptr, MAP_POPULATE);
   } catch (const bip::interprocess_exception& e) {
     if (e.get_native_error() == ENOENT || e.get_error_code() == bip::not_found_error) {
       code = AttachError::NotFound;

@@ -56,7 +56,7 @@ _ctl_cleanup() {
 
 # sess_open NAME [LOGIN PASSWORD [mariadb args...]]: a mariadb client kept open
 # on the test's daemon, reading statements from a FIFO; its output goes to
-# NAME.out.  Sets NAME's CS (cs_id) and CONN (CONNECTION_ID()) in SCS/SCONN.
+# NAME.out.  Sets SCS[NAME] to its cs_id and SCONN[NAME] to its CONNECTION_ID().
 declare -A SFD SCS SCONN
 sess_open() {
   local name=$1 login=${2:-app} pass=${3:-$MR_APP_PASSWORD} fd
