@@ -36,13 +36,14 @@ void BackendKiller::on_server_ready(ServerSession* ss) {
   std::string sql = std::string(query_only_ ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(target_);
   std::string payload(1, char(COM_QUERY));
   payload += sql;
-  frame_packet(bufferevent_get_output(ss->bev()), 0, payload);
+  frame_packet(ss->conn()->output(), 0, payload);
+  ss->conn()->flush();
 }
 
 void BackendKiller::on_server_readable(ServerSession* ss) {
   uint8_t fs, ls;
   std::string payload;
-  if (read_packet(bufferevent_get_input(ss->bev()), 64 * 1024, fs, ls, payload) != ReadStatus::Complete)
+  if (read_packet(ss->conn()->input(), 64 * 1024, fs, ls, payload) != ReadStatus::Complete)
     return;
   ErrPacket e;
   if (!payload.empty() && uint8_t(payload[0]) == kErrHeader && parse_err(payload, e)) {

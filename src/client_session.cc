@@ -27,7 +27,6 @@ static constexpr size_t kMaxLoginPacket = 64 * 1024;
 static constexpr size_t kOutputHighWater = 1024 * 1024;
 static constexpr size_t kReadHighWater = 1024 * 1024;
 static constexpr size_t kWriteLowWater = 256 * 1024;
-static constexpr size_t kMaxSingleIo = 256 * 1024;
 // A closing session gets this long to flush its last packets.
 static constexpr int kCloseFlushSeconds = 5;
 
@@ -73,7 +72,7 @@ ClientSession::ClientSession(Worker& worker, int fd, const std::string& peer_ip,
       proxy_sessid_(proxy_sessid),
       slot_(slot),
       slot_index_(slot_index) {
-  bev_ = bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+  conn_ = std::make_unique<Connection>(worker_.base(), fd);
   created_us_ = last_active_us_ = view::now_us();
 }
 
@@ -133,18 +132,14 @@ ClientSession::~ClientSession() {
 }
 
 void ClientSession::start() {
-  if (!bev_) {
-    close("cannot create bufferevent");
+  if (!conn_->ok()) {
+    close("cannot set up the connection");
     return;
   }
-  bufferevent_setcb(bev_, on_client_read, on_client_write, on_client_event, this);
-  bufferevent_setwatermark(bev_, EV_READ, 0, kReadHighWater);
-  bufferevent_setwatermark(bev_, EV_WRITE, kWriteLowWater, 0);
-  // libevent reads 4 KiB at a time by default: a large result would take a
-  // system call per 4 KiB.
-  bufferevent_set_max_single_read(bev_, kMaxSingleIo);
-  bufferevent_set_max_single_write(bev_, kMaxSingleIo);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  conn_->set_callbacks(on_client_read, on_client_write, on_client_event, this);
+  conn_->set_read_high_water(kReadHighWater);
+  conn_->set_write_low_water(kWriteLowWater);
+  conn_->enable_read();
 
   handshake_timer_ = evtimer_new(worker_.base(), on_handshake_timeout, this);
   timeval tv{cfg_->handshake_ms / 1000, (cfg_->handshake_ms % 1000) * 1000};
@@ -169,14 +164,14 @@ void ClientSession::start() {
 
 // ---- libevent callbacks ----
 
-void ClientSession::on_client_read(bufferevent*, void* arg) {
+void ClientSession::on_client_read(Connection*, void* arg) {
   static_cast<ClientSession*>(arg)->handle_input();
 }
 
-void ClientSession::on_client_write(bufferevent*, void* arg) {
+void ClientSession::on_client_write(Connection* c, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   if (self->phase_ == Phase::Closing) {
-    if (evbuffer_get_length(bufferevent_get_output(self->bev_)) == 0) self->close("closed after final packet");
+    if (evbuffer_get_length(c->output()) == 0) self->close("closed after final packet");
     return;
   }
   if (self->blocked_on_client_) {
@@ -185,14 +180,13 @@ void ClientSession::on_client_write(bufferevent*, void* arg) {
   }
 }
 
-void ClientSession::on_client_event(bufferevent*, short what, void* arg) {
+void ClientSession::on_client_event(Connection*, short what, int err, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
-  if (what & BEV_EVENT_TIMEOUT) {
-    self->close(what & BEV_EVENT_WRITING ? "client stopped reading" : "client idle timeout");
-  } else if (what & BEV_EVENT_EOF) {
+  if (what & Connection::kTimeout) {
+    self->close("client stopped reading");  // the only timeout: close_after_flush's
+  } else if (what & Connection::kEof) {
     self->close("client closed the connection");
   } else {
-    int err = EVUTIL_SOCKET_ERROR();
     std::string why = std::string("client connection error: ") + evutil_socket_error_to_string(err);
     self->close(why.c_str());
   }
@@ -234,7 +228,7 @@ void ClientSession::handle_input() {
 // ---- login ----
 
 void ClientSession::handle_handshake_response() {
-  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* in = conn_->input();
   uint8_t first_seq = 0, last_seq = 0;
   std::string payload;
   ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
@@ -278,7 +272,7 @@ void ClientSession::handle_handshake_response() {
 }
 
 void ClientSession::handle_auth_switch_response() {
-  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* in = conn_->input();
   uint8_t first_seq = 0, last_seq = 0;
   std::string payload;
   ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
@@ -460,7 +454,7 @@ uint16_t ClientSession::client_status() const {
 // how long the session has really been idle; re-arming a timeout at every
 // command would cost two event operations per query.
 void ClientSession::set_idle_timeout(bool idle) {
-  if (!idle || idle_timer_ || !bev_) return;
+  if (!idle || idle_timer_ || !conn_) return;
   idle_timer_ = evtimer_new(worker_.base(), on_idle_timer, this);
   timeval tv{cfg_->client_idle_s, 0};
   evtimer_add(idle_timer_, &tv);
@@ -484,7 +478,7 @@ void ClientSession::on_idle_timer(evutil_socket_t, short, void* arg) {
 }
 
 void ClientSession::process_commands() {
-  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* in = conn_->input();
   while (phase_ == Phase::Ready && !closed()) {
     size_t avail = evbuffer_get_length(in);
     if (avail < kHeaderLen) return;
@@ -600,7 +594,8 @@ void ClientSession::forward_command(std::string&& payload) {
   tracker_.start(command_, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), caps_);
   down_ = Relay{};
   last_down_seq_ = 0;
-  frame_packet(bufferevent_get_output(server_->bev()), 0, payload);
+  frame_packet(server_->conn()->output(), 0, payload);
+  server_->conn()->flush();
   if (!ResponseTracker::expects_response(command_)) {
     complete_command();
     return;
@@ -684,8 +679,8 @@ void ClientSession::drain() {
 // has arrived, and notices where it ends.
 void ClientSession::pump_server_to_client() {
   if (phase_ != Phase::InCommand || !server_ || tracker_.awaiting_client_upload()) return;
-  evbuffer* in = bufferevent_get_input(server_->bev());
-  evbuffer* out = bufferevent_get_output(bev_);
+  evbuffer* in = server_->conn()->input();
+  evbuffer* out = conn_->output();
   size_t avail = evbuffer_get_length(in);
   size_t out_len = evbuffer_get_length(out);
   size_t off = 0;
@@ -742,6 +737,7 @@ void ClientSession::pump_server_to_client() {
     evbuffer_remove_buffer(in, out, off);
     bytes_out_ += off;
     bump(worker_.counters().bytes_to_clients, off);
+    conn_->flush();
   }
   if (outcome == ResponseTracker::Event::Done) {
     if (streaming_command_) {
@@ -761,8 +757,8 @@ void ClientSession::pump_server_to_client() {
 // file of a LOAD DATA LOCAL INFILE up to its empty end packet.
 void ClientSession::pump_client_to_server() {
   if (!server_ || !(streaming_command_ || tracker_.awaiting_client_upload())) return;
-  evbuffer* in = bufferevent_get_input(bev_);
-  evbuffer* out = bufferevent_get_output(server_->bev());
+  evbuffer* in = conn_->input();
+  evbuffer* out = server_->conn()->output();
   size_t avail = evbuffer_get_length(in);
   size_t out_len = evbuffer_get_length(out);
   size_t off = 0;
@@ -808,6 +804,7 @@ void ClientSession::pump_client_to_server() {
     evbuffer_remove_buffer(in, out, off);
     bytes_in_ += off;
     bump(worker_.counters().bytes_from_clients, off);
+    server_->conn()->flush();
   }
   if (!packet_done) return;
   if (streaming_command_) {
@@ -837,7 +834,7 @@ void ClientSession::on_server_readable(ServerSession* ss) {
   }
   // Nothing was asked: the backend is talking out of turn (it usually sends
   // an error just before it closes a connection it killed).
-  evbuffer* in = bufferevent_get_input(ss->bev());
+  evbuffer* in = ss->conn()->input();
   uint8_t first_seq, last_seq;
   std::string payload;
   if (read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload) == ReadStatus::Complete) {
@@ -957,7 +954,8 @@ bool ClientSession::run_admin_command(const std::string& sql_text) {
   caller.privileged = tenant_ && tenant_->privileged;
   std::string out;
   admin::After after = admin::execute(st, caller, proxy_, caps_, out);
-  evbuffer_add(bufferevent_get_output(bev_), out.data(), out.size());
+  evbuffer_add(conn_->output(), out.data(), out.size());
+  conn_->flush();
   bytes_out_ += out.size();
   bytes_in_ += sql_text.size() + kHeaderLen + 1;
   bump(worker_.counters().bytes_to_clients, out.size());
@@ -1030,7 +1028,7 @@ void ClientSession::handle_change_user(const std::string& payload) {
 }
 
 void ClientSession::handle_change_user_auth() {
-  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* in = conn_->input();
   uint8_t first_seq = 0, last_seq = 0;
   std::string payload;
   ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
@@ -1100,8 +1098,9 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
 // ---- output and closing ----
 
 void ClientSession::send_packet(const std::string& payload) {
-  if (!bev_) return;
-  seq_ = frame_packet(bufferevent_get_output(bev_), seq_, payload);
+  if (!conn_) return;
+  seq_ = frame_packet(conn_->output(), seq_, payload);
+  conn_->flush();
 }
 
 void ClientSession::send_error(uint16_t code, const char* sql_state, const std::string& message) {
@@ -1122,14 +1121,16 @@ void ClientSession::close_after_flush(const char* why) {
   pending_server_.reset();
   release_server(server_);
   publish();
-  if (!bev_ || evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+  if (!conn_ || evbuffer_get_length(conn_->output()) == 0) {
     close(why);
     return;
   }
-  bufferevent_disable(bev_, EV_READ);
-  bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
-  timeval tv{kCloseFlushSeconds, 0};
-  bufferevent_set_timeouts(bev_, nullptr, &tv);
+  // on_client_write closes once the output is empty; a client that stops
+  // reading gets kCloseFlushSeconds without progress.
+  conn_->disable_read();
+  conn_->set_write_low_water(0);
+  conn_->set_write_timeout(kCloseFlushSeconds);
+  conn_->flush();
 }
 
 void ClientSession::close(const char* why) {
@@ -1148,10 +1149,7 @@ void ClientSession::close(const char* why) {
     event_free(idle_timer_);
     idle_timer_ = nullptr;
   }
-  if (bev_) {
-    bufferevent_free(bev_);
-    bev_ = nullptr;
-  }
+  conn_.reset();
   worker_.session_closed(this);
 }
 

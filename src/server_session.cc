@@ -54,19 +54,18 @@ void ServerSession::close() {
     event_free(login_timer_);
     login_timer_ = nullptr;
   }
-  if (bev_) {
+  if (conn_) {
     if (phase_ == Phase::Ready) {
       // COM_QUIT, so the backend ends the session cleanly instead of counting
       // an aborted connection.  Five bytes into an idle socket never block.
       static const uint8_t quit[5] = {1, 0, 0, 0, COM_QUIT};
-      int fd = bufferevent_getfd(bev_);
-      if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+      int fd = conn_->fd();
+      if (fd >= 0 && evbuffer_get_length(conn_->output()) == 0) {
         ssize_t n = ::send(fd, quit, sizeof(quit), MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)n;
       }
     }
-    bufferevent_free(bev_);
-    bev_ = nullptr;
+    conn_.reset();
   }
   state_ = State::Closed;
 }
@@ -105,22 +104,20 @@ void ServerSession::connect(const BackendLogin& login) {
                "Unknown backend server host '" + server_.address.host + "' (" + error + ")");
     return;
   }
-  bev_ = bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE);
-  if (!bev_) {
+  conn_ = std::make_unique<Connection>(base_, -1);
+  if (!conn_->ok()) {
     fail_login(kErrBackendUnreachable, "HY000", "Can't create a socket for backend " + server_.address.str());
     return;
   }
-  bufferevent_setcb(bev_, on_read, on_write, on_event, this);
-  bufferevent_setwatermark(bev_, EV_READ, 0, kReadHighWater);
-  bufferevent_setwatermark(bev_, EV_WRITE, kWriteLowWater, 0);
-  bufferevent_set_max_single_read(bev_, 256 * 1024);  // not libevent's 4 KiB
-  bufferevent_set_max_single_write(bev_, 256 * 1024);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  conn_->set_callbacks(on_read, on_write, on_event, this);
+  conn_->set_read_high_water(kReadHighWater);
+  conn_->set_write_low_water(kWriteLowWater);
+  conn_->enable_read();  // once connected
   login_timer_ = evtimer_new(base_, on_login_timeout, this);
   timeval tv{connect_timeout_ms_ / 1000, (connect_timeout_ms_ % 1000) * 1000};
   evtimer_add(login_timer_, &tv);
-  if (bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
-    int err = EVUTIL_SOCKET_ERROR();
+  if (conn_->connect(reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
+    int err = errno;
     fail_login(kErrBackendUnreachable, "HY000",
                "Can't connect to backend server " + server_.address.str() + " (" +
                    std::to_string(err) + " " + evutil_socket_error_to_string(err) + ")");
@@ -135,7 +132,7 @@ void ServerSession::on_login_timeout(evutil_socket_t, short, void* arg) {
                        std::to_string(self->connect_timeout_ms_) + " ms");
 }
 
-void ServerSession::on_read(bufferevent*, void* arg) {
+void ServerSession::on_read(Connection*, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
   if (self->phase_ == Phase::Ready)
     self->owner_.on_server_readable(self);
@@ -143,26 +140,22 @@ void ServerSession::on_read(bufferevent*, void* arg) {
     self->handle_login_packet();
 }
 
-void ServerSession::on_write(bufferevent*, void* arg) {
+void ServerSession::on_write(Connection*, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
   if (self->phase_ == Phase::Ready) self->owner_.on_server_drained(self);
 }
 
-void ServerSession::on_event(bufferevent*, short what, void* arg) {
+void ServerSession::on_event(Connection*, short what, int err, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
-  if (what & BEV_EVENT_CONNECTED) {
+  if (what & Connection::kConnected) {  // the connection set TCP_NODELAY
     self->phase_ = Phase::AwaitHandshake;
-    int one = 1;
-    setsockopt(bufferevent_getfd(self->bev_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return;
   }
   std::string why;
-  if (what & BEV_EVENT_EOF) {
+  if (what & Connection::kEof)
     why = "closed by the backend";
-  } else {
-    int err = EVUTIL_SOCKET_ERROR();
+  else
     why = std::string(evutil_socket_error_to_string(err));
-  }
   if (self->phase_ != Phase::Ready) {
     std::string msg = self->phase_ == Phase::Connecting
                           ? "Can't connect to backend server " + self->server_.address.str() +
@@ -176,12 +169,13 @@ void ServerSession::on_event(bufferevent*, short what, void* arg) {
 }
 
 void ServerSession::send_to_backend(const std::string& payload) {
-  seq_ = frame_packet(bufferevent_get_output(bev_), seq_, payload);
+  seq_ = frame_packet(conn_->output(), seq_, payload);
+  conn_->flush();
 }
 
 void ServerSession::handle_login_packet() {
-  evbuffer* in = bufferevent_get_input(bev_);
-  while (bev_ && phase_ != Phase::Ready) {
+  evbuffer* in = conn_->input();
+  while (conn_ && phase_ != Phase::Ready) {
     uint8_t first_seq = 0, last_seq = 0;
     std::string payload;
     ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
@@ -306,10 +300,7 @@ void ServerSession::fail_login(const std::string& err_payload) {
     event_free(login_timer_);
     login_timer_ = nullptr;
   }
-  if (bev_) {
-    bufferevent_free(bev_);
-    bev_ = nullptr;
-  }
+  conn_.reset();
   state_ = State::Closed;
   owner_.on_server_login_failed(this, err_payload);  // may delete this
 }

@@ -4,7 +4,6 @@
 // that worker's thread touches it.
 #pragma once
 
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include <cstdint>
@@ -14,6 +13,7 @@
 
 #include "myrelay/auth.h"
 #include "myrelay/config.h"
+#include "myrelay/connection.h"
 #include "myrelay/login_name.h"
 #include "myrelay/protocol.h"
 #include "myrelay/response_tracker.h"
@@ -93,9 +93,9 @@ class ClientSession : public ServerSessionOwner {
     ResponseTracker::Event pending = ResponseTracker::Event::Continue;
   };
 
-  static void on_client_read(bufferevent* bev, void* arg);
-  static void on_client_write(bufferevent* bev, void* arg);
-  static void on_client_event(bufferevent* bev, short what, void* arg);
+  static void on_client_read(Connection* c, void* arg);
+  static void on_client_write(Connection* c, void* arg);
+  static void on_client_event(Connection* c, short what, int err, void* arg);
   static void on_handshake_timeout(evutil_socket_t, short, void* arg);
   static void on_idle_timer(evutil_socket_t, short, void* arg);
 
@@ -138,7 +138,7 @@ class ClientSession : public ServerSessionOwner {
   Worker& worker_;
   Proxy& proxy_;
   std::shared_ptr<const Config> cfg_;
-  bufferevent* bev_ = nullptr;
+  std::unique_ptr<Connection> conn_;
   event* handshake_timer_ = nullptr;
   event* idle_timer_ = nullptr;
   std::string peer_ip_;

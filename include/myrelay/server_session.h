@@ -4,10 +4,10 @@
 // client's login) and then carries the client's commands.
 #pragma once
 
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,6 +15,7 @@
 
 #include "myrelay/auth.h"
 #include "myrelay/config.h"
+#include "myrelay/connection.h"
 #include "myrelay/protocol.h"
 
 namespace myrelay {
@@ -63,7 +64,8 @@ class ServerSession {
   // Politely ends the backend connection (COM_QUIT when logged in).
   void close();
 
-  bufferevent* bev() const { return bev_; }
+  // Null once closed.
+  Connection* conn() const { return conn_.get(); }
   State state() const { return state_; }
   void set_state(State s) { state_ = s; }
   uint64_t ss_id() const { return ss_id_; }
@@ -81,9 +83,9 @@ class ServerSession {
  private:
   enum class Phase { Connecting, AwaitHandshake, AwaitAuthResult, Ready };
 
-  static void on_read(bufferevent* bev, void* arg);
-  static void on_write(bufferevent* bev, void* arg);
-  static void on_event(bufferevent* bev, short what, void* arg);
+  static void on_read(Connection* c, void* arg);
+  static void on_write(Connection* c, void* arg);
+  static void on_event(Connection* c, short what, int err, void* arg);
   static void on_login_timeout(evutil_socket_t, short, void* arg);
 
   void handle_login_packet();
@@ -99,7 +101,7 @@ class ServerSession {
   std::string cluster_;
   uint64_t ss_id_;
   int connect_timeout_ms_;
-  bufferevent* bev_ = nullptr;
+  std::unique_ptr<Connection> conn_;
   event* login_timer_ = nullptr;
   State state_ = State::Init;
   Phase phase_ = Phase::Connecting;

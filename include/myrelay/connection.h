@@ -1,0 +1,104 @@
+// One non-blocking TCP connection: libevent evbuffers for the data and plain
+// events for readiness, in place of bufferevent_socket.  bufferevent defers
+// every write to the next loop turn through an EV_WRITE registration and asks
+// FIONREAD before every read; here a write goes out at once and EV_WRITE is
+// registered only while the kernel will not take more, and a read reads
+// straight into reserved buffer space.  Per query that saves about half the
+// system calls.
+#pragma once
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+
+namespace myrelay {
+
+class Connection {
+ public:
+  // Data callbacks: new input arrived / output drained to the low-water mark.
+  using DataCb = void (*)(Connection* c, void* arg);
+  // Everything else; err is the socket error for kError.
+  using EventCb = void (*)(Connection* c, short what, int err, void* arg);
+  static constexpr short kReading = 0x01;
+  static constexpr short kWriting = 0x02;
+  static constexpr short kEof = 0x10;
+  static constexpr short kError = 0x20;
+  static constexpr short kTimeout = 0x40;
+  static constexpr short kConnected = 0x80;
+
+  // Adopts a connected socket (fd >= 0), or makes one later in connect().
+  Connection(event_base* base, int fd);
+  ~Connection();  // closes the socket; safe inside its own callbacks
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Set up (a socket still to connect has no events yet).
+  bool ok() const { return in_ && out_ && (fd_ < 0 || (read_ev_ && write_ev_)); }
+  int fd() const { return fd_; }
+  evbuffer* input() const { return in_; }
+  evbuffer* output() const { return out_; }
+
+  void set_callbacks(DataCb read_cb, DataCb write_cb, EventCb event_cb, void* arg);
+  // Reading stops while this much input waits (0: never).
+  void set_read_high_water(size_t n) { read_high_ = n; }
+  // write_cb runs after a write leaves at most this much output.
+  void set_write_low_water(size_t n) { write_low_ = n; }
+  // Fails the connection (kWriting | kTimeout) when pending output makes no
+  // progress for this long.
+  void set_write_timeout(int seconds);
+
+  void enable_read();
+  void disable_read();
+
+  // Starts a non-blocking connect; kConnected or kError follows through
+  // event_cb, never from inside this call.  -1 (errno set): failed at once.
+  int connect(const sockaddr* addr, int len);
+
+  // Sends what the output holds now, as far as the kernel takes it; the rest
+  // goes when the socket is writable.  Never calls back from inside.
+  void flush();
+
+ private:
+  static void on_readable(evutil_socket_t, short, void* arg);
+  static void on_writable(evutil_socket_t, short, void* arg);
+  static void on_write_timeout(evutil_socket_t, short, void* arg);
+  static void on_input_drained(evbuffer*, const evbuffer_cb_info* info, void* arg);
+
+  bool setup_events();
+  ssize_t read_some();
+  bool write_some();  // false: hard error (in error_)
+  void wait_writable();
+  void stop_waiting_writable();
+  void suspend_read();
+  void resume_read();
+  void finish_connect();
+  void fail(short what, int err);  // calls event_cb; may destroy this
+
+  event_base* base_;
+  int fd_;
+  evbuffer* in_ = nullptr;
+  evbuffer* out_ = nullptr;
+  evbuffer_cb_entry* drain_cb_ = nullptr;
+  event* read_ev_ = nullptr;
+  event* write_ev_ = nullptr;
+  event* timeout_ev_ = nullptr;
+  int write_timeout_s_ = 0;
+  DataCb read_cb_ = nullptr;
+  DataCb write_cb_ = nullptr;
+  EventCb event_cb_ = nullptr;
+  void* arg_ = nullptr;
+  size_t read_high_ = 0;
+  size_t write_low_ = 0;
+  size_t read_size_;           // adapts to what reads find
+  bool want_read_ = false;     // the owner wants input
+  bool read_added_ = false;    // read_ev_ is registered
+  bool write_added_ = false;   // write_ev_ is registered
+  bool connecting_ = false;
+  int connect_err_ = 0;        // a refusal seen by connect() itself
+  int error_ = 0;              // a write error, reported from on_writable
+  bool* destroyed_ = nullptr;  // set by the destructor for a running callback
+};
+
+}  // namespace myrelay
