@@ -47,6 +47,7 @@ Connection::~Connection() {
   if (destroyed_) *destroyed_ = true;
   if (read_ev_) event_free(read_ev_);
   if (write_ev_) event_free(write_ev_);
+  if (notify_ev_) event_free(notify_ev_);
   if (timeout_ev_) event_free(timeout_ev_);
   if (in_) evbuffer_free(in_);
   if (out_) evbuffer_free(out_);
@@ -56,7 +57,8 @@ Connection::~Connection() {
 bool Connection::setup_events() {
   read_ev_ = event_new(base_, fd_, EV_READ | EV_PERSIST, on_readable, this);
   write_ev_ = event_new(base_, fd_, EV_WRITE | EV_PERSIST, on_writable, this);
-  return read_ev_ && write_ev_;
+  notify_ev_ = event_new(base_, -1, 0, on_notify, this);
+  return read_ev_ && write_ev_ && notify_ev_;
 }
 
 void Connection::set_callbacks(DataCb read_cb, DataCb write_cb, EventCb event_cb, void* arg) {
@@ -226,18 +228,32 @@ void Connection::flush() {
   if (!write_ev_ || connecting_ || error_ || write_added_) return;
   size_t before = evbuffer_get_length(out_);
   if (before == 0) return;
+  // Errors and "drained" are reported from the loop, not from in here, by a
+  // separate event: activating write_ev_ while it is not added would leave
+  // libevent dropping it from the loop once it is added afterwards.
   if (!write_some()) {
-    event_active(write_ev_, EV_WRITE, 1);  // the error is reported from the loop
+    if (notify_ev_) event_active(notify_ev_, 0, 1);
     return;
   }
   size_t after = evbuffer_get_length(out_);
   if (after > 0) {
     wait_writable();
-  } else if (before > write_low_ && write_cb_) {
+  } else if (before > write_low_ && write_cb_ && notify_ev_) {
     // Drained past the low-water mark with no EV_WRITE to come: an owner
-    // waiting for that still hears it, from the loop, not from in here.
-    event_active(write_ev_, EV_WRITE, 1);
+    // waiting for that still hears it.
+    event_active(notify_ev_, 0, 1);
   }
+}
+
+void Connection::on_notify(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  if (c->error_) {
+    c->stop_waiting_writable();
+    c->fail(kWriting | kError, c->error_);
+    return;
+  }
+  if (!c->write_added_ && evbuffer_get_length(c->out_) <= c->write_low_ && c->write_cb_)
+    c->write_cb_(c, c->arg_);  // may destroy c
 }
 
 void Connection::on_writable(evutil_socket_t, short, void* arg) {

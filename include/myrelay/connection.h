@@ -64,6 +64,7 @@ class Connection {
   static void on_readable(evutil_socket_t, short, void* arg);
   static void on_writable(evutil_socket_t, short, void* arg);
   static void on_write_timeout(evutil_socket_t, short, void* arg);
+  static void on_notify(evutil_socket_t, short, void* arg);
   static void on_input_drained(evbuffer*, const evbuffer_cb_info* info, void* arg);
 
   bool setup_events();
@@ -84,6 +85,7 @@ class Connection {
   event* read_ev_ = nullptr;
   event* write_ev_ = nullptr;
   event* timeout_ev_ = nullptr;
+  event* notify_ev_ = nullptr;  // deferred "drained" / write error reports
   int write_timeout_s_ = 0;
   DataCb read_cb_ = nullptr;
   DataCb write_cb_ = nullptr;
