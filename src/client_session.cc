@@ -262,27 +262,34 @@ void ClientSession::handle_handshake_response() {
   login_text_ = hello_.user;
   if (!hello_.auth_plugin.empty() && hello_.auth_plugin != kNativePasswordPlugin) {
     // The client wants another method: ask it for mysql_native_password.
-    send_packet(build_auth_switch(kNativePasswordPlugin,
-                                  std::string_view(reinterpret_cast<const char*>(scramble_.data()),
-                                                   scramble_.size())));
+    send_native_auth_switch();
     phase_ = Phase::AwaitAuthSwitchResponse;
     return;
   }
   authenticate(hello_.auth_response);
 }
 
-void ClientSession::handle_auth_switch_response() {
-  evbuffer* in = conn_->input();
+void ClientSession::send_native_auth_switch() {
+  send_packet(build_auth_switch(
+      kNativePasswordPlugin,
+      std::string_view(reinterpret_cast<const char*>(scramble_.data()), scramble_.size())));
+}
+
+bool ClientSession::read_auth_answer(std::string& payload) {
   uint8_t first_seq = 0, last_seq = 0;
-  std::string payload;
-  ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
-  if (st == ReadStatus::Incomplete) return;
+  ReadStatus st = read_packet(conn_->input(), kMaxLoginPacket, first_seq, last_seq, payload);
+  if (st == ReadStatus::Incomplete) return false;
   if (st == ReadStatus::TooBig) {
     close("oversized auth packet");
-    return;
+    return false;
   }
   seq_ = uint8_t(last_seq + 1);
-  authenticate(payload);
+  return true;
+}
+
+void ClientSession::handle_auth_switch_response() {
+  std::string payload;
+  if (read_auth_answer(payload)) authenticate(payload);
 }
 
 void ClientSession::deny_access(bool used_password) {
@@ -1018,9 +1025,7 @@ void ClientSession::handle_change_user(const std::string& payload) {
   // mysql_native_password with that same scramble.
   seq_ = 1;
   if (!change_user_.auth_plugin.empty() && change_user_.auth_plugin != kNativePasswordPlugin) {
-    send_packet(build_auth_switch(kNativePasswordPlugin,
-                                  std::string_view(reinterpret_cast<const char*>(scramble_.data()),
-                                                   scramble_.size())));
+    send_native_auth_switch();
     phase_ = Phase::AwaitChangeUserAuth;
     return;
   }
@@ -1028,17 +1033,8 @@ void ClientSession::handle_change_user(const std::string& payload) {
 }
 
 void ClientSession::handle_change_user_auth() {
-  evbuffer* in = conn_->input();
-  uint8_t first_seq = 0, last_seq = 0;
   std::string payload;
-  ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
-  if (st == ReadStatus::Incomplete) return;
-  if (st == ReadStatus::TooBig) {
-    close("oversized auth packet");
-    return;
-  }
-  seq_ = uint8_t(last_seq + 1);
-  check_change_user(payload);
+  if (read_auth_answer(payload)) check_change_user(payload);
 }
 
 void ClientSession::check_change_user(const std::string& payload) {

@@ -7,6 +7,9 @@
 #include "myrelay/config.h"
 
 #include <arpa/inet.h>
+#include <event2/util.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -610,6 +613,28 @@ Config load_config_file(const std::string& path) {
   }
   ::close(fd);
   return load_config_string(text, path);
+}
+
+bool resolve_host_port(const HostPort& hp, bool passive, sockaddr_storage& out, int& len,
+                       std::string& error) {
+  std::string spec = hp.host.find(':') != std::string::npos ? "[" + hp.host + "]:" : hp.host + ":";
+  spec += std::to_string(hp.port);
+  len = sizeof(out);
+  if (evutil_parse_sockaddr_port(spec.c_str(), reinterpret_cast<sockaddr*>(&out), &len) == 0)
+    return true;
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (passive) hints.ai_flags = AI_PASSIVE;
+  int rc = getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res);
+  if (rc != 0 || !res) {
+    error = gai_strerror(rc);
+    return false;
+  }
+  memcpy(&out, res->ai_addr, res->ai_addrlen);
+  len = int(res->ai_addrlen);
+  freeaddrinfo(res);
+  return true;
 }
 
 }  // namespace myrelay

@@ -40,27 +40,6 @@ Proxy::~Proxy() {
   if (base_) event_base_free(base_);
 }
 
-static bool parse_listen(const HostPort& hp, sockaddr_storage& ss, int& len, std::string& error) {
-  std::string spec = hp.host.find(':') != std::string::npos ? "[" + hp.host + "]:" : hp.host + ":";
-  spec += std::to_string(hp.port);
-  len = sizeof(ss);
-  if (evutil_parse_sockaddr_port(spec.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    return true;
-  addrinfo hints{}, *res = nullptr;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  int rc = getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res);
-  if (rc != 0 || !res) {
-    error = "cannot resolve listen address " + hp.str() + ": " + gai_strerror(rc);
-    return false;
-  }
-  memcpy(&ss, res->ai_addr, res->ai_addrlen);
-  len = int(res->ai_addrlen);
-  freeaddrinfo(res);
-  return true;
-}
-
 bool Proxy::start(std::string& error) {
   auto cfg = config();
   base_ = event_base_new();
@@ -70,7 +49,10 @@ bool Proxy::start(std::string& error) {
   }
   sockaddr_storage addr{};
   int addr_len = 0;
-  if (!parse_listen(cfg->listen, addr, addr_len, error)) return false;
+  if (!resolve_host_port(cfg->listen, true, addr, addr_len, error)) {
+    error = "cannot resolve listen address " + cfg->listen.str() + ": " + error;
+    return false;
+  }
   listener_ = evconnlistener_new_bind(
       base_, on_accept, this, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
       1024, reinterpret_cast<sockaddr*>(&addr), addr_len);
@@ -289,7 +271,7 @@ void Proxy::probe_backends() {
       sockaddr_storage addr{};
       int addr_len = 0;
       std::string error;
-      if (!parse_listen(server.address, addr, addr_len, error)) continue;
+      if (!resolve_host_port(server.address, false, addr, addr_len, error)) continue;
       int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) continue;
       bool ok = false;

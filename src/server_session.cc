@@ -70,28 +70,6 @@ void ServerSession::close() {
   state_ = State::Closed;
 }
 
-static bool resolve(const HostPort& hp, sockaddr_storage& ss, int& len, std::string& error) {
-  std::string spec = hp.host.find(':') != std::string::npos ? "[" + hp.host + "]:" : hp.host + ":";
-  spec += std::to_string(hp.port);
-  len = sizeof(ss);
-  if (evutil_parse_sockaddr_port(spec.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    return true;
-  // A host name: resolved on the worker, blocking; configs normally use
-  // addresses, and a name costs one lookup per backend connection.
-  addrinfo hints{}, *res = nullptr;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  int rc = getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res);
-  if (rc != 0 || !res) {
-    error = gai_strerror(rc);
-    return false;
-  }
-  memcpy(&ss, res->ai_addr, res->ai_addrlen);
-  len = int(res->ai_addrlen);
-  freeaddrinfo(res);
-  return true;
-}
-
 void ServerSession::connect(const BackendLogin& login) {
   login_ = login;
   state_ = State::Init;
@@ -99,7 +77,7 @@ void ServerSession::connect(const BackendLogin& login) {
   sockaddr_storage addr{};
   int addr_len = 0;
   std::string error;
-  if (!resolve(server_.address, addr, addr_len, error)) {
+  if (!resolve_host_port(server_.address, false, addr, addr_len, error)) {
     fail_login(kErrBackendUnreachable, "HY000",
                "Unknown backend server host '" + server_.address.host + "' (" + error + ")");
     return;

@@ -102,6 +102,10 @@ class ClientSession : public ServerSessionOwner {
   void handle_input();
   void handle_handshake_response();
   void handle_auth_switch_response();
+  // An AuthSwitchRequest to mysql_native_password with the handshake's scramble.
+  void send_native_auth_switch();
+  // The client's next auth packet, if it has arrived whole (false: wait, or closed).
+  bool read_auth_answer(std::string& payload);
   void authenticate(const std::string& auth_response);
   void deny_access(bool used_password);
   void begin_backend_login(Phase phase);

@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdint>
 #include <stdexcept>
+
+struct sockaddr_storage;
 #include <string>
 #include <vector>
 
@@ -103,6 +105,11 @@ class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// An address literal (IPv4, IPv6) or a host name (resolved with getaddrinfo,
+// blocking: configs normally use addresses).  `passive`: for binding.
+bool resolve_host_port(const HostPort& hp, bool passive, struct sockaddr_storage& out, int& len,
+                       std::string& error);
 
 // Both throw ConfigError with a message "FILE: KEY: what is wrong".
 Config load_config_file(const std::string& path);
