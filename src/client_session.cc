@@ -397,7 +397,7 @@ void ClientSession::on_server_ready(ServerSession* ss) {
     send_ok();
     phase_ = Phase::Ready;
     state_ = State::KeepAlive;
-    set_idle_timeout(true);
+    arm_idle_timer();
     publish();
     process_commands();
     return;
@@ -437,7 +437,6 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
     held_command_.clear();
     phase_ = Phase::Ready;
     state_ = State::KeepAlive;
-    set_idle_timeout(true);
     process_commands();
   }
 }
@@ -460,8 +459,8 @@ uint16_t ClientSession::client_status() const {
 // The idle timeout is one timer per session that checks, when it fires,
 // how long the session has really been idle; re-arming a timeout at every
 // command would cost two event operations per query.
-void ClientSession::set_idle_timeout(bool idle) {
-  if (!idle || idle_timer_ || !conn_) return;
+void ClientSession::arm_idle_timer() {
+  if (idle_timer_ || !conn_) return;
   idle_timer_ = evtimer_new(worker_.base(), on_idle_timer, this);
   timeval tv{cfg_->client_idle_s, 0};
   evtimer_add(idle_timer_, &tv);
@@ -581,7 +580,6 @@ bool ClientSession::ensure_server() {
   // The server session was lost or killed while idle: open a new one, with
   // the session's current database, before the command goes on.
   state_ = State::ActiveReader;
-  set_idle_timeout(false);
   begin_backend_login(Phase::AwaitServer);
   return false;
 }
@@ -589,7 +587,6 @@ bool ClientSession::ensure_server() {
 void ClientSession::forward_command(std::string&& payload) {
   command_ = uint8_t(payload[0]);
   state_ = State::ActiveReader;
-  set_idle_timeout(false);
   server_->set_state(ServerSession::State::Active);
   server_->count_request();
   ++queries_;
@@ -635,7 +632,6 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
   command_ = command;
   use_db_.clear();
   state_ = State::ActiveReader;
-  set_idle_timeout(false);
   server_->set_state(ServerSession::State::Active);
   server_->count_request();
   ++queries_;
@@ -666,7 +662,6 @@ void ClientSession::complete_command() {
   phase_ = Phase::Ready;
   state_ = State::KeepAlive;
   if (server_) server_->set_state(ServerSession::State::KeepAliveClientSlave);
-  set_idle_timeout(true);
   last_active_us_ = view::now_us();
   publish();
   if (worker_.draining() && !in_trans_) {
@@ -924,7 +919,6 @@ bool ClientSession::kill_server_session(uint64_t ss_id, const std::string& by) {
     streaming_command_ = false;
     phase_ = Phase::Ready;
     state_ = State::KeepAlive;
-    set_idle_timeout(true);
     publish();
     process_commands();
     return true;
@@ -1012,12 +1006,10 @@ void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
 void ClientSession::handle_change_user(const std::string& payload) {
   std::string error;
   state_ = State::ActiveReader;
-  set_idle_timeout(false);
   if (!parse_change_user(payload, caps_, change_user_, error)) {
     seq_ = 1;
     send_error(1047, "08S01", "Malformed COM_CHANGE_USER packet: " + error);
     state_ = State::KeepAlive;
-    set_idle_timeout(true);
     return;
   }
   // As MariaDB does, the answer is checked against the handshake's scramble;
@@ -1048,7 +1040,6 @@ void ClientSession::check_change_user(const std::string& payload) {
                    "' (using password: " + (payload.empty() ? "NO" : "YES") + ")");
     phase_ = Phase::Ready;
     state_ = State::KeepAlive;
-    set_idle_timeout(true);
     process_commands();
     return;
   }
@@ -1087,7 +1078,6 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
   cfg_pending_.reset();
   phase_ = Phase::Ready;
   state_ = State::KeepAlive;
-  set_idle_timeout(true);
   process_commands();
 }
 

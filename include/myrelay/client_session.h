@@ -129,7 +129,7 @@ class ClientSession : public ServerSessionOwner {
   void send_error_and_close(uint16_t code, const char* sql_state, const std::string& message,
                             const char* why);
   void close_after_flush(const char* why);
-  void set_idle_timeout(bool idle);
+  void arm_idle_timer();  // once, at login; see on_idle_timer
   void drop_server(const char* why);
   // Ends a server session; one still running a statement also gets a KILL
   // from a side connection, so nothing keeps running behind it.
