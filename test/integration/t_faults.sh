@@ -190,3 +190,38 @@ test_malformed_packets() {
   out=$(tq "SELECT 'fine'" 2>&1)
   assert_eq fine "$out" "a normal session afterwards"
 }
+
+test_client_idle_timeout() {
+  # client_idle_s: an idle session is closed once it has been idle that
+  # long; a session that keeps working (or runs a long statement) is not.
+  need_proxy
+  start_aux_daemon idle client_idle_s=2
+  local t0 ms
+  mkfifo busy.in idle.in
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B --unbuffered --force <idle.in >idle.out 2>&1 &
+  exec 7>idle.in
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B --unbuffered --force <busy.in >busy.out 2>&1 &
+  exec 8>busy.in
+  echo "SELECT 'idle-ready';" >&7
+  echo "SELECT 'busy-ready';" >&8
+  wait_until 10 grep -q idle-ready idle.out || fail "idle session did not start: $(cat idle.out)"
+  wait_until 10 grep -q busy-ready busy.out || fail "busy session did not start: $(cat busy.out)"
+  t0=$(now_ms)
+  # The busy one: a statement every second, then one running for 3 s.
+  for i in 1 2 3; do
+    sleep 1
+    echo "SELECT 'tick$i';" >&8
+  done
+  echo "SELECT SLEEP(3), 'long-done';" >&8
+  wait_until 10 grep -q long-done busy.out || fail "the long statement was cut: $(cat busy.out)"
+  echo "SELECT 'busy-alive';" >&8
+  wait_until 5 grep -q busy-alive busy.out || fail "a working session was closed as idle: $(cat busy.out)"
+  # The idle one was closed after about 2 s.
+  echo "SELECT 'idle-after';" >&7
+  wait_until 5 grep -q 'ERROR 2013\|ERROR 2006' idle.out || fail "the idle session is still open: $(cat idle.out)"
+  grep -qx idle-after idle.out && fail "the idle session answered after client_idle_s"
+  grep -q 'idle for 2 s: closing' "$AUX_LOG" || fail "no log line about the idle close"
+  ms=$(($(now_ms) - t0))
+  echo "INFO: idle session closed, working session kept ($ms ms)"
+  exec 7>&- 8>&-
+}
