@@ -9,32 +9,61 @@
 
 namespace myrelay {
 
-Sha1Digest sha1(const void* data, size_t len) {
-  Sha1Digest out{};
-  unsigned int n = 0;
-  if (EVP_Digest(data, len, out.data(), &n, EVP_sha1(), nullptr) != 1 || n != out.size())
-    throw std::runtime_error("SHA-1 digest failed");
-  return out;
+// SHA-1 fetched once: with OpenSSL 3, EVP_sha1() makes every digest look the
+// algorithm up again, which cost more than the hashing in a login.
+static const EVP_MD* sha1_md() {
+  static const EVP_MD* md = [] {
+    const EVP_MD* m = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    return m ? m : EVP_sha1();
+  }();
+  return md;
 }
 
-Sha1Digest sha1(const std::string& s) { return sha1(s.data(), s.size()); }
+// One digest context per thread, reused (workers hash at every login).
+static EVP_MD_CTX* thread_md_ctx() {
+  struct Holder {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Holder() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Holder h;
+  return h.ctx;
+}
 
-static Sha1Digest sha1_concat(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+static Sha1Digest sha1_parts(const void* a, size_t alen, const void* b, size_t blen) {
+  EVP_MD_CTX* ctx = thread_md_ctx();
   Sha1Digest out{};
   unsigned int n = 0;
-  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, a, alen) == 1 && EVP_DigestUpdate(ctx, b, blen) == 1 &&
-            EVP_DigestFinal_ex(ctx, out.data(), &n) == 1;
-  EVP_MD_CTX_free(ctx);
+  bool ok = ctx && EVP_DigestInit_ex(ctx, sha1_md(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, a, alen) == 1 && (blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
+            EVP_DigestFinal_ex(ctx, out.data(), &n) == 1 && n == out.size();
   if (!ok) throw std::runtime_error("SHA-1 digest failed");
   return out;
 }
 
+Sha1Digest sha1(const void* data, size_t len) { return sha1_parts(data, len, nullptr, 0); }
+
+Sha1Digest sha1(const std::string& s) { return sha1(s.data(), s.size()); }
+
+static Sha1Digest sha1_concat(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
+  return sha1_parts(a, alen, b, blen);
+}
+
+// Scrambles come from OpenSSL's generator, drawn a few hundred bytes at a
+// time per thread: one RAND_bytes call per login cost as much as the rest of
+// the handshake.
 Scramble make_scramble() {
+  thread_local uint8_t pool[640];
+  thread_local size_t left = 0;
   Scramble s{};
-  if (RAND_bytes(s.data(), static_cast<int>(s.size())) != 1)
-    throw std::runtime_error("RAND_bytes failed");
+  if (left < s.size()) {
+    if (RAND_bytes(pool, static_cast<int>(sizeof(pool))) != 1)
+      throw std::runtime_error("RAND_bytes failed");
+    left = sizeof(pool);
+  }
+  uint8_t* src = pool + sizeof(pool) - left;
+  memcpy(s.data(), src, s.size());
+  memset(src, 0, s.size());  // each byte is used once
+  left -= s.size();
   // Keep every byte printable ASCII (MySQL does the same), so none is NUL.
   for (auto& b : s) b = static_cast<uint8_t>(33 + (b % 94));
   return s;

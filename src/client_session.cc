@@ -5,7 +5,9 @@
 #include <event2/buffer.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <iterator>
 
 #include "myrelay/admin_commands.h"
 #include "myrelay/log.h"
@@ -23,6 +25,8 @@ using namespace proto;
 // proxy can look at it; longer ones (bulk INSERTs, long data) stream through.
 static constexpr size_t kWholeCommandMax = 64 * 1024;
 static constexpr size_t kMaxLoginPacket = 64 * 1024;
+// The largest command buffer an idle session keeps for the next command.
+static constexpr size_t kSpareCommandMax = 512;
 // Relaying pauses while this much waits in the receiving side's output.
 static constexpr size_t kOutputHighWater = 1024 * 1024;
 static constexpr size_t kReadHighWater = 1024 * 1024;
@@ -40,25 +44,6 @@ const char* ClientSession::state_name(State s) {
   }
   return "MCS_UNKNOWN";
 }
-
-// Copies bytes at increasing offsets of an evbuffer, walking its chains
-// forward instead of from the start each time.
-class BufferPeeker {
- public:
-  explicit BufferPeeker(evbuffer* b) : buf_(b) { evbuffer_ptr_set(b, &ptr_, 0, EVBUFFER_PTR_SET); }
-  void copy(size_t off, void* dst, size_t n) {
-    if (off != pos_) {
-      evbuffer_ptr_set(buf_, &ptr_, off - pos_, EVBUFFER_PTR_ADD);
-      pos_ = off;
-    }
-    evbuffer_copyout_from(buf_, &ptr_, dst, n);
-  }
-
- private:
-  evbuffer* buf_;
-  evbuffer_ptr ptr_;
-  size_t pos_ = 0;
-};
 
 ClientSession::ClientSession(Worker& worker, int fd, const std::string& peer_ip,
                              uint16_t peer_port, uint32_t cs_id, uint64_t proxy_sessid,
@@ -125,6 +110,40 @@ void ClientSession::publish() {
   }
   r.svr_session_count = n;
   ShmTable::write_changes(slot_, r, written_);
+}
+
+// The per-command part of publish(): a command starting or ending changes
+// only counters, state and times, unless its server session changed too.
+void ClientSession::publish_activity() {
+  if (!slot_) return;
+  shm::SessionRecord& r = rec_;
+  const ServerSession* ss = server_.get();
+  if (state_ == State::Closed || pending_server_ || !ss || r.svr_session_count != 1 ||
+      r.servers[0].ss_id != ss->ss_id() || r.has_db != !db_.empty() || !field_equals(r.db, db_)) {
+    publish();
+    return;
+  }
+  r.state = uint32_t(state_);
+  r.in_trans = in_trans_;
+  set_field(r.command, state_ == State::ActiveReader ? command_name(command_) : "Sleep");
+  r.trans_count = trans_count_;
+  r.queries = queries_;
+  r.bytes_in = bytes_in_;
+  r.bytes_out = bytes_out_;
+  r.last_active_us = last_active_us_;
+  shm::ServerSessionRecord& sr = r.servers[0];
+  sr.state = uint32_t(ss->state());
+  sr.transact_count = ss->transact_count();
+  sr.requests = ss->requests();
+  using R = shm::SessionRecord;
+  static constexpr ShmTable::WordRange kActivityWords[] = {
+      ShmTable::words_of(offsetof(R, state), sizeof(R::state)),
+      ShmTable::words_of(offsetof(R, in_trans), sizeof(R::in_trans)),
+      ShmTable::words_of(offsetof(R, command),
+                         offsetof(R, last_active_us) + sizeof(R::last_active_us) - offsetof(R, command)),
+      ShmTable::words_of(offsetof(R, servers), sizeof(shm::ServerSessionRecord)),
+  };
+  ShmTable::write_changes(slot_, r, written_, kActivityWords, std::size(kActivityWords));
 }
 
 ClientSession::~ClientSession() {
@@ -499,11 +518,18 @@ void ClientSession::process_commands() {
       return;
     }
     if (h.length < kMaxChunk && h.length <= kWholeCommandMax) {
+      if (avail < kHeaderLen + h.length) return;
       uint8_t first_seq = 0, last_seq = 0;
+      // Reuses the last command's allocation; a command handled further down
+      // this call (after a quick reply) finds none and makes its own.
       std::string payload;
-      if (read_packet(in, kWholeCommandMax, first_seq, last_seq, payload) != ReadStatus::Complete)
-        return;
+      payload.swap(spare_command_);
+      read_packet(in, kWholeCommandMax, first_seq, last_seq, payload);
       handle_command(std::move(payload));
+      if (payload.capacity() <= kSpareCommandMax && payload.capacity() > spare_command_.capacity()) {
+        payload.clear();
+        spare_command_.swap(payload);
+      }
       continue;
     }
     if (h.length > cfg_->max_packet_size) {
@@ -557,7 +583,7 @@ void ClientSession::handle_command(std::string&& payload) {
                "transaction was rolled back");
     return;
   }
-  if (cmd == COM_QUERY && run_admin_command(payload.substr(1))) return;
+  if (cmd == COM_QUERY && run_admin_command(std::string_view(payload).substr(1))) return;
   if (cmd == COM_PROCESS_KILL && payload.size() >= 5) {
     // COM_PROCESS_KILL carries the id; it means KILL CONNECTION id.
     uint32_t id = uint32_t(uint8_t(payload[1])) | uint32_t(uint8_t(payload[2])) << 8 |
@@ -593,13 +619,20 @@ void ClientSession::forward_command(std::string&& payload) {
   bytes_in_ += payload.size() + kHeaderLen;
   bump(worker_.counters().queries);
   bump(worker_.counters().bytes_from_clients, payload.size() + kHeaderLen);
-  last_active_us_ = view::now_us();
-  publish();
+  last_active_us_ = worker_.loop_time_us();
+  publish_activity();
   tracker_.start(command_, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), caps_);
   down_ = Relay{};
   last_down_seq_ = 0;
-  frame_packet(server_->conn()->output(), 0, payload);
-  server_->conn()->flush();
+  if (payload.size() < kMaxChunk) {  // always, for a command read whole
+    uint8_t hdr[kHeaderLen];
+    write_header(hdr, uint32_t(payload.size()), 0);
+    iovec iov[2] = {{hdr, kHeaderLen}, {const_cast<char*>(payload.data()), payload.size()}};
+    server_->conn()->send(iov, 2);
+  } else {
+    frame_packet(server_->conn()->output(), 0, payload);
+    server_->conn()->flush();
+  }
   if (!ResponseTracker::expects_response(command_)) {
     complete_command();
     return;
@@ -636,8 +669,8 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
   server_->count_request();
   ++queries_;
   bump(worker_.counters().queries);
-  last_active_us_ = view::now_us();
-  publish();
+  last_active_us_ = worker_.loop_time_us();
+  publish_activity();
   tracker_.start(command, head, head_len, caps_);
   down_ = Relay{};
   up_ = Relay{};
@@ -662,8 +695,8 @@ void ClientSession::complete_command() {
   phase_ = Phase::Ready;
   state_ = State::KeepAlive;
   if (server_) server_->set_state(ServerSession::State::KeepAliveClientSlave);
-  last_active_us_ = view::now_us();
-  publish();
+  last_active_us_ = worker_.loop_time_us();
+  publish_activity();
   if (worker_.draining() && !in_trans_) {
     close_after_flush("proxy shutting down");
     return;
@@ -736,10 +769,9 @@ void ClientSession::pump_server_to_client() {
     last_down_seq_ = h.seq;
   }
   if (off) {
-    evbuffer_remove_buffer(in, out, off);
+    conn_->send_from(in, off);
     bytes_out_ += off;
     bump(worker_.counters().bytes_to_clients, off);
-    conn_->flush();
   }
   if (outcome == ResponseTracker::Event::Done) {
     if (streaming_command_) {
@@ -803,10 +835,9 @@ void ClientSession::pump_client_to_server() {
     up_.more_chunks = h.length == kMaxChunk;
   }
   if (off) {
-    evbuffer_remove_buffer(in, out, off);
+    server_->conn()->send_from(in, off);
     bytes_in_ += off;
     bump(worker_.counters().bytes_from_clients, off);
-    server_->conn()->flush();
   }
   if (!packet_done) return;
   if (streaming_command_) {
@@ -939,7 +970,7 @@ void ClientSession::kill_query(const std::string& by) {
                              backend_login(), server_->server_sessid(), true);
 }
 
-bool ClientSession::run_admin_command(const std::string& sql_text) {
+bool ClientSession::run_admin_command(std::string_view sql_text) {
   sql::AdminStatement st = sql::parse_admin(sql_text);
   if (st.kind == sql::AdminStatement::Kind::None) return false;
   command_ = COM_QUERY;

@@ -617,6 +617,23 @@ Config load_config_file(const std::string& path) {
 
 bool resolve_host_port(const HostPort& hp, bool passive, sockaddr_storage& out, int& len,
                        std::string& error) {
+  // Numeric addresses, the usual case, without string building or sscanf:
+  // backends are resolved at every connect.
+  memset(&out, 0, sizeof(out));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
+  if (inet_pton(AF_INET, hp.host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(hp.port);
+    len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
+  if (inet_pton(AF_INET6, hp.host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(hp.port);
+    len = sizeof(sockaddr_in6);
+    return true;
+  }
   std::string spec = hp.host.find(':') != std::string::npos ? "[" + hp.host + "]:" : hp.host + ":";
   spec += std::to_string(hp.port);
   len = sizeof(out);

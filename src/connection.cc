@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -16,6 +17,8 @@ namespace myrelay {
 // while they fill what they were given, so a big result moves in large reads.
 static constexpr size_t kMinRead = 16 * 1024;
 static constexpr size_t kMaxRead = 256 * 1024;
+// Chains handed to one sendmsg(): enough for a burst of small packets.
+static constexpr int kMaxWriteVecs = 16;
 
 // Marks the running callback's connection as gone when the owner deletes it
 // from inside that callback.  The connection holds &dead only while the guard
@@ -121,7 +124,9 @@ void Connection::on_input_drained(evbuffer*, const evbuffer_cb_info* info, void*
   if (info->n_deleted && evbuffer_get_length(c->in_) < c->read_high_) c->resume_read();
 }
 
-// readv into reserved space: evbuffer_read would ask ioctl(FIONREAD) first.
+// Reads into reserved space: evbuffer_read would ask ioctl(FIONREAD) first.
+// One piece (the usual case) goes through recv(), which skips the iovec
+// import and the VFS layer that readv() passes through.
 ssize_t Connection::read_some() {
   size_t want = read_size_;
   if (read_high_) {
@@ -135,14 +140,19 @@ ssize_t Connection::read_some() {
     errno = ENOMEM;
     return -1;
   }
-  iovec iov[2];
   size_t room = 0;
-  for (int i = 0; i < n; ++i) {
-    iov[i].iov_base = v[i].iov_base;
-    iov[i].iov_len = v[i].iov_len;
-    room += v[i].iov_len;
+  for (int i = 0; i < n; ++i) room += v[i].iov_len;
+  ssize_t r;
+  if (n == 1) {
+    r = ::recv(fd_, v[0].iov_base, v[0].iov_len, 0);
+  } else {
+    iovec iov[2];
+    for (int i = 0; i < n; ++i) iov[i] = {v[i].iov_base, v[i].iov_len};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = size_t(n);
+    r = ::recvmsg(fd_, &msg, 0);
   }
-  ssize_t r = ::readv(fd_, iov, n);
   if (r <= 0) {
     int saved = errno;
     evbuffer_commit_space(in_, v, 0);
@@ -193,17 +203,93 @@ void Connection::on_readable(evutil_socket_t, short, void* arg) {
 
 // ---- writing ----
 
-bool Connection::write_some() {
-  int r = evbuffer_write(out_, fd_);
-  if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    error_ = errno;
-    return false;
+ssize_t Connection::send_vec(const iovec* iov, int n) {
+  ssize_t r;
+  if (n == 1) {
+    r = ::send(fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = size_t(n);
+    r = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
   }
+  if (r >= 0) return r;
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+  error_ = errno;
+  return -1;
+}
+
+// Writes what the kernel takes: send() for one piece, sendmsg() for more
+// (evbuffer_write always takes the writev() path).
+bool Connection::write_some() {
+  evbuffer_iovec v[kMaxWriteVecs];
+  int n = std::min(evbuffer_peek(out_, -1, nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
+  if (n <= 0) return true;
+  iovec iov[kMaxWriteVecs];
+  for (int i = 0; i < n; ++i) iov[i] = {v[i].iov_base, v[i].iov_len};
+  ssize_t r = send_vec(iov, n);
+  if (r < 0) return false;
+  evbuffer_drain(out_, size_t(r));
   if (r > 0 && timeout_ev_ && write_timeout_s_) {
     timeval tv{write_timeout_s_, 0};  // progress: the deadline moves on
     evtimer_add(timeout_ev_, &tv);
   }
   return true;
+}
+
+bool Connection::can_send_directly() const {
+  return write_ev_ && !connecting_ && !error_ && !write_added_ && evbuffer_get_length(out_) == 0;
+}
+
+void Connection::send(const iovec* iov, int n) {
+  size_t sent = 0;
+  bool tried = can_send_directly();
+  if (tried) {
+    ssize_t r = send_vec(iov, n);
+    if (r < 0) {
+      if (notify_ev_) event_active(notify_ev_, 0, 1);
+      return;
+    }
+    sent = size_t(r);
+  }
+  for (int i = 0; i < n; ++i) {  // queue what the kernel did not take
+    size_t skip = std::min(sent, iov[i].iov_len);
+    sent -= skip;
+    if (iov[i].iov_len > skip)
+      evbuffer_add(out_, static_cast<const char*>(iov[i].iov_base) + skip, iov[i].iov_len - skip);
+  }
+  if (!tried)
+    flush();
+  else if (evbuffer_get_length(out_) > 0)
+    wait_writable();
+}
+
+void Connection::send_from(evbuffer* src, size_t n) {
+  if (n == 0) return;
+  if (!can_send_directly()) {
+    evbuffer_remove_buffer(src, out_, n);
+    flush();
+    return;
+  }
+  evbuffer_iovec v[kMaxWriteVecs];
+  int k = std::min(evbuffer_peek(src, ev_ssize_t(n), nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
+  iovec iov[kMaxWriteVecs];
+  size_t want = 0;
+  for (int i = 0; i < k; ++i) {
+    iov[i] = {v[i].iov_base, std::min(v[i].iov_len, n - want)};
+    want += iov[i].iov_len;
+  }
+  ssize_t r = send_vec(iov, k);
+  if (r < 0) {  // the connection is failing: the bytes have nowhere to go
+    evbuffer_drain(src, n);
+    if (notify_ev_) event_active(notify_ev_, 0, 1);
+    return;
+  }
+  evbuffer_drain(src, size_t(r));
+  if (size_t(r) < n) {
+    evbuffer_remove_buffer(src, out_, n - size_t(r));
+    wait_writable();
+  }
 }
 
 void Connection::wait_writable() {

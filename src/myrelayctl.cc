@@ -272,6 +272,19 @@ size_t utf8_len(std::string_view s, size_t i) {
 // '?' rather than move the operator's cursor.  `width` gets the number of
 // characters.
 std::string printable(std::string_view s, size_t& width) {
+  // Plain ASCII, nearly every cell: nothing to replace, one byte a character.
+  bool ascii = true;
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7f) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    width = s.size();
+    return std::string(s);
+  }
   std::string out;
   width = 0;
   for (size_t i = 0; i < s.size();) {
@@ -311,6 +324,7 @@ void print_table(FILE* out, const Table& t) {
     widths[c] = head[c].second;
   }
   std::vector<std::vector<Text>> cells;
+  cells.reserve(t.rows.size());
   for (const Row& r : t.rows) {
     cells.emplace_back(ncol);
     for (size_t c = 0; c < ncol; ++c) {
@@ -323,21 +337,30 @@ void print_table(FILE* out, const Table& t) {
     }
   }
   std::string border = "+";
-  for (size_t w : widths) border += std::string(w + 2, '-') + "+";
+  for (size_t w : widths) border.append(w + 2, '-').append("+");
+  border += "\n";
+  std::string buf;
+  buf.reserve((cells.size() + 4) * border.size());
   auto line = [&](const std::vector<Text>& row, bool align_numbers) {
-    std::string s = "|";
+    buf += '|';
     for (size_t c = 0; c < ncol; ++c) {
-      std::string pad(widths[c] - row[c].second, ' ');
+      size_t pad = widths[c] - row[c].second;
       bool right = align_numbers && c < t.numeric.size() && t.numeric[c];
-      s += " " + (right ? pad + row[c].first : row[c].first + pad) + " |";
+      buf += ' ';
+      if (right) buf.append(pad, ' ');
+      buf += row[c].first;
+      if (!right) buf.append(pad, ' ');
+      buf += " |";
     }
-    return s + "\n";
+    buf += '\n';
   };
   // Column names are left-aligned, numbers right-aligned, as mysql does.
-  std::string buf = border + "\n" + line(head, false) + border + "\n";
-  for (const auto& row : cells) buf += line(row, true);
-  buf += border + "\n";
-  fputs(buf.c_str(), out);
+  buf += border;
+  line(head, false);
+  buf += border;
+  for (const auto& row : cells) line(row, true);
+  buf += border;
+  fwrite(buf.data(), 1, buf.size(), out);
 }
 
 void print_row_count(size_t n) {

@@ -239,14 +239,29 @@ static ReadStatus scan_packet(size_t avail, size_t max_len, Peek peek, size_t& t
   return ReadStatus::Complete;
 }
 
+BufferPeeker::BufferPeeker(evbuffer* b) : buf_(b) {
+  n_vecs_ = std::min(evbuffer_peek(b, -1, nullptr, vecs_, kVecs), kVecs);
+}
+
+void BufferPeeker::copy(size_t off, void* dst, size_t n) {
+  while (cur_ < n_vecs_ && off >= cur_start_ + vecs_[cur_].iov_len) {
+    cur_start_ += vecs_[cur_].iov_len;
+    ++cur_;
+  }
+  if (cur_ < n_vecs_ && off + n <= cur_start_ + vecs_[cur_].iov_len) {
+    memcpy(dst, static_cast<const char*>(vecs_[cur_].iov_base) + (off - cur_start_), n);
+    return;
+  }
+  evbuffer_ptr p;  // across chains, or past the ones looked up
+  evbuffer_ptr_set(buf_, &p, off, EVBUFFER_PTR_SET);
+  evbuffer_copyout_from(buf_, &p, dst, n);
+}
+
 ReadStatus read_packet(evbuffer* in, size_t max_len, uint8_t& first_seq, uint8_t& last_seq,
                        std::string& payload) {
   size_t avail = evbuffer_get_length(in);
-  auto peek = [in](size_t off, uint8_t* dst, size_t n) {
-    evbuffer_ptr p;
-    evbuffer_ptr_set(in, &p, off, EVBUFFER_PTR_SET);
-    evbuffer_copyout_from(in, &p, dst, n);
-  };
+  BufferPeeker peeker(in);
+  auto peek = [&peeker](size_t off, uint8_t* dst, size_t n) { peeker.copy(off, dst, n); };
   size_t total = 0, consumed = 0;
   ReadStatus st = scan_packet(avail, max_len, peek, total, consumed, first_seq, last_seq);
   if (st != ReadStatus::Complete) return st;

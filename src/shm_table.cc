@@ -252,21 +252,41 @@ void ShmTable::write_record(Slot* slot, const SessionRecord& rec) {
   slot->occupied.store(rec.in_use, std::memory_order_relaxed);
 }
 
-void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord& last) {
-  uint64_t now[kRecordWords], before[kRecordWords];
-  memcpy(now, &rec, sizeof(now));
-  memcpy(before, &last, sizeof(before));
-  size_t first = 0;
-  while (first < kRecordWords && now[first] == before[first]) ++first;
-  if (first == kRecordWords) return;  // nothing changed: readers keep their copy valid
-  uint32_t c = slot->changecount.load(std::memory_order_relaxed);
-  slot->changecount.store(c + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  for (size_t i = first; i < kRecordWords; ++i)
-    if (now[i] != before[i]) slot->words[i].store(now[i], std::memory_order_relaxed);
+// Compares in place, word by word, and touches the slot (and `last`) only
+// where a word differs: this runs twice per relayed query.
+void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord& last,
+                             const WordRange* ranges, size_t n_ranges) {
+  auto* now = reinterpret_cast<const unsigned char*>(&rec);
+  auto* before = reinterpret_cast<unsigned char*>(&last);
+  auto word = [](const unsigned char* p, size_t i) {
+    uint64_t w;
+    memcpy(&w, p + i * 8, 8);
+    return w;
+  };
+  bool open = false;
+  uint32_t c = 0;
+  for (size_t r = 0; r < n_ranges; ++r) {
+    for (size_t i = ranges[r].begin; i < ranges[r].end && i < kRecordWords; ++i) {
+      uint64_t w = word(now, i);
+      if (w == word(before, i)) continue;
+      if (!open) {  // the first difference: readers must retry from here on
+        open = true;
+        c = slot->changecount.load(std::memory_order_relaxed);
+        slot->changecount.store(c + 1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+      }
+      slot->words[i].store(w, std::memory_order_relaxed);
+      memcpy(before + i * 8, &w, 8);
+    }
+  }
+  if (!open) return;  // nothing changed: readers keep their copy valid
   slot->changecount.store(c + 2, std::memory_order_release);
   slot->occupied.store(rec.in_use, std::memory_order_relaxed);
-  last = rec;
+}
+
+void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord& last) {
+  static constexpr WordRange whole{0, kRecordWords};
+  write_changes(slot, rec, last, &whole, 1);
 }
 
 bool ShmTable::read_record(const Slot* slot, SessionRecord& out, int max_tries) {

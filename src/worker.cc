@@ -74,6 +74,12 @@ void Worker::run() {
   LOG_DEBUG("worker %d stopped", index_);
 }
 
+int64_t Worker::loop_time_us() {
+  timeval tv;
+  if (event_base_gettimeofday_cached(base_, &tv) != 0) gettimeofday(&tv, nullptr);
+  return int64_t(tv.tv_sec) * 1000000 + tv.tv_usec;
+}
+
 void Worker::notify(char what) {
   // A one-byte write to a pipe is atomic; if the pipe is full the worker has
   // wake-ups pending anyway and will drain the queue.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "myrelay/auth.h"
 #include "myrelay/config.h"
@@ -135,7 +136,8 @@ class ClientSession : public ServerSessionOwner {
   // from a side connection, so nothing keeps running behind it.
   void release_server(std::unique_ptr<ServerSession>& ss);
   void publish();
-  bool run_admin_command(const std::string& sql);
+  void publish_activity();
+  bool run_admin_command(std::string_view sql);
   BackendLogin backend_login() const;
   uint16_t client_status() const;
 
@@ -191,6 +193,7 @@ class ClientSession : public ServerSessionOwner {
   // This session's record in the shared segment, written only here.
   shm::Slot* slot_;
   uint32_t slot_index_;
+  std::string spare_command_;  // see process_commands()
   shm::SessionRecord rec_{};
   shm::SessionRecord written_{};  // what the slot holds now (a freed slot is all zero)
   uint64_t queries_ = 0;

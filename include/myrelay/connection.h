@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -59,6 +60,12 @@ class Connection {
   // Sends what the output holds now, as far as the kernel takes it; the rest
   // goes when the socket is writable.  Never calls back from inside.
   void flush();
+  // Send the given bytes, or the first n bytes of `src` (which loses them),
+  // after what the output holds.  With nothing queued they go straight to
+  // the socket and only what the kernel does not take is queued: no copy
+  // through the output buffer on the usual request/response path.
+  void send(const iovec* iov, int n);
+  void send_from(evbuffer* src, size_t n);
 
  private:
   static void on_readable(evutil_socket_t, short, void* arg);
@@ -70,6 +77,10 @@ class Connection {
   bool setup_events();
   ssize_t read_some();
   bool write_some();  // false: hard error (in error_)
+  bool can_send_directly() const;
+  // One send()/sendmsg(): bytes sent, 0 when the kernel is full, -1 after a
+  // hard error (then reported from the loop, as flush() does).
+  ssize_t send_vec(const iovec* iov, int n);
   void wait_writable();
   void stop_waiting_writable();
   void suspend_read();

@@ -4,14 +4,14 @@
 // is pure byte work, so it is unit-tested without sockets.
 #pragma once
 
+#include <event2/buffer.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-struct evbuffer;
 
 namespace myrelay::proto {
 
@@ -198,6 +198,24 @@ uint8_t frame_packet(std::string& out, uint8_t seq, std::string_view payload);
 std::string framed(uint8_t seq, std::string_view payload);
 // The same straight into an evbuffer.
 uint8_t frame_packet(evbuffer* out, uint8_t seq, std::string_view payload);
+
+// Copies bytes at increasing offsets of an evbuffer.  The first chains are
+// looked up once, so a copy inside one of them is a plain memcpy; anything
+// else falls back to libevent's copy.  The evbuffer must not change while
+// the peeker is in use.
+class BufferPeeker {
+ public:
+  explicit BufferPeeker(evbuffer* b);
+  void copy(size_t off, void* dst, size_t n);
+
+ private:
+  static constexpr int kVecs = 8;
+  evbuffer* buf_;
+  evbuffer_iovec vecs_[kVecs];
+  int n_vecs_ = 0;
+  int cur_ = 0;          // the chain where the last copy started
+  size_t cur_start_ = 0;  // its offset in the buffer
+};
 
 // Reads one whole logical packet (joining 16 MiB chunks) from the front of
 // `in`, if all of it has arrived.  Returns Incomplete, or TooBig when the

@@ -3,11 +3,13 @@
 // protocol for slots and keeps the daemon's free list of slots.
 #pragma once
 
+#include <string.h>
 #include <sys/types.h>
 
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "myrelay/shm_layout.h"
@@ -16,10 +18,16 @@ namespace myrelay {
 
 // Copies `s` into a fixed field, cut to fit and always NUL-terminated.
 template <size_t N>
-void set_field(char (&dst)[N], const std::string& s) {
+void set_field(char (&dst)[N], std::string_view s) {
   size_t n = s.size() < N - 1 ? s.size() : N - 1;
-  for (size_t i = 0; i < n; ++i) dst[i] = s[i];
-  for (size_t i = n; i < N; ++i) dst[i] = '\0';
+  memcpy(dst, s.data(), n);
+  memset(dst + n, 0, N - n);
+}
+// Whether a fixed field holds what set_field(dst, s) would store.
+template <size_t N>
+bool field_equals(const char (&dst)[N], std::string_view s) {
+  size_t n = s.size() < N - 1 ? s.size() : N - 1;
+  return strnlen(dst, N) == n && memcmp(dst, s.data(), n) == 0;
 }
 // Reads a fixed field even if a writer forgot the NUL.
 template <size_t N>
@@ -81,6 +89,17 @@ class ShmTable {
   // The same, storing only the words that differ from `last` (what the slot
   // holds now), and nothing at all when none does; `last` becomes `rec`.
   static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec, shm::SessionRecord& last);
+  // The same, looking only at the words in `ranges`: for a writer that knows
+  // the rest of `rec` still equals `last`.
+  struct WordRange {
+    size_t begin, end;  // word indexes, end exclusive
+  };
+  static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec, shm::SessionRecord& last,
+                            const WordRange* ranges, size_t n_ranges);
+  // The words that hold bytes [offset, offset + size) of a record.
+  static constexpr WordRange words_of(size_t offset, size_t size) {
+    return WordRange{offset / 8, (offset + size + 7) / 8};
+  }
   // false if the record kept changing (a writer rewriting it non-stop).
   static bool read_record(const shm::Slot* slot, shm::SessionRecord& out, int max_tries = 1000);
 

@@ -50,6 +50,9 @@ class Worker {
 
   Proxy& proxy() { return proxy_; }
   event_base* base() { return base_; }
+  // Wall-clock time in microseconds as of this loop iteration (libevent's
+  // cached time): cheap enough for every command's timestamps.
+  int64_t loop_time_us();
   int index() const { return index_; }
   pid_t tid() const { return tid_.load(std::memory_order_acquire); }
   int session_count() const { return session_count_.load(std::memory_order_relaxed); }

@@ -1,7 +1,10 @@
 // Tests of the configuration loader: a full file, defaults, every class of
 // error (each message must name the file and the dotted key), passwords, and
 // the example file shipped in etc/.
+#include <arpa/inet.h>
 #include <cppunit/extensions/HelperMacros.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cctype>
 #include <cstdlib>
@@ -92,6 +95,7 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(testPasswords);
   CPPUNIT_TEST(testFindHelpers);
   CPPUNIT_TEST(testMissingFile);
+  CPPUNIT_TEST(testResolveHostPort);
   CPPUNIT_TEST(testExampleFile);
   CPPUNIT_TEST_SUITE_END();
 
@@ -511,6 +515,27 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(c.effective_workers() >= 1 && c.effective_workers() <= 256);
     c.workers = 3;
     CPPUNIT_ASSERT_EQUAL(3, c.effective_workers());
+  }
+
+  void testResolveHostPort() {
+    sockaddr_storage ss;
+    int len = 0;
+    std::string err;
+    CPPUNIT_ASSERT(resolve_host_port(HostPort{"127.0.0.1", 3306}, false, ss, len, err));
+    CPPUNIT_ASSERT_EQUAL(int(sizeof(sockaddr_in)), len);
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+    CPPUNIT_ASSERT_EQUAL(sa_family_t(AF_INET), v4->sin_family);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(3306), ntohs(v4->sin_port));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(INADDR_LOOPBACK), ntohl(v4->sin_addr.s_addr));
+    CPPUNIT_ASSERT(resolve_host_port(HostPort{"::1", 2883}, false, ss, len, err));
+    CPPUNIT_ASSERT_EQUAL(int(sizeof(sockaddr_in6)), len);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    CPPUNIT_ASSERT_EQUAL(sa_family_t(AF_INET6), v6->sin6_family);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(2883), ntohs(v6->sin6_port));
+    CPPUNIT_ASSERT(IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr));
+    CPPUNIT_ASSERT(resolve_host_port(HostPort{"localhost", 1}, false, ss, len, err));
+    CPPUNIT_ASSERT(!resolve_host_port(HostPort{"no-such-host.invalid", 1}, false, ss, len, err));
+    CPPUNIT_ASSERT(!err.empty());
   }
 
   void testMissingFile() {

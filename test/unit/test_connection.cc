@@ -1,8 +1,10 @@
 // Connection: immediate writes, the rest on writability, reads, read
-// back-pressure, end of file, and deleting a connection in its own callback.
+// back-pressure, end of file, deleting a connection in its own callback, and
+// direct sends that keep their order behind queued output.
 #include <cppunit/extensions/HelperMacros.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <string>
@@ -61,6 +63,8 @@ class ConnectionTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(reads_and_eof);
   CPPUNIT_TEST(read_stops_at_high_water);
   CPPUNIT_TEST(delete_inside_callback);
+  CPPUNIT_TEST(send_directly_and_in_order);
+  CPPUNIT_TEST(send_from_another_buffer);
   CPPUNIT_TEST_SUITE_END();
 
   event_base* base_ = nullptr;
@@ -157,6 +161,72 @@ class ConnectionTest : public CppUnit::TestFixture {
     // The socket was closed by the deletion: the peer sees end of file.
     char b;
     CPPUNIT_ASSERT_EQUAL(ssize_t(0), read(fds_[1], &b, 1));
+  }
+
+  // Bytes go straight to the socket only while nothing waits before them.
+  void send_directly_and_in_order() {
+    Seen seen;
+    auto* c = new Connection(base_, fds_[0]);
+    c->set_callbacks(on_read, on_drained, on_event, &seen);
+    char ab[] = "ab", cd[] = "cd";
+    iovec two[2] = {{ab, 2}, {cd, 2}};
+    c->send(two, 2);
+    CPPUNIT_ASSERT_EQUAL(size_t(0), evbuffer_get_length(c->output()));
+    CPPUNIT_ASSERT_EQUAL(std::string("abcd"), drain_fd(fds_[1]));
+    // More than the kernel takes: the rest is queued, and what follows,
+    // sent or moved from another buffer, queues behind it.
+    std::string big(8 * 1024 * 1024, 'x');
+    for (size_t i = 0; i < big.size(); i += 4096) big[i] = char('a' + (i / 4096) % 26);
+    iovec one{&big[0], big.size()};
+    c->send(&one, 1);
+    CPPUNIT_ASSERT(evbuffer_get_length(c->output()) > 0);
+    char tail[] = "tail";
+    iovec t{tail, 4};
+    c->send(&t, 1);
+    evbuffer* src = evbuffer_new();
+    evbuffer_add(src, "moved!extra", 11);
+    c->send_from(src, 6);
+    CPPUNIT_ASSERT_EQUAL(size_t(5), evbuffer_get_length(src));
+    std::string got;
+    std::string want = big + "tail" + "moved!";
+    for (int i = 0; i < 10000 && got.size() < want.size(); ++i) {
+      got += drain_fd(fds_[1]);
+      pump(base_, 1);
+    }
+    CPPUNIT_ASSERT_EQUAL(want.size(), got.size());
+    CPPUNIT_ASSERT(got == want);
+    CPPUNIT_ASSERT(seen.drains > 0);
+    evbuffer_free(src);
+    delete c;
+  }
+
+  // send_from takes exactly n bytes across the source's chains.
+  void send_from_another_buffer() {
+    Seen seen;
+    auto* c = new Connection(base_, fds_[0]);
+    c->set_callbacks(on_read, on_drained, on_event, &seen);
+    evbuffer* src = evbuffer_new();
+    static const char a[] = "abc", b[] = "defg", d[] = "hij";
+    evbuffer_add_reference(src, a, 3, nullptr, nullptr);  // three chains
+    evbuffer_add_reference(src, b, 4, nullptr, nullptr);
+    evbuffer_add_reference(src, d, 3, nullptr, nullptr);
+    c->send_from(src, 8);
+    CPPUNIT_ASSERT_EQUAL(std::string("abcdefgh"), drain_fd(fds_[1]));
+    CPPUNIT_ASSERT_EQUAL(size_t(2), evbuffer_get_length(src));
+    c->send_from(src, 2);
+    CPPUNIT_ASSERT_EQUAL(std::string("ij"), drain_fd(fds_[1]));
+    CPPUNIT_ASSERT_EQUAL(size_t(0), evbuffer_get_length(c->output()));
+    // A peer that has gone: the error is reported from the loop.
+    close(fds_[1]);
+    fds_[1] = -1;
+    evbuffer_add(src, "lost", 4);
+    c->send_from(src, 4);
+    CPPUNIT_ASSERT_EQUAL(size_t(0), evbuffer_get_length(src));
+    CPPUNIT_ASSERT_EQUAL(short(0), seen.events);
+    pump(base_);
+    CPPUNIT_ASSERT(seen.events & Connection::kError);
+    evbuffer_free(src);
+    delete c;
   }
 };
 

@@ -3,6 +3,8 @@
 #include <cppunit/extensions/HelperMacros.h>
 #include <event2/buffer.h>
 
+#include <cstring>
+
 #include "myrelay/protocol.h"
 
 using namespace myrelay::proto;
@@ -17,6 +19,7 @@ class ProtocolTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(read_packet_joins_chunks);
   CPPUNIT_TEST(read_packet_incomplete_and_too_big);
   CPPUNIT_TEST(read_packet_from_evbuffer_split_arrival);
+  CPPUNIT_TEST(buffer_peeker_across_chains);
   CPPUNIT_TEST(handshake_round_trip);
   CPPUNIT_TEST(handshake_rejects_garbage);
   CPPUNIT_TEST(handshake_response_round_trip);
@@ -142,6 +145,36 @@ class ProtocolTest : public CppUnit::TestFixture {
       CPPUNIT_ASSERT(read_packet(std::string_view(wire).substr(0, cut), 100, fs, ls, got, used) ==
                      ReadStatus::Incomplete);
     CPPUNIT_ASSERT(read_packet(wire, 5, fs, ls, got, used) == ReadStatus::TooBig);
+  }
+
+  // Copies inside a chain, across chains and past the chains looked up at
+  // first (here twelve one-to-three-byte chains) all give the same bytes.
+  void buffer_peeker_across_chains() {
+    static const char* pieces[] = {"ab", "c", "def", "g", "hi", "j", "kl", "m", "nop", "q", "rs", "t"};
+    evbuffer* b = evbuffer_new();
+    std::string all;
+    for (const char* p : pieces) {
+      evbuffer_add_reference(b, p, strlen(p), nullptr, nullptr);
+      all += p;
+    }
+    for (size_t n = 1; n <= 5; ++n) {
+      BufferPeeker peek(b);
+      for (size_t off = 0; off + n <= all.size(); off += 1) {
+        char got[8] = {};
+        peek.copy(off, got, n);
+        CPPUNIT_ASSERT_EQUAL(all.substr(off, n), std::string(got, n));
+      }
+    }
+    // read_packet over a packet split into many chains.
+    evbuffer* p = evbuffer_new();
+    std::string wire = framed(0, "abcdefghijklmnopqrstuvwxyz");
+    for (size_t i = 0; i < wire.size(); ++i) evbuffer_add_reference(p, &wire[i], 1, nullptr, nullptr);
+    uint8_t fs, ls;
+    std::string got;
+    CPPUNIT_ASSERT(read_packet(p, 1000, fs, ls, got) == ReadStatus::Complete);
+    CPPUNIT_ASSERT_EQUAL(std::string("abcdefghijklmnopqrstuvwxyz"), got);
+    evbuffer_free(p);
+    evbuffer_free(b);
   }
 
   void read_packet_from_evbuffer_split_arrival() {

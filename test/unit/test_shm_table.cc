@@ -50,6 +50,7 @@ class ShmTableTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(fields_always_terminated);
   CPPUNIT_TEST(no_torn_records_under_load);
   CPPUNIT_TEST(write_changes_stores_only_differences);
+  CPPUNIT_TEST(write_changes_in_ranges);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -166,6 +167,41 @@ class ShmTableTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("much to"), get_field(f));
     memset(f, 'x', sizeof(f));  // a writer that forgot the NUL
     CPPUNIT_ASSERT_EQUAL(size_t(8), get_field(f).size());
+  }
+
+  // The ranged form looks only at its words: a change elsewhere is not
+  // stored (the caller promises there is none), a change inside is.
+  void write_changes_in_ranges() {
+    std::string err;
+    ShmTable::CreateOptions o;
+    o.name = unique_name("ranges");
+    auto t = ShmTable::create(o, err);
+    CPPUNIT_ASSERT(t);
+    Slot* s = t->slot(0);
+    SessionRecord last{}, rec{};
+    rec.in_use = 1;
+    set_field(rec.user, "app");
+    ShmTable::write_changes(s, rec, last);
+    uint32_t c = s->changecount.load();
+    const ShmTable::WordRange queries_only[] = {
+        ShmTable::words_of(offsetof(SessionRecord, queries), sizeof(rec.queries))};
+    rec.cs_id = 42;  // outside the range
+    ShmTable::write_changes(s, rec, last, queries_only, 1);
+    CPPUNIT_ASSERT_EQUAL(c, s->changecount.load());
+    rec.queries = 9;
+    ShmTable::write_changes(s, rec, last, queries_only, 1);
+    CPPUNIT_ASSERT_EQUAL(c + 2, s->changecount.load());
+    SessionRecord back;
+    CPPUNIT_ASSERT(ShmTable::read_record(s, back));
+    CPPUNIT_ASSERT_EQUAL(uint64_t(9), back.queries);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), back.cs_id);
+    CPPUNIT_ASSERT_EQUAL(std::string("app"), get_field(back.user));
+    CPPUNIT_ASSERT_EQUAL(uint64_t(9), last.queries);
+    // words_of covers every byte of a field, straddling words or not.
+    CPPUNIT_ASSERT_EQUAL(size_t(1), ShmTable::words_of(8, 8).begin);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), ShmTable::words_of(8, 8).end);
+    CPPUNIT_ASSERT_EQUAL(size_t(0), ShmTable::words_of(6, 4).begin);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), ShmTable::words_of(6, 4).end);
   }
 
   void write_changes_stores_only_differences() {
