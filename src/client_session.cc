@@ -135,13 +135,18 @@ void ClientSession::publish_activity() {
   sr.state = uint32_t(ss->state());
   sr.transact_count = ss->transact_count();
   sr.requests = ss->requests();
+  // Just the words of the fields set above.
   using R = shm::SessionRecord;
+  using S = shm::ServerSessionRecord;
   static constexpr ShmTable::WordRange kActivityWords[] = {
       ShmTable::words_of(offsetof(R, state), sizeof(R::state)),
       ShmTable::words_of(offsetof(R, in_trans), sizeof(R::in_trans)),
       ShmTable::words_of(offsetof(R, command),
-                         offsetof(R, last_active_us) + sizeof(R::last_active_us) - offsetof(R, command)),
-      ShmTable::words_of(offsetof(R, servers), sizeof(shm::ServerSessionRecord)),
+                         offsetof(R, bytes_out) + sizeof(R::bytes_out) - offsetof(R, command)),
+      ShmTable::words_of(offsetof(R, last_active_us), sizeof(R::last_active_us)),
+      ShmTable::words_of(offsetof(R, servers) + offsetof(S, state), sizeof(S::state)),
+      ShmTable::words_of(offsetof(R, servers) + offsetof(S, transact_count),
+                         offsetof(S, requests) + sizeof(S::requests) - offsetof(S, transact_count)),
   };
   ShmTable::write_changes(slot_, r, written_, kActivityWords, std::size(kActivityWords));
 }
@@ -741,8 +746,7 @@ void ClientSession::pump_server_to_client() {
     }
     if (avail - off < kHeaderLen) break;
     uint8_t buf[kHeaderLen + ResponseTracker::kPeekBytes];
-    peek.copy(off, buf, kHeaderLen);
-    PacketHeader h = parse_header(buf);
+    PacketHeader h = parse_header(peek.at(off, kHeaderLen, buf));
     if (down_.in_packet) {  // the next chunk of a long packet
       down_.chunk_left = kHeaderLen + h.length;
       down_.more_chunks = h.length == kMaxChunk;
@@ -751,11 +755,14 @@ void ClientSession::pump_server_to_client() {
     }
     size_t need = std::min<size_t>(h.length, ResponseTracker::kPeekBytes);
     if (avail - off < kHeaderLen + need) break;
-    peek.copy(off, buf, kHeaderLen + need);
-    ResponseTracker::Event ev = tracker_.on_server_packet(buf + kHeaderLen, need, h.length);
+    const uint8_t* packet = peek.at(off, kHeaderLen + need, buf);
+    ResponseTracker::Event ev =
+        need && tracker_.is_plain_row(packet[kHeaderLen], h.length)
+            ? ResponseTracker::Event::Continue
+            : tracker_.on_server_packet(packet + kHeaderLen, need, h.length);
     if (ev == ResponseTracker::Event::Malformed) {
       LOG_WARN("cs_id=%u ss_id=%llu: unexpected packet (0x%02x, %u bytes) in the response to %s; closing",
-               cs_id_, (unsigned long long)server_->ss_id(), need ? buf[kHeaderLen] : 0, h.length,
+               cs_id_, (unsigned long long)server_->ss_id(), need ? packet[kHeaderLen] : 0, h.length,
                command_name(command_));
       if (off) evbuffer_remove_buffer(in, out, off);
       bump(worker_.counters().errors);

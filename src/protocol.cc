@@ -243,18 +243,22 @@ BufferPeeker::BufferPeeker(evbuffer* b) : buf_(b) {
   n_vecs_ = std::min(evbuffer_peek(b, -1, nullptr, vecs_, kVecs), kVecs);
 }
 
-void BufferPeeker::copy(size_t off, void* dst, size_t n) {
+const uint8_t* BufferPeeker::at_slow(size_t off, size_t n, uint8_t* scratch) {
   while (cur_ < n_vecs_ && off >= cur_start_ + vecs_[cur_].iov_len) {
     cur_start_ += vecs_[cur_].iov_len;
     ++cur_;
   }
-  if (cur_ < n_vecs_ && off + n <= cur_start_ + vecs_[cur_].iov_len) {
-    memcpy(dst, static_cast<const char*>(vecs_[cur_].iov_base) + (off - cur_start_), n);
-    return;
-  }
+  if (cur_ < n_vecs_ && off + n <= cur_start_ + vecs_[cur_].iov_len)
+    return static_cast<const uint8_t*>(vecs_[cur_].iov_base) + (off - cur_start_);
   evbuffer_ptr p;  // across chains, or past the ones looked up
   evbuffer_ptr_set(buf_, &p, off, EVBUFFER_PTR_SET);
-  evbuffer_copyout_from(buf_, &p, dst, n);
+  evbuffer_copyout_from(buf_, &p, scratch, n);
+  return scratch;
+}
+
+void BufferPeeker::copy(size_t off, void* dst, size_t n) {
+  const uint8_t* p = at(off, n, static_cast<uint8_t*>(dst));
+  if (p != dst) memcpy(dst, p, n);
 }
 
 ReadStatus read_packet(evbuffer* in, size_t max_len, uint8_t& first_seq, uint8_t& last_seq,

@@ -199,21 +199,30 @@ std::string framed(uint8_t seq, std::string_view payload);
 // The same straight into an evbuffer.
 uint8_t frame_packet(evbuffer* out, uint8_t seq, std::string_view payload);
 
-// Copies bytes at increasing offsets of an evbuffer.  The first chains are
-// looked up once, so a copy inside one of them is a plain memcpy; anything
-// else falls back to libevent's copy.  The evbuffer must not change while
-// the peeker is in use.
+// Reads bytes at increasing offsets of an evbuffer.  The first chains are
+// looked up once, so bytes inside one of them are read in place; anything
+// else is copied by libevent.  The evbuffer must not change while the peeker
+// is in use.
 class BufferPeeker {
  public:
   explicit BufferPeeker(evbuffer* b);
+  // Points at the n bytes at `off`: inside the buffer when they are in one
+  // chain, else at `scratch` (n bytes of room), where they were copied.
+  const uint8_t* at(size_t off, size_t n, uint8_t* scratch) {
+    if (cur_ < n_vecs_ && off >= cur_start_ && off + n <= cur_start_ + vecs_[cur_].iov_len)
+      return static_cast<const uint8_t*>(vecs_[cur_].iov_base) + (off - cur_start_);
+    return at_slow(off, n, scratch);
+  }
   void copy(size_t off, void* dst, size_t n);
 
  private:
+  const uint8_t* at_slow(size_t off, size_t n, uint8_t* scratch);
+
   static constexpr int kVecs = 8;
   evbuffer* buf_;
   evbuffer_iovec vecs_[kVecs];
   int n_vecs_ = 0;
-  int cur_ = 0;          // the chain where the last copy started
+  int cur_ = 0;           // the chain where the last read started
   size_t cur_start_ = 0;  // its offset in the buffer
 };
 

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "myrelay/protocol.h"
+
 namespace myrelay {
 
 class ResponseTracker {
@@ -35,6 +37,14 @@ class ResponseTracker {
   // payload bytes and its full length (the sum of its chunks' lengths, or at
   // least kMaxChunk when it spans several chunks).
   Event on_server_packet(const uint8_t* head, size_t head_len, uint64_t length);
+
+  // Whether a packet (of `length` bytes, starting with `first`) is one more
+  // row of a result set, which on_server_packet() would only pass: relaying
+  // a big result checks this per row and skips the full call.
+  bool is_plain_row(uint8_t first, uint64_t length) const {
+    return state_ == State::Rows &&
+           (length >= proto::kMaxChunk || (first != proto::kEofHeader && first != proto::kErrHeader));
+  }
 
   // After LocalInfile: called for every packet the client uploads; the empty
   // one ends the upload and the server's answer follows.

@@ -177,6 +177,19 @@ test_ctl_session_attributes() {
   assert_eq "string" "$(jq -r '.proxy_sessid | type' a.json)" "proxy_sessid type"
   assert_eq "${SCONN[s1]}" "$(jq '.server_sessions[0].server_sessid' a.json)" "server_sessid"
   assert_eq "$(sed -n 's/^proxy_sessid	\([0-9]*\).*/\1/p' ctl.tsv)" "$(jq -r '.proxy_sessid' a.json)" "proxy_sessid"
+  # Per-command counters (published without rewriting the whole slot) move
+  # by exactly the statements sent: sess_query sends two.
+  local q r bi bo
+  q=$(jq '.queries' a.json) r=$(jq '.server_sessions[0].requests' a.json)
+  bi=$(jq '.bytes_in' a.json) bo=$(jq '.bytes_out' a.json)
+  sess_query s1 "SELECT REPEAT('x', 1000)" m2 || fail "SELECT REPEAT: $(cat s1.out)"
+  actl session "$cs" --json >b.json || fail "session --json failed"
+  assert_eq $((q + 2)) "$(jq '.queries' b.json)" "queries after two more statements"
+  assert_eq $((r + 2)) "$(jq '.server_sessions[0].requests' b.json)" "requests after two more statements"
+  [ "$(jq '.bytes_in' b.json)" -gt "$bi" ] || fail "bytes_in did not grow: $(cat b.json)"
+  [ "$(jq '.bytes_out' b.json)" -gt $((bo + 1000)) ] || fail "bytes_out did not grow by the 1000-byte row: $(cat b.json)"
+  assert_eq "Sleep" "$(jq -r '.command' b.json)" "command between statements"
+  assert_eq "MCS_KEEP_ALIVE" "$(jq -r '.read_state' b.json)" "read_state between statements"
   run_ctl o.txt -c "$CFG" session
   assert_eq 1 "$RC" "session without an id: $(cat o.txt)"
 }

@@ -50,6 +50,10 @@ std::vector<Ev> feed(ResponseTracker& t, const std::vector<std::string>& pkts) {
   std::vector<Ev> evs;
   for (auto& p : pkts) {
     size_t n = std::min(p.size(), ResponseTracker::kPeekBytes);
+    if (n && t.is_plain_row(uint8_t(p[0]), p.size())) {  // the relay's shortcut
+      evs.push_back(Ev::Continue);
+      continue;
+    }
     evs.push_back(t.on_server_packet(reinterpret_cast<const uint8_t*>(p.data()), n, p.size()));
   }
   return evs;
@@ -79,6 +83,7 @@ class ResponseTrackerTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(transaction_status);
   CPPUNIT_TEST(huge_row_is_not_a_terminator);
   CPPUNIT_TEST(garbage_is_malformed);
+  CPPUNIT_TEST(plain_row_shortcut_agrees);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -266,6 +271,38 @@ class ResponseTrackerTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(t.on_server_packet(reinterpret_cast<const uint8_t*>(head.data()), head.size(),
                                       kMaxChunk) == Ev::Continue);
     CPPUNIT_ASSERT(feed(t, {terminator(kModern, 0)}).back() == Ev::Done);
+  }
+
+  // is_plain_row() says yes only where on_server_packet() would pass the
+  // packet as a row and stay among the rows; every first byte, short and
+  // chunk-long packets, both row formats.
+  void plain_row_shortcut_agrees() {
+    for (uint32_t caps : {kClassic, kModern}) {
+      ResponseTracker rows;
+      start(rows, COM_QUERY, caps);
+      std::vector<std::string> head = {column_count(1), coldef()};
+      if (!(caps & CLIENT_DEPRECATE_EOF)) head.push_back(build_eof(0));
+      feed(rows, head);
+      int plain = 0;
+      for (int b = 0; b < 256; ++b) {
+        for (uint64_t len : {uint64_t(1), uint64_t(40), uint64_t(kMaxChunk)}) {
+          uint8_t pkt[ResponseTracker::kPeekBytes] = {uint8_t(b)};
+          size_t n = std::min<uint64_t>(len, sizeof(pkt));
+          if (!rows.is_plain_row(uint8_t(b), len)) continue;
+          ++plain;
+          ResponseTracker t = rows;
+          CPPUNIT_ASSERT(t.on_server_packet(pkt, n, len) == Ev::Continue);
+          CPPUNIT_ASSERT(t.is_plain_row('x', 10));  // still among the rows
+        }
+      }
+      CPPUNIT_ASSERT_EQUAL(254 * 3 + 2, plain);  // all but short 0xfe and 0xff
+    }
+    // Nowhere else.
+    ResponseTracker t;
+    start(t, COM_QUERY, kModern);
+    CPPUNIT_ASSERT(!t.is_plain_row('x', 10));
+    feed(t, {column_count(1)});
+    CPPUNIT_ASSERT(!t.is_plain_row('x', 10));
   }
 
   void garbage_is_malformed() {
