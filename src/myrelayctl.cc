@@ -271,17 +271,18 @@ size_t utf8_len(std::string_view s, size_t i) {
 // clients, so control characters (C0, DEL and C1) and non-UTF-8 bytes become
 // '?' rather than move the operator's cursor.  `width` gets the number of
 // characters.
-std::string printable(std::string_view s, size_t& width) {
-  // Plain ASCII, nearly every cell: nothing to replace, one byte a character.
-  bool ascii = true;
+// Plain printable ASCII, nearly every cell: nothing to replace, one byte a
+// character.
+bool plain_ascii(std::string_view s) {
   for (char ch : s) {
     unsigned char c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f) {
-      ascii = false;
-      break;
-    }
+    if (c < 0x20 || c >= 0x7f) return false;
   }
-  if (ascii) {
+  return true;
+}
+
+std::string printable(std::string_view s, size_t& width) {
+  if (plain_ascii(s)) {
     width = s.size();
     return std::string(s);
   }
@@ -313,52 +314,72 @@ struct Table {
   std::vector<Row> rows;
 };
 
+// A cell as printed: a view of the cell itself when it is plain ASCII (nearly
+// always), else its printable() form in `scratch`.
+std::string_view cell_text(const Cell& cell, std::string& scratch, size_t& width) {
+  if (!cell) {
+    width = 4;
+    return "NULL";
+  }
+  if (plain_ascii(*cell)) {
+    width = cell->size();
+    return *cell;
+  }
+  scratch = printable(*cell, width);
+  return scratch;
+}
+
 void print_table(FILE* out, const Table& t) {
   const size_t ncol = t.columns.size();
-  // Each cell as printed, with its width in characters.
-  using Text = std::pair<std::string, size_t>;
-  std::vector<Text> head(ncol);
-  std::vector<size_t> widths(ncol);
+  std::vector<std::string> head(ncol);
+  std::vector<size_t> head_widths(ncol), widths(ncol);
   for (size_t c = 0; c < ncol; ++c) {
-    head[c].first = printable(t.columns[c], head[c].second);
-    widths[c] = head[c].second;
+    head[c] = printable(t.columns[c], head_widths[c]);
+    widths[c] = head_widths[c];
   }
-  std::vector<std::vector<Text>> cells;
-  cells.reserve(t.rows.size());
-  for (const Row& r : t.rows) {
-    cells.emplace_back(ncol);
+  // Two passes over the rows, widths first, so no cell is copied.
+  static const Cell kNull;
+  auto cell_of = [](const Row& r, size_t c) -> const Cell& { return c < r.size() ? r[c] : kNull; };
+  std::string scratch;
+  size_t w = 0;
+  for (const Row& r : t.rows)
     for (size_t c = 0; c < ncol; ++c) {
-      Text& cell = cells.back()[c];
-      if (c < r.size() && r[c])
-        cell.first = printable(*r[c], cell.second);
-      else
-        cell = {"NULL", 4};
-      widths[c] = std::max(widths[c], cell.second);
+      cell_text(cell_of(r, c), scratch, w);
+      widths[c] = std::max(widths[c], w);
     }
-  }
   std::string border = "+";
-  for (size_t w : widths) border.append(w + 2, '-').append("+");
+  for (size_t cw : widths) border.append(cw + 2, '-').append("+");
   border += "\n";
   std::string buf;
-  buf.reserve((cells.size() + 4) * border.size());
-  auto line = [&](const std::vector<Text>& row, bool align_numbers) {
-    buf += '|';
-    for (size_t c = 0; c < ncol; ++c) {
-      size_t pad = widths[c] - row[c].second;
-      bool right = align_numbers && c < t.numeric.size() && t.numeric[c];
-      buf += ' ';
-      if (right) buf.append(pad, ' ');
-      buf += row[c].first;
-      if (!right) buf.append(pad, ' ');
-      buf += " |";
-    }
-    buf += '\n';
+  buf.reserve(64 * 1024 + border.size());
+  auto put = [&](std::string_view text, size_t width, size_t c, bool right) {
+    size_t pad = widths[c] - width;
+    buf += ' ';
+    if (right) buf.append(pad, ' ');
+    buf += text;
+    if (!right) buf.append(pad, ' ');
+    buf += " |";
+  };
+  auto flush_if_big = [&] {
+    if (buf.size() < 64 * 1024) return;
+    fwrite(buf.data(), 1, buf.size(), out);
+    buf.clear();
   };
   // Column names are left-aligned, numbers right-aligned, as mysql does.
   buf += border;
-  line(head, false);
+  buf += '|';
+  for (size_t c = 0; c < ncol; ++c) put(head[c], head_widths[c], c, false);
+  buf += '\n';
   buf += border;
-  for (const auto& row : cells) line(row, true);
+  for (const Row& r : t.rows) {
+    buf += '|';
+    for (size_t c = 0; c < ncol; ++c) {
+      std::string_view text = cell_text(cell_of(r, c), scratch, w);
+      put(text, w, c, c < t.numeric.size() && t.numeric[c]);
+    }
+    buf += '\n';
+    flush_if_big();
+  }
   buf += border;
   fwrite(buf.data(), 1, buf.size(), out);
 }
@@ -544,20 +565,24 @@ struct Found {
   shm::SessionRecord rec;
 };
 
+// Calls fn(slot, record) for every session in use, in slot order, with each
+// record copied consistently into one reused buffer.
+template <typename Fn>
+void for_each_session(const ShmTable& t, Fn fn) {
+  shm::SessionRecord rec;
+  for (uint32_t i = 0; i < t.slot_count(); ++i) {
+    const shm::Slot* s = t.slot(i);
+    if (!s->occupied.load(std::memory_order_relaxed)) continue;
+    if (ShmTable::read_record(s, rec) && rec.in_use) fn(i, rec);
+  }
+}
+
 // Every session in use, in Id order as SHOW PROXYSESSION lists them.  The
 // records (about 1 KiB each) are sorted through their keys, not moved around.
 std::vector<Found> scan(const ShmTable& t) {
   std::vector<Found> found;
   found.reserve(size_t(t.header()->sessions_in_use.load(std::memory_order_relaxed)) + 16);
-  Found f;
-  for (uint32_t i = 0; i < t.slot_count(); ++i) {
-    const shm::Slot* s = t.slot(i);
-    if (!s->occupied.load(std::memory_order_relaxed)) continue;
-    if (ShmTable::read_record(s, f.rec) && f.rec.in_use) {
-      f.slot = i;
-      found.push_back(f);
-    }
-  }
+  for_each_session(t, [&](uint32_t slot, const shm::SessionRecord& rec) { found.push_back(Found{slot, rec}); });
   std::vector<std::pair<uint32_t, size_t>> order;
   order.reserve(found.size());
   for (size_t i = 0; i < found.size(); ++i) order.emplace_back(found[i].rec.cs_id, i);
@@ -596,8 +621,16 @@ int cmd_sessions(const Options& o, const ShmTable& t) {
   Table table;
   table.columns = cols;
   for (size_t c = 0; c < cols.size(); ++c) table.numeric.push_back(view::session_column_is_numeric(c));
-  for (const Found& f : scan(t))
-    if (selected(o, f.rec)) table.rows.push_back(view::session_row(f.rec, pid));
+  // Rows are made while reading, so the records themselves (about 1 KiB
+  // each) are never all held at once, then put in Id order.
+  std::vector<std::pair<uint32_t, Row>> rows;
+  rows.reserve(size_t(t.header()->sessions_in_use.load(std::memory_order_relaxed)) + 16);
+  for_each_session(t, [&](uint32_t, const shm::SessionRecord& rec) {
+    if (selected(o, rec)) rows.emplace_back(rec.cs_id, view::session_row(rec, pid));
+  });
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  table.rows.reserve(rows.size());
+  for (auto& r : rows) table.rows.push_back(std::move(r.second));
   if (!o.json) {
     if (!table.rows.empty()) print_table(stdout, table);
     print_row_count(table.rows.size());
