@@ -396,11 +396,37 @@ void ClientSession::begin_backend_login(Phase phase) {
     return;
   }
   BackendServer server = servers_in_order(*cluster).front();
+  BackendLogin login = make_backend_login(login_, hash1_, db_, charset_, caps_, hello_, proxy_sessid_,
+                                          cs_id_, peer_ip_ + ":" + std::to_string(peer_port_));
+  bool may_reuse = cfg_->server_pool_size > 0 && !skip_pool_once_;
+  skip_pool_once_ = false;
+  if (may_reuse) {
+    if (auto pooled = worker_.server_pool().take(cluster->name, server, caps_)) {
+      server_ = std::move(pooled);
+      server_->set_owner(*this);
+      reused_server_ = true;
+      server_->reuse(login);  // COM_CHANGE_USER: heard like a login
+      return;
+    }
+  }
+  reused_server_ = false;
   server_ = std::make_unique<ServerSession>(*this, proxy_, worker_.base(), server,
                                             proxy_.ids().next_ss_id(), cfg_->backend_connect_ms,
                                             cluster->name);
-  server_->connect(make_backend_login(login_, hash1_, db_, charset_, caps_, hello_, proxy_sessid_,
-                                      cs_id_, peer_ip_ + ":" + std::to_string(peer_port_)));
+  server_->connect(login);
+}
+
+// A client that quits cleanly, idle and outside a transaction, leaves its
+// server session to the worker's pool instead of closing it.
+void ClientSession::pool_server_session() {
+  if (cfg_->server_pool_size <= 0 || !server_ || worker_.draining() || in_trans_ || lost_transaction_ ||
+      phase_ != Phase::Ready || !server_->conn() ||
+      server_->state() != ServerSession::State::KeepAliveClientSlave ||
+      evbuffer_get_length(server_->conn()->input()) != 0 ||
+      evbuffer_get_length(server_->conn()->output()) != 0)
+    return;
+  worker_.server_pool().put(std::move(server_), login_.cluster, size_t(cfg_->server_pool_size),
+                            cfg_->server_pool_idle_s);
 }
 
 void ClientSession::on_server_ready(ServerSession* ss) {
@@ -417,7 +443,7 @@ void ClientSession::on_server_ready(ServerSession* ss) {
               login_text_.c_str(), peer_ip_.c_str(), peer_port_,
               (unsigned long long)ss->ss_id(), ss->server_sessid());
     in_trans_ = ss->login_status() & SERVER_STATUS_IN_TRANS;
-    bump(worker_.counters().backend_connects);
+    bump(reused_server_ ? worker_.counters().backend_reuses : worker_.counters().backend_connects);
     send_ok();
     phase_ = Phase::Ready;
     state_ = State::KeepAlive;
@@ -427,7 +453,7 @@ void ClientSession::on_server_ready(ServerSession* ss) {
     return;
   }
   if (phase_ == Phase::AwaitServer) {
-    bump(worker_.counters().backend_connects);
+    bump(reused_server_ ? worker_.counters().backend_reuses : worker_.counters().backend_connects);
     phase_ = Phase::Ready;
     if (!held_command_.empty()) {
       forward_command(std::move(held_command_));
@@ -445,6 +471,17 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
   }
   if (ss != server_.get()) return;
   server_.reset();
+  if (reused_server_ && (phase_ == Phase::BackendLogin || phase_ == Phase::AwaitServer)) {
+    ErrPacket e;
+    if (parse_err(err_payload, e) && e.code == kErrBackendLost) {
+      // The pooled connection had died (backend restart, wait_timeout): a
+      // fresh one may well work, so this is not the client's error.
+      LOG_DEBUG("cs_id=%u: pooled server session lost, connecting afresh", cs_id_);
+      skip_pool_once_ = true;
+      begin_backend_login(phase_);
+      return;
+    }
+  }
   bump(worker_.counters().backend_connect_failures);
   if (phase_ == Phase::BackendLogin) {
     send_packet(err_payload);
@@ -553,6 +590,7 @@ void ClientSession::handle_command(std::string&& payload) {
   uint8_t cmd = uint8_t(payload[0]);
   switch (cmd) {
     case COM_QUIT:
+      pool_server_session();
       close("client quit");
       return;
     case COM_CHANGE_USER:

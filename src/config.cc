@@ -320,12 +320,14 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
   Fields f = fields(node, p,
                     {"listen", "proxy_id", "workers", "max_connections", "run_dir", "shm_name", "admin_group",
                      "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
-                     "syslog_facility"});
+                     "syslog_facility", "server_pool_size"});
   if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
   if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
   if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
   if (auto n = find(f, "max_connections"))
     c.max_connections = static_cast<int>(get_int(*n, join(p, "max_connections"), 1, 1000000));
+  if (auto n = find(f, "server_pool_size"))
+    c.server_pool_size = static_cast<int>(get_int(*n, join(p, "server_pool_size"), 0, 100000));
   if (auto n = find(f, "run_dir")) c.run_dir = get_nonempty(*n, join(p, "run_dir"));
   if (auto n = find(f, "shm_name")) {
     std::string path = join(p, "shm_name");
@@ -378,7 +380,8 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
 
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   const std::string p = "timeouts";
-  Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "client_idle_s", "shutdown_grace_s"});
+  Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "client_idle_s", "shutdown_grace_s",
+                              "server_pool_idle_s"});
   // Seconds are capped at a year (MySQL's wait_timeout maximum) so that
   // converting them to milliseconds cannot overflow.
   constexpr long long kMaxMs = INT_MAX, kMaxS = 365LL * 24 * 3600;
@@ -390,6 +393,8 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
     c.client_idle_s = static_cast<int>(get_int(*n, join(p, "client_idle_s"), 1, kMaxS));
   if (auto n = find(f, "shutdown_grace_s"))
     c.shutdown_grace_s = static_cast<int>(get_int(*n, join(p, "shutdown_grace_s"), 1, kMaxS));
+  if (auto n = find(f, "server_pool_idle_s"))
+    c.server_pool_idle_s = static_cast<int>(get_int(*n, join(p, "server_pool_idle_s"), 1, kMaxS));
 }
 
 void Loader::load_defaults(const YAML::Node& node, Config& c) {

@@ -457,6 +457,22 @@ bool parse_handshake_response(std::string_view payload, HandshakeResponse& out,
   return true;
 }
 
+std::string build_change_user(const ChangeUser& cu, uint32_t caps) {
+  Writer w;
+  w.u8(COM_CHANGE_USER).nul_str(cu.user);
+  if (caps & CLIENT_SECURE_CONNECTION) {
+    std::string_view auth(cu.auth_response);
+    w.u8(uint8_t(std::min<size_t>(auth.size(), 255))).bytes(auth.substr(0, 255));
+  } else {
+    w.nul_str(cu.auth_response);
+  }
+  w.nul_str(cu.database);
+  w.u16(cu.charset);
+  if (caps & CLIENT_PLUGIN_AUTH) w.nul_str(cu.auth_plugin);
+  if (caps & CLIENT_CONNECT_ATTRS) write_attributes(w, cu.attributes);
+  return w.take();
+}
+
 bool parse_change_user(std::string_view payload, uint32_t client_caps, ChangeUser& out,
                        std::string& error) {
   Reader r(payload);

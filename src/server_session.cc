@@ -38,7 +38,7 @@ const char* ServerSession::state_name(State s) {
 ServerSession::ServerSession(ServerSessionOwner& owner, Proxy& proxy, event_base* base,
                              const BackendServer& server, uint64_t ss_id, int connect_timeout_ms,
                              const std::string& cluster)
-    : owner_(owner),
+    : owner_(&owner),
       proxy_(proxy),
       base_(base),
       server_(server),
@@ -91,9 +91,7 @@ void ServerSession::connect(const BackendLogin& login) {
   conn_->set_read_high_water(kReadHighWater);
   conn_->set_write_low_water(kWriteLowWater);
   conn_->enable_read();  // once connected
-  login_timer_ = evtimer_new(base_, on_login_timeout, this);
-  timeval tv{connect_timeout_ms_ / 1000, (connect_timeout_ms_ % 1000) * 1000};
-  evtimer_add(login_timer_, &tv);
+  arm_login_timer();
   if (conn_->connect(reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
     int err = errno;
     fail_login(kErrBackendUnreachable, "HY000",
@@ -101,6 +99,63 @@ void ServerSession::connect(const BackendLogin& login) {
                    std::to_string(err) + " " + evutil_socket_error_to_string(err) + ")");
     return;
   }
+}
+
+void ServerSession::arm_login_timer() {
+  if (!login_timer_) login_timer_ = evtimer_new(base_, on_login_timeout, this);
+  timeval tv{connect_timeout_ms_ / 1000, (connect_timeout_ms_ % 1000) * 1000};
+  evtimer_add(login_timer_, &tv);
+}
+
+uint32_t ServerSession::negotiate_caps(uint32_t client_caps, bool with_db) const {
+  uint32_t caps = (client_caps & server_caps_ & kProxyCapabilities) | CLIENT_PROTOCOL_41 |
+                  CLIENT_SECURE_CONNECTION;
+  caps &= ~(CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH |
+            CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+  if (with_db) caps |= CLIENT_CONNECT_WITH_DB;
+  caps |= server_caps_ & (CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+  return caps;
+}
+
+bool ServerSession::can_serve(uint32_t client_caps) const {
+  return phase_ == Phase::Ready && conn_ &&
+         negotiate_caps(client_caps, false) == (caps_ & ~uint32_t(CLIENT_CONNECT_WITH_DB));
+}
+
+void ServerSession::park() {
+  phase_ = Phase::AwaitAuthResult;  // an OK or an ERR ends it, as a login's result
+  state_ = State::KeepAliveShared;
+  seq_ = 0;
+  arm_login_timer();
+  send_to_backend(std::string(1, char(COM_RESET_CONNECTION)));
+}
+
+void ServerSession::reuse(const BackendLogin& login) {
+  // The reset at park() left the same user's session clean: only the
+  // database may need setting, which COM_INIT_DB does without the backend
+  // authenticating and resetting the session again.
+  bool same_user = login.user == login_.user && login.charset == login_.charset && !login.database.empty();
+  login_ = login;
+  phase_ = Phase::AwaitAuthResult;
+  state_ = State::Init;
+  seq_ = 0;
+  arm_login_timer();
+  if (same_user) {
+    send_to_backend(std::string(1, char(COM_INIT_DB)) + login_.database);
+    return;
+  }
+  ChangeUser cu;
+  cu.user = login_.user;
+  if (login_.hash1) {
+    Sha1Digest token = native_token_from_hash1(*login_.hash1, reinterpret_cast<const uint8_t*>(scramble_.data()),
+                                               std::min<size_t>(scramble_.size(), kScrambleLen));
+    cu.auth_response.assign(reinterpret_cast<const char*>(token.data()), token.size());
+  }
+  cu.database = login_.database;
+  cu.charset = login_.charset;
+  cu.auth_plugin = kNativePasswordPlugin;
+  cu.attributes = login_.attributes;
+  send_to_backend(build_change_user(cu, caps_));
 }
 
 void ServerSession::on_login_timeout(evutil_socket_t, short, void* arg) {
@@ -113,14 +168,14 @@ void ServerSession::on_login_timeout(evutil_socket_t, short, void* arg) {
 void ServerSession::on_read(Connection*, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
   if (self->phase_ == Phase::Ready)
-    self->owner_.on_server_readable(self);
+    self->owner_->on_server_readable(self);
   else
     self->handle_login_packet();
 }
 
 void ServerSession::on_write(Connection*, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
-  if (self->phase_ == Phase::Ready) self->owner_.on_server_drained(self);
+  if (self->phase_ == Phase::Ready) self->owner_->on_server_drained(self);
 }
 
 void ServerSession::on_event(Connection*, short what, int err, void* arg) {
@@ -143,7 +198,7 @@ void ServerSession::on_event(Connection*, short what, int err, void* arg) {
     self->fail_login(self->phase_ == Phase::Connecting ? kErrBackendUnreachable : kErrBackendLost, self->phase_ == Phase::Connecting ? "HY000" : "08S01", msg);
     return;
   }
-  self->owner_.on_server_lost(self, why);  // may delete self
+  self->owner_->on_server_lost(self, why);  // may delete self
 }
 
 void ServerSession::send_to_backend(const std::string& payload) {
@@ -177,6 +232,8 @@ void ServerSession::handle_login_packet() {
       }
       server_sessid_ = hs.connection_id;
       server_version_ = hs.server_version;
+      server_caps_ = hs.capabilities;
+      scramble_ = hs.scramble;
       proxy_.note_backend_handshake(cluster_, hs);
       uint32_t missing = (login_.client_caps & kResponseShapeCapabilities) & ~hs.capabilities;
       if (missing) {
@@ -190,13 +247,7 @@ void ServerSession::handle_login_packet() {
         return;
       }
       HandshakeResponse resp;
-      caps_ = (login_.client_caps & hs.capabilities & kProxyCapabilities) | CLIENT_PROTOCOL_41 |
-              CLIENT_SECURE_CONNECTION;
-      caps_ &= ~(CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH |
-                 CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
-      if (!login_.database.empty()) caps_ |= CLIENT_CONNECT_WITH_DB;
-      caps_ |= hs.capabilities & (CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH |
-                                  CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+      caps_ = negotiate_caps(login_.client_caps, !login_.database.empty());
       resp.capabilities = caps_;
       resp.max_packet = login_.max_packet ? login_.max_packet : 0x40000000;
       resp.charset = login_.charset ? login_.charset : hs.charset;
@@ -257,11 +308,14 @@ void ServerSession::login_done(const std::string& ok_payload) {
     login_timer_ = nullptr;
   }
   phase_ = Phase::Ready;
-  state_ = State::KeepAliveClientSlave;
-  LOG_DEBUG("ss_id=%llu logged in to %s as '%s' (backend thread %u)",
-            (unsigned long long)ss_id_, server_.address.str().c_str(), login_.user.c_str(),
-            server_sessid_);
-  owner_.on_server_ready(this);
+  if (state_ == State::KeepAliveShared) {  // park()'s reset is done
+    LOG_DEBUG("ss_id=%llu reset for the pool (backend thread %u)", (unsigned long long)ss_id_, server_sessid_);
+  } else {
+    state_ = State::KeepAliveClientSlave;
+    LOG_DEBUG("ss_id=%llu logged in to %s as '%s' (backend thread %u)", (unsigned long long)ss_id_,
+              server_.address.str().c_str(), login_.user.c_str(), server_sessid_);
+  }
+  owner_->on_server_ready(this);
 }
 
 void ServerSession::fail_login(uint16_t code, const std::string& state, const std::string& message) {
@@ -280,7 +334,7 @@ void ServerSession::fail_login(const std::string& err_payload) {
   }
   conn_.reset();
   state_ = State::Closed;
-  owner_.on_server_login_failed(this, err_payload);  // may delete this
+  owner_->on_server_login_failed(this, err_payload);  // may delete this
 }
 
 }  // namespace myrelay

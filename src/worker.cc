@@ -25,6 +25,7 @@ Worker::~Worker() {
   close_all("worker destroyed");
   for (auto* s : dead_) delete s;
   dead_.clear();
+  pool_.reset();  // before the event base its events belong to
   for (auto* k : killers_) delete k;
   for (auto* k : dead_killers_) delete k;
   if (control_ev_) event_free(control_ev_);
@@ -54,6 +55,7 @@ bool Worker::start(const std::string& pipe_path, shm::WorkerInfo* info, std::str
     error = std::string("pipe: ") + strerror(errno);
     return false;
   }
+  pool_ = std::make_unique<ServerPool>(base_, info_->counters.pool_idle);
   notify_ev_ = event_new(base_, notify_fds_[0], EV_READ | EV_PERSIST, on_notify, this);
   reap_ev_ = event_new(base_, -1, 0, on_reap, this);
   control_ev_ = event_new(base_, control_fd_, EV_READ | EV_PERSIST, on_control, this);
@@ -108,6 +110,7 @@ void Worker::begin_drain() {
   draining_ = true;
   int grace = drain_grace_s_.load(std::memory_order_relaxed);
   LOG_INFO("worker %d draining: %zu sessions, up to %d s", index_, sessions_.size(), grace);
+  pool_->clear();
   std::vector<ClientSession*> all(rejecting_.begin(), rejecting_.end());
   for (auto& kv : sessions_) all.push_back(kv.second);
   for (auto* s : all) s->drain();
@@ -292,6 +295,7 @@ void Worker::close_all(const char* why) {
   std::vector<ClientSession*> all(rejecting_.begin(), rejecting_.end());
   for (auto& kv : sessions_) all.push_back(kv.second);
   for (auto* s : all) s->close(why);
+  if (pool_) pool_->clear();
 }
 
 }  // namespace myrelay

@@ -137,6 +137,7 @@ class ClientSession : public ServerSessionOwner {
   void release_server(std::unique_ptr<ServerSession>& ss);
   void publish();
   void publish_activity();
+  void pool_server_session();
   bool run_admin_command(std::string_view sql);
   BackendLogin backend_login() const;
   uint16_t client_status() const;
@@ -194,6 +195,8 @@ class ClientSession : public ServerSessionOwner {
   shm::Slot* slot_;
   uint32_t slot_index_;
   std::string spare_command_;  // see process_commands()
+  bool reused_server_ = false;  // server_ came from the worker's pool
+  bool skip_pool_once_ = false;  // a pooled one just failed: connect afresh
   shm::SessionRecord rec_{};
   shm::SessionRecord written_{};  // what the slot holds now (a freed slot is all zero)
   uint64_t queries_ = 0;

@@ -80,12 +80,16 @@ struct Config {
   std::string group;
   // Facility of the messages when log_file is "syslog".
   std::string syslog_facility = "daemon";
+  // Idle server sessions each worker keeps for reuse after their clients
+  // quit (reset, then given to the next login with COM_CHANGE_USER); 0 = off.
+  int server_pool_size = 0;
 
   // timeouts:
   int handshake_ms = 10000;
   int backend_connect_ms = 3000;
   int client_idle_s = 28800;
   int shutdown_grace_s = 30;
+  int server_pool_idle_s = 60;  // a pooled server session unused this long is closed
 
   // defaults:
   std::string default_tenant = "app";

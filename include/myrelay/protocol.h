@@ -277,6 +277,8 @@ struct ChangeUser {
 };
 bool parse_change_user(std::string_view payload, uint32_t client_caps, ChangeUser& out,
                        std::string& error);
+// The packet a proxy sends to switch a pooled backend session to another user.
+std::string build_change_user(const ChangeUser& cu, uint32_t caps);
 
 struct AuthSwitch {
   std::string plugin;

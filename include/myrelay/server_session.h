@@ -61,6 +61,18 @@ class ServerSession {
   // on_server_login_failed.
   void connect(const BackendLogin& login);
 
+  // Pooling.  park(): COM_RESET_CONNECTION (rolls back, drops temporary
+  // tables, prepared statements, variables and user locks); the owner (the
+  // pool) hears on_server_ready when it is clean.  reuse(): COM_CHANGE_USER
+  // to another client's user, database and character set, answered from the
+  // backend's handshake scramble; heard like a login.
+  void park();
+  void reuse(const BackendLogin& login);
+  // Whether a login with these client capabilities would have negotiated
+  // what this session has (a pooled session can only serve such a client).
+  bool can_serve(uint32_t client_caps) const;
+  void set_owner(ServerSessionOwner& owner) { owner_ = &owner; }
+
   // Politely ends the backend connection (COM_QUIT when logged in).
   void close();
 
@@ -93,8 +105,10 @@ class ServerSession {
   void fail_login(uint16_t code, const std::string& state, const std::string& message);
   void login_done(const std::string& ok_payload);
   void send_to_backend(const std::string& payload);
+  uint32_t negotiate_caps(uint32_t client_caps, bool with_db) const;
+  void arm_login_timer();
 
-  ServerSessionOwner& owner_;
+  ServerSessionOwner* owner_;
   Proxy& proxy_;
   event_base* base_;
   BackendServer server_;
@@ -109,6 +123,8 @@ class ServerSession {
   uint8_t seq_ = 0;
   uint32_t server_sessid_ = 0;
   uint32_t caps_ = 0;
+  uint32_t server_caps_ = 0;    // what the backend's handshake offered
+  std::string scramble_;        // the backend's handshake scramble (COM_CHANGE_USER)
   uint16_t login_status_ = 0;
   std::string server_version_;
   uint64_t transact_count_ = 0;

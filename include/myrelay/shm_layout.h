@@ -77,8 +77,11 @@ struct WorkerCounters {
   std::atomic<uint64_t> backend_connect_failures;
   std::atomic<uint64_t> control_requests;
   std::atomic<uint64_t> control_garbage;      // bytes dropped from the control pipe
-  std::atomic<uint64_t> reserved[7];
+  std::atomic<uint64_t> backend_reuses;       // logins served by a pooled server session
+  std::atomic<uint64_t> pool_idle;            // server sessions in the pool now (a gauge)
+  std::atomic<uint64_t> reserved[5];          // zero; older readers saw reserved[7] here
 };
+static_assert(sizeof(WorkerCounters) == 19 * 8, "WorkerCounters keeps layout v1's size");
 
 struct WorkerInfo {
   int32_t index;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <set>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "myrelay/control_pipe.h"
+#include "myrelay/server_pool.h"
 #include "myrelay/shm_layout.h"
 
 namespace myrelay {
@@ -62,6 +64,7 @@ class Worker {
   // end-of-file when outside writers come and go).
   int control_fd() const { return control_fd_; }
   shm::WorkerCounters& counters() { return info_->counters; }
+  ServerPool& server_pool() { return *pool_; }
 
   // Called on the worker's thread by sessions.
   bool draining() const { return draining_; }
@@ -98,6 +101,7 @@ class Worker {
   event* control_ev_ = nullptr;
   control::Decoder control_decoder_;
   shm::WorkerInfo* info_ = nullptr;
+  std::unique_ptr<ServerPool> pool_;  // idle server sessions (proxy.server_pool_size)
   std::set<BackendKiller*> killers_;
   std::vector<BackendKiller*> dead_killers_;
   std::thread thread_;

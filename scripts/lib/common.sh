@@ -349,6 +349,7 @@ myrelayd_stop_all() {
 #   workers [2]  max_connections [1000]  proxy_id [0]
 #   handshake_ms [10000]  backend_connect_ms [3000]  client_idle_s [28800]
 #   shutdown_grace_s [5]  log_file [-]  log_level [info]
+#   server_pool_size [0]  server_pool_idle_s [60]
 #   dir [directory of FILE]: run_dir is DIR/run-NAME, pid_file inside it
 #   name [FILE's base name]: makes run_dir and shm_name unique
 #   cluster=NAME:PORT        an extra cluster on 127.0.0.1:PORT (repeatable)
@@ -360,6 +361,7 @@ write_config() {
   local port="" backend_port="" workers=2 max_connections=1000 proxy_id=0
   local handshake_ms=10000 backend_connect_ms=3000 client_idle_s=28800
   local shutdown_grace_s=5 log_file=- log_level=info dir="" name=""
+  local server_pool_size=0 server_pool_idle_s=60
   local clusters=() kv k v
   for kv in "$@"; do
     k=${kv%%=*}
@@ -374,6 +376,8 @@ write_config() {
       backend_connect_ms) backend_connect_ms=$v ;;
       client_idle_s) client_idle_s=$v ;;
       shutdown_grace_s) shutdown_grace_s=$v ;;
+      server_pool_size) server_pool_size=$v ;;
+      server_pool_idle_s) server_pool_idle_s=$v ;;
       log_file) log_file=$v ;;
       log_level) log_level=$v ;;
       dir) dir=$v ;;
@@ -402,11 +406,13 @@ write_config() {
     echo "  pid_file: \"$run_dir/myrelayd.pid\""
     echo "  log_file: \"$log_file\""
     echo "  log_level: $log_level"
+    echo "  server_pool_size: $server_pool_size"
     echo "timeouts:"
     echo "  handshake_ms: $handshake_ms"
     echo "  backend_connect_ms: $backend_connect_ms"
     echo "  client_idle_s: $client_idle_s"
     echo "  shutdown_grace_s: $shutdown_grace_s"
+    echo "  server_pool_idle_s: $server_pool_idle_s"
     echo "defaults:"
     echo "  tenant: app"
     echo "  cluster: main"

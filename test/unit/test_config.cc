@@ -115,11 +115,13 @@ class ConfigTest : public CppUnit::TestFixture {
         "  log_level: debug\n"
         "  server_version: 10.11.6-MariaDB\n"
         "  max_packet_size: 16M\n"
+        "  server_pool_size: 8\n"
         "timeouts:\n"
         "  handshake_ms: 500\n"
         "  backend_connect_ms: 200\n"
         "  client_idle_s: 60\n"
         "  shutdown_grace_s: 5\n"
+        "  server_pool_idle_s: 30\n"
         "defaults:\n"
         "  tenant: app\n"
         "  cluster: c2\n"
@@ -161,6 +163,8 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(200, c.backend_connect_ms);
     CPPUNIT_ASSERT_EQUAL(60, c.client_idle_s);
     CPPUNIT_ASSERT_EQUAL(5, c.shutdown_grace_s);
+    CPPUNIT_ASSERT_EQUAL(8, c.server_pool_size);
+    CPPUNIT_ASSERT_EQUAL(30, c.server_pool_idle_s);
     CPPUNIT_ASSERT_EQUAL(std::string("app"), c.default_tenant);
     CPPUNIT_ASSERT_EQUAL(std::string("c2"), c.default_cluster);
 
@@ -211,6 +215,8 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(3000, c.backend_connect_ms);
     CPPUNIT_ASSERT_EQUAL(28800, c.client_idle_s);
     CPPUNIT_ASSERT_EQUAL(30, c.shutdown_grace_s);
+    CPPUNIT_ASSERT_EQUAL(0, c.server_pool_size);  // pooling is opt-in
+    CPPUNIT_ASSERT_EQUAL(60, c.server_pool_idle_s);
     CPPUNIT_ASSERT_EQUAL(std::string("app"), c.default_tenant);
     CPPUNIT_ASSERT_EQUAL(std::string("main"), c.default_cluster);
     CPPUNIT_ASSERT(c.clusters[0].servers[0].role == ServerRole::Primary);

@@ -298,6 +298,25 @@ class ProtocolTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(uint16_t(45), cu.charset);
     CPPUNIT_ASSERT_EQUAL(std::string(kNativePasswordPlugin), cu.auth_plugin);
     CPPUNIT_ASSERT(!parse_change_user(std::string("\x11" "nonul", 6), kProxyCapabilities, cu, err));
+    // What the proxy builds for a pooled session parses back, attributes too.
+    ChangeUser out;
+    out.user = "root";
+    out.auth_response = std::string(20, '\x01');
+    out.charset = 224;
+    out.auth_plugin = kNativePasswordPlugin;
+    out.attributes = {{"_client_name", "myrelay"}, {"proxy_sessid", "42"}};
+    for (uint32_t caps : {uint32_t(kProxyCapabilities | CLIENT_CONNECT_ATTRS),
+                          uint32_t(CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION)}) {
+      ChangeUser back;
+      CPPUNIT_ASSERT(parse_change_user(build_change_user(out, caps), caps, back, err));
+      CPPUNIT_ASSERT_EQUAL(out.user, back.user);
+      CPPUNIT_ASSERT(out.auth_response == back.auth_response);
+      CPPUNIT_ASSERT_EQUAL(std::string(), back.database);
+      CPPUNIT_ASSERT_EQUAL(uint16_t(224), back.charset);
+      bool full = caps & CLIENT_CONNECT_ATTRS;
+      CPPUNIT_ASSERT_EQUAL(std::string(full ? kNativePasswordPlugin : ""), back.auth_plugin);
+      CPPUNIT_ASSERT_EQUAL(full ? size_t(2) : size_t(0), back.attributes.size());
+    }
   }
 
   void ok_err_eof() {
