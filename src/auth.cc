@@ -44,10 +44,6 @@ Sha1Digest sha1(const void* data, size_t len) { return sha1_parts(data, len, nul
 
 Sha1Digest sha1(const std::string& s) { return sha1(s.data(), s.size()); }
 
-static Sha1Digest sha1_concat(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
-  return sha1_parts(a, alen, b, blen);
-}
-
 // Scrambles come from OpenSSL's generator, drawn a few hundred bytes at a
 // time per thread: one RAND_bytes call per login cost as much as the rest of
 // the handshake.
@@ -99,7 +95,7 @@ std::string format_password_hash(const Sha1Digest& hash2) {
 Sha1Digest native_token_from_hash1(const Sha1Digest& hash1, const uint8_t* scramble,
                                    size_t scramble_len) {
   Sha1Digest hash2 = sha1(hash1.data(), hash1.size());
-  Sha1Digest mix = sha1_concat(scramble, scramble_len, hash2.data(), hash2.size());
+  Sha1Digest mix = sha1_parts(scramble, scramble_len, hash2.data(), hash2.size());
   Sha1Digest token{};
   for (size_t i = 0; i < token.size(); ++i) token[i] = hash1[i] ^ mix[i];
   return token;
@@ -112,7 +108,7 @@ Sha1Digest native_token(const std::string& password, const uint8_t* scramble, si
 bool native_verify(const uint8_t* token, size_t token_len, const uint8_t* scramble,
                    size_t scramble_len, const Sha1Digest& hash2, Sha1Digest& hash1_out) {
   if (token_len != 20) return false;
-  Sha1Digest mix = sha1_concat(scramble, scramble_len, hash2.data(), hash2.size());
+  Sha1Digest mix = sha1_parts(scramble, scramble_len, hash2.data(), hash2.size());
   Sha1Digest hash1{};
   for (size_t i = 0; i < hash1.size(); ++i) hash1[i] = token[i] ^ mix[i];
   Sha1Digest check = sha1(hash1.data(), hash1.size());

@@ -76,7 +76,6 @@ void ClientSession::publish() {
   r.proxy_sessid = proxy_sessid_;
   r.worker = worker_.index();
   r.tid = worker_.tid();
-  r.state = uint32_t(state_);
   set_field(r.cluster, login_.cluster);
   set_field(r.tenant, login_.tenant);
   set_field(r.user, login_.user);
@@ -84,32 +83,43 @@ void ClientSession::publish() {
   r.host_port = peer_port_;
   r.has_db = !db_.empty();
   set_field(r.db, db_);
-  r.in_trans = in_trans_;
   r.using_ssl = 0;
   r.privileged = tenant_ && tenant_->privileged;
-  set_field(r.command, state_ == State::ActiveReader ? command_name(command_) : "Sleep");
-  r.trans_count = trans_count_;
-  r.queries = queries_;
-  r.bytes_in = bytes_in_;
-  r.bytes_out = bytes_out_;
   r.created_us = created_us_;
-  r.last_active_us = last_active_us_;
+  set_activity(r);
   uint32_t n = 0;
   for (const ServerSession* ss : {server_.get(), pending_server_.get()}) {
     if (!ss || n >= shm::kMaxServerSessions) continue;
     shm::ServerSessionRecord& sr = r.servers[n++];
     sr.ss_id = ss->ss_id();
     sr.server_sessid = ss->server_sessid();
-    sr.state = uint32_t(ss->state());
     set_field(sr.server_ip, ss->server().address.host);
     sr.server_port = ss->server().address.port;
     sr.role = ss->server().role == ServerRole::Primary ? 0 : 1;
-    sr.transact_count = ss->transact_count();
-    sr.requests = ss->requests();
     sr.created_us = ss->created_us();
+    set_server_activity(sr, *ss);
   }
   r.svr_session_count = n;
   ShmTable::write_changes(slot_, r, written_);
+}
+
+// The fields a command changes as it starts and ends; publish() sets them
+// with the rest, publish_activity() alone.
+void ClientSession::set_activity(shm::SessionRecord& r) const {
+  r.state = uint32_t(state_);
+  r.in_trans = in_trans_;
+  set_field(r.command, state_ == State::ActiveReader ? command_name(command_) : "Sleep");
+  r.trans_count = trans_count_;
+  r.queries = queries_;
+  r.bytes_in = bytes_in_;
+  r.bytes_out = bytes_out_;
+  r.last_active_us = last_active_us_;
+}
+
+void ClientSession::set_server_activity(shm::ServerSessionRecord& sr, const ServerSession& ss) {
+  sr.state = uint32_t(ss.state());
+  sr.transact_count = ss.transact_count();
+  sr.requests = ss.requests();
 }
 
 // The per-command part of publish(): a command starting or ending changes
@@ -123,19 +133,9 @@ void ClientSession::publish_activity() {
     publish();
     return;
   }
-  r.state = uint32_t(state_);
-  r.in_trans = in_trans_;
-  set_field(r.command, state_ == State::ActiveReader ? command_name(command_) : "Sleep");
-  r.trans_count = trans_count_;
-  r.queries = queries_;
-  r.bytes_in = bytes_in_;
-  r.bytes_out = bytes_out_;
-  r.last_active_us = last_active_us_;
-  shm::ServerSessionRecord& sr = r.servers[0];
-  sr.state = uint32_t(ss->state());
-  sr.transact_count = ss->transact_count();
-  sr.requests = ss->requests();
-  // Just the words of the fields set above.
+  set_activity(r);
+  set_server_activity(r.servers[0], *ss);
+  // Just the words of the fields those two set.
   using R = shm::SessionRecord;
   using S = shm::ServerSessionRecord;
   static constexpr ShmTable::WordRange kActivityWords[] = {

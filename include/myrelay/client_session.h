@@ -137,6 +137,8 @@ class ClientSession : public ServerSessionOwner {
   void release_server(std::unique_ptr<ServerSession>& ss);
   void publish();
   void publish_activity();
+  void set_activity(shm::SessionRecord& r) const;
+  static void set_server_activity(shm::ServerSessionRecord& sr, const ServerSession& ss);
   void pool_server_session();
   bool run_admin_command(std::string_view sql);
   BackendLogin backend_login() const;
