@@ -28,16 +28,17 @@ mr_die() { printf '%s\n' "error: $*" >&2; return 1; }
 
 # ---------------------------------------------------------------- packages
 
-# Installs the Debian packages the build and the tests need, but only when one
-# of them is missing (apt-get update first, non-interactive).
+# Installs the Debian packages the build and the tests need, and the ones
+# given as arguments, but only when one of them is missing (apt-get update
+# first, non-interactive).
 install_deps() {
-  local missing=() p st
-  for p in "${MR_DEB_PACKAGES[@]}"; do
+  local pkgs=("${MR_DEB_PACKAGES[@]}" "$@") missing=() p st
+  for p in "${pkgs[@]}"; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     [ "$st" = "install ok installed" ] || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
-    mr_log "dependencies: all ${#MR_DEB_PACKAGES[@]} packages present"
+    mr_log "dependencies: all ${#pkgs[@]} packages present"
     return 0
   fi
   if [ "$(id -u)" != 0 ]; then
@@ -47,7 +48,7 @@ install_deps() {
   mr_log "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q || return 1
-  apt-get install -y -q --no-install-recommends "${MR_DEB_PACKAGES[@]}" || return 1
+  apt-get install -y -q --no-install-recommends "${pkgs[@]}" || return 1
 }
 
 # ---------------------------------------------------------------- build

@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "myrelay/auth.h"
+#include "protocol/auth.h"
 
 using namespace myrelay;
 

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-#include "myrelay/config.h"
+#include "service/config.h"
 
 using namespace myrelay;
 

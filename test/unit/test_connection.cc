@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "myrelay/connection.h"
+#include "protocol/connection.h"
 
 using namespace myrelay;
 

@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "myrelay/control_pipe.h"
+#include "control/control_pipe.h"
 
 using namespace myrelay::control;
 

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "myrelay/daemon.h"
+#include "service/daemon.h"
 
 using namespace myrelay;
 

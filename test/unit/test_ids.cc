@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "myrelay/ids.h"
+#include "session/ids.h"
 
 using namespace myrelay;
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "myrelay/login_name.h"
+#include "session/login_name.h"
 
 using namespace myrelay;
 

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "myrelay/protocol.h"
+#include "protocol/packets.h"
 
 using namespace myrelay::proto;
 

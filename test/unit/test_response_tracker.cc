@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "myrelay/protocol.h"
-#include "myrelay/response_tracker.h"
+#include "protocol/packets.h"
+#include "protocol/response_tracker.h"
 
 using namespace myrelay;
 using namespace myrelay::proto;

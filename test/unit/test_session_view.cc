@@ -2,8 +2,9 @@
 // names one session; a connection_id may name several, which callers refuse.
 #include <cppunit/extensions/HelperMacros.h>
 
-#include "myrelay/session_view.h"
-#include "myrelay/shm_table.h"
+#include "control/id_resolver.h"
+#include "control/session_view.h"
+#include "control/shm_table.h"
 
 using namespace myrelay;
 using namespace myrelay::shm;
@@ -40,28 +41,38 @@ class SessionViewTest : public CppUnit::TestFixture {
  public:
   void find_by_cs_id() {
     std::vector<SessionRecord> all = {make(0x80000001, 10, 1), make(0x80000002, 11, 2)};
-    auto hits = view::find_sessions(all, 0x80000002);
-    CPPUNIT_ASSERT_EQUAL(size_t(1), hits.size());
-    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000002), hits[0]->cs_id);
-    CPPUNIT_ASSERT(view::find_sessions(all, 0x80000003).empty());
-    CPPUNIT_ASSERT(view::find_sessions(all, 0).empty());
-    CPPUNIT_ASSERT(view::find_sessions(all, 1ull << 40).empty());
+    IdMatch m = resolve_id(all, 0x80000002);
+    CPPUNIT_ASSERT(m.outcome == IdMatch::Outcome::Found);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000002), m.session->cs_id);
+    CPPUNIT_ASSERT(resolve_id(all, 0x80000003).outcome == IdMatch::Outcome::Unknown);
+    CPPUNIT_ASSERT(resolve_id(all, 0).outcome == IdMatch::Outcome::Unknown);
+    CPPUNIT_ASSERT(resolve_id(all, 1ull << 40).outcome == IdMatch::Outcome::Unknown);
+    // Only eligible sessions count.
+    auto not_second = [](const SessionRecord& r) { return r.cs_id != 0x80000002; };
+    CPPUNIT_ASSERT(resolve_id(all, 0x80000002, not_second).outcome == IdMatch::Outcome::Unknown);
   }
 
   void find_by_connection_id_may_be_ambiguous() {
     // Two backends gave the same thread id to two sessions' server sessions.
     std::vector<SessionRecord> all = {make(0x80000001, 42, 1), make(0x80000002, 42, 2),
                                       make(0x80000003, 43, 3)};
-    CPPUNIT_ASSERT_EQUAL(size_t(2), view::find_sessions(all, 42).size());
-    auto one = view::find_sessions(all, 43);
-    CPPUNIT_ASSERT_EQUAL(size_t(1), one.size());
-    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000003), one[0]->cs_id);
+    IdMatch two = resolve_id(all, 42);
+    CPPUNIT_ASSERT(two.outcome == IdMatch::Outcome::Ambiguous);
+    CPPUNIT_ASSERT(two.session == nullptr);
+    CPPUNIT_ASSERT_EQUAL(std::string("it is the backend connection id of 2 sessions (Id 2147483649, 2147483650)"),
+                         ambiguity(two));
+    // The eligibility rule can make it unambiguous.
+    IdMatch first = resolve_id(all, 42, [](const SessionRecord& r) { return r.cs_id == 0x80000001; });
+    CPPUNIT_ASSERT(first.outcome == IdMatch::Outcome::Found);
+    IdMatch one = resolve_id(all, 43);
+    CPPUNIT_ASSERT(one.outcome == IdMatch::Outcome::Found);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000003), one.session->cs_id);
     // A free server-session entry (ss_id 0) never matches.
     all[2].servers[0].ss_id = 0;
-    CPPUNIT_ASSERT(view::find_sessions(all, 43).empty());
-    CPPUNIT_ASSERT(view::has_server_session(all[0], 1));
-    CPPUNIT_ASSERT(!view::has_server_session(all[0], 2));
-    CPPUNIT_ASSERT(!view::has_server_session(all[0], 0));
+    CPPUNIT_ASSERT(resolve_id(all, 43).outcome == IdMatch::Outcome::Unknown);
+    CPPUNIT_ASSERT(has_server_session(all[0], 1));
+    CPPUNIT_ASSERT(!has_server_session(all[0], 2));
+    CPPUNIT_ASSERT(!has_server_session(all[0], 0));
   }
 
   void row_matches_columns() {

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "myrelay/shm_table.h"
+#include "control/shm_table.h"
 
 using namespace myrelay;
 using namespace myrelay::shm;

@@ -1,7 +1,7 @@
 // The proxy's SQL recogniser.
 #include <cppunit/extensions/HelperMacros.h>
 
-#include "myrelay/sql_recognizer.h"
+#include "control/sql_recognizer.h"
 
 using namespace myrelay;
 

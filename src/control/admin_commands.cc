@@ -1,0 +1,194 @@
+// The proxy's own SQL statements (see admin_commands.h): one handler per
+// statement, dispatched from a table, as pgbouncer's admin console does.
+#include "control/admin_commands.h"
+
+#include "control/control_pipe.h"
+#include "control/id_resolver.h"
+#include "control/session_directory.h"
+#include "control/session_view.h"
+#include "control/shm_table.h"
+#include "protocol/packets.h"
+#include "service/log.h"
+
+namespace myrelay::admin {
+
+using namespace proto;
+using Kind = sql::AdminStatement::Kind;
+
+bool AccessRules::may_list(const Caller& c, const shm::SessionRecord& r) {
+  return c.privileged || (get_field(r.tenant) == c.tenant && get_field(r.user) == c.user);
+}
+
+bool AccessRules::may_name(const Caller& c, const shm::SessionRecord& r) {
+  return c.privileged || get_field(r.tenant) == c.tenant;
+}
+
+bool AccessRules::owns(const Caller& c, const shm::SessionRecord& r) { return may_list(c, r); }
+
+namespace {
+
+struct Context {
+  const sql::AdminStatement& st;
+  const Caller& caller;
+  SessionDirectory& directory;
+  uint32_t caps;
+  std::string& out;
+  uint8_t seq = 1;
+
+  void error(const er::Error& e, const std::string& msg) { seq = frame_packet(out, seq, build_err(e, msg)); }
+  void ok() {
+    OkPacket p;
+    p.status = SERVER_STATUS_AUTOCOMMIT;
+    seq = frame_packet(out, seq, build_ok(p, caps));
+  }
+  void unknown_thread(uint64_t id) { error(er::ER_NO_SUCH_THREAD, "Unknown thread id: " + std::to_string(id)); }
+};
+
+// The single session `id` names among those the caller may list (or name,
+// for KILL).  Sends the error and returns nullptr when there is none or
+// several.
+const shm::SessionRecord* resolve(Context& cx, const std::vector<shm::SessionRecord>& all, uint64_t id,
+                                  bool listing_rules) {
+  IdMatch m = resolve_id(all, id, [&](const shm::SessionRecord& r) {
+    return listing_rules ? AccessRules::may_list(cx.caller, r) : AccessRules::may_name(cx.caller, r);
+  });
+  switch (m.outcome) {
+    case IdMatch::Outcome::Found:
+      return m.session;
+    case IdMatch::Outcome::Unknown:
+      cx.unknown_thread(id);
+      return nullptr;
+    case IdMatch::Outcome::Ambiguous:
+      cx.error(er::ER_UNKNOWN_ERROR, "Thread id " + std::to_string(id) + " is ambiguous: " + ambiguity(m) +
+                                         "; use the proxy's Id from SHOW PROXYSESSION");
+      return nullptr;
+  }
+  return nullptr;
+}
+
+After show_sessions(Context& cx) {
+  std::vector<ColumnDef> cols;
+  const auto& names = view::session_columns();
+  for (size_t i = 0; i < names.size(); ++i) {
+    ColumnDef c;
+    c.name = names[i];
+    if (view::session_column_is_numeric(i)) {
+      c.type = MYSQL_TYPE_LONGLONG;
+      c.charset = 63;  // binary
+      c.length = 20;
+      c.flags = 0x8000 | 0x0020 | 0x0001;  // NUM, UNSIGNED, NOT NULL
+    }
+    cols.push_back(c);
+  }
+  std::vector<TextRow> rows;
+  for (const auto& r : cx.directory.snapshot())
+    if (AccessRules::may_list(cx.caller, r)) rows.push_back(view::session_row(r, cx.directory.pid()));
+  cx.out += build_text_resultset(cols, rows, cx.caps, SERVER_STATUS_AUTOCOMMIT, cx.seq);
+  return After::Continue;
+}
+
+After show_attributes(Context& cx) {
+  auto all = cx.directory.snapshot();
+  const shm::SessionRecord* r = resolve(cx, all, cx.st.has_id ? cx.st.id : cx.caller.cs_id, true);
+  if (!r) return After::Continue;
+  std::vector<ColumnDef> cols(3);
+  cols[0].name = "attribute_name";
+  cols[1].name = "value";
+  cols[2].name = "info";
+  std::vector<TextRow> rows;
+  for (auto& a : view::session_attributes(*r, cx.directory.pid(), view::now_us())) {
+    if (cx.st.has_like && !sql::like_match(a.name, cx.st.like)) continue;
+    rows.push_back({a.name, a.value, a.info});
+  }
+  cx.out += build_text_resultset(cols, rows, cx.caps, SERVER_STATUS_AUTOCOMMIT, cx.seq);
+  return After::Continue;
+}
+
+void send_kill(Context& cx, const shm::SessionRecord& r, control::RequestType type, uint64_t ss_id) {
+  control::Request req;
+  req.type = type;
+  req.cs_id = r.cs_id;
+  req.proxy_sessid = r.proxy_sessid;
+  req.ss_id = ss_id;
+  req.sender_pid = cx.directory.pid();
+  req.sender_cs_id = cx.caller.cs_id;
+  std::string error;
+  if (!cx.directory.send(r, req, error)) {
+    LOG_WARN("cs_id=%u: %s of %u failed: %s", cx.caller.cs_id, control::request_type_name(type), r.cs_id,
+             error.c_str());
+    cx.error(er::ER_UNKNOWN_ERROR, "Could not reach the worker of thread " + std::to_string(r.cs_id) + ": " + error);
+    return;
+  }
+  cx.ok();
+}
+
+After kill(Context& cx, bool query_only) {
+  auto all = cx.directory.snapshot();
+  const shm::SessionRecord* r = resolve(cx, all, cx.st.id, false);
+  if (!r) return After::Continue;
+  if (!AccessRules::owns(cx.caller, *r)) {
+    cx.error(er::ER_KILL_DENIED_ERROR, "You are not owner of thread " + std::to_string(cx.st.id));
+    return After::Continue;
+  }
+  if (r->cs_id == cx.caller.cs_id) {
+    // Killing oneself interrupts the KILL statement itself.
+    cx.error(er::ER_QUERY_INTERRUPTED, "Query execution was interrupted");
+    return query_only ? After::Continue : After::CloseSession;
+  }
+  send_kill(cx, *r, query_only ? control::RequestType::KillQuery : control::RequestType::KillSession, 0);
+  return After::Continue;
+}
+
+After kill_connection(Context& cx) { return kill(cx, false); }
+After kill_query(Context& cx) { return kill(cx, true); }
+
+After kill_proxysession(Context& cx) {
+  if (!cx.st.has_ss_id) return kill(cx, false);
+  auto all = cx.directory.snapshot();
+  const shm::SessionRecord* r = resolve(cx, all, cx.st.id, false);
+  if (!r) return After::Continue;
+  if (!has_server_session(*r, cx.st.ss_id)) {
+    cx.unknown_thread(cx.st.ss_id);
+    return After::Continue;
+  }
+  send_kill(cx, *r, control::RequestType::KillServerSession, cx.st.ss_id);
+  return After::Continue;
+}
+
+struct Command {
+  Kind kind;
+  bool privileged_only;  // refused with 1227 to other tenants
+  After (*run)(Context&);
+};
+
+const Command kCommands[] = {
+    {Kind::ShowSessions, false, show_sessions},
+    {Kind::ShowAttributes, false, show_attributes},
+    {Kind::KillProxySession, true, kill_proxysession},
+    {Kind::KillConnection, false, kill_connection},
+    {Kind::KillQuery, false, kill_query},
+};
+
+}  // namespace
+
+After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory, uint32_t caps,
+              std::string& out) {
+  Context cx{st, caller, directory, caps, out};
+  if (st.kind == Kind::Malformed) {
+    cx.error(er::ER_PARSE_ERROR, "You have an error in your SQL syntax: " + st.error);
+    return After::Continue;
+  }
+  for (const auto& c : kCommands) {
+    if (c.kind != st.kind) continue;
+    if (c.privileged_only && !caller.privileged) {
+      cx.error(er::ER_SPECIFIC_ACCESS_DENIED_ERROR,
+               "Access denied; you need (at least one of) the SUPER privilege(s) for this operation");
+      return After::Continue;
+    }
+    return c.run(cx);
+  }
+  cx.error(er::ER_UNKNOWN_COM_ERROR, "Unknown proxy command");
+  return After::Continue;
+}
+
+}  // namespace myrelay::admin

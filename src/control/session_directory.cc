@@ -1,0 +1,25 @@
+// The daemon's session directory (see session_directory.h).
+#include "control/session_directory.h"
+
+#include <algorithm>
+
+#include "control/shm_table.h"
+
+namespace myrelay {
+
+std::vector<shm::SessionRecord> ShmSessionDirectory::snapshot() const {
+  auto all = table_.snapshot();
+  std::sort(all.begin(), all.end(),
+            [](const shm::SessionRecord& a, const shm::SessionRecord& b) { return a.cs_id < b.cs_id; });
+  return all;
+}
+
+bool ShmSessionDirectory::send(const shm::SessionRecord& target, const control::Request& req, std::string& error) {
+  if (target.worker < 0 || size_t(target.worker) >= control_fds_.size()) {
+    error = "no worker " + std::to_string(target.worker);
+    return false;
+  }
+  return control::send_fd(control_fds_[size_t(target.worker)], req, error);
+}
+
+}  // namespace myrelay

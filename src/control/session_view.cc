@@ -1,0 +1,123 @@
+// Session records as people read them (see session_view.h).
+#include "control/session_view.h"
+
+#include <sys/time.h>
+
+#include "control/shm_table.h"
+
+namespace myrelay::view {
+
+using namespace shm;
+
+// The numeric values are ClientSession::State / ServerSession::State.
+const char* client_state_name(uint32_t state) {
+  static const char* names[] = {"MCS_INIT", "MCS_ACTIVE_READER", "MCS_KEEP_ALIVE",
+                                "MCS_HALF_CLOSED", "MCS_CLOSED"};
+  return state < 5 ? names[state] : "MCS_UNKNOWN";
+}
+
+const char* server_state_name(uint32_t state) {
+  static const char* names[] = {"MSS_INIT", "MSS_ACTIVE", "MSS_KA_CLIENT_SLAVE", "MSS_KA_SHARED",
+                                "MSS_CLOSED"};
+  return state < 5 ? names[state] : "MSS_UNKNOWN";
+}
+
+const std::vector<std::string>& session_columns() {
+  static const std::vector<std::string> cols = {
+      "proxy_sessid", "Id",    "Cluster",           "Tenant", "User", "Host",      "db",
+      "trans_count",  "svr_session_count", "state", "tid",    "pid",  "using_ssl"};
+  return cols;
+}
+
+bool session_column_is_numeric(size_t i) {
+  switch (i) {
+    case 0: case 1: case 7: case 8: case 10: case 11: case 12:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::vector<std::optional<std::string>> session_row(const SessionRecord& r, int pid) {
+  std::vector<std::optional<std::string>> row;
+  row.push_back(std::to_string(r.proxy_sessid));
+  row.push_back(std::to_string(r.cs_id));
+  row.push_back(get_field(r.cluster));
+  row.push_back(get_field(r.tenant));
+  row.push_back(get_field(r.user));
+  row.push_back(get_field(r.host_ip) + ":" + std::to_string(r.host_port));
+  if (r.has_db)
+    row.push_back(get_field(r.db));
+  else
+    row.push_back(std::nullopt);
+  row.push_back(std::to_string(r.trans_count));
+  row.push_back(std::to_string(r.svr_session_count));
+  row.push_back(std::string(client_state_name(r.state)));
+  row.push_back(std::to_string(r.tid));
+  row.push_back(std::to_string(pid));
+  row.push_back(std::to_string(unsigned(r.using_ssl)));
+  return row;
+}
+
+int64_t now_us() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  return int64_t(tv.tv_sec) * 1000000 + tv.tv_usec;
+}
+
+static std::string seconds_since(int64_t then_us, int64_t now) {
+  if (then_us <= 0) return "0";
+  int64_t d = now - then_us;
+  if (d < 0) d = 0;
+  return std::to_string(d / 1000000);
+}
+
+std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64_t now) {
+  std::vector<Attribute> a;
+  const std::string cs = "client session";
+  auto add = [&](const char* name, std::optional<std::string> v, const std::string& info) {
+    a.push_back(Attribute{name, std::move(v), info});
+  };
+  add("proxy_sessid", std::to_string(r.proxy_sessid), cs);
+  add("cs_id", std::to_string(r.cs_id), cs);
+  add("cluster", get_field(r.cluster), cs);
+  add("tenant", get_field(r.tenant), cs);
+  add("user", get_field(r.user), cs);
+  add("host_ip", get_field(r.host_ip), cs);
+  add("host_port", std::to_string(r.host_port), cs);
+  add("db", r.has_db ? std::optional<std::string>(get_field(r.db)) : std::nullopt, cs);
+  add("total_trans_cnt", std::to_string(r.trans_count), cs);
+  add("svr_session_cnt", std::to_string(r.svr_session_count), cs);
+  add("active", r.state == 1 ? "true" : "false", cs);
+  add("read_state", std::string(client_state_name(r.state)), cs);
+  add("tid", std::to_string(r.tid), cs);
+  add("pid", std::to_string(pid), cs);
+  add("worker", std::to_string(r.worker), cs);
+  add("in_trans", r.in_trans ? "true" : "false", cs);
+  add("privileged", r.privileged ? "true" : "false", cs);
+  add("using_ssl", std::to_string(unsigned(r.using_ssl)), cs);
+  add("command", get_field(r.command), cs);
+  add("queries", std::to_string(r.queries), cs);
+  add("bytes_in", std::to_string(r.bytes_in), cs);
+  add("bytes_out", std::to_string(r.bytes_out), cs);
+  add("connected_s", seconds_since(r.created_us, now), cs);
+  add("idle_s", r.state == 2 ? seconds_since(r.last_active_us, now) : "0", cs);
+  int n = 0;
+  for (const auto& s : r.servers) {
+    if (s.ss_id == 0) continue;
+    ++n;
+    std::string info = "server session " + std::to_string(n) + " (ss_id " + std::to_string(s.ss_id) + ")";
+    add("ss_id", std::to_string(s.ss_id), info);
+    add("server_ip", get_field(s.server_ip), info);
+    add("server_port", std::to_string(s.server_port), info);
+    add("server_role", s.role == 0 ? "primary" : "replica", info);
+    add("server_sessid", std::to_string(s.server_sessid), info);
+    add("state", std::string(server_state_name(s.state)), info);
+    add("transact_count", std::to_string(s.transact_count), info);
+    add("requests", std::to_string(s.requests), info);
+    add("connected_s", seconds_since(s.created_us, now), info);
+  }
+  return a;
+}
+
+}  // namespace myrelay::view

@@ -1,0 +1,33 @@
+// How a session record reads to people: the columns of SHOW PROXYSESSION, the
+// rows of SHOW PROXYSESSION ATTRIBUTE.  Shared by the SQL
+// admin commands and myrelayctl so both print the same thing.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "myrelay/shm_layout.h"
+
+namespace myrelay::view {
+
+const char* client_state_name(uint32_t state);
+const char* server_state_name(uint32_t state);
+
+// SHOW PROXYSESSION.
+const std::vector<std::string>& session_columns();
+// Which of those columns are numbers (for alignment and column types).
+bool session_column_is_numeric(size_t i);
+std::vector<std::optional<std::string>> session_row(const shm::SessionRecord& r, int pid);
+
+// SHOW PROXYSESSION ATTRIBUTE.
+struct Attribute {
+  std::string name;
+  std::optional<std::string> value;
+  std::string info;
+};
+std::vector<Attribute> session_attributes(const shm::SessionRecord& r, int pid, int64_t now_us);
+
+int64_t now_us();
+
+}  // namespace myrelay::view

@@ -1,0 +1,319 @@
+// The shared-memory session table (see shm_table.h and shm_layout.h).
+#include "control/shm_table.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace bip = boost::interprocess;
+
+namespace myrelay {
+
+using namespace shm;
+
+struct ShmTable::Impl {
+  bip::shared_memory_object object;
+  bip::mapped_region region;
+};
+
+uint64_t process_start_ticks(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  // The command name may contain spaces and parentheses: fields count from
+  // the last ')'.  starttime is field 22; after ')' comes field 3.
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) {
+    if (!(rest >> field)) return 0;
+  }
+  return std::strtoull(field.c_str(), nullptr, 10);
+}
+
+// The state letter of /proc/PID/stat ('Z' for a zombie), or 0.
+static char process_state(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  size_t close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+}
+
+bool process_alive(pid_t pid, uint64_t start_ticks) {
+  if (pid <= 0) return false;
+  if (kill(pid, 0) != 0 && errno != EPERM) return false;
+  // A dead daemon nobody has reaped yet is not running.
+  char state = process_state(pid);
+  if (state == 'Z' || state == 'X') return false;
+  if (start_ticks == 0) return true;
+  uint64_t now = process_start_ticks(pid);
+  return now == 0 || now == start_ticks;  // unreadable /proc: assume it is the same
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
+
+ShmTable::~ShmTable() = default;
+
+WorkerInfo* ShmTable::worker(uint32_t i) const {
+  return reinterpret_cast<WorkerInfo*>(static_cast<char*>(base_) + header_->workers_offset +
+                                       size_t(i) * header_->worker_info_size);
+}
+
+Slot* ShmTable::slot(uint32_t i) const {
+  return reinterpret_cast<Slot*>(static_cast<char*>(base_) + header_->slots_offset +
+                                 size_t(i) * header_->slot_size);
+}
+
+std::unique_ptr<ShmTable> ShmTable::create(const CreateOptions& opts, std::string& error) {
+  // A segment already there: a live daemon's is refused, a dead one's replaced.
+  try {
+    bip::shared_memory_object old(bip::open_only, opts.name.c_str(), bip::read_only);
+    bip::offset_t size = 0;
+    if (old.get_size(size) && size_t(size) >= sizeof(Header)) {
+      bip::mapped_region r(old, bip::read_only, 0, sizeof(Header));
+      auto* h = static_cast<const Header*>(r.get_address());
+      if (h->magic == kMagic && process_alive(h->pid, h->pid_start_ticks) && h->pid != getpid()) {
+        error = "shared memory segment '" + opts.name + "' belongs to a running myrelayd (pid " +
+                std::to_string(h->pid) + ")";
+        return nullptr;
+      }
+    }
+  } catch (const bip::interprocess_exception&) {
+    // Not there, or unreadable: either way a fresh one is made below.
+  }
+  bip::shared_memory_object::remove(opts.name.c_str());
+
+  auto t = std::unique_ptr<ShmTable>(new ShmTable());
+  t->name_ = opts.name;
+  t->owner_ = true;
+  size_t workers_off = align64(sizeof(Header));
+  size_t slots_off = align64(workers_off + opts.worker_count * sizeof(WorkerInfo));
+  t->size_ = slots_off + size_t(opts.slot_count) * sizeof(Slot);
+  try {
+    // Owner read-write; the admin group may read (it never writes here).
+    mode_t mode = opts.admin_gid != gid_t(-1) ? 0640 : 0600;
+    bip::permissions perm(mode);
+    t->impl_ = std::make_unique<Impl>();
+    t->impl_->object = bip::shared_memory_object(bip::create_only, opts.name.c_str(),
+                                                 bip::read_write, perm);
+    int fd = t->impl_->object.get_mapping_handle().handle;
+    // The umask may have taken bits away; set exactly what we want.
+    if (fchmod(fd, mode) != 0) {
+      error = std::string("cannot set the segment's mode: ") + strerror(errno);
+      bip::shared_memory_object::remove(opts.name.c_str());
+      return nullptr;
+    }
+    if (opts.admin_gid != gid_t(-1) && fchown(fd, uid_t(-1), opts.admin_gid) != 0) {
+      error = std::string("cannot give the segment to the admin group: ") + strerror(errno);
+      bip::shared_memory_object::remove(opts.name.c_str());
+      return nullptr;
+    }
+    t->impl_->object.truncate(bip::offset_t(t->size_));
+    t->impl_->region = bip::mapped_region(t->impl_->object, bip::read_write);
+  } catch (const bip::interprocess_exception& e) {
+    error = "cannot create shared memory segment '" + opts.name + "': " + e.what();
+    bip::shared_memory_object::remove(opts.name.c_str());
+    return nullptr;
+  }
+  t->base_ = t->impl_->region.get_address();
+  memset(t->base_, 0, t->size_);  // fresh pages are zero already; this also touches them once
+  Header* h = static_cast<Header*>(t->base_);
+  t->header_ = h;
+  h->layout_version = kLayoutVersion;
+  h->header_size = sizeof(Header);
+  h->worker_info_size = sizeof(WorkerInfo);
+  h->slot_size = sizeof(Slot);
+  h->workers_offset = workers_off;
+  h->slots_offset = slots_off;
+  h->worker_count = opts.worker_count;
+  h->slot_count = opts.slot_count;
+  h->pid = getpid();
+  h->proxy_id = opts.proxy_id;
+  h->start_time = uint64_t(time(nullptr));
+  h->pid_start_ticks = process_start_ticks(getpid());
+  set_field(h->version, opts.version);
+  set_field(h->listen, opts.listen);
+  h->state.store(uint32_t(DaemonState::Starting), std::memory_order_relaxed);
+  for (uint32_t i = 0; i < opts.worker_count; ++i) t->worker(i)->index = int32_t(i);
+  t->free_.reserve(opts.slot_count);
+  for (uint32_t i = opts.slot_count; i > 0; --i) t->free_.push_back(i - 1);
+  // The magic goes in last: a reader that sees it sees a complete header.
+  std::atomic_thread_fence(std::memory_order_release);
+  reinterpret_cast<std::atomic<uint64_t>*>(&h->magic)->store(kMagic, std::memory_order_release);
+  return t;
+}
+
+std::unique_ptr<ShmTable> ShmTable::attach(const std::string& name, AttachError& code,
+                                           std::string& error) {
+  auto t = std::unique_ptr<ShmTable>(new ShmTable());
+  t->name_ = name;
+  t->impl_ = std::make_unique<Impl>();
+  try {
+    t->impl_->object = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_only);
+    bip::offset_t size = 0;
+    t->impl_->object.get_size(size);
+    if (size_t(size) < sizeof(Header)) {
+      code = AttachError::BadLayout;
+      error = "shared memory segment '" + name + "' is too small to be myrelay's";
+      return nullptr;
+    }
+    // Readers go through every slot: fault the pages in with one mmap
+    // instead of one page fault per 4 KiB.
+    t->impl_->region = bip::mapped_region(t->impl_->object, bip::read_only, 0, 0, nullptr, MAP_POPULATE);
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_native_error() == ENOENT || e.get_error_code() == bip::not_found_error) {
+      code = AttachError::NotFound;
+      error = "no shared memory segment '" + name + "': is myrelayd running?";
+    } else if (e.get_native_error() == EACCES || e.get_error_code() == bip::security_error) {
+      code = AttachError::Permission;
+      error = "permission denied reading shared memory segment '" + name +
+              "' (run as the daemon's user or a member of its admin_group)";
+    } else {
+      code = AttachError::Other;
+      error = "cannot open shared memory segment '" + name + "': " + e.what();
+    }
+    return nullptr;
+  }
+  t->base_ = t->impl_->region.get_address();
+  t->size_ = t->impl_->region.get_size();
+  Header* h = static_cast<Header*>(t->base_);
+  t->header_ = h;
+  uint64_t magic = reinterpret_cast<std::atomic<uint64_t>*>(&h->magic)->load(std::memory_order_acquire);
+  if (magic != kMagic) {
+    code = AttachError::BadLayout;
+    error = "shared memory segment '" + name + "' is not a myrelay session table (or is still being set up)";
+    return nullptr;
+  }
+  if (h->layout_version != kLayoutVersion) {
+    code = AttachError::VersionMismatch;
+    error = "shared memory segment '" + name + "' has layout version " +
+            std::to_string(h->layout_version) + ", this program reads version " +
+            std::to_string(kLayoutVersion) + ": use the myrelayctl that came with the running myrelayd";
+    return nullptr;
+  }
+  if (h->header_size != sizeof(Header) || h->worker_info_size != sizeof(WorkerInfo) ||
+      h->slot_size != sizeof(Slot) ||
+      h->slots_offset + uint64_t(h->slot_count) * h->slot_size > t->size_ ||
+      h->workers_offset + uint64_t(h->worker_count) * h->worker_info_size > t->size_) {
+    code = AttachError::BadLayout;
+    error = "shared memory segment '" + name + "' has inconsistent sizes";
+    return nullptr;
+  }
+  if (!process_alive(h->pid, h->pid_start_ticks)) {
+    code = AttachError::Stale;
+    error = "shared memory segment '" + name + "' is stale: its daemon (pid " +
+            std::to_string(h->pid) + ") is not running";
+    return nullptr;
+  }
+  code = AttachError::None;
+  return t;
+}
+
+void ShmTable::unlink() {
+  // Once only: a second call could remove the segment of a daemon started since.
+  if (owner_) bip::shared_memory_object::remove(name_.c_str());
+  owner_ = false;
+}
+
+int ShmTable::acquire_slot() {
+  std::lock_guard<std::mutex> lock(free_mu_);
+  if (free_.empty()) return -1;
+  uint32_t i = free_.back();
+  free_.pop_back();
+  header_->sessions_in_use.fetch_add(1, std::memory_order_relaxed);
+  return int(i);
+}
+
+void ShmTable::release_slot(uint32_t index) {
+  std::lock_guard<std::mutex> lock(free_mu_);
+  free_.push_back(index);
+  header_->sessions_in_use.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ShmTable::write_record(Slot* slot, const SessionRecord& rec) {
+  uint64_t words[kRecordWords];
+  memcpy(words, &rec, sizeof(words));
+  uint32_t c = slot->changecount.load(std::memory_order_relaxed);
+  slot->changecount.store(c + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (size_t i = 0; i < kRecordWords; ++i) slot->words[i].store(words[i], std::memory_order_relaxed);
+  slot->changecount.store(c + 2, std::memory_order_release);
+  slot->occupied.store(rec.in_use, std::memory_order_relaxed);
+}
+
+// Compares in place, word by word, and touches the slot (and `last`) only
+// where a word differs: this runs twice per relayed query.
+void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord& last,
+                             const WordRange* ranges, size_t n_ranges) {
+  auto* now = reinterpret_cast<const unsigned char*>(&rec);
+  auto* before = reinterpret_cast<unsigned char*>(&last);
+  auto word = [](const unsigned char* p, size_t i) {
+    uint64_t w;
+    memcpy(&w, p + i * 8, 8);
+    return w;
+  };
+  bool open = false;
+  uint32_t c = 0;
+  for (size_t r = 0; r < n_ranges; ++r) {
+    for (size_t i = ranges[r].begin; i < ranges[r].end && i < kRecordWords; ++i) {
+      uint64_t w = word(now, i);
+      if (w == word(before, i)) continue;
+      if (!open) {  // the first difference: readers must retry from here on
+        open = true;
+        c = slot->changecount.load(std::memory_order_relaxed);
+        slot->changecount.store(c + 1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+      }
+      slot->words[i].store(w, std::memory_order_relaxed);
+      memcpy(before + i * 8, &w, 8);
+    }
+  }
+  if (!open) return;  // nothing changed: readers keep their copy valid
+  slot->changecount.store(c + 2, std::memory_order_release);
+  slot->occupied.store(rec.in_use, std::memory_order_relaxed);
+}
+
+void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord& last) {
+  static constexpr WordRange whole{0, kRecordWords};
+  write_changes(slot, rec, last, &whole, 1);
+}
+
+bool ShmTable::read_record(const Slot* slot, SessionRecord& out, int max_tries) {
+  uint64_t words[kRecordWords];
+  for (int attempt = 0; attempt < max_tries; ++attempt) {
+    uint32_t before = slot->changecount.load(std::memory_order_acquire);
+    if (before & 1) continue;  // being written
+    for (size_t i = 0; i < kRecordWords; ++i) words[i] = slot->words[i].load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    uint32_t after = slot->changecount.load(std::memory_order_relaxed);
+    if (before == after) {
+      memcpy(&out, words, sizeof(out));
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<SessionRecord> ShmTable::snapshot() const {
+  std::vector<SessionRecord> v;
+  SessionRecord rec;
+  for (uint32_t i = 0; i < slot_count(); ++i) {
+    const Slot* s = slot(i);
+    if (!s->occupied.load(std::memory_order_relaxed)) continue;
+    if (read_record(s, rec) && rec.in_use) v.push_back(rec);
+  }
+  return v;
+}
+
+}  // namespace myrelay

@@ -1,0 +1,290 @@
+// The proxy's SQL recogniser (see sql_recognizer.h).
+#include "control/sql_recognizer.h"
+
+#include <cctype>
+
+namespace myrelay::sql {
+
+size_t skip_space(std::string_view s, size_t pos) {
+  while (pos < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[pos]);
+    if (isspace(c)) {
+      ++pos;
+    } else if (c == '/' && pos + 1 < s.size() && s[pos + 1] == '*') {
+      size_t end = s.find("*/", pos + 2);
+      if (end == std::string_view::npos) return s.size();
+      pos = end + 2;
+    } else if (c == '#' || (c == '-' && pos + 2 < s.size() + 1 && s.substr(pos, 2) == "--" &&
+                            (pos + 2 == s.size() || isspace(static_cast<unsigned char>(s[pos + 2]))))) {
+      size_t end = s.find('\n', pos);
+      if (end == std::string_view::npos) return s.size();
+      pos = end + 1;
+    } else {
+      break;
+    }
+  }
+  return pos;
+}
+
+static bool keyword_at(std::string_view s, size_t pos, std::string_view kw) {
+  if (s.size() - pos < kw.size()) return false;
+  for (size_t i = 0; i < kw.size(); ++i)
+    if (toupper(static_cast<unsigned char>(s[pos + i])) != kw[i]) return false;
+  size_t end = pos + kw.size();
+  return end == s.size() || !(isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_' || s[end] == '$');
+}
+
+bool parse_use(std::string_view sql, std::string& db) {
+  size_t pos = skip_space(sql, 0);
+  if (!keyword_at(sql, pos, "USE")) return false;
+  pos = skip_space(sql, pos + 3);
+  std::string name;
+  if (pos < sql.size() && sql[pos] == '`') {
+    ++pos;
+    for (;;) {
+      if (pos >= sql.size()) return false;
+      if (sql[pos] == '`') {
+        if (pos + 1 < sql.size() && sql[pos + 1] == '`') {
+          name += '`';
+          pos += 2;
+          continue;
+        }
+        ++pos;
+        break;
+      }
+      name += sql[pos++];
+    }
+  } else {
+    while (pos < sql.size()) {
+      unsigned char c = static_cast<unsigned char>(sql[pos]);
+      if (isspace(c) || c == ';' || c == '/' || c == '#') break;
+      name += sql[pos++];
+    }
+  }
+  if (name.empty()) return false;
+  pos = skip_space(sql, pos);
+  if (pos < sql.size() && sql[pos] == ';') pos = skip_space(sql, pos + 1);
+  if (pos != sql.size()) return false;
+  db = name;
+  return true;
+}
+
+// A tiny tokenizer over the statement: words, numbers, quoted strings, ';'.
+namespace {
+
+struct Token {
+  enum Type { End, Word, Number, String, Semicolon, Other } type = End;
+  std::string text;  // words upper-cased; strings unquoted
+};
+
+class Lexer {
+ public:
+  explicit Lexer(std::string_view s) : s_(s) {}
+
+  Token next() {
+    pos_ = skip_space(s_, pos_);
+    Token t;
+    if (pos_ >= s_.size()) return t;
+    unsigned char c = static_cast<unsigned char>(s_[pos_]);
+    if (isalpha(c) || c == '_') {
+      size_t start = pos_;
+      while (pos_ < s_.size() && (isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_' || s_[pos_] == '$'))
+        ++pos_;
+      t.type = Token::Word;
+      for (size_t i = start; i < pos_; ++i) t.text += char(toupper(static_cast<unsigned char>(s_[i])));
+      return t;
+    }
+    if (isdigit(c)) {
+      size_t start = pos_;
+      while (pos_ < s_.size() && isalnum(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+      t.type = Token::Number;
+      t.text = std::string(s_.substr(start, pos_ - start));
+      return t;
+    }
+    if (c == '\'' || c == '"') {
+      char quote = char(c);
+      ++pos_;
+      t.type = Token::String;
+      while (pos_ < s_.size()) {
+        char ch = s_[pos_++];
+        if (ch == '\\' && pos_ < s_.size()) {
+          char e = s_[pos_++];
+          // Keep \\% and \\_ escaped for LIKE; undo the others.
+          if (e == '%' || e == '_') t.text += '\\';
+          t.text += e;
+        } else if (ch == quote) {
+          if (pos_ < s_.size() && s_[pos_] == quote) {
+            t.text += quote;
+            ++pos_;
+          } else {
+            return t;
+          }
+        } else {
+          t.text += ch;
+        }
+      }
+      t.type = Token::Other;  // unterminated
+      return t;
+    }
+    if (c == ';') {
+      ++pos_;
+      t.type = Token::Semicolon;
+      return t;
+    }
+    ++pos_;
+    t.type = Token::Other;
+    t.text = std::string(1, char(c));
+    return t;
+  }
+
+  Token peek() {
+    size_t save = pos_;
+    Token t = next();
+    pos_ = save;
+    return t;
+  }
+
+ private:
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+bool parse_number(const Token& t, uint64_t& out) {
+  if (t.type != Token::Number || t.text.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : t.text) {
+    if (!isdigit(static_cast<unsigned char>(c))) return false;
+    uint64_t d = uint64_t(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
+
+// After the statement: nothing, or one ';' and nothing.
+bool at_statement_end(Lexer& lx) {
+  Token t = lx.next();
+  if (t.type == Token::Semicolon) t = lx.next();
+  return t.type == Token::End;
+}
+
+AdminStatement malformed(const std::string& msg) {
+  AdminStatement st;
+  st.kind = AdminStatement::Kind::Malformed;
+  st.error = msg;
+  return st;
+}
+
+}  // namespace
+
+AdminStatement parse_admin(std::string_view sql) {
+  Lexer lx(sql);
+  Token first = lx.next();
+  AdminStatement st;
+  if (first.type != Token::Word) return st;
+  if (first.text == "SHOW") {
+    Token what = lx.next();
+    if (what.type != Token::Word || what.text != "PROXYSESSION") return st;
+    Token t = lx.peek();
+    if (t.type == Token::End || t.type == Token::Semicolon) {
+      if (!at_statement_end(lx)) return malformed("nothing may follow SHOW PROXYSESSION but ';'");
+      st.kind = AdminStatement::Kind::ShowSessions;
+      return st;
+    }
+    t = lx.next();
+    if (t.type != Token::Word || t.text != "ATTRIBUTE")
+      return malformed("expected ATTRIBUTE or the end of the statement after SHOW PROXYSESSION");
+    st.kind = AdminStatement::Kind::ShowAttributes;
+    t = lx.peek();
+    if (t.type == Token::Number) {
+      lx.next();
+      if (!parse_number(t, st.id)) return malformed("'" + t.text + "' is not a valid session id");
+      st.has_id = true;
+      t = lx.peek();
+    }
+    if (t.type == Token::Word && t.text == "LIKE") {
+      lx.next();
+      Token pat = lx.next();
+      if (pat.type != Token::String)
+        return malformed("expected a quoted pattern after LIKE, as in LIKE 'ss%'");
+      st.has_like = true;
+      st.like = pat.text;
+    }
+    if (!at_statement_end(lx))
+      return malformed("expected SHOW PROXYSESSION ATTRIBUTE [id] [LIKE 'pattern']");
+    return st;
+  }
+  if (first.text == "KILL") {
+    Token t = lx.next();
+    if (t.type == Token::Word && t.text == "PROXYSESSION") {
+      st.kind = AdminStatement::Kind::KillProxySession;
+      Token id = lx.next();
+      if (id.type == Token::End || id.type == Token::Semicolon)
+        return malformed("expected a session id (cs_id or connection_id) after KILL PROXYSESSION");
+      if (!parse_number(id, st.id)) return malformed("'" + id.text + "' is not a valid session id");
+      st.has_id = true;
+      Token ss = lx.peek();
+      if (ss.type == Token::Number) {
+        lx.next();
+        if (!parse_number(ss, st.ss_id)) return malformed("'" + ss.text + "' is not a valid ss_id");
+        st.has_ss_id = true;
+      }
+      if (!at_statement_end(lx)) return malformed("expected KILL PROXYSESSION id [ss_id]");
+      return st;
+    }
+    // MariaDB's KILL [HARD | SOFT] [CONNECTION | QUERY] thread_id
+    if (t.type == Token::Word && (t.text == "HARD" || t.text == "SOFT")) t = lx.next();
+    st.kind = AdminStatement::Kind::KillConnection;
+    if (t.type == Token::Word && (t.text == "CONNECTION" || t.text == "QUERY")) {
+      if (t.text == "QUERY") st.kind = AdminStatement::Kind::KillQuery;
+      Token nt = lx.peek();
+      if (st.kind == AdminStatement::Kind::KillQuery && nt.type == Token::Word && nt.text == "ID")
+        return AdminStatement{};  // KILL QUERY ID query_id: the backend's business
+      t = lx.next();
+    } else if (t.type == Token::Word && t.text == "USER") {
+      return AdminStatement{};  // KILL USER name: the backend's business
+    }
+    if (t.type == Token::End || t.type == Token::Semicolon)
+      return malformed("expected a session id after KILL");
+    if (!parse_number(t, st.id))
+      return malformed("KILL through myrelay takes a numeric id (cs_id or connection_id), not '" + t.text + "'");
+    st.has_id = true;
+    if (!at_statement_end(lx)) return malformed("expected KILL [CONNECTION | QUERY] id");
+    return st;
+  }
+  return st;
+}
+
+bool like_match(std::string_view text, std::string_view pat) {
+  // Iterative matcher with backtracking on the last '%'.
+  size_t t = 0, p = 0, star_p = std::string_view::npos, star_t = 0;
+  auto lower = [](char c) { return char(tolower(static_cast<unsigned char>(c))); };
+  while (t < text.size()) {
+    if (p < pat.size() && pat[p] == '%') {
+      star_p = p++;
+      star_t = t;
+      continue;
+    }
+    if (p < pat.size()) {
+      char pc = pat[p];
+      bool escaped = false;
+      if (pc == '\\' && p + 1 < pat.size()) {
+        pc = pat[p + 1];
+        escaped = true;
+      }
+      if ((!escaped && pc == '_') || lower(pc) == lower(text[t])) {
+        p += escaped ? 2 : 1;
+        ++t;
+        continue;
+      }
+    }
+    if (star_p == std::string_view::npos) return false;
+    p = star_p + 1;
+    t = ++star_t;
+  }
+  while (p < pat.size() && pat[p] == '%') ++p;
+  return p == pat.size();
+}
+
+}  // namespace myrelay::sql

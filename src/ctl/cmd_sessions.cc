@@ -1,0 +1,130 @@
+// myrelayctl sessions and session (see ctl.h).
+#include "ctl/ctl.h"
+
+#include <algorithm>
+#include <set>
+
+#include "control/sql_recognizer.h"
+
+namespace myrelay::ctl {
+
+// ---------------------------------------------------------------- sessions
+
+int cmd_sessions(const Options& o, const ShmTable& t) {
+  const int pid = t.header()->pid;
+  const auto& cols = view::session_columns();
+  Table table;
+  table.columns = cols;
+  for (size_t c = 0; c < cols.size(); ++c) table.numeric.push_back(view::session_column_is_numeric(c));
+  // Rows are made while reading, so the records themselves (about 1 KiB
+  // each) are never all held at once, then put in Id order.
+  std::vector<std::pair<uint32_t, Row>> rows;
+  rows.reserve(size_t(t.header()->sessions_in_use.load(std::memory_order_relaxed)) + 16);
+  for_each_session(t, [&](uint32_t, const shm::SessionRecord& rec) {
+    if (selected(o, rec)) rows.emplace_back(rec.cs_id, view::session_row(rec, pid));
+  });
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  table.rows.reserve(rows.size());
+  for (auto& r : rows) table.rows.push_back(std::move(r.second));
+  if (!o.json) {
+    if (!table.rows.empty()) print_table(stdout, table);
+    print_row_count(table.rows.size());
+    return kOk;
+  }
+  Json j;
+  j.begin_object().key("pid").num_i(pid).key("sessions").begin_array();
+  for (const Row& r : table.rows) {
+    j.begin_object();
+    for (size_t c = 0; c < cols.size(); ++c) {
+      j.key(cols[c]);
+      if (!r[c])
+        j.null();
+      else if (table.numeric[c] && cols[c] != "proxy_sessid")
+        j.num(to_u64(*r[c]));
+      else
+        j.str(*r[c]);
+    }
+    j.end_object();
+  }
+  j.end_array().end_object();
+  print_json(j);
+  return kOk;
+}
+
+// Operands were checked to be numbers before the segment was opened.
+// ---------------------------------------------------------------- session
+
+// JSON types of SHOW PROXYSESSION ATTRIBUTE's values; any other attribute
+// stays a string.  proxy_sessid stays a string: it is wider than 2^53.
+bool attribute_is_number(const std::string& name) {
+  static const std::set<std::string> kNumbers = {
+      "cs_id", "host_port", "total_trans_cnt", "svr_session_cnt", "tid", "pid", "worker",
+      "using_ssl", "queries", "bytes_in", "bytes_out", "connected_s", "idle_s", "ss_id",
+      "server_port", "server_sessid", "transact_count", "requests"};
+  return kNumbers.count(name) != 0;
+}
+
+bool attribute_is_bool(const std::string& name) {
+  return name == "active" || name == "in_trans" || name == "privileged";
+}
+
+void json_attribute(Json& j, const view::Attribute& a) {
+  j.key(a.name);
+  bool digits = a.value && !a.value->empty() &&
+                a.value->find_first_not_of("0123456789") == std::string::npos;
+  if (!a.value)
+    j.null();
+  else if (attribute_is_number(a.name) && digits)
+    j.num(to_u64(*a.value));
+  else if (attribute_is_bool(a.name) && (*a.value == "true" || *a.value == "false"))
+    j.boolean(*a.value == "true");
+  else
+    j.str(*a.value);
+}
+
+int cmd_session(const Options& o, const ShmTable& t) {
+  Found f;
+  int rc = resolve(t, operand(o, 1), f);
+  if (rc >= 0) return rc;
+  auto attrs = view::session_attributes(f.rec, t.header()->pid, view::now_us());
+  if (o.like) {
+    attrs.erase(std::remove_if(attrs.begin(), attrs.end(),
+                               [&](const view::Attribute& a) { return !sql::like_match(a.name, *o.like); }),
+                attrs.end());
+  }
+  if (!o.json) {
+    Table table;
+    table.columns = {"attribute_name", "value", "info"};
+    table.numeric = {false, false, false};
+    for (const auto& a : attrs) table.rows.push_back({a.name, a.value, a.info});
+    if (!table.rows.empty()) print_table(stdout, table);
+    print_row_count(table.rows.size());
+    return kOk;
+  }
+  // The client session's attributes, then one object per server session: the
+  // info column says which server session an attribute belongs to.
+  const std::string kClient = "client session";
+  Json j;
+  j.begin_object();
+  for (const auto& a : attrs)
+    if (a.info == kClient) json_attribute(j, a);
+  j.key("server_sessions").begin_array();
+  std::string current;
+  bool open = false;
+  for (const auto& a : attrs) {
+    if (a.info == kClient) continue;
+    if (!open || a.info != current) {
+      if (open) j.end_object();
+      j.begin_object();
+      open = true;
+      current = a.info;
+    }
+    json_attribute(j, a);
+  }
+  if (open) j.end_object();
+  j.end_array().end_object();
+  print_json(j);
+  return kOk;
+}
+
+}  // namespace myrelay::ctl

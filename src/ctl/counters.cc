@@ -1,0 +1,175 @@
+// myrelayctl stats and metrics: every counter of the segment, from one list (see ctl.h).
+#include "ctl/ctl.h"
+
+#include <cstdlib>
+
+namespace myrelay::ctl {
+
+// ---------------------------------------------------------------- counters
+
+size_t counter_index(std::string_view key) {
+  for (size_t c = 0; c < kNumCounters; ++c)
+    if (key == kCounters[c].key) return c;
+  abort();  // a typo in this file
+}
+
+Stats read_stats(const ShmTable& t) {
+  Stats s;
+  for (uint32_t i = 0; i < t.worker_count(); ++i) {
+    const shm::WorkerInfo* w = t.worker(i);
+    WorkerStats ws;
+    ws.index = w->index;
+    ws.tid = w->tid.load(std::memory_order_relaxed);
+    for (size_t c = 0; c < kNumCounters; ++c) {
+      ws.values[c] = (w->counters.*kCounters[c].field).load(std::memory_order_relaxed);
+      s.total[c] += ws.values[c];
+    }
+    s.workers.push_back(ws);
+  }
+  s.refused = t.header()->connections_refused.load(std::memory_order_relaxed);
+  s.in_use = t.header()->sessions_in_use.load(std::memory_order_relaxed);
+  return s;
+}
+
+const char* daemon_state_name(uint32_t st) {
+  switch (shm::DaemonState(st)) {
+    case shm::DaemonState::Starting: return "starting";
+    case shm::DaemonState::Running: return "running";
+    case shm::DaemonState::Stopping: return "stopping";
+  }
+  return "unknown";
+}
+
+std::string duration_text(uint64_t secs) {
+  char buf[64];
+  if (secs >= 86400)
+    snprintf(buf, sizeof buf, "%llud %02llu:%02llu:%02llu", (unsigned long long)(secs / 86400),
+             (unsigned long long)(secs / 3600 % 24), (unsigned long long)(secs / 60 % 60),
+             (unsigned long long)(secs % 60));
+  else
+    snprintf(buf, sizeof buf, "%02llu:%02llu:%02llu", (unsigned long long)(secs / 3600),
+             (unsigned long long)(secs / 60 % 60), (unsigned long long)(secs % 60));
+  return buf;
+}
+
+uint64_t uptime_s(const shm::Header& h) {
+  uint64_t now = uint64_t(time(nullptr));
+  return now > h.start_time ? now - h.start_time : 0;
+}
+
+int cmd_stats(const Options& o, const ShmTable& t) {
+  const shm::Header& h = *t.header();
+  Stats s = read_stats(t);
+  const uint32_t state = h.state.load(std::memory_order_relaxed);
+  if (o.json) {
+    Json j;
+    j.begin_object().key("daemon").begin_object();
+    j.key("pid").num_i(h.pid).key("version").str(get_field(h.version)).key("listen").str(get_field(h.listen));
+    j.key("proxy_id").num_i(h.proxy_id).key("state").str(daemon_state_name(state));
+    j.key("start_time").num(h.start_time).key("uptime_s").num(uptime_s(h));
+    j.key("layout_version").num(h.layout_version).key("workers").num(h.worker_count);
+    j.key("session_slots").num(h.slot_count).end_object();
+    j.key("global").begin_object();
+    j.key("sessions_in_use").num(s.in_use).key("connections_refused").num(s.refused);
+    for (size_t c = 0; c < kNumCounters; ++c) j.key(kCounters[c].key).num(s.total[c]);
+    j.end_object().key("workers").begin_array();
+    for (const auto& w : s.workers) {
+      j.begin_object().key("worker").num_i(w.index).key("tid").num_i(w.tid);
+      for (size_t c = 0; c < kNumCounters; ++c) j.key(kCounters[c].key).num(w.values[c]);
+      j.end_object();
+    }
+    j.end_array().end_object();
+    print_json(j);
+    return kOk;
+  }
+  size_t w;
+  printf("myrelayd %s, pid %d, %s, listening on %s, proxy_id %d, up %s\n",
+         printable(get_field(h.version), w).c_str(), h.pid, daemon_state_name(state),
+         printable(get_field(h.listen), w).c_str(), h.proxy_id, duration_text(uptime_s(h)).c_str());
+  printf("sessions in use: %llu of %u slots; connections refused (over max_connections): %llu\n",
+         (unsigned long long)s.in_use, h.slot_count, (unsigned long long)s.refused);
+  Table table;
+  table.columns = {"worker", "tid"};
+  table.numeric = {true, true};
+  for (const auto& c : kCounters) {
+    table.columns.push_back(c.label);
+    table.numeric.push_back(true);
+  }
+  for (const auto& ws : s.workers) {
+    Row r = {std::to_string(ws.index), std::to_string(ws.tid)};
+    for (size_t c = 0; c < kNumCounters; ++c) r.push_back(std::to_string(ws.values[c]));
+    table.rows.push_back(r);
+  }
+  Row total = {std::string("total"), std::string("")};
+  for (size_t c = 0; c < kNumCounters; ++c) total.push_back(std::to_string(s.total[c]));
+  table.rows.push_back(total);
+  print_table(stdout, table);
+  return kOk;
+}
+
+// ---------------------------------------------------------------- metrics
+
+// Prometheus text format 0.0.4: label values escape \ " and newline.
+std::string label_value(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+void family(std::string& out, const char* name, const char* help, bool gauge) {
+  out += std::string("# HELP ") + name + " " + help + "\n";
+  out += std::string("# TYPE ") + name + (gauge ? " gauge\n" : " counter\n");
+}
+
+void sample(std::string& out, const std::string& name, const std::string& labels, uint64_t v) {
+  out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+}
+
+void print_down_metric() {
+  std::string out;
+  family(out, "myrelay_up", "Whether myrelayd is running and its session table readable.", true);
+  sample(out, "myrelay_up", "", 0);
+  fputs(out.c_str(), stdout);
+}
+
+int cmd_metrics(const Options&, const ShmTable& t) {
+  const shm::Header& h = *t.header();
+  Stats s = read_stats(t);
+  std::string out;
+  family(out, "myrelay_up", "Whether myrelayd is running and its session table readable.", true);
+  sample(out, "myrelay_up", "", 1);
+  family(out, "myrelay_info", "The running myrelayd: version, pid, proxy_id, listen address.", true);
+  const std::string info = "version=\"" + label_value(get_field(h.version)) + "\",pid=\"" +
+                           std::to_string(h.pid) + "\",proxy_id=\"" + std::to_string(h.proxy_id) +
+                           "\",listen=\"" + label_value(get_field(h.listen)) + "\",layout_version=\"" +
+                           std::to_string(h.layout_version) + "\"";
+  sample(out, "myrelay_info", info, 1);
+  family(out, "myrelay_start_time_seconds", "When myrelayd started, in seconds since the Unix epoch.", true);
+  sample(out, "myrelay_start_time_seconds", "", h.start_time);
+  family(out, "myrelay_workers", "Worker threads.", true);
+  sample(out, "myrelay_workers", "", h.worker_count);
+  family(out, "myrelay_session_slots", "Session slots (proxy.max_connections).", true);
+  sample(out, "myrelay_session_slots", "", h.slot_count);
+  family(out, "myrelay_sessions_in_use", "Session slots in use.", true);
+  sample(out, "myrelay_sessions_in_use", "", s.in_use);
+  family(out, "myrelay_connections_refused_total", "Connections refused over proxy.max_connections.", false);
+  sample(out, "myrelay_connections_refused_total", "", s.refused);
+  for (size_t c = 0; c < kNumCounters; ++c) {
+    family(out, kCounters[c].metric, kCounters[c].help, kCounters[c].gauge);
+    for (const auto& w : s.workers)
+      sample(out, kCounters[c].metric, "worker=\"" + std::to_string(w.index) + "\"", w.values[c]);
+  }
+  fputs(out.c_str(), stdout);
+  return kOk;
+}
+
+}  // namespace myrelay::ctl

@@ -1,0 +1,428 @@
+// Connections without bufferevent (see connection.h).
+#include "protocol/connection.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace myrelay {
+
+// Reads start small, so a short response does not take a big chain, and grow
+// while they fill what they were given, so a big result moves in large reads.
+static constexpr size_t kMinRead = 16 * 1024;
+static constexpr size_t kMaxRead = 256 * 1024;
+// Chains handed to one sendmsg(): enough for a burst of small packets.
+static constexpr int kMaxWriteVecs = 16;
+
+// Marks the running callback's connection as gone when the owner deletes it
+// from inside that callback.  The connection holds &dead only while the guard
+// lives (the guard puts the old value back), which GCC cannot see.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+struct DestroyGuard {
+  explicit DestroyGuard(bool*& slot) : slot_(slot), saved_(slot) { slot_ = &dead; }
+  ~DestroyGuard() {
+    if (!dead) slot_ = saved_;
+  }
+  bool*& slot_;
+  bool* saved_;
+  bool dead = false;
+};
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
+
+Connection::Connection(event_base* base, int fd) : base_(base), fd_(fd), read_size_(kMinRead) {
+  in_ = evbuffer_new();
+  out_ = evbuffer_new();
+  if (fd_ >= 0) setup_events();
+}
+
+Connection::~Connection() {
+  if (destroyed_) *destroyed_ = true;
+  if (read_ev_) event_free(read_ev_);
+  if (write_ev_) event_free(write_ev_);
+  if (notify_ev_) event_free(notify_ev_);
+  if (timeout_ev_) event_free(timeout_ev_);
+  if (in_) evbuffer_free(in_);
+  if (out_) evbuffer_free(out_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Connection::setup_events() {
+  read_ev_ = event_new(base_, fd_, EV_READ | EV_PERSIST, on_readable, this);
+  write_ev_ = event_new(base_, fd_, EV_WRITE | EV_PERSIST, on_writable, this);
+  notify_ev_ = event_new(base_, -1, 0, on_notify, this);
+  return read_ev_ && write_ev_ && notify_ev_;
+}
+
+void Connection::set_callbacks(DataCb read_cb, DataCb write_cb, EventCb event_cb, void* arg) {
+  read_cb_ = read_cb;
+  write_cb_ = write_cb;
+  event_cb_ = event_cb;
+  arg_ = arg;
+}
+
+void Connection::set_write_timeout(int seconds) {
+  write_timeout_s_ = seconds;
+  if (!timeout_ev_) timeout_ev_ = evtimer_new(base_, on_write_timeout, this);
+  if (timeout_ev_ && write_added_) {
+    timeval tv{seconds, 0};
+    evtimer_add(timeout_ev_, &tv);
+  }
+}
+
+// ---- reading ----
+
+void Connection::enable_read() {
+  want_read_ = true;
+  if (connecting_ || !read_ev_ || read_added_) return;
+  if (read_high_ && evbuffer_get_length(in_) >= read_high_) {
+    suspend_read();
+    return;
+  }
+  if (event_add(read_ev_, nullptr) == 0) read_added_ = true;
+}
+
+void Connection::disable_read() {
+  want_read_ = false;
+  if (drain_cb_) evbuffer_cb_clear_flags(in_, drain_cb_, EVBUFFER_CB_ENABLED);
+  if (read_added_) {
+    event_del(read_ev_);
+    read_added_ = false;
+  }
+}
+
+// Input reached the high-water mark: stop reading until the owner drains it.
+void Connection::suspend_read() {
+  if (read_added_) {
+    event_del(read_ev_);
+    read_added_ = false;
+  }
+  if (!drain_cb_)
+    drain_cb_ = evbuffer_add_cb(in_, on_input_drained, this);
+  else
+    evbuffer_cb_set_flags(in_, drain_cb_, EVBUFFER_CB_ENABLED);
+}
+
+void Connection::resume_read() {
+  if (drain_cb_) evbuffer_cb_clear_flags(in_, drain_cb_, EVBUFFER_CB_ENABLED);
+  if (want_read_ && !read_added_ && event_add(read_ev_, nullptr) == 0) read_added_ = true;
+}
+
+// Runs inside the owner's evbuffer calls: it only re-registers EV_READ.
+void Connection::on_input_drained(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  if (info->n_deleted && evbuffer_get_length(c->in_) < c->read_high_) c->resume_read();
+}
+
+// Reads into reserved space: evbuffer_read would ask ioctl(FIONREAD) first.
+// One piece (the usual case) goes through recv(), which skips the iovec
+// import and the VFS layer that readv() passes through.
+ssize_t Connection::read_some() {
+  size_t want = read_size_;
+  if (read_high_) {
+    size_t have = evbuffer_get_length(in_);
+    want = std::min(want, have < read_high_ ? read_high_ - have : size_t(0));
+    if (want == 0) return -2;
+  }
+  evbuffer_iovec v[2];
+  int n = evbuffer_reserve_space(in_, ev_ssize_t(want), v, 2);
+  if (n <= 0) {
+    errno = ENOMEM;
+    return -1;
+  }
+  size_t room = 0;
+  for (int i = 0; i < n; ++i) room += v[i].iov_len;
+  ssize_t r;
+  if (n == 1) {
+    r = ::recv(fd_, v[0].iov_base, v[0].iov_len, 0);
+  } else {
+    iovec iov[2];
+    for (int i = 0; i < n; ++i) iov[i] = {v[i].iov_base, v[i].iov_len};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = size_t(n);
+    r = ::recvmsg(fd_, &msg, 0);
+  }
+  if (r <= 0) {
+    int saved = errno;
+    evbuffer_commit_space(in_, v, 0);
+    errno = saved;
+    return r;
+  }
+  size_t left = size_t(r);
+  int used = 0;
+  for (; used < n && left > 0; ++used) {
+    v[used].iov_len = std::min(v[used].iov_len, left);
+    left -= v[used].iov_len;
+  }
+  evbuffer_commit_space(in_, v, used);
+  if (size_t(r) >= room && read_size_ < kMaxRead)
+    read_size_ *= 2;
+  else if (size_t(r) < read_size_ / 8 && read_size_ > kMinRead)
+    read_size_ /= 2;
+  return r;
+}
+
+void Connection::on_readable(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  ssize_t r = c->read_some();
+  if (r == -2) {
+    c->suspend_read();
+    return;
+  }
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    int err = errno;
+    c->disable_read();
+    c->fail(kReading | kError, err);
+    return;
+  }
+  if (r == 0) {
+    c->disable_read();
+    c->fail(kReading | kEof, 0);
+    return;
+  }
+  if (c->read_cb_) {
+    DestroyGuard g(c->destroyed_);
+    c->read_cb_(c, c->arg_);
+    if (g.dead) return;
+  }
+  if (c->read_high_ && c->read_added_ && evbuffer_get_length(c->in_) >= c->read_high_)
+    c->suspend_read();
+}
+
+// ---- writing ----
+
+ssize_t Connection::send_vec(const iovec* iov, int n) {
+  ssize_t r;
+  if (n == 1) {
+    r = ::send(fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = size_t(n);
+    r = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+  }
+  if (r >= 0) return r;
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+  error_ = errno;
+  return -1;
+}
+
+// Writes what the kernel takes: send() for one piece, sendmsg() for more
+// (evbuffer_write always takes the writev() path).
+bool Connection::write_some() {
+  evbuffer_iovec v[kMaxWriteVecs];
+  int n = std::min(evbuffer_peek(out_, -1, nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
+  if (n <= 0) return true;
+  iovec iov[kMaxWriteVecs];
+  for (int i = 0; i < n; ++i) iov[i] = {v[i].iov_base, v[i].iov_len};
+  ssize_t r = send_vec(iov, n);
+  if (r < 0) return false;
+  evbuffer_drain(out_, size_t(r));
+  if (r > 0 && timeout_ev_ && write_timeout_s_) {
+    timeval tv{write_timeout_s_, 0};  // progress: the deadline moves on
+    evtimer_add(timeout_ev_, &tv);
+  }
+  return true;
+}
+
+bool Connection::can_send_directly() const {
+  return write_ev_ && !connecting_ && !error_ && !write_added_ && evbuffer_get_length(out_) == 0;
+}
+
+void Connection::send(const iovec* iov, int n) {
+  size_t sent = 0;
+  bool tried = can_send_directly();
+  if (tried) {
+    ssize_t r = send_vec(iov, n);
+    if (r < 0) {
+      if (notify_ev_) event_active(notify_ev_, 0, 1);
+      return;
+    }
+    sent = size_t(r);
+  }
+  for (int i = 0; i < n; ++i) {  // queue what the kernel did not take
+    size_t skip = std::min(sent, iov[i].iov_len);
+    sent -= skip;
+    if (iov[i].iov_len > skip)
+      evbuffer_add(out_, static_cast<const char*>(iov[i].iov_base) + skip, iov[i].iov_len - skip);
+  }
+  if (!tried)
+    flush();
+  else if (evbuffer_get_length(out_) > 0)
+    wait_writable();
+}
+
+void Connection::send_from(evbuffer* src, size_t n) {
+  if (n == 0) return;
+  if (!can_send_directly()) {
+    evbuffer_remove_buffer(src, out_, n);
+    flush();
+    return;
+  }
+  evbuffer_iovec v[kMaxWriteVecs];
+  int k = std::min(evbuffer_peek(src, ev_ssize_t(n), nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
+  iovec iov[kMaxWriteVecs];
+  size_t want = 0;
+  for (int i = 0; i < k; ++i) {
+    iov[i] = {v[i].iov_base, std::min(v[i].iov_len, n - want)};
+    want += iov[i].iov_len;
+  }
+  ssize_t r = send_vec(iov, k);
+  if (r < 0) {  // the connection is failing: the bytes have nowhere to go
+    evbuffer_drain(src, n);
+    if (notify_ev_) event_active(notify_ev_, 0, 1);
+    return;
+  }
+  evbuffer_drain(src, size_t(r));
+  if (size_t(r) < n) {
+    evbuffer_remove_buffer(src, out_, n - size_t(r));
+    wait_writable();
+  }
+}
+
+void Connection::wait_writable() {
+  if (write_added_) return;
+  if (event_add(write_ev_, nullptr) == 0) write_added_ = true;
+  if (timeout_ev_ && write_timeout_s_) {
+    timeval tv{write_timeout_s_, 0};
+    evtimer_add(timeout_ev_, &tv);
+  }
+}
+
+void Connection::stop_waiting_writable() {
+  if (write_added_) {
+    event_del(write_ev_);
+    write_added_ = false;
+  }
+  if (timeout_ev_) evtimer_del(timeout_ev_);
+}
+
+void Connection::flush() {
+  // Waiting for EV_WRITE means the kernel is full: that event writes.
+  if (!write_ev_ || connecting_ || error_ || write_added_) return;
+  size_t before = evbuffer_get_length(out_);
+  if (before == 0) return;
+  // Errors and "drained" are reported from the loop, not from in here, by a
+  // separate event: activating write_ev_ while it is not added would leave
+  // libevent dropping it from the loop once it is added afterwards.
+  if (!write_some()) {
+    if (notify_ev_) event_active(notify_ev_, 0, 1);
+    return;
+  }
+  size_t after = evbuffer_get_length(out_);
+  if (after > 0) {
+    wait_writable();
+  } else if (before > write_low_ && write_cb_ && notify_ev_) {
+    // Drained past the low-water mark with no EV_WRITE to come: an owner
+    // waiting for that still hears it.
+    event_active(notify_ev_, 0, 1);
+  }
+}
+
+void Connection::on_notify(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  if (c->error_) {
+    c->stop_waiting_writable();
+    c->fail(kWriting | kError, c->error_);
+    return;
+  }
+  if (!c->write_added_ && evbuffer_get_length(c->out_) <= c->write_low_ && c->write_cb_)
+    c->write_cb_(c, c->arg_);  // may destroy c
+}
+
+void Connection::on_writable(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  if (c->connecting_) {
+    c->finish_connect();
+    return;
+  }
+  if (c->error_) {
+    c->stop_waiting_writable();
+    c->fail(kWriting | kError, c->error_);
+    return;
+  }
+  if (evbuffer_get_length(c->out_) > 0 && !c->write_some()) {
+    c->stop_waiting_writable();
+    c->fail(kWriting | kError, c->error_);
+    return;
+  }
+  size_t left = evbuffer_get_length(c->out_);
+  if (left == 0) c->stop_waiting_writable();
+  if (left <= c->write_low_ && c->write_cb_) c->write_cb_(c, c->arg_);  // may destroy c
+}
+
+void Connection::on_write_timeout(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  c->stop_waiting_writable();
+  c->fail(kWriting | kTimeout, ETIMEDOUT);
+}
+
+void Connection::fail(short what, int err) {
+  errno = err;
+  if (event_cb_) event_cb_(this, what, err, arg_);  // may destroy this
+}
+
+// ---- connecting ----
+
+int Connection::connect(const sockaddr* addr, int len) {
+  if (fd_ >= 0 || !in_ || !out_) {
+    errno = EINVAL;
+    return -1;
+  }
+  fd_ = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return -1;
+  if (!setup_events()) {
+    errno = ENOMEM;
+    return -1;
+  }
+  connecting_ = true;
+  if (::connect(fd_, addr, socklen_t(len)) < 0) {
+    if (errno == ECONNREFUSED)
+      connect_err_ = errno;  // reported from the loop, as a later refusal would be
+    else if (errno != EINPROGRESS && errno != EINTR)
+      return -1;
+  }
+  if (connect_err_)
+    event_active(write_ev_, EV_WRITE, 1);
+  else
+    wait_writable();
+  return 0;
+}
+
+void Connection::finish_connect() {
+  int err = connect_err_;
+  if (!err) {
+    socklen_t elen = sizeof(err);
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) err = errno;
+  }
+  if (err == EINPROGRESS || err == EINTR) return;  // not yet
+  connecting_ = false;
+  stop_waiting_writable();
+  if (err) {
+    fail(kError, err);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (want_read_) enable_read();
+  {
+    DestroyGuard g(destroyed_);
+    if (event_cb_) event_cb_(this, kConnected, 0, arg_);
+    if (g.dead) return;
+  }
+  flush();
+}
+
+}  // namespace myrelay

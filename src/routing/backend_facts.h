@@ -1,0 +1,38 @@
+// What the backends of each cluster said in their handshakes: the proxy's own
+// handshake offers the same server version and capabilities, so clients see
+// the database they are really talking to.  Shared by every worker.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "protocol/packets.h"
+
+namespace myrelay {
+
+struct Config;
+
+struct BackendFacts {
+  bool known = false;
+  std::string server_version;
+  uint32_t capabilities = 0;
+  uint8_t charset = 0;
+};
+
+class BackendFactsTable {
+ public:
+  BackendFacts get(const std::string& cluster) const;
+  void note(const std::string& cluster, const proto::Handshake& hs);
+
+  // Reads one handshake of each cluster at start (blocking, before the
+  // workers run), so that the first clients already see the backend's version.
+  void probe(const Config& cfg);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, BackendFacts> facts_;
+};
+
+}  // namespace myrelay

@@ -1,0 +1,134 @@
+// The daemon's configuration: the YAML file of DESIGN section 4, parsed and
+// validated into plain structs.  Every error names the file, the key and what
+// is wrong, so an operator can fix a file without reading code.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "protocol/auth.h"
+#include "service/log.h"
+
+namespace myrelay {
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string str() const {
+    bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
+};
+
+enum class ServerRole { Primary, Replica };
+const char* server_role_name(ServerRole r);
+
+struct BackendServer {
+  HostPort address;
+  ServerRole role = ServerRole::Primary;
+  // The address resolved by resolve_backends(), on the main thread when the
+  // configuration is loaded or reloaded: a worker never waits for DNS.
+  sockaddr_storage sockaddr{};
+  int sockaddr_len = 0;         // 0: not resolved (see resolve_error)
+  std::string resolve_error;
+};
+
+struct Cluster {
+  std::string name;
+  std::vector<BackendServer> servers;
+};
+
+struct UserEntry {
+  std::string name;
+  // SHA1(SHA1(password)), the MySQL "hash" stored in mysql.user; we never keep
+  // the clear password.  has_password=false means an empty password.
+  bool has_password = false;
+  Sha1Digest hash2{};
+};
+
+struct Tenant {
+  std::string name;
+  bool privileged = false;
+  std::vector<UserEntry> users;
+};
+
+constexpr int kMaxWorkers = 256;
+
+struct Config {
+  std::string file;  // where it was read from, for messages
+
+  // proxy:
+  HostPort listen{"127.0.0.1", 2883};
+  int proxy_id = 0;              // 0..127
+  int workers = 0;               // 0 = one per core
+  int max_connections = 10000;   // also the number of shm session slots
+  std::string run_dir = "/run/myrelay";
+  std::string shm_name = "myrelay";
+  std::string admin_group;       // "" = none
+  std::string pid_file = "/run/myrelay/myrelayd.pid";
+  std::string log_file = "/var/log/myrelay/myrelayd.log";  // "-" = stderr
+  LogLevel log_level = LogLevel::Info;
+  // Version string in the proxy's handshake before a backend has told us its
+  // own; once one has, the backend's is used.
+  std::string server_version = "8.0.30-myrelay";
+  // Largest logical packet (command or row) a session may send, like the
+  // server's max_allowed_packet; bigger ones close the session.
+  uint64_t max_packet_size = 1024ull * 1024 * 1024;
+  // Run in the background (double fork, pid file); myrelayd -d / -F override.
+  bool daemonize = false;
+  // Account to switch to once the listener is bound; "" = stay as started.
+  // group "" = the user's primary group.  Names or numeric ids.
+  std::string user;
+  std::string group;
+  // Facility of the messages when log_file is "syslog".
+  std::string syslog_facility = "daemon";
+  // Idle server sessions each worker keeps for reuse after their clients
+  // quit (reset, then given to the next login with COM_CHANGE_USER); 0 = off.
+  int server_pool_size = 0;
+
+  // timeouts:
+  int handshake_ms = 10000;
+  int backend_connect_ms = 3000;
+  int client_idle_s = 28800;
+  int shutdown_grace_s = 30;
+  int server_pool_idle_s = 60;  // a pooled server session unused this long is closed
+
+  // defaults:
+  std::string default_tenant = "app";
+  std::string default_cluster = "main";
+
+  std::vector<Cluster> clusters;
+  std::vector<Tenant> tenants;
+
+  const Cluster* find_cluster(const std::string& name) const;
+  const Tenant* find_tenant(const std::string& name) const;
+  const UserEntry* find_user(const Tenant& t, const std::string& name) const;
+  // workers resolved: 0 becomes the number of online cores.
+  int effective_workers() const;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// An address literal (IPv4, IPv6) or a host name (resolved with getaddrinfo,
+// blocking).  `passive`: for binding.
+bool resolve_host_port(const HostPort& hp, bool passive, struct sockaddr_storage& out, int& len,
+                       std::string& error);
+
+// Resolves every backend's address (blocking: call it where waiting is
+// harmless, never on a worker).  Servers that do not resolve keep their
+// resolve_error; their logins fail with it.  Returns how many failed.
+int resolve_backends(Config& cfg);
+
+// Both throw ConfigError with a message "FILE: KEY: what is wrong".
+Config load_config_file(const std::string& path);
+Config load_config_string(const std::string& yaml_text, const std::string& file_name);
+
+}  // namespace myrelay

@@ -1,0 +1,563 @@
+// Loading and validating the YAML configuration (DESIGN section 4).
+//
+// The file is parsed into yaml-cpp nodes and then walked by hand rather than
+// with yaml-cpp's as<T>(): that way every key is checked against the list of
+// known keys (a typo must not silently leave a default in place) and every
+// error can name the dotted key path, e.g. "clusters[1].servers[0].address".
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "service/config.h"
+
+namespace myrelay {
+
+namespace {
+
+std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+std::string index(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+// What a node is, for "expected X, got Y" messages.
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    default: return "an undefined value";
+  }
+}
+
+// Edit distance, to suggest the intended key for a misspelt one.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      size_t subst = diag + (a[i - 1] == b[j - 1] ? 0 : 1);
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, subst});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+bool parse_decimal(const std::string& s, long long& out) {
+  if (s.empty()) return false;
+  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  if (i == s.size()) return false;
+  for (size_t j = i; j < s.size(); ++j)
+    if (s[j] < '0' || s[j] > '9') return false;
+  errno = 0;
+  out = std::strtoll(s.c_str(), nullptr, 10);
+  return errno == 0;
+}
+
+bool valid_ipv4(const std::string& s) {
+  struct in_addr a;
+  return inet_pton(AF_INET, s.c_str(), &a) == 1;
+}
+
+bool valid_ipv6(const std::string& s) {
+  struct in6_addr a;
+  return inet_pton(AF_INET6, s.c_str(), &a) == 1;
+}
+
+// A DNS name: dot-separated labels of letters, digits, '-' and '_'.
+bool valid_hostname(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t label = 0;
+  for (char c : s) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
+
+// Parses "host:port" or "[v6addr]:port".  On failure returns false with
+// `why` saying what is wrong.
+bool parse_host_port(const std::string& s, HostPort& out, std::string& why) {
+  std::string host, port;
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      why = "expected [address]:port, got '" + s + "'";
+      return false;
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    if (!valid_ipv6(host)) {
+      why = "'" + host + "' is not a valid IPv6 address";
+      return false;
+    }
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string::npos) {
+      why = "expected host:port, got '" + s + "'";
+      return false;
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (host.empty()) {
+      why = "the host is empty in '" + s + "' (expected host:port)";
+      return false;
+    }
+    if (host.find(':') != std::string::npos) {
+      why = "an IPv6 address must be written in brackets, as [::1]:2883, got '" + s + "'";
+      return false;
+    }
+    bool numeric = host.find_first_not_of("0123456789.") == std::string::npos;
+    if (numeric ? !valid_ipv4(host) : !valid_hostname(host)) {
+      why = numeric ? "'" + host + "' is not a valid IPv4 address" : "'" + host + "' is not a valid host name";
+      return false;
+    }
+  }
+  long long p;
+  if (port.empty() || port[0] == '+' || port[0] == '-' || !parse_decimal(port, p)) {
+    why = "expected a port number after ':', got '" + s + "'";
+    return false;
+  }
+  if (p < 1 || p > 65535) {
+    why = "the port must be between 1 and 65535, got " + port;
+    return false;
+  }
+  out.host = host;
+  out.port = static_cast<uint16_t>(p);
+  return true;
+}
+
+// The keys of one YAML mapping, checked against the keys that may appear.
+using Fields = std::map<std::string, YAML::Node>;
+
+class Loader {
+ public:
+  explicit Loader(const std::string& file) : file_(file) {}
+
+  Config load(const std::string& text);
+
+ private:
+  [[noreturn]] void fail(const std::string& key, const std::string& what, const YAML::Node* at = nullptr) const {
+    std::string msg = file_ + ": " + key + ": " + what;
+    if (at && !at->Mark().is_null()) msg += " (line " + std::to_string(at->Mark().line + 1) + ")";
+    throw ConfigError(msg);
+  }
+
+  Fields fields(const YAML::Node& node, const std::string& path, std::initializer_list<const char*> known) const;
+  const YAML::Node* find(const Fields& f, const char* key) const {
+    auto it = f.find(key);
+    return it == f.end() ? nullptr : &it->second;
+  }
+  void expect_list(const YAML::Node& node, const std::string& path) const;
+
+  std::string get_string(const YAML::Node& n, const std::string& path) const;
+  std::string get_nonempty(const YAML::Node& n, const std::string& path) const;
+  long long get_int(const YAML::Node& n, const std::string& path, long long min, long long max) const;
+  uint64_t get_size(const YAML::Node& n, const std::string& path, uint64_t min, uint64_t max) const;
+  bool get_bool(const YAML::Node& n, const std::string& path) const;
+  HostPort get_host_port(const YAML::Node& n, const std::string& path) const;
+  std::string get_name(const YAML::Node& n, const std::string& path) const;
+
+  void load_proxy(const YAML::Node& n, Config& c) const;
+  void load_timeouts(const YAML::Node& n, Config& c) const;
+  void load_defaults(const YAML::Node& n, Config& c);
+  void load_clusters(const YAML::Node& n, Config& c) const;
+  void load_tenants(const YAML::Node& n, Config& c) const;
+  UserEntry load_user(const YAML::Node& n, const std::string& path) const;
+
+  std::string file_;
+  // yaml-cpp's Node::operator= rebinds or overwrites the node it refers to;
+  // optional + emplace copies the handle plainly.
+  std::optional<YAML::Node> default_tenant_node_, default_cluster_node_;
+};
+
+Fields Loader::fields(const YAML::Node& node, const std::string& path, std::initializer_list<const char*> known) const {
+  Fields out;
+  if (node.IsNull()) return out;  // "proxy:" with nothing under it
+  if (!node.IsMap()) fail(path.empty() ? "(top level)" : path, "expected a mapping, got " + describe(node), &node);
+  for (const auto& kv : node) {
+    const YAML::Node& k = kv.first;
+    if (!k.IsScalar()) fail(path.empty() ? "(top level)" : path, "a key must be a plain name, got " + describe(k), &k);
+    const std::string& key = k.Scalar();
+    std::string kpath = join(path, key);
+    bool ok = false;
+    for (const char* name : known) ok = ok || key == name;
+    if (!ok) {
+      std::string what = "unknown key '" + key + "'";
+      // Suggest the closest known key when it is plausibly a typo.
+      const char* best = nullptr;
+      size_t best_d = 3;
+      for (const char* name : known) {
+        size_t d = edit_distance(key, name);
+        if (d < best_d) best_d = d, best = name;
+      }
+      if (best && best_d < key.size()) what += " (did you mean '" + std::string(best) + "'?)";
+      fail(kpath, what, &k);
+    }
+    // yaml-cpp keeps both of two equal keys; YAML forbids them.
+    if (!out.emplace(key, kv.second).second) fail(kpath, "duplicate key '" + key + "'", &k);
+  }
+  return out;
+}
+
+void Loader::expect_list(const YAML::Node& node, const std::string& path) const {
+  if (!node.IsSequence() && !node.IsNull()) fail(path, "expected a list, got " + describe(node), &node);
+}
+
+std::string Loader::get_string(const YAML::Node& n, const std::string& path) const {
+  if (n.IsNull()) return "";
+  if (!n.IsScalar()) fail(path, "expected a string, got " + describe(n), &n);
+  const std::string& s = n.Scalar();
+  if (s.find('\0') != std::string::npos) fail(path, "must not contain a NUL character", &n);
+  return s;
+}
+
+std::string Loader::get_nonempty(const YAML::Node& n, const std::string& path) const {
+  std::string s = get_string(n, path);
+  if (s.empty()) fail(path, "must not be empty", &n);
+  return s;
+}
+
+long long Loader::get_int(const YAML::Node& n, const std::string& path, long long min, long long max) const {
+  long long v;
+  if (!n.IsScalar() || !parse_decimal(n.Scalar(), v)) fail(path, "expected an integer, got " + describe(n), &n);
+  if (v < min || v > max) {
+    std::string range = max == LLONG_MAX ? "at least " + std::to_string(min)
+                                         : "between " + std::to_string(min) + " and " + std::to_string(max);
+    fail(path, "must be " + range + ", got " + std::to_string(v), &n);
+  }
+  return v;
+}
+
+// A byte count, optionally with a binary suffix K, M or G as in MySQL's
+// max_allowed_packet ("16M").
+uint64_t Loader::get_size(const YAML::Node& n, const std::string& path, uint64_t min, uint64_t max) const {
+  const std::string expected = "expected a size in bytes (an integer, optionally followed by K, M or G), got ";
+  if (!n.IsScalar()) fail(path, expected + describe(n), &n);
+  std::string s = n.Scalar();
+  uint64_t mult = 1;
+  if (!s.empty()) {
+    switch (s.back()) {
+      case 'k':
+      case 'K': mult = 1ull << 10; break;
+      case 'm':
+      case 'M': mult = 1ull << 20; break;
+      case 'g':
+      case 'G': mult = 1ull << 30; break;
+      default: break;
+    }
+    if (mult != 1) s.pop_back();
+  }
+  long long v;
+  if (!parse_decimal(s, v) || v < 0) fail(path, expected + describe(n), &n);
+  uint64_t bytes = static_cast<uint64_t>(v);
+  if (bytes > max / mult || bytes * mult < min) {
+    fail(path,
+         "must be between " + std::to_string(min) + " and " + std::to_string(max) + " bytes, got '" + n.Scalar() + "'",
+         &n);
+  }
+  return bytes * mult;
+}
+
+bool Loader::get_bool(const YAML::Node& n, const std::string& path) const {
+  if (n.IsScalar()) {
+    std::string s = n.Scalar();
+    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+  }
+  fail(path, "expected true or false, got " + describe(n), &n);
+}
+
+HostPort Loader::get_host_port(const YAML::Node& n, const std::string& path) const {
+  if (!n.IsScalar()) fail(path, "expected host:port, got " + describe(n), &n);
+  HostPort hp;
+  std::string why;
+  if (!parse_host_port(n.Scalar(), hp, why)) fail(path, why, &n);
+  return hp;
+}
+
+// Cluster, tenant and user names end up in login names "user@tenant#cluster"
+// (and in the shared-memory table), so the separators may not appear in them.
+std::string Loader::get_name(const YAML::Node& n, const std::string& path) const {
+  std::string s = get_nonempty(n, path);
+  for (char c : s) {
+    if (c == '@' || c == '#' || c == ':')
+      fail(path, "'" + s + "' must not contain '" + std::string(1, c) + "' (it separates the parts of a login name)",
+           &n);
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      fail(path, "'" + s + "' must not contain control characters", &n);
+  }
+  return s;
+}
+
+void Loader::load_proxy(const YAML::Node& node, Config& c) const {
+  const std::string p = "proxy";
+  Fields f = fields(node, p,
+                    {"listen", "proxy_id", "workers", "max_connections", "run_dir", "shm_name", "admin_group",
+                     "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
+                     "syslog_facility", "server_pool_size"});
+  if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
+  if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
+  if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
+  if (auto n = find(f, "max_connections"))
+    c.max_connections = static_cast<int>(get_int(*n, join(p, "max_connections"), 1, 1000000));
+  if (auto n = find(f, "server_pool_size"))
+    c.server_pool_size = static_cast<int>(get_int(*n, join(p, "server_pool_size"), 0, 100000));
+  if (auto n = find(f, "run_dir")) c.run_dir = get_nonempty(*n, join(p, "run_dir"));
+  if (auto n = find(f, "shm_name")) {
+    std::string path = join(p, "shm_name");
+    c.shm_name = get_nonempty(*n, path);
+    // It becomes /dev/shm/NAME: one file name, no directories.
+    if (c.shm_name.size() > 200 ||
+        c.shm_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            std::string::npos ||
+        c.shm_name[0] == '.')
+      fail(path, "'" + c.shm_name + "' must be a plain name of letters, digits, '.', '_' and '-'", n);
+  }
+  if (auto n = find(f, "admin_group")) c.admin_group = get_string(*n, join(p, "admin_group"));
+  if (auto n = find(f, "pid_file")) c.pid_file = get_nonempty(*n, join(p, "pid_file"));
+  if (auto n = find(f, "log_file")) c.log_file = get_nonempty(*n, join(p, "log_file"));
+  if (auto n = find(f, "log_level")) {
+    std::string s = get_string(*n, join(p, "log_level"));
+    if (!parse_log_level(s, c.log_level))
+      fail(join(p, "log_level"), "unknown log level '" + s + "' (expected debug, info, warn or error)", n);
+  }
+  if (auto n = find(f, "server_version")) {
+    std::string path = join(p, "server_version");
+    c.server_version = get_nonempty(*n, path);
+    // Connectors parse the leading "major.minor.patch" to pick features.
+    if (c.server_version[0] < '0' || c.server_version[0] > '9')
+      fail(path, "must begin with a version number such as 8.0.30, got '" + c.server_version + "'", n);
+  }
+  if (auto n = find(f, "max_packet_size"))
+    c.max_packet_size = get_size(*n, join(p, "max_packet_size"), 1024, 1ull << 30);
+  if (auto n = find(f, "daemonize")) c.daemonize = get_bool(*n, join(p, "daemonize"));
+  // Whether the account exists is checked by myrelayd at start (and by
+  // --check), not here: a reload must not fail because of it.
+  for (const char* key : {"user", "group"}) {
+    auto n = find(f, key);
+    if (!n) continue;
+    std::string path = join(p, key);
+    std::string s = get_string(*n, path);
+    if (s.find_first_of(" \t\n:/") != std::string::npos)
+      fail(path, "'" + s + "' is not a valid " + key + " name", n);
+    (std::string(key) == "user" ? c.user : c.group) = s;
+  }
+  if (auto n = find(f, "syslog_facility")) {
+    std::string path = join(p, "syslog_facility");
+    std::string s = get_string(*n, path);
+    int facility;
+    if (!parse_syslog_facility(s, facility))
+      fail(path, "unknown syslog facility '" + s + "' (expected daemon, user or local0..local7)", n);
+    c.syslog_facility = s;
+  }
+}
+
+void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
+  const std::string p = "timeouts";
+  Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "client_idle_s", "shutdown_grace_s",
+                              "server_pool_idle_s"});
+  // Seconds are capped at a year (MySQL's wait_timeout maximum) so that
+  // converting them to milliseconds cannot overflow.
+  constexpr long long kMaxMs = INT_MAX, kMaxS = 365LL * 24 * 3600;
+  if (auto n = find(f, "handshake_ms"))
+    c.handshake_ms = static_cast<int>(get_int(*n, join(p, "handshake_ms"), 1, kMaxMs));
+  if (auto n = find(f, "backend_connect_ms"))
+    c.backend_connect_ms = static_cast<int>(get_int(*n, join(p, "backend_connect_ms"), 1, kMaxMs));
+  if (auto n = find(f, "client_idle_s"))
+    c.client_idle_s = static_cast<int>(get_int(*n, join(p, "client_idle_s"), 1, kMaxS));
+  if (auto n = find(f, "shutdown_grace_s"))
+    c.shutdown_grace_s = static_cast<int>(get_int(*n, join(p, "shutdown_grace_s"), 1, kMaxS));
+  if (auto n = find(f, "server_pool_idle_s"))
+    c.server_pool_idle_s = static_cast<int>(get_int(*n, join(p, "server_pool_idle_s"), 1, kMaxS));
+}
+
+void Loader::load_defaults(const YAML::Node& node, Config& c) {
+  Fields f = fields(node, "defaults", {"tenant", "cluster"});
+  // Existence is checked once clusters and tenants are loaded; the nodes are
+  // kept for the line number then.
+  if (auto n = find(f, "tenant")) {
+    c.default_tenant = get_name(*n, "defaults.tenant");
+    default_tenant_node_.emplace(*n);
+  }
+  if (auto n = find(f, "cluster")) {
+    c.default_cluster = get_name(*n, "defaults.cluster");
+    default_cluster_node_.emplace(*n);
+  }
+}
+
+void Loader::load_clusters(const YAML::Node& node, Config& c) const {
+  expect_list(node, "clusters");
+  size_t i = 0;
+  for (const YAML::Node& item : node) {
+    const std::string p = index("clusters", i++);
+    Fields f = fields(item, p, {"name", "servers"});
+    Cluster cl;
+    auto name = find(f, "name");
+    if (!name) fail(p, "missing key 'name'", &item);
+    cl.name = get_name(*name, join(p, "name"));
+    for (size_t j = 0; j < c.clusters.size(); ++j)
+      if (c.clusters[j].name == cl.name)
+        fail(join(p, "name"), "duplicate cluster name '" + cl.name + "' (also " + index("clusters", j) + ")", name);
+
+    auto servers = find(f, "servers");
+    const std::string sp = join(p, "servers");
+    if (!servers || servers->IsNull() || (servers->IsSequence() && servers->size() == 0))
+      fail(sp, "cluster '" + cl.name + "' needs at least one server", servers ? servers : &item);
+    expect_list(*servers, sp);
+    size_t j = 0;
+    for (const YAML::Node& s : *servers) {
+      const std::string spj = index(sp, j++);
+      Fields sf = fields(s, spj, {"address", "role"});
+      BackendServer srv;
+      auto addr = find(sf, "address");
+      if (!addr) fail(spj, "missing key 'address'", &s);
+      srv.address = get_host_port(*addr, join(spj, "address"));
+      for (size_t k = 0; k < cl.servers.size(); ++k)
+        if (cl.servers[k].address.host == srv.address.host && cl.servers[k].address.port == srv.address.port)
+          fail(join(spj, "address"), "duplicate server " + addr->Scalar() + " (also " + index(sp, k) + ")", addr);
+      // A backend equal to our own listen address would loop every
+      // connection back into the proxy.
+      if (srv.address.host == c.listen.host && srv.address.port == c.listen.port)
+        fail(join(spj, "address"), addr->Scalar() + " is the proxy's own listen address", addr);
+      if (auto role = find(sf, "role")) {
+        std::string r = get_string(*role, join(spj, "role"));
+        if (r == "primary") {
+          srv.role = ServerRole::Primary;
+        } else if (r == "replica") {
+          srv.role = ServerRole::Replica;
+        } else {
+          fail(join(spj, "role"), "expected primary or replica, got '" + r + "'", role);
+        }
+      }
+      cl.servers.push_back(srv);
+    }
+    c.clusters.push_back(std::move(cl));
+  }
+}
+
+UserEntry Loader::load_user(const YAML::Node& n, const std::string& path) const {
+  Fields f = fields(n, path, {"name", "password"});
+  UserEntry u;
+  auto name = find(f, "name");
+  if (!name) fail(path, "missing key 'name'", &n);
+  u.name = get_name(*name, join(path, "name"));
+  auto pw = find(f, "password");
+  if (!pw) return u;  // no password
+  const std::string pp = join(path, "password");
+  std::string text = get_string(*pw, pp);
+  if (text.empty()) return u;
+  u.has_password = true;
+  if (text.size() == 41 && text[0] == '*') {
+    // "*" + 40 characters is unmistakably meant as a PASSWORD() hash; a
+    // typo in it must not turn it into a plain-text password.
+    if (!parse_password_hash(text, u.hash2))
+      fail(pp, "looks like a password hash ('*' and 40 hex digits) but is not valid hex", pw);
+  } else {
+    // Plain text: keep only SHA1(SHA1(pw)), as MySQL does.
+    Sha1Digest h1 = sha1(text);
+    u.hash2 = sha1(h1.data(), h1.size());
+    std::fill(h1.begin(), h1.end(), 0);
+    std::fill(text.begin(), text.end(), '\0');
+  }
+  return u;
+}
+
+void Loader::load_tenants(const YAML::Node& node, Config& c) const {
+  expect_list(node, "tenants");
+  size_t i = 0;
+  for (const YAML::Node& item : node) {
+    const std::string p = index("tenants", i++);
+    Fields f = fields(item, p, {"name", "privileged", "users"});
+    Tenant t;
+    auto name = find(f, "name");
+    if (!name) fail(p, "missing key 'name'", &item);
+    t.name = get_name(*name, join(p, "name"));
+    for (size_t j = 0; j < c.tenants.size(); ++j)
+      if (c.tenants[j].name == t.name)
+        fail(join(p, "name"), "duplicate tenant name '" + t.name + "' (also " + index("tenants", j) + ")", name);
+    if (auto n = find(f, "privileged")) t.privileged = get_bool(*n, join(p, "privileged"));
+    if (auto users = find(f, "users")) {
+      const std::string up = join(p, "users");
+      expect_list(*users, up);
+      size_t j = 0;
+      for (const YAML::Node& un : *users) {
+        const std::string upj = index(up, j++);
+        UserEntry u = load_user(un, upj);
+        for (size_t k = 0; k < t.users.size(); ++k)
+          if (t.users[k].name == u.name)
+            fail(join(upj, "name"),
+                 "duplicate user '" + u.name + "' in tenant '" + t.name + "' (also " + index(up, k) + ")", &un);
+        t.users.push_back(std::move(u));
+      }
+    }
+    c.tenants.push_back(std::move(t));
+  }
+}
+
+Config Loader::load(const std::string& text) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    std::string where = file_;
+    if (!e.mark.is_null()) where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    throw ConfigError(where + ": " + e.msg);
+  }
+  if (docs.size() > 1) throw ConfigError(file_ + ": holds more than one YAML document ('---'); expected one");
+  YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
+
+  Config c;
+  c.file = file_;
+  Fields f = fields(root, "", {"proxy", "timeouts", "defaults", "clusters", "tenants"});
+  // Proxy first: the clusters are checked against its listen address.
+  if (auto n = find(f, "proxy")) load_proxy(*n, c);
+  if (auto n = find(f, "timeouts")) load_timeouts(*n, c);
+  if (auto n = find(f, "defaults")) load_defaults(*n, c);
+  if (auto n = find(f, "clusters")) load_clusters(*n, c);
+  if (auto n = find(f, "tenants")) load_tenants(*n, c);
+
+  if (c.clusters.empty())
+    fail("clusters", "at least one cluster with at least one server is required", find(f, "clusters"));
+  if (c.tenants.empty()) fail("tenants", "at least one tenant with at least one user is required", find(f, "tenants"));
+  bool any_user = false;
+  for (const Tenant& t : c.tenants) any_user = any_user || !t.users.empty();
+  if (!any_user) fail("tenants", "at least one tenant with at least one user is required", find(f, "tenants"));
+
+  const YAML::Node* dt = default_tenant_node_ ? &*default_tenant_node_ : nullptr;
+  const YAML::Node* dc = default_cluster_node_ ? &*default_cluster_node_ : nullptr;
+  if (!c.find_tenant(c.default_tenant))
+    fail("defaults.tenant",
+         "no tenant named '" + c.default_tenant + "'" + (dt ? "" : " (the built-in default; set defaults.tenant)"), dt);
+  if (!c.find_cluster(c.default_cluster))
+    fail("defaults.cluster",
+         "no cluster named '" + c.default_cluster + "'" + (dc ? "" : " (the built-in default; set defaults.cluster)"),
+         dc);
+  return c;
+}
+
+}  // namespace
+
+Config load_config_string(const std::string& yaml_text, const std::string& file_name) {
+  return Loader(file_name).load(yaml_text);
+}
+
+}  // namespace myrelay

@@ -1,0 +1,80 @@
+// The proxy as a whole: configuration, listener, workers, ids, and what the
+// workers share (the session table and its directory, connection counts,
+// backend facts).  The main thread runs the listener's event_base and hands
+// each accepted socket to the least-loaded worker.
+#pragma once
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/session_directory.h"
+#include "routing/backend_facts.h"
+#include "service/config.h"
+#include "session/ids.h"
+
+namespace myrelay {
+
+class Worker;
+class ShmTable;
+
+class Proxy {
+ public:
+  explicit Proxy(std::shared_ptr<const Config> cfg);
+  ~Proxy();
+
+  // Binds the listener, asks the backends for their handshake, starts the
+  // workers.  false + message on failure.
+  bool start(std::string& error);
+  // Runs the accept loop until stopped by a signal.
+  void run();
+  void request_stop();
+
+  std::shared_ptr<const Config> config() const { return std::atomic_load(&cfg_); }
+  ShmTable& shm() { return *shm_; }
+  SessionDirectory& directory() { return *directory_; }
+  BackendFactsTable& backend_facts() { return facts_; }
+  IdAllocator& ids() { return ids_; }
+  int worker_count() const { return int(workers_.size()); }
+  pid_t pid() const { return pid_; }
+  uint64_t start_time() const { return start_time_; }
+
+  // Connection slots (max_connections).
+  bool reserve_connection();
+  void release_connection();
+  int connections() const { return connections_.load(std::memory_order_relaxed); }
+  // A refused connection's session has ended.
+  void release_rejecting() { rejecting_.fetch_sub(1, std::memory_order_relaxed); }
+  static constexpr int kMaxRejecting = 256;
+
+ private:
+  static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
+  static void on_accept_error(evconnlistener*, void* arg);
+  static void on_signal(evutil_socket_t sig, short, void* arg);
+  void reload();
+  bool setup_shm(std::string& error);
+  void cleanup_files();
+  Worker* pick_worker();
+
+  std::shared_ptr<const Config> cfg_;
+  IdAllocator ids_;
+  pid_t pid_;
+  uint64_t start_time_;
+  event_base* base_ = nullptr;
+  evconnlistener* listener_ = nullptr;
+  std::vector<event*> signal_events_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<ShmTable> shm_;
+  std::unique_ptr<ShmSessionDirectory> directory_;
+  std::vector<std::string> pipe_paths_;
+  std::atomic<int> connections_{0};
+  std::atomic<int> rejecting_{0};  // refused connections still being answered
+  BackendFactsTable facts_;
+};
+
+}  // namespace myrelay

@@ -1,0 +1,334 @@
+// A client session's command loop: reading commands, answering the proxy's
+// own, forwarding the rest to the current server session, moving uploads,
+// and finishing each command when its response is complete (see
+// client_session.h).
+#include <event2/buffer.h>
+
+#include <limits>
+
+#include "control/admin_commands.h"
+#include "control/sql_recognizer.h"
+#include "control/shm_table.h"
+#include "service/log.h"
+#include "session/client_session.h"
+#include "session/session_host.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+// A command up to this size is read whole before it is forwarded, so the
+// proxy can look at it; longer ones (bulk INSERTs, long data) stream through.
+static constexpr size_t kWholeCommandMax = 64 * 1024;
+// The largest command buffer an idle session keeps for the next command.
+static constexpr size_t kSpareCommandMax = 512;
+// Bytes of a long command's start the proxy looks at before streaming it.
+static constexpr size_t kStreamHead = PacketRelay::kPeekBytes;
+
+void ClientSession::process_commands() {
+  evbuffer* in = conn_->input();
+  while (phase_ == Phase::Ready) {
+    size_t avail = evbuffer_get_length(in);
+    if (avail < kHeaderLen) return;
+    uint8_t hdr[kHeaderLen + kStreamHead];
+    evbuffer_copyout(in, hdr, kHeaderLen);
+    PacketHeader h = parse_header(hdr);
+    if (h.seq != 0 || h.length == 0) {
+      LOG_WARN("cs_id=%u %s:%u sent a malformed command packet (length %u, sequence id %u); closing", cs_id_,
+               peer_ip_.c_str(), peer_port_, h.length, h.seq);
+      bump(host_.counters().errors);
+      close("malformed command packet");
+      return;
+    }
+    if (h.length < kMaxChunk && h.length <= kWholeCommandMax) {
+      if (avail < kHeaderLen + h.length) return;
+      uint8_t first_seq = 0, last_seq = 0;
+      // Reuses the last command's allocation; a command handled further down
+      // this call (after a quick reply) finds none and makes its own.
+      std::string payload;
+      payload.swap(spare_command_);
+      read_packet(in, kWholeCommandMax, first_seq, last_seq, payload);
+      handle_command(std::move(payload));
+      if (payload.capacity() <= kSpareCommandMax && payload.capacity() > spare_command_.capacity()) {
+        payload.clear();
+        spare_command_.swap(payload);
+      }
+      continue;
+    }
+    if (h.length > cfg_->max_packet_size) {
+      LOG_WARN("cs_id=%u sent a %u-byte packet, over max_packet_size; closing", cs_id_, h.length);
+      send_error_and_close(er::ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes",
+                           "oversized packet");
+      return;
+    }
+    if (avail < kHeaderLen + kStreamHead) return;
+    evbuffer_copyout(in, hdr, sizeof(hdr));
+    start_streamed_command(hdr[kHeaderLen], hdr + kHeaderLen, kStreamHead);
+  }
+}
+
+// Commands the proxy never forwards; true when `cmd` was refused.
+bool ClientSession::refuse_command(uint8_t cmd) {
+  switch (cmd) {
+    case COM_BINLOG_DUMP:
+    case COM_BINLOG_DUMP_GTID:
+    case COM_REGISTER_SLAVE:
+    case COM_TABLE_DUMP:
+    case COM_CONNECT_OUT:
+    case COM_CONNECT:
+    case COM_DAEMON:
+    case COM_DELAYED_INSERT:
+    case COM_TIME:
+    case COM_SLEEP:
+      seq_ = 1;
+      send_error(er::ER_UNKNOWN_COM_ERROR,
+                 std::string("Unknown command: ") + command_name(cmd) + " is not supported through myrelay");
+      return true;
+    default:
+      break;
+  }
+  if (cmd > COM_RESET_CONNECTION) {
+    seq_ = 1;
+    send_error(er::ER_UNKNOWN_COM_ERROR, "Unknown command");
+    return true;
+  }
+  if (lost_transaction_) {
+    lost_transaction_ = false;
+    seq_ = 1;
+    send_error(er::ER_NET_READ_ERROR,
+               "Lost connection to the backend server during an open transaction; the transaction was rolled back");
+    return true;
+  }
+  return false;
+}
+
+void ClientSession::handle_command(std::string&& payload) {
+  uint8_t cmd = uint8_t(payload[0]);
+  if (cmd == COM_QUIT) {
+    pool_server_session();
+    close("client quit");
+    return;
+  }
+  if (cmd == COM_CHANGE_USER) {
+    handle_change_user(payload);
+    return;
+  }
+  if (refuse_command(cmd)) return;
+  if (cmd == COM_QUERY && run_admin_command(std::string_view(payload).substr(1))) return;
+  if (cmd == COM_PROCESS_KILL && payload.size() >= 5) {
+    // COM_PROCESS_KILL carries the id; it means KILL CONNECTION id.
+    uint32_t id = uint32_t(uint8_t(payload[1])) | uint32_t(uint8_t(payload[2])) << 8 |
+                  uint32_t(uint8_t(payload[3])) << 16 | uint32_t(uint8_t(payload[4])) << 24;
+    run_admin_command("KILL CONNECTION " + std::to_string(id));
+    return;
+  }
+  use_db_.clear();
+  if (cmd == COM_QUERY) sql::parse_use(std::string_view(payload).substr(1), use_db_);
+  if (cmd == COM_INIT_DB) use_db_ = payload.substr(1);
+  if (!ensure_server()) {
+    held_command_ = std::move(payload);
+    return;
+  }
+  forward_command(std::move(payload));
+}
+
+// Whether the current server session can take a command now; if the session
+// has none (it was lost or killed while idle), a new one is opened, with the
+// session's current database, and the command waits for it.
+bool ClientSession::ensure_server() {
+  if (current_ && current_->ready()) return true;
+  if (current_) release_server(current_);
+  begin_backend_login(Phase::AwaitServer);
+  return false;
+}
+
+void ClientSession::count_command(size_t bytes) {
+  ++queries_;
+  bytes_in_ += bytes;
+  bump(host_.counters().queries);
+  bump(host_.counters().bytes_from_clients, bytes);
+  last_active_us_ = host_.loop_time_us();
+}
+
+void ClientSession::forward_command(std::string&& payload) {
+  command_ = uint8_t(payload[0]);
+  count_command(payload.size() + kHeaderLen);
+  change_phase(Phase::InCommand);
+  current_->run(payload, conn_.get());  // may finish at once
+}
+
+void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head, size_t head_len) {
+  switch (command) {
+    case COM_QUERY:
+    case COM_STMT_PREPARE:
+    case COM_STMT_EXECUTE:
+    case COM_STMT_SEND_LONG_DATA:
+      break;
+    default:
+      LOG_WARN("cs_id=%u sent a %s command longer than %zu bytes; closing", cs_id_, command_name(command),
+               kWholeCommandMax);
+      send_error_and_close(er::ER_UNKNOWN_COM_ERROR, "Malformed packet", "malformed long command");
+      return;
+  }
+  if (lost_transaction_) {
+    // The long command cannot be skipped; the connection must go.
+    send_error_and_close(er::ER_NET_READ_ERROR, "Lost connection to the backend server during an open transaction",
+                         "backend lost in transaction");
+    return;
+  }
+  if (!ensure_server()) return;  // the command stays in the input meanwhile
+  command_ = command;
+  use_db_.clear();
+  count_command(0);  // its bytes are counted as they move
+  change_phase(Phase::InCommand);
+  up_.reset();
+  current_->begin_streamed(command, head, head_len, conn_.get());
+  pump_upload();
+}
+
+// Moves client packets to the backend: the rest of a long command, or the
+// file of a LOAD DATA LOCAL INFILE up to its empty end packet.
+void ClientSession::pump_upload() {
+  auto every_packet = [](const uint8_t*, size_t, uint64_t) { return PacketRelay::Verdict::Last; };
+  while (phase_ == Phase::InCommand && current_ && current_->wants_upload()) {
+    evbuffer* in = conn_->input();
+    PacketRelay::Step step = up_.scan(in, current_->upload_room(), cfg_->max_packet_size, every_packet);
+    if (step.bytes) {
+      current_->forward_upload(in, step.bytes);
+      bytes_in_ += step.bytes;
+      bump(host_.counters().bytes_from_clients, step.bytes);
+    }
+    if (step.stop == PacketRelay::Stop::TooBig) {
+      LOG_WARN("cs_id=%u sent a packet over max_packet_size (%llu bytes); closing", cs_id_,
+               (unsigned long long)cfg_->max_packet_size);
+      send_error_and_close(er::ER_NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes",
+                           "oversized packet");
+      return;
+    }
+    if (step.stop != PacketRelay::Stop::Last) return;  // wait for the client, or for the backend to drain
+    uint64_t len = up_.packet_len();
+    up_.reset();
+    if (!current_->upload_packet_done(len)) return;  // the upload is over; the response follows
+  }
+}
+
+void ClientSession::on_upload_possible(ServerSession* ss) {
+  Step step(*this);
+  if (ss == current_) pump_upload();
+}
+
+// The response to the command in flight is complete.
+void ClientSession::on_response_done(ServerSession* ss) {
+  Step step(*this);
+  if (ss != current_ || phase_ != Phase::InCommand) return;
+  bytes_out_ += ss->response_bytes();
+  const ResponseTracker& r = ss->response();
+  if (r.have_status()) {
+    bool now_in_trans = r.last_status() & SERVER_STATUS_IN_TRANS;
+    if (now_in_trans && !in_trans_) {
+      ++trans_count_;
+      ss->count_transaction();
+    }
+    in_trans_ = now_in_trans;
+  }
+  if (!use_db_.empty() && !r.ended_with_error()) {
+    db_ = use_db_;
+    identity_changed();
+  }
+  use_db_.clear();
+  last_active_us_ = host_.loop_time_us();
+  change_phase(Phase::Ready);
+  if (host_.draining() && !in_trans_) {
+    close_after_flush("proxy shutting down");
+    return;
+  }
+  handle_input();
+}
+
+void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
+  Step step(*this);
+  if (ss == pending_.get()) {
+    finish_change_user(false, build_err(er::ER_NET_READ_ERROR, "Lost connection to backend server"));
+    return;
+  }
+  if (ss == current_ && phase_ == Phase::InCommand && ss->in_command()) {
+    fail_command(ss, why);
+    return;
+  }
+  drop_server(ss, ("backend closed the connection: " + why).c_str());
+}
+
+// The current server session went away in the middle of a command: tell
+// the client, unless a packet was cut in half, and close, as the server would.
+void ClientSession::fail_command(ServerSession* ss, const std::string& why) {
+  std::string addr = ss->server().address.str();
+  LOG_WARN("cs_id=%u lost backend %s during %s: %s", cs_id_, addr.c_str(), command_name(command_), why.c_str());
+  bump(host_.counters().errors);
+  bytes_out_ += ss->response_bytes();
+  bool clean = ss->between_packets();
+  uint8_t seq = uint8_t(ss->last_relayed_seq() + 1);
+  release_server(ss);
+  if (clean) {
+    seq_ = seq;
+    send_error(er::ER_NET_READ_ERROR, "Lost connection to backend server " + addr + " during query");
+  }
+  close_after_flush("backend connection lost during a command");
+}
+
+bool ClientSession::run_admin_command(std::string_view sql_text) {
+  sql::AdminStatement st = sql::parse_admin(sql_text);
+  if (st.kind == sql::AdminStatement::Kind::None) return false;
+  command_ = COM_QUERY;
+  count_command(sql_text.size() + kHeaderLen + 1);
+  change_phase(Phase::LocalCommand);  // as the session sees itself in SHOW PROXYSESSION
+  publish();
+  admin::Caller caller;
+  caller.cs_id = cs_id_;
+  caller.tenant = login_.tenant;
+  caller.user = login_.user;
+  caller.privileged = tenant_ && tenant_->privileged;
+  std::string out;
+  admin::After after = admin::execute(st, caller, host_.directory(), caps_, out);
+  evbuffer_add(conn_->output(), out.data(), out.size());
+  conn_->flush();
+  bytes_out_ += out.size();
+  bump(host_.counters().bytes_to_clients, out.size());
+  if (after == admin::After::CloseSession) {
+    LOG_INFO("cs_id=%u '%s' killed itself", cs_id_, login_text_.c_str());
+    close_after_flush("killed itself");
+    return true;
+  }
+  change_phase(Phase::Ready);
+  return true;
+}
+
+// ---- the idle timeout ----
+
+// One timer per session that checks, when it fires, how long the session
+// has really been idle: re-arming a timeout at every command would cost two
+// event operations per query.
+void ClientSession::arm_idle_timer() {
+  if (idle_timer_ || !conn_) return;
+  idle_timer_ = evtimer_new(host_.base(), on_idle_timer, this);
+  timeval tv{cfg_->client_idle_s, 0};
+  evtimer_add(idle_timer_, &tv);
+}
+
+void ClientSession::on_idle_timer(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  int64_t limit_us = int64_t(self->cfg_->client_idle_s) * 1000000;
+  int64_t idle_us = self->host_.loop_time_us() - self->last_active_us_;
+  bool idle = self->phase_ == Phase::Ready;
+  if (idle && idle_us >= limit_us) {
+    LOG_INFO("cs_id=%u '%s' from %s:%u idle for %d s: closing", self->cs_id_, self->login_text_.c_str(),
+             self->peer_ip_.c_str(), self->peer_port_, self->cfg_->client_idle_s);
+    self->close("client idle timeout");
+    return;
+  }
+  int64_t wait_us = idle ? limit_us - idle_us : limit_us;
+  timeval tv{time_t(wait_us / 1000000), suseconds_t(wait_us % 1000000)};
+  evtimer_add(self->idle_timer_, &tv);
+}
+
+}  // namespace myrelay

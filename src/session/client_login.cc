@@ -1,0 +1,365 @@
+// A client session's login: the proxy's handshake, authentication against the
+// configured users, the first backend login, and COM_CHANGE_USER (see
+// client_session.h).
+#include <event2/buffer.h>
+
+#include "routing/router.h"
+#include "routing/server_pool.h"
+#include "control/shm_table.h"
+#include "service/log.h"
+#include "session/client_session.h"
+#include "session/session_host.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+static constexpr size_t kMaxLoginPacket = 64 * 1024;
+
+void ClientSession::send_handshake() {
+  scramble_ = make_scramble();
+  BackendFacts facts = host_.backend_facts(cfg_->default_cluster);
+  Handshake hs;
+  hs.server_version = facts.known ? facts.server_version : cfg_->server_version;
+  hs.connection_id = cs_id_;
+  hs.scramble.assign(reinterpret_cast<const char*>(scramble_.data()), scramble_.size());
+  // Offer only what the backend also has: responses are relayed unchanged.
+  hs.capabilities =
+      facts.known ? kProxyCapabilities & (facts.capabilities | CLIENT_LONG_PASSWORD) : kProxyCapabilities;
+  hs.charset = facts.known && facts.charset ? facts.charset : 45;  // utf8mb4_general_ci
+  hs.status = SERVER_STATUS_AUTOCOMMIT;
+  caps_ = hs.capabilities;
+  seq_ = 0;
+  send_packet(build_handshake(hs));
+}
+
+void ClientSession::handle_handshake_response() {
+  uint8_t first_seq = 0, last_seq = 0;
+  std::string payload;
+  ReadStatus st = read_packet(conn_->input(), kMaxLoginPacket, first_seq, last_seq, payload);
+  if (st == ReadStatus::Incomplete) return;
+  if (st == ReadStatus::TooBig) {
+    LOG_WARN("cs_id=%u %s:%u sent an oversized login packet", cs_id_, peer_ip_.c_str(), peer_port_);
+    close("oversized login packet");
+    return;
+  }
+  seq_ = uint8_t(last_seq + 1);
+  if (!slot_) {
+    send_error_and_close(er::ER_CON_COUNT_ERROR, "Too many connections", "max_connections reached");
+    return;
+  }
+  std::string error;
+  if (first_seq != 1 || !parse_handshake_response(payload, hello_, error)) {
+    LOG_WARN("cs_id=%u %s:%u sent a bad handshake response: %s", cs_id_, peer_ip_.c_str(), peer_port_,
+             error.empty() ? "wrong sequence id" : error.c_str());
+    bump(host_.counters().errors);
+    send_error_and_close(er::ER_HANDSHAKE_ERROR, "Bad handshake", "bad handshake");
+    return;
+  }
+  if (hello_.is_ssl_request) {
+    send_error_and_close(er::ER_HANDSHAKE_ERROR, "Bad handshake: myrelay does not offer SSL",
+                         "client asked for SSL");
+    return;
+  }
+  caps_ &= hello_.capabilities;
+  charset_ = hello_.charset;
+  db_ = (caps_ & CLIENT_CONNECT_WITH_DB) ? hello_.database : std::string();
+  login_text_ = hello_.user;
+  if (!hello_.auth_plugin.empty() && hello_.auth_plugin != kNativePasswordPlugin) {
+    // The client wants another method: ask it for mysql_native_password.
+    send_native_auth_switch();
+    change_phase(Phase::AwaitAuthSwitchResponse);
+    return;
+  }
+  authenticate(hello_.auth_response);
+}
+
+void ClientSession::send_native_auth_switch() {
+  send_packet(build_auth_switch(
+      kNativePasswordPlugin, std::string_view(reinterpret_cast<const char*>(scramble_.data()), scramble_.size())));
+}
+
+bool ClientSession::read_auth_answer(std::string& payload) {
+  uint8_t first_seq = 0, last_seq = 0;
+  ReadStatus st = read_packet(conn_->input(), kMaxLoginPacket, first_seq, last_seq, payload);
+  if (st == ReadStatus::Incomplete) return false;
+  if (st == ReadStatus::TooBig) {
+    close("oversized auth packet");
+    return false;
+  }
+  seq_ = uint8_t(last_seq + 1);
+  return true;
+}
+
+void ClientSession::handle_auth_switch_response() {
+  std::string payload;
+  if (read_auth_answer(payload)) authenticate(payload);
+}
+
+void ClientSession::deny_access(bool used_password) {
+  bump(host_.counters().logins_failed);
+  LOG_INFO("cs_id=%u access denied for '%s' from %s:%u", cs_id_, login_text_.c_str(), peer_ip_.c_str(), peer_port_);
+  send_error_and_close(er::ER_ACCESS_DENIED_ERROR,
+                       "Access denied for user '" + login_text_ + "'@'" + peer_ip_ +
+                           "' (using password: " + (used_password ? "YES" : "NO") + ")",
+                       "access denied");
+}
+
+// Looks a login name up and checks a mysql_native_password answer against
+// the configured hash; on success returns SHA1(pw) (or nothing for users
+// without a password).
+static bool check_user(const Config& cfg, const std::string& login_text, const std::string& auth_response,
+                       const Scramble& scramble, LoginName& login, const Tenant*& tenant,
+                       std::optional<Sha1Digest>& hash1) {
+  std::string error;
+  if (!parse_login_name(login_text, cfg.default_tenant, cfg.default_cluster, login, error)) return false;
+  tenant = cfg.find_tenant(login.tenant);
+  if (!tenant || !cfg.find_cluster(login.cluster)) return false;
+  const UserEntry* user = cfg.find_user(*tenant, login.user);
+  if (!user) return false;
+  if (!user->has_password) {
+    hash1.reset();
+    return auth_response.empty();
+  }
+  Sha1Digest h1{};
+  if (!native_verify(reinterpret_cast<const uint8_t*>(auth_response.data()), auth_response.size(),
+                     scramble.data(), scramble.size(), user->hash2, h1))
+    return false;
+  hash1 = h1;
+  return true;
+}
+
+void ClientSession::authenticate(const std::string& auth_response) {
+  if (!check_user(*cfg_, login_text_, auth_response, scramble_, login_, tenant_, hash1_)) {
+    deny_access(!auth_response.empty());
+    return;
+  }
+  identity_changed();
+  begin_backend_login(Phase::BackendLogin);
+}
+
+static BackendLogin make_backend_login(const LoginName& login, const std::optional<Sha1Digest>& hash1,
+                                       const std::string& db, uint8_t charset, uint32_t caps,
+                                       const HandshakeResponse& hello, uint64_t proxy_sessid, uint32_t cs_id,
+                                       const std::string& peer) {
+  BackendLogin bl;
+  bl.user = login.user;
+  bl.hash1 = hash1;
+  bl.database = db;
+  bl.charset = charset;
+  bl.client_caps = caps;
+  bl.max_packet = hello.max_packet;
+  bl.attributes = hello.attributes;
+  // Lets a DBA map a backend thread to its proxy session.
+  bl.attributes.emplace_back("_proxy_sessid", std::to_string(proxy_sessid));
+  bl.attributes.emplace_back("_proxy_cs_id", std::to_string(cs_id));
+  bl.attributes.emplace_back("_proxy_client", peer);
+  return bl;
+}
+
+BackendLogin ClientSession::backend_login() const {
+  return make_backend_login(login_, hash1_, db_, charset_, caps_, hello_, proxy_sessid_, cs_id_,
+                            peer_ip_ + ":" + std::to_string(peer_port_));
+}
+
+// Opens the session's server session to its cluster's primary (from the
+// worker's pool when one is there), for the login or for a command that
+// found none.
+void ClientSession::begin_backend_login(Phase phase) {
+  change_phase(phase);
+  const Cluster* cluster = cfg_->find_cluster(login_.cluster);
+  const BackendServer* server = cluster ? routing::primary_server(*cluster) : nullptr;
+  if (!server) {
+    send_error_and_close(er::ER_BAD_DB_ERROR, "Unknown cluster '" + login_.cluster + "'", "unknown cluster");
+    return;
+  }
+  BackendLogin login = backend_login();
+  bool may_reuse = cfg_->server_pool_size > 0 && !skip_pool_once_;
+  skip_pool_once_ = false;
+  if (may_reuse) {
+    if (auto pooled = host_.server_pool().take(cluster->name, *server, caps_)) {
+      pooled->set_owner(*this);
+      servers_.push_back(std::move(pooled));
+      current_ = servers_.back().get();
+      identity_changed();
+      reused_server_ = true;
+      current_->reuse(login);  // COM_CHANGE_USER: heard like a login
+      return;
+    }
+  }
+  reused_server_ = false;
+  current_ = open_server(*server, cluster->name);
+  current_->connect(login);
+}
+
+void ClientSession::on_server_ready(ServerSession* ss) {
+  Step step(*this);
+  identity_changed();  // the backend's thread id is known now
+  if (ss == pending_.get()) {
+    finish_change_user(true, std::string());
+    return;
+  }
+  if (ss != current_) return;
+  bump(reused_server_ ? host_.counters().backend_reuses : host_.counters().backend_connects);
+  if (phase_ == Phase::BackendLogin) {
+    login_complete(ss);
+    return;
+  }
+  if (phase_ == Phase::AwaitServer) {
+    change_phase(Phase::Ready);
+    if (!held_command_.empty()) {
+      std::string held = std::move(held_command_);
+      held_command_.clear();
+      forward_command(std::move(held));
+    } else {
+      handle_input();  // a long command still in the input
+    }
+  }
+}
+
+void ClientSession::login_complete(ServerSession* ss) {
+  if (handshake_timer_) {
+    event_free(handshake_timer_);
+    handshake_timer_ = nullptr;
+  }
+  LOG_DEBUG("cs_id=%u '%s' logged in from %s:%u (ss_id=%llu, backend thread %u)", cs_id_, login_text_.c_str(),
+            peer_ip_.c_str(), peer_port_, (unsigned long long)ss->ss_id(), ss->server_sessid());
+  in_trans_ = ss->login_status() & SERVER_STATUS_IN_TRANS;
+  send_ok();
+  change_phase(Phase::Ready);
+  arm_idle_timer();
+  handle_input();
+}
+
+void ClientSession::on_server_login_failed(ServerSession* ss, const std::string& err_payload) {
+  Step step(*this);
+  if (ss == pending_.get()) {
+    finish_change_user(false, err_payload);
+    return;
+  }
+  if (ss != current_) {
+    take_server(ss);
+    return;
+  }
+  take_server(ss);  // deleted when this returns
+  bool logging_in = phase_ == Phase::BackendLogin || phase_ == Phase::AwaitServer;
+  if (reused_server_ && logging_in) {
+    ErrPacket e;
+    if (parse_err(err_payload, e) && e.code == er::ER_NET_READ_ERROR.code) {
+      // The pooled connection had died (backend restart, wait_timeout): a
+      // fresh one may well work, so this is not the client's error.
+      LOG_DEBUG("cs_id=%u: pooled server session lost, connecting afresh", cs_id_);
+      skip_pool_once_ = true;
+      begin_backend_login(phase_);
+      return;
+    }
+  }
+  bump(host_.counters().backend_connect_failures);
+  if (phase_ == Phase::BackendLogin) {
+    send_packet(err_payload);
+    close_after_flush("backend login failed");
+    return;
+  }
+  if (phase_ != Phase::AwaitServer) return;
+  seq_ = 1;
+  send_packet(err_payload);
+  if (held_command_.empty()) {  // a long command we cannot skip over
+    close_after_flush("backend login failed");
+    return;
+  }
+  held_command_.clear();
+  change_phase(Phase::Ready);
+  handle_input();
+}
+
+// A client that quits cleanly, idle and outside a transaction, leaves its
+// server session to the worker's pool instead of closing it.
+void ClientSession::pool_server_session() {
+  ServerSession* ss = current_;
+  if (cfg_->server_pool_size <= 0 || !ss || servers_.size() != 1 || host_.draining() || in_trans_ ||
+      lost_transaction_ || phase_ != Phase::Ready || !ss->ready() ||
+      ss->state() != ServerSession::State::KeepAliveClientSlave ||
+      evbuffer_get_length(ss->conn()->input()) != 0 || evbuffer_get_length(ss->conn()->output()) != 0)
+    return;
+  host_.server_pool().put(take_server(ss), login_.cluster, size_t(cfg_->server_pool_size),
+                          cfg_->server_pool_idle_s);
+}
+
+// ---- COM_CHANGE_USER: checked by the proxy, then a new backend login ----
+
+void ClientSession::handle_change_user(const std::string& payload) {
+  std::string error;
+  seq_ = 1;
+  if (!parse_change_user(payload, caps_, change_user_, error)) {
+    send_error(er::ER_UNKNOWN_COM_ERROR, "Malformed COM_CHANGE_USER packet: " + error);
+    return;
+  }
+  change_phase(Phase::AwaitChangeUserAuth);
+  // As MariaDB does, the answer is checked against the handshake's scramble;
+  // a client that answered for another method is asked again for
+  // mysql_native_password with that same scramble.
+  if (!change_user_.auth_plugin.empty() && change_user_.auth_plugin != kNativePasswordPlugin) {
+    send_native_auth_switch();
+    return;
+  }
+  check_change_user(change_user_.auth_response);
+}
+
+void ClientSession::handle_change_user_auth() {
+  std::string payload;
+  if (read_auth_answer(payload)) check_change_user(payload);
+}
+
+void ClientSession::check_change_user(const std::string& payload) {
+  std::shared_ptr<const Config> cfg = host_.config();  // the current one: users may have changed
+  if (!check_user(*cfg, change_user_.user, payload, scramble_, change_user_login_, change_user_tenant_,
+                  change_user_hash1_)) {
+    LOG_INFO("cs_id=%u change user to '%s' denied", cs_id_, change_user_.user.c_str());
+    // As MySQL does, the session stays, logged in as before.
+    send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
+                                               "' (using password: " + (payload.empty() ? "NO" : "YES") + ")");
+    change_phase(Phase::Ready);
+    handle_input();
+    return;
+  }
+  const Cluster* cluster = cfg->find_cluster(change_user_login_.cluster);
+  change_phase(Phase::ChangeUserLogin);
+  cfg_pending_ = cfg;
+  uint8_t charset = change_user_.charset ? uint8_t(change_user_.charset) : charset_;
+  HandshakeResponse hello = hello_;
+  if (!change_user_.attributes.empty()) hello.attributes = change_user_.attributes;
+  const BackendServer* server = routing::primary_server(*cluster);
+  pending_ = std::make_unique<ServerSession>(*this, host_, *server, cluster->name, host_.next_ss_id(),
+                                             cfg->backend_connect_ms);
+  identity_changed();
+  pending_->connect(make_backend_login(change_user_login_, change_user_hash1_, change_user_.database, charset, caps_,
+                                       hello, proxy_sessid_, cs_id_, peer_ip_ + ":" + std::to_string(peer_port_)));
+}
+
+void ClientSession::finish_change_user(bool ok, const std::string& err_payload) {
+  if (!ok) {
+    take_server(pending_.get());
+    send_packet(err_payload);
+  } else {
+    std::unique_ptr<ServerSession> fresh = std::move(pending_);
+    release_all_servers();  // the old backend sessions end here
+    servers_.push_back(std::move(fresh));
+    current_ = servers_.back().get();
+    cfg_ = cfg_pending_;
+    login_ = change_user_login_;
+    login_text_ = change_user_.user;
+    tenant_ = change_user_tenant_;
+    hash1_ = change_user_hash1_;
+    db_ = change_user_.database;
+    if (change_user_.charset) charset_ = uint8_t(change_user_.charset);
+    in_trans_ = false;
+    lost_transaction_ = false;
+    identity_changed();
+    send_ok();
+  }
+  cfg_pending_.reset();
+  change_phase(Phase::Ready);
+  handle_input();
+}
+
+}  // namespace myrelay

@@ -1,0 +1,481 @@
+// A client session's life cycle, its state transition and publishing, its
+// set of server sessions, and kills (see client_session.h).
+#include "session/client_session.h"
+
+#include <event2/buffer.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <iterator>
+
+#include "control/shm_table.h"
+#include "routing/server_pool.h"
+#include "service/log.h"
+#include "session/session_host.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+// A closing session gets this long to flush its last packets.
+static constexpr int kCloseFlushSeconds = 5;
+static constexpr size_t kReadHighWater = 1024 * 1024;
+static constexpr size_t kWriteLowWater = 256 * 1024;
+
+const char* ClientSession::state_name(State s) {
+  switch (s) {
+    case State::Init: return "MCS_INIT";
+    case State::ActiveReader: return "MCS_ACTIVE_READER";
+    case State::KeepAlive: return "MCS_KEEP_ALIVE";
+    case State::HalfClosed: return "MCS_HALF_CLOSED";
+    case State::Closed: return "MCS_CLOSED";
+  }
+  return "MCS_UNKNOWN";
+}
+
+ClientSession::State ClientSession::state_of(Phase p) {
+  switch (p) {
+    case Phase::AwaitHandshakeResponse:
+    case Phase::AwaitAuthSwitchResponse:
+    case Phase::BackendLogin:
+      return State::Init;
+    case Phase::Ready:
+      return State::KeepAlive;
+    case Phase::AwaitServer:
+    case Phase::InCommand:
+    case Phase::LocalCommand:
+    case Phase::AwaitChangeUserAuth:
+    case Phase::ChangeUserLogin:
+      return State::ActiveReader;
+    case Phase::Closing:
+      return State::HalfClosed;
+    case Phase::Closed:
+      break;
+  }
+  return State::Closed;
+}
+
+ClientSession::ClientSession(SessionHost& host, int fd, const std::string& peer_ip, uint16_t peer_port,
+                             uint32_t cs_id, uint64_t proxy_sessid, shm::Slot* slot, uint32_t slot_index)
+    : host_(host),
+      cfg_(host.config()),
+      peer_ip_(peer_ip),
+      peer_port_(peer_port),
+      cs_id_(cs_id),
+      proxy_sessid_(proxy_sessid),
+      slot_(slot),
+      slot_index_(slot_index) {
+  conn_ = std::make_unique<Connection>(host_.base(), fd);
+  created_us_ = last_active_us_ = host_.loop_time_us();
+}
+
+ClientSession::~ClientSession() {
+  if (!closed()) close("session freed");
+}
+
+void ClientSession::start() {
+  Step step(*this);
+  if (!conn_->ok()) {
+    close("cannot set up the connection");
+    return;
+  }
+  conn_->set_callbacks(on_client_read, on_client_write, on_client_event, this);
+  conn_->set_read_high_water(kReadHighWater);
+  conn_->set_write_low_water(kWriteLowWater);
+  conn_->enable_read();
+  handshake_timer_ = evtimer_new(host_.base(), on_handshake_timeout, this);
+  timeval tv{cfg_->handshake_ms / 1000, (cfg_->handshake_ms % 1000) * 1000};
+  evtimer_add(handshake_timer_, &tv);
+  send_handshake();
+  publish_pending_ = true;
+}
+
+// ---- the state transition and publishing ----
+
+void ClientSession::change_phase(Phase p) {
+  if (p == phase_) return;
+  phase_ = p;
+  publish_pending_ = true;
+  if (step_depth_ == 0) publish();
+}
+
+void ClientSession::on_server_state_changed(ServerSession*) {
+  publish_pending_ = true;
+  if (step_depth_ == 0) publish();
+}
+
+// Writes this session's record into its slot (DESIGN section 2): only the
+// words that changed, and when only the per-command fields can have changed,
+// only those are filled and compared.
+void ClientSession::publish() {
+  publish_pending_ = false;
+  if (!slot_) return;  // a refused connection has no slot; a closed one gave it back
+  if (identity_dirty_ || closed()) {
+    identity_dirty_ = false;
+    fill_record(rec_);
+    ShmTable::write_changes(slot_, rec_, written_);
+    return;
+  }
+  fill_activity(rec_);
+  using R = shm::SessionRecord;
+  using S = shm::ServerSessionRecord;
+  constexpr size_t kServer = offsetof(R, servers);
+  auto server_state = [](size_t i) {
+    return ShmTable::words_of(kServer + i * sizeof(S) + offsetof(S, state), sizeof(S::state));
+  };
+  auto server_counts = [](size_t i) {
+    return ShmTable::words_of(kServer + i * sizeof(S) + offsetof(S, transact_count),
+                              offsetof(S, requests) + sizeof(S::requests) - offsetof(S, transact_count));
+  };
+  static_assert(shm::kMaxServerSessions == 4, "kActivityWords lists four server sessions");
+  static constexpr ShmTable::WordRange kActivityWords[] = {
+      ShmTable::words_of(offsetof(R, state), sizeof(R::state)),
+      ShmTable::words_of(offsetof(R, in_trans), sizeof(R::in_trans)),
+      ShmTable::words_of(offsetof(R, command), offsetof(R, bytes_out) + sizeof(R::bytes_out) - offsetof(R, command)),
+      ShmTable::words_of(offsetof(R, last_active_us), sizeof(R::last_active_us)),
+      server_state(0), server_counts(0), server_state(1), server_counts(1),
+      server_state(2), server_counts(2), server_state(3), server_counts(3),
+  };
+  ShmTable::write_changes(slot_, rec_, written_, kActivityWords, 4 + 2 * size_t(rec_.svr_session_count));
+}
+
+// The fields a command changes as it starts and ends.
+void ClientSession::fill_activity(shm::SessionRecord& r) const {
+  State st = state();
+  r.state = uint32_t(st);
+  r.in_trans = in_trans_;
+  set_field(r.command, st == State::ActiveReader ? command_name(command_) : "Sleep");
+  r.trans_count = trans_count_;
+  r.queries = queries_;
+  r.bytes_in = bytes_in_;
+  r.bytes_out = bytes_out_;
+  r.last_active_us = last_active_us_;
+  uint32_t n = 0;
+  auto add = [&](const ServerSession* ss) {
+    if (!ss || n >= shm::kMaxServerSessions) return;
+    shm::ServerSessionRecord& sr = r.servers[n++];
+    sr.state = uint32_t(ss->state());
+    sr.transact_count = ss->transact_count();
+    sr.requests = ss->requests();
+  };
+  for (const auto& ss : servers_) add(ss.get());
+  add(pending_.get());
+}
+
+void ClientSession::fill_record(shm::SessionRecord& r) const {
+  r = shm::SessionRecord{};
+  if (closed()) return;  // all zero, in_use = 0: the slot is free
+  r.in_use = 1;
+  r.cs_id = cs_id_;
+  r.proxy_sessid = proxy_sessid_;
+  r.worker = host_.index();
+  r.tid = host_.tid();
+  set_field(r.cluster, login_.cluster);
+  set_field(r.tenant, login_.tenant);
+  set_field(r.user, login_.user);
+  set_field(r.host_ip, peer_ip_);
+  r.host_port = peer_port_;
+  r.has_db = !db_.empty();
+  set_field(r.db, db_);
+  r.using_ssl = 0;
+  r.privileged = tenant_ && tenant_->privileged;
+  r.created_us = created_us_;
+  uint32_t n = 0;
+  auto add = [&](const ServerSession* ss) {
+    if (!ss || n >= shm::kMaxServerSessions) return;
+    shm::ServerSessionRecord& sr = r.servers[n++];
+    sr.ss_id = ss->ss_id();
+    sr.server_sessid = ss->server_sessid();
+    set_field(sr.server_ip, ss->server().address.host);
+    sr.server_port = ss->server().address.port;
+    sr.role = ss->server().role == ServerRole::Primary ? 0 : 1;
+    sr.created_us = ss->created_us();
+  };
+  for (const auto& ss : servers_) add(ss.get());
+  add(pending_.get());
+  r.svr_session_count = n;
+  fill_activity(r);
+}
+
+// ---- the server sessions ----
+
+ServerSession* ClientSession::open_server(const BackendServer& server, const std::string& cluster) {
+  servers_.push_back(std::make_unique<ServerSession>(*this, host_, server, cluster, host_.next_ss_id(),
+                                                     cfg_->backend_connect_ms));
+  identity_changed();
+  return servers_.back().get();
+}
+
+ServerSession* ClientSession::find_server(uint64_t ss_id) const {
+  for (const auto& ss : servers_)
+    if (ss->ss_id() == ss_id) return ss.get();
+  return pending_ && pending_->ss_id() == ss_id ? pending_.get() : nullptr;
+}
+
+ServerSession* ClientSession::server_for(const BackendServer& server) const {
+  for (const auto& ss : servers_)
+    if (ss->server().address.host == server.address.host && ss->server().address.port == server.address.port)
+      return ss.get();
+  return nullptr;
+}
+
+bool ClientSession::select_server(const BackendServer& server) {
+  Step step(*this);
+  if (phase_ != Phase::Ready) return false;
+  if (ServerSession* ss = server_for(server)) {
+    current_ = ss;
+    return true;
+  }
+  if (servers_.size() >= shm::kMaxServerSessions) return false;
+  const Cluster* cluster = cfg_->find_cluster(login_.cluster);
+  current_ = open_server(server, cluster ? cluster->name : login_.cluster);
+  reused_server_ = false;
+  change_phase(Phase::AwaitServer);
+  current_->connect(backend_login());
+  return true;
+}
+
+std::unique_ptr<ServerSession> ClientSession::take_server(ServerSession* ss) {
+  std::unique_ptr<ServerSession> out;
+  if (pending_.get() == ss) {
+    out = std::move(pending_);
+  } else {
+    auto it = std::find_if(servers_.begin(), servers_.end(), [ss](const auto& p) { return p.get() == ss; });
+    if (it == servers_.end()) return out;
+    out = std::move(*it);
+    servers_.erase(it);
+  }
+  if (current_ == ss) current_ = nullptr;
+  identity_changed();
+  publish_pending_ = true;
+  return out;
+}
+
+void ClientSession::release_server(ServerSession* ss) {
+  std::unique_ptr<ServerSession> gone = take_server(ss);
+  if (!gone) return;
+  if (gone->state() == ServerSession::State::Active && gone->server_sessid() != 0)
+    host_.stop_backend_statement(gone->server(), gone->cluster(), gone->login(), gone->server_sessid(), false);
+}
+
+void ClientSession::release_all_servers() {
+  while (!servers_.empty()) release_server(servers_.back().get());
+  if (pending_) release_server(pending_.get());
+}
+
+// A server session lost or killed while idle: the session goes on and opens
+// a new one at its next command, unless a transaction was open on it.
+void ClientSession::drop_server(ServerSession* ss, const char* why) {
+  LOG_INFO("cs_id=%u ss_id=%llu to %s closed: %s", cs_id_, (unsigned long long)ss->ss_id(),
+           ss->server().address.str().c_str(), why);
+  if (in_trans_ && ss == current_) {
+    lost_transaction_ = true;
+    in_trans_ = false;
+  }
+  release_server(ss);
+}
+
+// ---- kills (requests arrive through the worker) ----
+
+void ClientSession::kill(const std::string& by) {
+  Step step(*this);
+  LOG_INFO("cs_id=%u '%s' from %s:%u killed (%s)", cs_id_, login_text_.c_str(), peer_ip_.c_str(), peer_port_,
+           by.c_str());
+  close(("killed: " + by).c_str());
+}
+
+bool ClientSession::kill_server_session(uint64_t ss_id, const std::string& by) {
+  Step step(*this);
+  ServerSession* ss = find_server(ss_id);
+  if (!ss) {
+    LOG_INFO("cs_id=%u: kill of ss_id=%llu ignored: no such server session any more", cs_id_,
+             (unsigned long long)ss_id);
+    return false;
+  }
+  LOG_INFO("cs_id=%u ss_id=%llu killed (%s)", cs_id_, (unsigned long long)ss_id, by.c_str());
+  if (!ss->ready()) {
+    // Still logging in: the client waits for it, with nothing to go on with.
+    close(("server session killed during login: " + by).c_str());
+    return true;
+  }
+  if (phase_ == Phase::InCommand && ss == current_) {
+    // The client waits for an answer that will not come: tell it, and end
+    // only the server session; the next statement opens a new one.
+    bool clean = ss->between_packets();
+    uint8_t seq = uint8_t(ss->last_relayed_seq() + 1);
+    release_server(ss);
+    if (!clean) {
+      close_after_flush("server session killed in the middle of a packet");
+      return true;
+    }
+    seq_ = seq;
+    send_error(er::ER_CONNECTION_KILLED, "Connection was killed");
+    if (in_trans_) {
+      in_trans_ = false;
+      lost_transaction_ = true;
+    }
+    change_phase(Phase::Ready);
+    handle_input();
+    return true;
+  }
+  drop_server(ss, ("killed: " + by).c_str());
+  lost_transaction_ = false;  // an explicit kill: the next statement simply goes on
+  return true;
+}
+
+void ClientSession::kill_query(const std::string& by) {
+  Step step(*this);
+  ServerSession* ss = current_;
+  if (!ss || ss->state() != ServerSession::State::Active) {
+    LOG_DEBUG("cs_id=%u: KILL QUERY (%s) found no running statement", cs_id_, by.c_str());
+    return;
+  }
+  LOG_INFO("cs_id=%u: KILL QUERY of backend thread %u (%s)", cs_id_, ss->server_sessid(), by.c_str());
+  host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true);
+}
+
+void ClientSession::drain() {
+  Step step(*this);
+  bool idle = phase_ == Phase::Ready || phase_ == Phase::AwaitHandshakeResponse ||
+              phase_ == Phase::AwaitAuthSwitchResponse;
+  if (idle && !in_trans_) close_after_flush("proxy shutting down");
+}
+
+// ---- libevent callbacks ----
+
+void ClientSession::on_client_read(Connection*, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  self->handle_input();
+}
+
+void ClientSession::on_client_write(Connection* c, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  if (self->phase_ == Phase::Closing) {
+    if (evbuffer_get_length(c->output()) == 0) self->close("closed after final packet");
+    return;
+  }
+  if (self->phase_ == Phase::InCommand && self->current_) self->current_->on_client_drained();
+}
+
+void ClientSession::on_client_event(Connection*, short what, int err, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  if (what & Connection::kTimeout) {
+    self->close("client stopped reading");  // the only timeout: close_after_flush's
+  } else if (what & Connection::kEof) {
+    self->close("client closed the connection");
+  } else {
+    std::string why = std::string("client connection error: ") + evutil_socket_error_to_string(err);
+    self->close(why.c_str());
+  }
+}
+
+void ClientSession::on_handshake_timeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  LOG_INFO("cs_id=%u %s:%u did not finish its login within %d ms", self->cs_id_, self->peer_ip_.c_str(),
+           self->peer_port_, self->cfg_->handshake_ms);
+  self->close("handshake timeout");
+}
+
+// Consumes the client's input as the phase says.  A phase change can make
+// input already buffered meaningful (the answer to an auth switch sent while
+// reading a pipeline, say), so this goes on until the phase holds still:
+// input is never left waiting for an event that will not come.
+void ClientSession::handle_input() {
+  for (;;) {
+    Phase before = phase_;
+    switch (phase_) {
+      case Phase::AwaitHandshakeResponse:
+        handle_handshake_response();
+        break;
+      case Phase::AwaitAuthSwitchResponse:
+        handle_auth_switch_response();
+        break;
+      case Phase::Ready:
+        process_commands();
+        break;
+      case Phase::InCommand:
+        // Only an upload the backend asked for moves now; anything else the
+        // client sends waits for the response to end.
+        pump_upload();
+        break;
+      case Phase::AwaitChangeUserAuth:
+        handle_change_user_auth();
+        break;
+      default:
+        break;
+    }
+    if (phase_ == before || !conn_ || evbuffer_get_length(conn_->input()) == 0) return;
+  }
+}
+
+// ---- output and closing ----
+
+void ClientSession::send_packet(const std::string& payload) {
+  if (!conn_) return;
+  seq_ = frame_packet(conn_->output(), seq_, payload);
+  conn_->flush();
+}
+
+void ClientSession::send_error(const er::Error& e, const std::string& message) {
+  send_packet(build_err(e, message));
+}
+
+void ClientSession::send_ok(uint16_t status_extra) {
+  OkPacket ok;
+  ok.status = client_status() | status_extra;
+  send_packet(build_ok(ok, caps_));
+}
+
+uint16_t ClientSession::client_status() const {
+  uint16_t st = SERVER_STATUS_AUTOCOMMIT;
+  if (current_) st = current_->login_status() & SERVER_STATUS_AUTOCOMMIT;
+  if (in_trans_) st |= SERVER_STATUS_IN_TRANS;
+  return st;
+}
+
+void ClientSession::send_error_and_close(const er::Error& e, const std::string& message, const char* why) {
+  send_error(e, message);
+  close_after_flush(why);
+}
+
+void ClientSession::close_after_flush(const char* why) {
+  if (closed() || phase_ == Phase::Closing) return;
+  LOG_DEBUG("cs_id=%u closing: %s", cs_id_, why);
+  change_phase(Phase::Closing);
+  release_all_servers();
+  if (!conn_ || evbuffer_get_length(conn_->output()) == 0) {
+    close(why);
+    return;
+  }
+  // on_client_write closes once the output is empty; a client that stops
+  // reading gets kCloseFlushSeconds without progress.
+  conn_->disable_read();
+  conn_->set_write_low_water(0);
+  conn_->set_write_timeout(kCloseFlushSeconds);
+  conn_->flush();
+}
+
+void ClientSession::free_timers() {
+  for (event** t : {&handshake_timer_, &idle_timer_}) {
+    if (*t) event_free(*t);
+    *t = nullptr;
+  }
+}
+
+void ClientSession::close(const char* why) {
+  if (closed()) return;
+  LOG_DEBUG("cs_id=%u %s:%u closed: %s", cs_id_, peer_ip_.c_str(), peer_port_, why);
+  phase_ = Phase::Closed;
+  release_all_servers();
+  publish();       // frees the slot for readers before the worker reuses it
+  slot_ = nullptr;  // and nothing writes it again
+  free_timers();
+  conn_.reset();
+  host_.session_closed(this);
+}
+
+}  // namespace myrelay

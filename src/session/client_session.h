@@ -1,0 +1,245 @@
+// A client session: one client connection, from the proxy's own handshake and
+// authentication to the end.  It owns the login, the command loop and the
+// session's state, and holds a small set of server sessions, one of them
+// current: each command goes to the current one, which relays the response
+// and says when it is complete.  It lives on one worker for its whole life,
+// and only that worker's thread touches it.
+//
+//   client_session.cc   life cycle, the state transition, publishing, the
+//                       server-session set, kills
+//   client_login.cc     handshake, authentication, backend login, COM_CHANGE_USER
+//   client_commands.cc  the command loop: dispatch, forwarding, uploads, completion
+#pragma once
+
+#include <event2/event.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "myrelay/shm_layout.h"
+#include "protocol/auth.h"
+#include "protocol/connection.h"
+#include "protocol/packets.h"
+#include "service/config.h"
+#include "session/login_name.h"
+#include "session/relay.h"
+#include "session/server_session.h"
+
+namespace myrelay {
+
+class SessionHost;
+
+class ClientSession : public ServerSessionOwner {
+ public:
+  // DESIGN section 3's client session states (the numbers are the shm's).
+  enum class State { Init, ActiveReader, KeepAlive, HalfClosed, Closed };
+  static const char* state_name(State s);
+
+  // A session without a slot only answers "Too many connections" once the
+  // client's handshake response is in.
+  ClientSession(SessionHost& host, int fd, const std::string& peer_ip, uint16_t peer_port,
+                uint32_t cs_id, uint64_t proxy_sessid, shm::Slot* slot, uint32_t slot_index);
+  ~ClientSession() override;
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  // Sends the handshake and starts the handshake deadline.
+  void start();
+  // Ends the session now: its connections close, the worker frees it later.
+  void close(const char* why);
+  // The proxy is stopping: close now if idle, else once the running
+  // statement (or the open transaction) ends.
+  void drain();
+
+  // Kill requests, checked by the worker to be for this very session.
+  void kill(const std::string& by);
+  bool kill_server_session(uint64_t ss_id, const std::string& by);
+  void kill_query(const std::string& by);
+
+  // Makes the server session to `server` the current one, opening it when
+  // the session has none there yet (the router's entry point).  False while
+  // a command runs or when the set is full.
+  bool select_server(const BackendServer& server);
+
+  // ServerSessionOwner.
+  void on_server_ready(ServerSession* ss) override;
+  void on_server_login_failed(ServerSession* ss, const std::string& err_payload) override;
+  void on_response_done(ServerSession* ss) override;
+  void on_server_lost(ServerSession* ss, const std::string& why) override;
+  void on_upload_possible(ServerSession* ss) override;
+  void on_server_state_changed(ServerSession* ss) override;
+
+  uint32_t cs_id() const { return cs_id_; }
+  uint64_t proxy_sessid() const { return proxy_sessid_; }
+  State state() const { return state_of(phase_); }
+  bool closed() const { return phase_ == Phase::Closed; }
+  const LoginName& login() const { return login_; }
+  const std::string& peer_ip() const { return peer_ip_; }
+  uint16_t peer_port() const { return peer_port_; }
+  const std::string& database() const { return db_; }
+  uint64_t trans_count() const { return trans_count_; }
+  bool in_transaction() const { return in_trans_; }
+  uint32_t slot_index() const { return slot_index_; }
+  const std::vector<std::unique_ptr<ServerSession>>& server_sessions() const { return servers_; }
+  const ServerSession* current_server() const { return current_; }
+
+ private:
+  enum class Phase {
+    AwaitHandshakeResponse,  // MCS_INIT ...
+    AwaitAuthSwitchResponse,
+    BackendLogin,
+    Ready,                   // MCS_KEEP_ALIVE
+    AwaitServer,             // MCS_ACTIVE_READER: a command waits for a server session
+    InCommand,               //   a command was forwarded; its response is being relayed
+    LocalCommand,            //   the proxy answers a command itself
+    AwaitChangeUserAuth,
+    ChangeUserLogin,
+    Closing,                 // MCS_HALF_CLOSED: flushing the last packets
+    Closed,                  // MCS_CLOSED
+  };
+  static State state_of(Phase p);
+
+  // Every event the session handles runs inside a Step; the record in
+  // shared memory is written once, when the outermost Step ends, so a reader
+  // never sees a state older than the last event.
+  class Step {
+   public:
+    explicit Step(ClientSession& s) : s_(s) { ++s_.step_depth_; }
+    ~Step() {
+      if (--s_.step_depth_ == 0 && s_.publish_pending_) s_.publish();
+    }
+    Step(const Step&) = delete;
+    Step& operator=(const Step&) = delete;
+
+   private:
+    ClientSession& s_;
+  };
+
+  // ---- client_session.cc ----
+  // The one transition function (pgbouncer's change_client_state).
+  void change_phase(Phase p);
+  void publish();
+  void fill_record(shm::SessionRecord& r) const;
+  void fill_activity(shm::SessionRecord& r) const;
+  void identity_changed() { identity_dirty_ = true; }
+  ServerSession* open_server(const BackendServer& server, const std::string& cluster);
+  ServerSession* find_server(uint64_t ss_id) const;
+  ServerSession* server_for(const BackendServer& server) const;
+  // Ends a server session; one still running a statement also gets a KILL
+  // from a side connection, so nothing keeps running behind it.
+  void release_server(ServerSession* ss);
+  void release_all_servers();
+  std::unique_ptr<ServerSession> take_server(ServerSession* ss);
+  void drop_server(ServerSession* ss, const char* why);
+  void send_packet(const std::string& payload);
+  void send_ok(uint16_t status_extra = 0);
+  void send_error(const er::Error& e, const std::string& message);
+  void send_error_and_close(const er::Error& e, const std::string& message, const char* why);
+  void close_after_flush(const char* why);
+  void free_timers();
+  uint16_t client_status() const;
+
+  static void on_client_read(Connection* c, void* arg);
+  static void on_client_write(Connection* c, void* arg);
+  static void on_client_event(Connection* c, short what, int err, void* arg);
+  static void on_handshake_timeout(evutil_socket_t, short, void* arg);
+  static void on_idle_timer(evutil_socket_t, short, void* arg);
+  void handle_input();
+
+  // ---- client_login.cc ----
+  void send_handshake();
+  void handle_handshake_response();
+  void handle_auth_switch_response();
+  void send_native_auth_switch();
+  bool read_auth_answer(std::string& payload);
+  void authenticate(const std::string& auth_response);
+  void deny_access(bool used_password);
+  BackendLogin backend_login() const;
+  void begin_backend_login(Phase phase);
+  void login_complete(ServerSession* ss);
+  void pool_server_session();
+  void handle_change_user(const std::string& payload);
+  void handle_change_user_auth();
+  void check_change_user(const std::string& auth_response);
+  void finish_change_user(bool ok, const std::string& err_payload);
+
+  // ---- client_commands.cc ----
+  void process_commands();
+  void handle_command(std::string&& payload);
+  bool refuse_command(uint8_t cmd);
+  bool ensure_server();
+  void forward_command(std::string&& payload);
+  void start_streamed_command(uint8_t command, const uint8_t* head, size_t head_len);
+  void pump_upload();
+  void count_command(size_t bytes);
+  void complete_command(ServerSession* ss);
+  bool run_admin_command(std::string_view sql);
+  void fail_command(ServerSession* ss, const std::string& why);
+  void arm_idle_timer();
+
+  SessionHost& host_;
+  std::shared_ptr<const Config> cfg_;
+  std::unique_ptr<Connection> conn_;
+  event* handshake_timer_ = nullptr;
+  event* idle_timer_ = nullptr;
+  std::string peer_ip_;
+  uint16_t peer_port_;
+  uint32_t cs_id_;
+  uint64_t proxy_sessid_;
+  Phase phase_ = Phase::AwaitHandshakeResponse;
+  Scramble scramble_{};
+  uint8_t seq_ = 0;  // sequence id of the next packet the proxy writes itself
+
+  // Who logged in.
+  std::string login_text_;  // as the client sent it, for error messages
+  LoginName login_;
+  const Tenant* tenant_ = nullptr;  // points into cfg_
+  std::optional<Sha1Digest> hash1_;
+  proto::HandshakeResponse hello_;  // the client's handshake response
+  uint32_t caps_ = 0;               // capabilities agreed with the client
+  std::string db_;
+  uint8_t charset_ = 0;
+
+  // The server sessions, at most shm::kMaxServerSessions; commands go to
+  // current_.  pending_ is COM_CHANGE_USER's new login until it succeeds.
+  std::vector<std::unique_ptr<ServerSession>> servers_;
+  ServerSession* current_ = nullptr;
+  std::unique_ptr<ServerSession> pending_;
+  bool reused_server_ = false;   // current_ came from the worker's pool
+  bool skip_pool_once_ = false;  // a pooled one just failed: connect afresh
+  proto::ChangeUser change_user_;
+  std::optional<Sha1Digest> change_user_hash1_;
+  const Tenant* change_user_tenant_ = nullptr;
+  std::shared_ptr<const Config> cfg_pending_;  // holds change_user_tenant_ alive
+  LoginName change_user_login_;
+
+  // The command in flight.
+  uint8_t command_ = 0;
+  std::string held_command_;  // a whole command waiting for a server session
+  std::string use_db_;        // "USE db" seen in the command: the db on success
+  PacketRelay up_;            // client -> server: long commands, LOCAL INFILE data
+  std::string spare_command_;  // see process_commands()
+  bool lost_transaction_ = false;
+  bool in_trans_ = false;
+  uint64_t trans_count_ = 0;
+
+  // This session's record in the shared segment, written only here.
+  shm::Slot* slot_;
+  uint32_t slot_index_;
+  int step_depth_ = 0;
+  bool identity_dirty_ = true;   // more than the per-command fields changed
+  bool publish_pending_ = false;
+  shm::SessionRecord rec_{};
+  shm::SessionRecord written_{};  // what the slot holds now (a freed slot is all zero)
+  uint64_t queries_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+  int64_t created_us_ = 0;
+  int64_t last_active_us_ = 0;
+};
+
+}  // namespace myrelay

@@ -1,0 +1,252 @@
+// A server session's login to its backend, and its reuse from the pool (see
+// server_session.h).
+#include <event2/buffer.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "service/log.h"
+#include "session/server_session.h"
+#include "session/session_host.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+// Login packets are small; anything bigger is not a MySQL server talking.
+static constexpr size_t kMaxLoginPacket = 64 * 1024;
+// Stop reading a backend once this much of its response waits for the client.
+static constexpr size_t kReadHighWater = 1024 * 1024;
+static constexpr size_t kWriteLowWater = 256 * 1024;
+
+void ServerSession::connect(const BackendLogin& login) {
+  login_ = login;
+  phase_ = Phase::Connecting;
+  change_state(State::Init);
+  if (server_.sockaddr_len == 0) {
+    fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+               "Unknown backend server host '" + server_.address.host + "' (" +
+                   (server_.resolve_error.empty() ? "not resolved" : server_.resolve_error) + ")");
+    return;
+  }
+  conn_ = std::make_unique<Connection>(host_.base(), -1);
+  if (!conn_->ok()) {
+    fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+               "Can't create a socket for backend " + server_.address.str());
+    return;
+  }
+  conn_->set_callbacks(on_read, on_write, on_event, this);
+  conn_->set_read_high_water(kReadHighWater);
+  conn_->set_write_low_water(kWriteLowWater);
+  conn_->enable_read();  // once connected
+  arm_login_timer();
+  if (conn_->connect(reinterpret_cast<const sockaddr*>(&server_.sockaddr), server_.sockaddr_len) < 0) {
+    int err = errno;
+    fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+               "Can't connect to backend server " + server_.address.str() + " (" + std::to_string(err) +
+                   " " + evutil_socket_error_to_string(err) + ")");
+  }
+}
+
+void ServerSession::arm_login_timer() {
+  if (!login_timer_) login_timer_ = evtimer_new(host_.base(), on_login_timeout, this);
+  timeval tv{connect_timeout_ms_ / 1000, (connect_timeout_ms_ % 1000) * 1000};
+  evtimer_add(login_timer_, &tv);
+}
+
+void ServerSession::stop_login_timer() {
+  if (login_timer_) {
+    event_free(login_timer_);
+    login_timer_ = nullptr;
+  }
+}
+
+uint32_t ServerSession::negotiate_caps(uint32_t client_caps, bool with_db) const {
+  uint32_t caps = (client_caps & server_caps_ & kProxyCapabilities) | CLIENT_PROTOCOL_41 |
+                  CLIENT_SECURE_CONNECTION;
+  caps &= ~(CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH |
+            CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+  if (with_db) caps |= CLIENT_CONNECT_WITH_DB;
+  caps |= server_caps_ & (CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+  return caps;
+}
+
+bool ServerSession::can_serve(uint32_t client_caps) const {
+  return ready() && negotiate_caps(client_caps, false) == (caps_ & ~uint32_t(CLIENT_CONNECT_WITH_DB));
+}
+
+void ServerSession::park() {
+  phase_ = Phase::AwaitAuthResult;  // an OK or an ERR ends it, as a login's result
+  change_state(State::KeepAliveShared);
+  seq_ = 0;
+  arm_login_timer();
+  send_to_backend(std::string(1, char(COM_RESET_CONNECTION)));
+}
+
+void ServerSession::reuse(const BackendLogin& login) {
+  // The reset at park() left the same user's session clean: only the
+  // database may need setting, which COM_INIT_DB does without the backend
+  // authenticating and resetting the session again.
+  bool same_user = login.user == login_.user && login.charset == login_.charset && !login.database.empty();
+  login_ = login;
+  phase_ = Phase::AwaitAuthResult;
+  change_state(State::Init);
+  seq_ = 0;
+  arm_login_timer();
+  if (same_user) {
+    send_to_backend(std::string(1, char(COM_INIT_DB)) + login_.database);
+    return;
+  }
+  ChangeUser cu;
+  cu.user = login_.user;
+  if (login_.hash1) {
+    Sha1Digest token = native_token_from_hash1(*login_.hash1, reinterpret_cast<const uint8_t*>(scramble_.data()),
+                                               std::min<size_t>(scramble_.size(), kScrambleLen));
+    cu.auth_response.assign(reinterpret_cast<const char*>(token.data()), token.size());
+  }
+  cu.database = login_.database;
+  cu.charset = login_.charset;
+  cu.auth_plugin = kNativePasswordPlugin;
+  cu.attributes = login_.attributes;
+  send_to_backend(build_change_user(cu, caps_));
+}
+
+void ServerSession::on_login_timeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ServerSession*>(arg);
+  self->fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+                   "Backend server " + self->server_.address.str() + " did not complete the login within " +
+                       std::to_string(self->connect_timeout_ms_) + " ms");
+}
+
+void ServerSession::handle_login_packet() {
+  evbuffer* in = conn_->input();
+  while (conn_ && phase_ != Phase::Ready) {
+    uint8_t first_seq = 0, last_seq = 0;
+    std::string payload;
+    ReadStatus st = read_packet(in, kMaxLoginPacket, first_seq, last_seq, payload);
+    if (st == ReadStatus::Incomplete) return;
+    if (st == ReadStatus::TooBig || payload.empty()) {
+      fail_login(er::ER_NET_READ_ERROR, "Malformed packet from backend server " + server_.address.str());
+      return;
+    }
+    seq_ = uint8_t(last_seq + 1);
+    uint8_t head = uint8_t(payload[0]);
+    if (head == kErrHeader) {
+      fail_login(payload);
+      return;
+    }
+    if (phase_ == Phase::AwaitHandshake) {
+      if (!answer_handshake(payload)) return;
+      phase_ = Phase::AwaitAuthResult;
+      continue;
+    }
+    if (head == kOkHeader) {
+      login_done(payload);
+      return;
+    }
+    if (head == kAuthSwitchHeader) {
+      if (!answer_auth_switch(payload)) return;
+      continue;
+    }
+    fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
+               "Backend server " + server_.address.str() +
+                   " asked for more authentication data than mysql_native_password gives");
+    return;
+  }
+}
+
+// The backend's greeting: answer it as the client's user.  False when the
+// login failed (the owner has heard).
+bool ServerSession::answer_handshake(const std::string& payload) {
+  Handshake hs;
+  std::string error;
+  if (!parse_handshake(payload, hs, error)) {
+    fail_login(er::ER_NET_READ_ERROR, "Bad handshake from backend server " + server_.address.str() + ": " + error);
+    return false;
+  }
+  server_sessid_ = hs.connection_id;
+  server_version_ = hs.server_version;
+  server_caps_ = hs.capabilities;
+  scramble_ = hs.scramble;
+  host_.note_backend_handshake(cluster_, hs);
+  uint32_t missing = (login_.client_caps & kResponseShapeCapabilities) & ~hs.capabilities;
+  if (missing) {
+    char flags[16];
+    snprintf(flags, sizeof(flags), "%x", missing);
+    fail_login(er::ER_UNKNOWN_ERROR, "Backend server " + server_.address.str() +
+                                         " lacks capabilities the client asked for (flags 0x" + flags + ")");
+    return false;
+  }
+  HandshakeResponse resp;
+  caps_ = negotiate_caps(login_.client_caps, !login_.database.empty());
+  resp.capabilities = caps_;
+  resp.max_packet = login_.max_packet ? login_.max_packet : 0x40000000;
+  resp.charset = login_.charset ? login_.charset : hs.charset;
+  resp.user = login_.user;
+  if (login_.hash1) {
+    Sha1Digest token = native_token_from_hash1(*login_.hash1, reinterpret_cast<const uint8_t*>(hs.scramble.data()),
+                                               std::min<size_t>(hs.scramble.size(), kScrambleLen));
+    resp.auth_response.assign(reinterpret_cast<const char*>(token.data()), token.size());
+  }
+  resp.database = login_.database;
+  resp.auth_plugin = kNativePasswordPlugin;
+  resp.attributes = login_.attributes;
+  send_to_backend(build_handshake_response(resp));
+  return true;
+}
+
+bool ServerSession::answer_auth_switch(const std::string& payload) {
+  AuthSwitch sw;
+  if (!parse_auth_switch(payload, sw)) {
+    fail_login(er::ER_NET_READ_ERROR, "Malformed auth switch from backend server " + server_.address.str());
+    return false;
+  }
+  if (sw.plugin != kNativePasswordPlugin) {
+    fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
+               "Backend server " + server_.address.str() + " wants authentication plugin '" + sw.plugin +
+                   "' for user '" + login_.user + "'; myrelay logs in to backends with mysql_native_password only");
+    return false;
+  }
+  std::string answer;
+  if (login_.hash1) {
+    Sha1Digest token = native_token_from_hash1(*login_.hash1, reinterpret_cast<const uint8_t*>(sw.data.data()),
+                                               std::min<size_t>(sw.data.size(), kScrambleLen));
+    answer.assign(reinterpret_cast<const char*>(token.data()), token.size());
+  }
+  send_to_backend(answer);
+  return true;
+}
+
+void ServerSession::login_done(const std::string& ok_payload) {
+  OkPacket ok;
+  if (parse_ok(ok_payload, ok)) login_status_ = ok.status;
+  stop_login_timer();
+  phase_ = Phase::Ready;
+  if (state_ == State::KeepAliveShared) {  // park()'s reset is done
+    LOG_DEBUG("ss_id=%llu reset for the pool (backend thread %u)", (unsigned long long)ss_id_, server_sessid_);
+  } else {
+    LOG_DEBUG("ss_id=%llu logged in to %s as '%s' (backend thread %u)", (unsigned long long)ss_id_,
+              server_.address.str().c_str(), login_.user.c_str(), server_sessid_);
+    change_state(State::KeepAliveClientSlave);
+  }
+  owner_->on_server_ready(this);
+}
+
+void ServerSession::fail_login(const er::Error& e, const std::string& message) {
+  fail_login(build_err(e, message));
+}
+
+void ServerSession::fail_login(const std::string& err_payload) {
+  ErrPacket e;
+  if (parse_err(err_payload, e))
+    LOG_WARN("ss_id=%llu login to backend %s (cluster %s) as '%s' failed: %u (%s) %s",
+             (unsigned long long)ss_id_, server_.address.str().c_str(), cluster_.c_str(),
+             login_.user.c_str(), e.code, e.sql_state.c_str(), e.message.c_str());
+  stop_login_timer();
+  conn_.reset();
+  change_state(State::Closed);
+  owner_->on_server_login_failed(this, err_payload);  // may delete this
+}
+
+}  // namespace myrelay

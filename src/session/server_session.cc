@@ -1,0 +1,312 @@
+// A server session's commands and the relay of their responses (see
+// server_session.h); the login is in server_login.cc.
+#include "session/server_session.h"
+
+#include <event2/buffer.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <limits>
+
+#include "control/shm_table.h"
+#include "service/log.h"
+#include "session/session_host.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+static_assert(PacketRelay::kPeekBytes == ResponseTracker::kPeekBytes, "the tracker sees what the relay shows");
+
+// Relaying pauses while this much waits in the receiving side's output.
+static constexpr size_t kOutputHighWater = 1024 * 1024;
+// A response the proxy collects for itself (a side connection's KILL) is
+// small; one this big is not an answer to what the proxy asked.
+static constexpr size_t kMaxCollected = 16 * 1024 * 1024;
+static constexpr size_t kMaxUnsolicited = 64 * 1024;
+
+const char* ServerSession::state_name(State s) {
+  switch (s) {
+    case State::Init: return "MSS_INIT";
+    case State::Active: return "MSS_ACTIVE";
+    case State::KeepAliveClientSlave: return "MSS_KA_CLIENT_SLAVE";
+    case State::KeepAliveShared: return "MSS_KA_SHARED";
+    case State::Closed: return "MSS_CLOSED";
+  }
+  return "MSS_UNKNOWN";
+}
+
+ServerSession::ServerSession(ServerSessionOwner& owner, SessionHost& host, const BackendServer& server,
+                             std::string cluster, uint64_t ss_id, int connect_timeout_ms)
+    : owner_(&owner),
+      host_(host),
+      server_(server),
+      cluster_(std::move(cluster)),
+      ss_id_(ss_id),
+      connect_timeout_ms_(connect_timeout_ms),
+      created_us_(host.loop_time_us()) {}
+
+ServerSession::~ServerSession() {
+  if (destroyed_) *destroyed_ = true;
+  close();
+  if (collected_) evbuffer_free(collected_);
+}
+
+void ServerSession::change_state(State s) {
+  if (s == state_) return;
+  state_ = s;
+  owner_->on_server_state_changed(this);
+}
+
+void ServerSession::close() {
+  stop_login_timer();
+  if (conn_) {
+    if (phase_ == Phase::Ready) {
+      // COM_QUIT, so the backend ends the session cleanly instead of counting
+      // an aborted connection.  Five bytes into an idle socket never block.
+      static const uint8_t quit[5] = {1, 0, 0, 0, COM_QUIT};
+      int fd = conn_->fd();
+      if (fd >= 0 && evbuffer_get_length(conn_->output()) == 0) {
+        ssize_t n = ::send(fd, quit, sizeof(quit), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+      }
+    }
+    conn_.reset();
+  }
+  in_command_ = false;
+  streaming_ = false;
+  client_ = nullptr;
+  state_ = State::Closed;  // the owner is ending it: nobody to tell
+}
+
+void ServerSession::on_read(Connection*, void* arg) {
+  auto* self = static_cast<ServerSession*>(arg);
+  if (self->phase_ != Phase::Ready)
+    self->handle_login_packet();
+  else if (self->in_command_)
+    self->relay_response();
+  else
+    self->handle_unsolicited();
+}
+
+void ServerSession::on_write(Connection*, void* arg) {
+  auto* self = static_cast<ServerSession*>(arg);
+  if (self->phase_ == Phase::Ready && self->wants_upload()) self->owner_->on_upload_possible(self);
+}
+
+void ServerSession::on_event(Connection*, short what, int err, void* arg) {
+  auto* self = static_cast<ServerSession*>(arg);
+  if (what & Connection::kConnected) {  // the connection set TCP_NODELAY
+    self->phase_ = Phase::AwaitHandshake;
+    return;
+  }
+  std::string why = (what & Connection::kEof) ? "closed by the backend" : evutil_socket_error_to_string(err);
+  if (self->phase_ == Phase::Ready) {
+    if (self->in_command_) {
+      // What the backend sent before it went is relayed first: often the
+      // error that says why it closed, or even the whole response.
+      bool destroyed = false;
+      self->destroyed_ = &destroyed;
+      self->relay_response();
+      if (destroyed) return;
+      self->destroyed_ = nullptr;
+      if (self->state_ == State::Closed) return;  // lost in the meantime
+    }
+    self->lose(why);
+    return;
+  }
+  const std::string addr = self->server_.address.str();
+  if (self->phase_ == Phase::Connecting)
+    self->fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE, "Can't connect to backend server " + addr + " (" + why + ")");
+  else
+    self->fail_login(er::ER_NET_READ_ERROR, "Lost connection to backend server " + addr + " during login (" + why + ")");
+}
+
+void ServerSession::send_to_backend(const std::string& payload) {
+  seq_ = frame_packet(conn_->output(), seq_, payload);
+  conn_->flush();
+}
+
+void ServerSession::start_command(uint8_t command, const uint8_t* head, size_t head_len, Connection* client) {
+  in_command_ = true;
+  client_ = client;
+  response_bytes_ = 0;
+  blocked_on_client_ = false;
+  down_.reset();
+  ++requests_;
+  tracker_.start(command, head, head_len, caps_);
+  if (!client_) {
+    if (!collected_) collected_ = evbuffer_new();
+    evbuffer_drain(collected_, evbuffer_get_length(collected_));
+  }
+  change_state(State::Active);
+}
+
+void ServerSession::run(const std::string& payload, Connection* client) {
+  start_command(uint8_t(payload[0]), reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), client);
+  if (payload.size() < kMaxChunk) {  // always, for a command read whole
+    uint8_t hdr[kHeaderLen];
+    write_header(hdr, uint32_t(payload.size()), 0);
+    iovec iov[2] = {{hdr, kHeaderLen}, {const_cast<char*>(payload.data()), payload.size()}};
+    conn_->send(iov, 2);
+  } else {
+    frame_packet(conn_->output(), 0, payload);
+    conn_->flush();
+  }
+  if (!ResponseTracker::expects_response(tracker_.command())) {
+    finish_response();
+    return;
+  }
+  relay_response();  // nothing yet, unless the backend was quick
+}
+
+void ServerSession::begin_streamed(uint8_t command, const uint8_t* head, size_t head_len, Connection* client) {
+  start_command(command, head, head_len, client);
+  streaming_ = true;
+}
+
+size_t ServerSession::upload_room() const {
+  size_t out = conn_ ? evbuffer_get_length(conn_->output()) : kOutputHighWater;
+  return out >= kOutputHighWater ? 0 : kOutputHighWater - out;
+}
+
+void ServerSession::forward_upload(evbuffer* client_in, size_t n) {
+  conn_->send_from(client_in, n);
+}
+
+bool ServerSession::upload_packet_done(uint64_t payload_len) {
+  if (streaming_) {
+    // The streamed command has gone whole; its response follows.
+    streaming_ = false;
+    if (!ResponseTracker::expects_response(tracker_.command())) {
+      finish_response();
+      return false;
+    }
+    relay_response();
+    return false;
+  }
+  if (payload_len != 0) return true;  // more of the LOCAL INFILE file
+  tracker_.on_client_infile_packet(0);  // the empty packet ends the file
+  relay_response();
+  return false;
+}
+
+void ServerSession::on_client_drained() {
+  if (!blocked_on_client_) return;
+  blocked_on_client_ = false;
+  relay_response();
+}
+
+// What the tracker says of each packet of a response, with the common case,
+// one more row, decided inline.
+struct ResponseClassifier {
+  ResponseTracker& tracker;
+  PacketRelay::Verdict operator()(const uint8_t* head, size_t head_len, uint64_t length) {
+    if (head_len && tracker.is_plain_row(head[0], length)) return PacketRelay::Verdict::Pass;
+    switch (tracker.on_server_packet(head, head_len, length)) {
+      case ResponseTracker::Event::Continue: return PacketRelay::Verdict::Pass;
+      case ResponseTracker::Event::Done:
+      case ResponseTracker::Event::LocalInfile: return PacketRelay::Verdict::Last;
+      case ResponseTracker::Event::Malformed: break;
+    }
+    return PacketRelay::Verdict::Malformed;
+  }
+};
+
+// Relays the backend's response to the client packet by packet, as far as
+// it has arrived and the client takes it, and notices where it ends.
+void ServerSession::relay_response() {
+  if (!in_command_ || tracker_.awaiting_client_upload() || !conn_) return;
+  evbuffer* in = conn_->input();
+  size_t out_len = client_ ? evbuffer_get_length(client_->output()) : 0;
+  size_t room = out_len >= kOutputHighWater ? 0 : kOutputHighWater - out_len;
+  ResponseClassifier classify{tracker_};
+  PacketRelay::Step step = down_.scan(in, client_ ? room : kMaxCollected, std::numeric_limits<uint64_t>::max(), classify);
+  if (step.bytes) {
+    if (client_) {
+      client_->send_from(in, step.bytes);
+      bump(host_.counters().bytes_to_clients, step.bytes);
+    } else {
+      evbuffer_remove_buffer(in, collected_, step.bytes);
+    }
+    response_bytes_ += step.bytes;
+  }
+  switch (step.stop) {
+    case PacketRelay::Stop::NeedInput:
+    case PacketRelay::Stop::TooBig:  // no limit downwards
+      return;
+    case PacketRelay::Stop::OutputFull:
+      if (!client_) {
+        lose("response to the proxy's own command is too large");
+        return;
+      }
+      blocked_on_client_ = true;
+      return;
+    case PacketRelay::Stop::Malformed: {
+      uint8_t first = 0;
+      evbuffer_copyout(in, &first, 1);
+      LOG_WARN("ss_id=%llu: unexpected packet (0x%02x) from backend %s in the response to %s", (unsigned long long)ss_id_,
+               first, server_.address.str().c_str(), command_name(tracker_.command()));
+      bump(host_.counters().errors);
+      lose("malformed response from the backend");
+      return;
+    }
+    case PacketRelay::Stop::Last:
+      break;
+  }
+  if (tracker_.awaiting_client_upload()) {
+    // LOAD DATA LOCAL INFILE: the client's file comes next.
+    owner_->on_upload_possible(this);
+    return;
+  }
+  if (streaming_) {
+    // The backend answered before the whole command arrived (it refused
+    // it); the rest of the command cannot be told apart from new ones.
+    lose("backend answered a command still being sent");
+    return;
+  }
+  finish_response();
+}
+
+void ServerSession::finish_response() {
+  in_command_ = false;
+  client_ = nullptr;
+  change_state(State::KeepAliveClientSlave);
+  owner_->on_response_done(this);  // may delete this
+}
+
+std::vector<std::string> ServerSession::collected() {
+  std::vector<std::string> packets;
+  if (!collected_) return packets;
+  for (;;) {
+    uint8_t fs, ls;
+    std::string payload;
+    if (read_packet(collected_, kMaxCollected, fs, ls, payload) != ReadStatus::Complete) break;
+    packets.push_back(std::move(payload));
+  }
+  return packets;
+}
+
+// Nothing was asked: the backend is talking out of turn (it usually sends
+// an error just before it closes a connection it killed).
+void ServerSession::handle_unsolicited() {
+  uint8_t first_seq, last_seq;
+  std::string payload;
+  ReadStatus st = read_packet(conn_->input(), kMaxUnsolicited, first_seq, last_seq, payload);
+  if (st == ReadStatus::Incomplete) return;
+  ErrPacket e;
+  if (st == ReadStatus::Complete && parse_err(payload, e))
+    LOG_INFO("ss_id=%llu: backend %s says %u (%s) %s", (unsigned long long)ss_id_, server_.address.str().c_str(),
+             e.code, e.sql_state.c_str(), e.message.c_str());
+  lose("backend sent an unsolicited packet");
+}
+
+void ServerSession::lose(const std::string& why) {
+  LOG_DEBUG("ss_id=%llu to %s lost: %s", (unsigned long long)ss_id_, server_.address.str().c_str(), why.c_str());
+  stop_login_timer();
+  conn_.reset();
+  state_ = State::Closed;
+  owner_->on_server_lost(this, why);  // may delete this
+}
+
+}  // namespace myrelay

@@ -1,0 +1,205 @@
+// A server session: one backend connection, owned by a client session (or,
+// while idle, by the worker's pool), on that client session's worker.  It
+// logs in to the backend as the client's user, answering the backend's
+// scramble with the SHA1(pw) recovered at the client's login, and then runs
+// commands: it writes each to the backend, follows the response with its
+// ResponseTracker and relays it, packet by packet, into the client's
+// connection, and tells its owner when the response is complete.
+#pragma once
+
+#include <event2/event.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "protocol/auth.h"
+#include "protocol/connection.h"
+#include "protocol/packets.h"
+#include "protocol/response_tracker.h"
+#include "service/config.h"
+#include "session/relay.h"
+
+namespace myrelay {
+
+class ServerSession;
+class SessionHost;
+
+// Who hears about a server session: its client session, the pool, or a side
+// connection.  Every callback may delete the server session.
+class ServerSessionOwner {
+ public:
+  virtual ~ServerSessionOwner() = default;
+  // Logged in (for the pool: reset) and ready for a command.
+  virtual void on_server_ready(ServerSession* ss) = 0;
+  virtual void on_server_login_failed(ServerSession* ss, const std::string& err_payload) = 0;
+  // The response to run() has been relayed (or collected) whole.
+  virtual void on_response_done(ServerSession* ss) = 0;
+  // The backend connection is gone, or the backend said something that makes
+  // no sense (then it has been closed).  What it sent before is relayed.
+  virtual void on_server_lost(ServerSession* ss, const std::string& why) = 0;
+  // The backend can take (more of) the client's upload: a LOAD DATA LOCAL
+  // INFILE request arrived, or the backend's output drained.
+  virtual void on_upload_possible(ServerSession*) {}
+  // Its MSS_* state changed.
+  virtual void on_server_state_changed(ServerSession*) {}
+};
+
+// What a backend login needs, taken from the client's login.
+struct BackendLogin {
+  std::string user;                  // the user part of the login name
+  std::optional<Sha1Digest> hash1;   // SHA1(pw); empty = no password
+  std::string database;
+  uint8_t charset = 0;
+  uint32_t client_caps = 0;          // what the client and the proxy agreed on
+  uint32_t max_packet = 0;
+  std::vector<std::pair<std::string, std::string>> attributes;
+};
+
+class ServerSession {
+ public:
+  // DESIGN section 3's server session states.
+  enum class State { Init, Active, KeepAliveClientSlave, KeepAliveShared, Closed };
+  static const char* state_name(State s);
+
+  ServerSession(ServerSessionOwner& owner, SessionHost& host, const BackendServer& server,
+                std::string cluster, uint64_t ss_id, int connect_timeout_ms);
+  ~ServerSession();
+  ServerSession(const ServerSession&) = delete;
+  ServerSession& operator=(const ServerSession&) = delete;
+
+  // ---- login (server_login.cc) ----
+  // Starts connecting and logging in; the owner hears on_server_ready or
+  // on_server_login_failed, never from inside this call's own stack unless
+  // the address is unusable.
+  void connect(const BackendLogin& login);
+  // Pooling.  park(): COM_RESET_CONNECTION (rolls back, drops temporary
+  // tables, prepared statements, variables and user locks), then
+  // on_server_ready.  reuse(): switches to another client's user, database
+  // and character set, heard like a login.
+  void park();
+  void reuse(const BackendLogin& login);
+  // Whether a login with these client capabilities would have negotiated
+  // what this session has (a pooled session can only serve such a client).
+  bool can_serve(uint32_t client_caps) const;
+  void set_owner(ServerSessionOwner& owner) { owner_ = &owner; }
+
+  // ---- commands (server_session.cc) ----
+  // Runs a command read whole: writes it to the backend and relays the
+  // response into `client`, or, with no client, keeps it for collected().
+  void run(const std::string& payload, Connection* client);
+  // A command too long to read whole: `head` is its first bytes; the client
+  // session moves the command itself with forward_upload().
+  void begin_streamed(uint8_t command, const uint8_t* head, size_t head_len, Connection* client);
+  // Client packets this command still needs: the rest of a streamed
+  // command, or the file of a LOAD DATA LOCAL INFILE.
+  bool wants_upload() const { return streaming_ || tracker_.awaiting_client_upload(); }
+  // How much of them the backend's output may take now.
+  size_t upload_room() const;
+  void forward_upload(evbuffer* client_in, size_t n);
+  // A whole client packet went.  False once the upload is over (the
+  // response follows, and the owner may already have heard of its end).
+  bool upload_packet_done(uint64_t payload_len);
+  // The client's output drained: go on relaying.
+  void on_client_drained();
+  // The packets run() collected (without a client), in order.
+  std::vector<std::string> collected();
+
+  // Politely ends the backend connection (COM_QUIT when logged in).
+  void close();
+
+  // One transition function: every state change goes through it, and the
+  // owner hears of it.
+  void change_state(State s);
+
+  Connection* conn() const { return conn_.get(); }
+  State state() const { return state_; }
+  bool ready() const { return phase_ == Phase::Ready && conn_ != nullptr; }
+  bool in_command() const { return in_command_; }
+  // Whether the proxy may write a packet of its own to the client now (the
+  // relay is between packets).
+  bool between_packets() const { return !down_.mid_packet() && !wants_upload(); }
+  // Sequence id of the last packet relayed to the client.
+  uint8_t last_relayed_seq() const { return down_.last_seq(); }
+  const ResponseTracker& response() const { return tracker_; }
+  uint64_t response_bytes() const { return response_bytes_; }
+
+  uint64_t ss_id() const { return ss_id_; }
+  uint32_t server_sessid() const { return server_sessid_; }  // the backend's thread id
+  const BackendServer& server() const { return server_; }
+  const std::string& cluster() const { return cluster_; }
+  const BackendLogin& login() const { return login_; }
+  uint32_t caps() const { return caps_; }  // negotiated with the backend
+  uint16_t login_status() const { return login_status_; }
+  const std::string& server_version() const { return server_version_; }
+  uint64_t transact_count() const { return transact_count_; }
+  void count_transaction() { ++transact_count_; }
+  uint64_t requests() const { return requests_; }
+  int64_t created_us() const { return created_us_; }
+
+ private:
+  enum class Phase { Connecting, AwaitHandshake, AwaitAuthResult, Ready };
+
+  static void on_read(Connection* c, void* arg);
+  static void on_write(Connection* c, void* arg);
+  static void on_event(Connection* c, short what, int err, void* arg);
+  static void on_login_timeout(evutil_socket_t, short, void* arg);
+
+  // server_login.cc
+  void handle_login_packet();
+  bool answer_handshake(const std::string& payload);
+  bool answer_auth_switch(const std::string& payload);
+  void fail_login(const std::string& err_payload);
+  void fail_login(const er::Error& e, const std::string& message);
+  void login_done(const std::string& ok_payload);
+  uint32_t negotiate_caps(uint32_t client_caps, bool with_db) const;
+  void arm_login_timer();
+  void stop_login_timer();
+
+  // server_session.cc
+  void send_to_backend(const std::string& payload);
+  void start_command(uint8_t command, const uint8_t* head, size_t head_len, Connection* client);
+  void relay_response();
+  void finish_response();
+  void handle_unsolicited();
+  void lose(const std::string& why);  // closes, then tells the owner
+
+  ServerSessionOwner* owner_;
+  SessionHost& host_;
+  BackendServer server_;
+  std::string cluster_;
+  uint64_t ss_id_;
+  int connect_timeout_ms_;
+  std::unique_ptr<Connection> conn_;
+  event* login_timer_ = nullptr;
+  State state_ = State::Init;
+  Phase phase_ = Phase::Connecting;
+  BackendLogin login_;
+  uint8_t seq_ = 0;
+  uint32_t server_sessid_ = 0;
+  uint32_t caps_ = 0;
+  uint32_t server_caps_ = 0;    // what the backend's handshake offered
+  std::string scramble_;        // the backend's handshake scramble (COM_CHANGE_USER)
+  uint16_t login_status_ = 0;
+  std::string server_version_;
+
+  // The command in flight.
+  bool in_command_ = false;
+  bool streaming_ = false;       // the command itself is still being uploaded
+  Connection* client_ = nullptr;  // where the response goes; null: collected_
+  evbuffer* collected_ = nullptr;
+  ResponseTracker tracker_;
+  PacketRelay down_;             // backend -> client
+  bool blocked_on_client_ = false;
+  uint64_t response_bytes_ = 0;
+
+  uint64_t transact_count_ = 0;
+  uint64_t requests_ = 0;
+  int64_t created_us_ = 0;
+  bool* destroyed_ = nullptr;  // set by the destructor for a running callback
+};
+
+}  // namespace myrelay

@@ -1,0 +1,58 @@
+// What a session may ask of the worker that owns it.  The worker implements
+// it; unit tests implement it with a fake, so that client and server sessions
+// are tested without threads or a proxy around them.  Everything here is
+// called on the worker's own thread.
+#pragma once
+
+#include <event2/event.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "myrelay/shm_layout.h"
+#include "routing/backend_facts.h"
+
+namespace myrelay {
+
+struct Config;
+struct BackendServer;
+struct BackendLogin;
+class ClientSession;
+class ServerPool;
+class SessionDirectory;
+
+class SessionHost {
+ public:
+  virtual ~SessionHost() = default;
+
+  virtual event_base* base() = 0;
+  // Wall-clock microseconds as of this loop iteration (cheap).
+  virtual int64_t loop_time_us() = 0;
+  // The configuration now in force (a reload replaces it).
+  virtual std::shared_ptr<const Config> config() = 0;
+  virtual int index() const = 0;  // the worker's number
+  virtual pid_t tid() const = 0;  // its kernel thread id
+  virtual shm::WorkerCounters& counters() = 0;
+
+  virtual uint64_t next_ss_id() = 0;
+  virtual BackendFacts backend_facts(const std::string& cluster) = 0;
+  virtual void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) = 0;
+  virtual ServerPool& server_pool() = 0;
+
+  // The sessions of every worker, for the proxy's own statements.
+  virtual SessionDirectory& directory() = 0;
+  // Stops a statement (or the whole connection) of a backend thread from a
+  // side connection, so that nothing keeps running behind a closed session.
+  virtual void stop_backend_statement(const BackendServer& server, const std::string& cluster,
+                                      const BackendLogin& login, uint32_t server_sessid,
+                                      bool query_only) = 0;
+
+  // The proxy is stopping: sessions end once idle.
+  virtual bool draining() const = 0;
+  // A client session has closed; the worker frees it outside its callbacks.
+  virtual void session_closed(ClientSession* s) = 0;
+};
+
+}  // namespace myrelay

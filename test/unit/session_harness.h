@@ -1,0 +1,140 @@
+// A harness for testing client and server sessions in one thread, without a
+// proxy around them: a fake worker (SessionHost), scripted MySQL backends
+// listening on 127.0.0.1, and a scripted client on the other end of a
+// socketpair.  Everything runs on one event_base that the test turns by hand.
+#pragma once
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/session_directory.h"
+#include "myrelay/shm_layout.h"
+#include "protocol/packets.h"
+#include "routing/server_pool.h"
+#include "service/config.h"
+#include "session/client_session.h"
+#include "session/session_host.h"
+
+namespace myrelay::test {
+
+// A MySQL server that accepts any login and answers commands from a script:
+// "SELECT ..." gets a one-row result holding its connection id, "SPLIT"
+// gets a result set sent in three pieces 20 ms apart, "SLEEP" gets nothing
+// until the test calls answer_sleepers(), anything else an OK.
+class FakeBackend {
+ public:
+  explicit FakeBackend(event_base* base);
+  ~FakeBackend();
+  uint16_t port() const { return port_; }
+  // Commands received, in order, as "<connection id>:<command byte>:<text>".
+  const std::vector<std::string>& log() const { return log_; }
+  int connections() const { return int(conns_.size()); }
+  void answer_sleepers();
+  // Closes every connection (a backend restart).
+  void drop_all();
+
+  struct Conn;
+
+ private:
+  static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg);
+  static void on_read(bufferevent* bev, void* arg);
+  static void on_event(bufferevent* bev, short what, void* arg);
+  void handle(Conn& c, uint8_t seq, const std::string& payload);
+  void send(Conn& c, uint8_t& seq, const std::string& payload);
+  void send_row_result(Conn& c, uint8_t seq, const std::string& value, int pieces);
+  // The rest of a result sent in pieces.
+  struct Later {
+    FakeBackend* self;
+    uint32_t id;
+    std::vector<std::string> parts;
+    size_t next;
+    uint8_t seq;
+    event* ev;
+  };
+  static void send_later(evutil_socket_t, short, void* arg);
+
+  event_base* base_;
+  evconnlistener* listener_ = nullptr;
+  uint16_t port_ = 0;
+  uint32_t next_id_ = 100;
+  std::map<bufferevent*, std::unique_ptr<Conn>> conns_;
+  std::vector<std::string> log_;
+};
+
+// The worker a session lives on.
+class FakeHost : public SessionHost, public SessionDirectory {
+ public:
+  explicit FakeHost(event_base* base) : base_(base), pool_(base, counters_.pool_idle) {}
+  void set_config(std::shared_ptr<const Config> cfg) { cfg_ = std::move(cfg); }
+
+  event_base* base() override { return base_; }
+  int64_t loop_time_us() override;
+  std::shared_ptr<const Config> config() override { return cfg_; }
+  int index() const override { return 0; }
+  pid_t tid() const override { return 7; }
+  shm::WorkerCounters& counters() override { return counters_; }
+  uint64_t next_ss_id() override { return ++ss_ids_; }
+  BackendFacts backend_facts(const std::string&) override { return BackendFacts{}; }
+  void note_backend_handshake(const std::string&, const proto::Handshake&) override {}
+  ServerPool& server_pool() override { return pool_; }
+  SessionDirectory& directory() override { return *this; }
+  void stop_backend_statement(const BackendServer&, const std::string&, const BackendLogin&, uint32_t server_sessid,
+                              bool query_only) override {
+    stopped.push_back(std::to_string(server_sessid) + (query_only ? ":query" : ":connection"));
+  }
+  bool draining() const override { return false; }
+  void session_closed(ClientSession* s) override { closed.push_back(s); }
+
+  // SessionDirectory: the one session under test.
+  std::vector<shm::SessionRecord> snapshot() const override;
+  bool send(const shm::SessionRecord&, const control::Request&, std::string&) override { return true; }
+  int pid() const override { return 1; }
+
+  shm::Slot slot{};
+  std::vector<ClientSession*> closed;
+  std::vector<std::string> stopped;
+
+ private:
+  event_base* base_;
+  std::shared_ptr<const Config> cfg_;
+  shm::WorkerCounters counters_{};
+  ServerPool pool_;
+  uint64_t ss_ids_ = 0;
+};
+
+// The test's end of the client connection.
+class TestClient {
+ public:
+  TestClient(event_base* base, int fd) : base_(base), fd_(fd) {}
+  ~TestClient();
+  // Sends a packet (framed with `seq`).
+  void send(uint8_t seq, const std::string& payload);
+  void send_raw(const std::string& bytes);
+  // Turns the loop until a whole packet arrived; false after 2 s.
+  bool read(std::string& payload, uint8_t* seq = nullptr);
+  // Logs in as user/password with mysql_native_password; false on any error.
+  bool login(const std::string& user, const std::string& password, uint32_t caps);
+  // A COM_QUERY and its whole response: the first column of each row, or
+  // "ERR <code>" / "OK".
+  std::vector<std::string> query(const std::string& sql);
+  std::string scramble;
+  uint32_t caps = 0;
+
+ private:
+  event_base* base_;
+  int fd_;
+  std::string in_;
+};
+
+// Runs the loop for about `ms` milliseconds.
+void turn(event_base* base, int ms);
+
+}  // namespace myrelay::test

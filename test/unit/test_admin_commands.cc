@@ -1,0 +1,200 @@
+// The proxy's own statements, run against a fake session directory: who sees
+// whom, who may kill whom, and what reaches the workers.
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <string>
+#include <vector>
+
+#include "control/admin_commands.h"
+#include "control/session_directory.h"
+#include "control/shm_table.h"
+#include "protocol/packets.h"
+
+using namespace myrelay;
+using namespace myrelay::proto;
+
+namespace {
+
+class FakeDirectory : public SessionDirectory {
+ public:
+  std::vector<shm::SessionRecord> sessions;
+  std::vector<control::Request> sent;
+  bool fail_send = false;
+
+  std::vector<shm::SessionRecord> snapshot() const override { return sessions; }
+  bool send(const shm::SessionRecord&, const control::Request& req, std::string& error) override {
+    if (fail_send) {
+      error = "pipe full";
+      return false;
+    }
+    sent.push_back(req);
+    return true;
+  }
+  int pid() const override { return 4242; }
+
+  void add(uint32_t cs_id, const std::string& tenant, const std::string& user, uint32_t backend_id,
+           uint64_t ss_id) {
+    shm::SessionRecord r{};
+    r.in_use = 1;
+    r.cs_id = cs_id;
+    r.proxy_sessid = 1000 + cs_id;
+    set_field(r.tenant, tenant);
+    set_field(r.user, user);
+    set_field(r.cluster, "main");
+    r.svr_session_count = 1;
+    r.servers[0].ss_id = ss_id;
+    r.servers[0].server_sessid = backend_id;
+    sessions.push_back(r);
+  }
+};
+
+// The packets of a response.
+std::vector<std::string> packets(const std::string& out) {
+  std::vector<std::string> v;
+  size_t off = 0;
+  while (off < out.size()) {
+    uint8_t fs, ls;
+    std::string payload;
+    size_t used = 0;
+    if (read_packet(std::string_view(out).substr(off), 1 << 24, fs, ls, payload, used) != ReadStatus::Complete) break;
+    v.push_back(payload);
+    off += used;
+  }
+  return v;
+}
+
+uint16_t error_code(const std::string& out) {
+  auto p = packets(out);
+  ErrPacket e;
+  return p.size() == 1 && parse_err(p[0], e) ? e.code : 0;
+}
+
+bool is_ok(const std::string& out) {
+  auto p = packets(out);
+  return p.size() == 1 && !p[0].empty() && p[0][0] == 0;
+}
+
+// Rows of a text result set (with DEPRECATE_EOF off: count, defs, EOF, rows, EOF).
+size_t row_count(const std::string& out) {
+  auto p = packets(out);
+  if (p.empty()) return 0;
+  Reader r(p[0]);
+  uint64_t cols = r.lenenc_int();
+  return p.size() - 1 - cols - 2;
+}
+
+const uint32_t kCaps = CLIENT_PROTOCOL_41;
+
+}  // namespace
+
+class AdminCommandsTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(AdminCommandsTest);
+  CPPUNIT_TEST(show_lists_what_the_caller_may_see);
+  CPPUNIT_TEST(kill_rules);
+  CPPUNIT_TEST(kill_proxysession_needs_a_privileged_tenant);
+  CPPUNIT_TEST(kill_by_connection_id_and_ambiguity);
+  CPPUNIT_TEST(kill_server_session);
+  CPPUNIT_TEST(unreachable_worker_is_an_error);
+  CPPUNIT_TEST(malformed_statement);
+  CPPUNIT_TEST_SUITE_END();
+
+  FakeDirectory dir;
+  admin::Caller alice, bob, other_tenant, root;
+
+  std::string run(const std::string& sql, const admin::Caller& who, admin::After* after = nullptr) {
+    std::string out;
+    admin::After a = admin::execute(sql::parse_admin(sql), who, dir, kCaps, out);
+    if (after) *after = a;
+    return out;
+  }
+
+ public:
+  void setUp() override {
+    dir = FakeDirectory{};
+    dir.add(0x80000001, "app", "alice", 11, 1);
+    dir.add(0x80000002, "app", "bob", 12, 2);
+    dir.add(0x80000003, "other", "carol", 13, 3);
+    dir.add(0x80000004, "app", "alice", 14, 4);
+    alice = {0x80000001, "app", "alice", false};
+    bob = {0x80000002, "app", "bob", false};
+    other_tenant = {0x80000003, "other", "carol", false};
+    root = {0x80000009, "sys", "root", true};
+  }
+
+  void show_lists_what_the_caller_may_see() {
+    CPPUNIT_ASSERT_EQUAL(size_t(2), row_count(run("SHOW PROXYSESSION", alice)));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("SHOW PROXYSESSION", bob)));
+    CPPUNIT_ASSERT_EQUAL(size_t(4), row_count(run("show proxysession", root)));
+    // ATTRIBUTE of a session the caller may not list: unknown.
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1094), error_code(run("SHOW PROXYSESSION ATTRIBUTE 2147483650", alice)));
+    CPPUNIT_ASSERT(row_count(run("SHOW PROXYSESSION ATTRIBUTE 2147483652", alice)) > 5);
+    CPPUNIT_ASSERT(row_count(run("SHOW PROXYSESSION ATTRIBUTE", alice)) > 5);  // its own
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_%'", alice)));
+  }
+
+  void kill_rules() {
+    // Another tenant's session does not exist for alice.
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1094), error_code(run("KILL 2147483651", alice)));
+    // Bob's exists (same tenant) but is not hers.
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1095), error_code(run("KILL 2147483650", alice)));
+    CPPUNIT_ASSERT(dir.sent.empty());
+    // Her other session: OK, and the request names it exactly.
+    CPPUNIT_ASSERT(is_ok(run("KILL CONNECTION 2147483652", alice)));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), dir.sent.size());
+    CPPUNIT_ASSERT(dir.sent[0].type == control::RequestType::KillSession);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000004), dir.sent[0].cs_id);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1000 + 0x80000004), dir.sent[0].proxy_sessid);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000001), dir.sent[0].sender_cs_id);
+    // KILL QUERY.
+    CPPUNIT_ASSERT(is_ok(run("KILL QUERY 2147483652", alice)));
+    CPPUNIT_ASSERT(dir.sent[1].type == control::RequestType::KillQuery);
+    // Herself: 1317 and the session closes; KILL QUERY of herself goes on.
+    admin::After after;
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1317), error_code(run("KILL 2147483649", alice, &after)));
+    CPPUNIT_ASSERT(after == admin::After::CloseSession);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1317), error_code(run("KILL QUERY 2147483649", alice, &after)));
+    CPPUNIT_ASSERT(after == admin::After::Continue);
+    // A privileged tenant kills anyone.
+    CPPUNIT_ASSERT(is_ok(run("KILL 2147483651", root)));
+  }
+
+  void kill_proxysession_needs_a_privileged_tenant() {
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1227), error_code(run("KILL PROXYSESSION 2147483652", alice)));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1227), error_code(run("KILL PROXYSESSION 99999", alice)));
+    CPPUNIT_ASSERT(dir.sent.empty());
+    CPPUNIT_ASSERT(is_ok(run("KILL PROXYSESSION 2147483652", root)));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1094), error_code(run("KILL PROXYSESSION 2147483700", root)));
+  }
+
+  void kill_by_connection_id_and_ambiguity() {
+    CPPUNIT_ASSERT(is_ok(run("KILL 14", alice)));  // alice's second session's backend id
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000004), dir.sent.back().cs_id);
+    dir.add(0x80000005, "other", "dave", 14, 5);  // another backend gave out 14 too
+    std::string out = run("KILL 14", root);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1105), error_code(out));
+    CPPUNIT_ASSERT(out.find("ambiguous") != std::string::npos);
+    // For alice only her own tenant's session exists: not ambiguous.
+    CPPUNIT_ASSERT(is_ok(run("KILL 14", alice)));
+  }
+
+  void kill_server_session() {
+    CPPUNIT_ASSERT(is_ok(run("KILL PROXYSESSION 2147483650 2", root)));
+    CPPUNIT_ASSERT(dir.sent.back().type == control::RequestType::KillServerSession);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), dir.sent.back().ss_id);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1094), error_code(run("KILL PROXYSESSION 2147483650 3", root)));
+  }
+
+  void unreachable_worker_is_an_error() {
+    dir.fail_send = true;
+    std::string out = run("KILL 2147483652", alice);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1105), error_code(out));
+    CPPUNIT_ASSERT(out.find("pipe full") != std::string::npos);
+  }
+
+  void malformed_statement() {
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1064), error_code(run("KILL PROXYSESSION", root)));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1064), error_code(run("SHOW PROXYSESSION ATTRIBUTE x", root)));
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(AdminCommandsTest);

@@ -1,0 +1,264 @@
+// The session core without a proxy around it: a client session on a
+// socketpair, server sessions to scripted backends, one event loop turned by
+// the test.  The command state machine, response completion, the set of
+// server sessions and what reaches shared memory.
+#include <cppunit/extensions/HelperMacros.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+
+#include "control/shm_table.h"
+#include "session_harness.h"
+
+using namespace myrelay;
+using namespace myrelay::proto;
+using namespace myrelay::test;
+
+namespace {
+
+const uint32_t kClientCaps = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH |
+                             CLIENT_TRANSACTIONS | CLIENT_MULTI_RESULTS | CLIENT_DEPRECATE_EOF;
+
+}  // namespace
+
+class SessionCoreTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(SessionCoreTest);
+  CPPUNIT_TEST(login_and_query);
+  CPPUNIT_TEST(pipelined_commands_answer_in_order);
+  CPPUNIT_TEST(response_in_pieces_completes_once);
+  CPPUNIT_TEST(classic_eof_responses);
+  CPPUNIT_TEST(two_server_sessions_kill_one);
+  CPPUNIT_TEST(kill_server_session_mid_command);
+  CPPUNIT_TEST(backend_lost_mid_command_closes_the_session);
+  CPPUNIT_TEST(backend_lost_in_transaction_is_reported);
+  CPPUNIT_TEST(change_user_is_published_at_once);
+  CPPUNIT_TEST(change_user_auth_switch_answer_already_buffered);
+  CPPUNIT_TEST_SUITE_END();
+
+  event_base* base_ = nullptr;
+  std::unique_ptr<FakeBackend> a_, b_;
+  std::unique_ptr<FakeHost> host_;
+  ClientSession* session_ = nullptr;
+  std::unique_ptr<TestClient> client_;
+
+  shm::SessionRecord record() {
+    shm::SessionRecord r{};
+    CPPUNIT_ASSERT(ShmTable::read_record(&host_->slot, r));
+    return r;
+  }
+  const BackendServer& server(size_t i) { return host_->config()->clusters[0].servers.at(i); }
+
+ public:
+  void setUp() override {
+    log_set_level(LogLevel::Error);
+    base_ = event_base_new();
+    a_ = std::make_unique<FakeBackend>(base_);
+    b_ = std::make_unique<FakeBackend>(base_);
+    host_ = std::make_unique<FakeHost>(base_);
+    std::string yaml =
+        "clusters:\n  - name: main\n    servers:\n"
+        "      - { address: 127.0.0.1:" + std::to_string(a_->port()) + ", role: primary }\n"
+        "      - { address: 127.0.0.1:" + std::to_string(b_->port()) + ", role: replica }\n"
+        "tenants:\n  - name: app\n    users:\n      - { name: app, password: secret }\n"
+        "      - { name: other, password: pw2 }\n";
+    Config cfg = load_config_string(yaml, "t.yaml");
+    CPPUNIT_ASSERT_EQUAL(0, resolve_backends(cfg));
+    host_->set_config(std::make_shared<const Config>(std::move(cfg)));
+    int fds[2];
+    CPPUNIT_ASSERT_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds));
+    session_ = new ClientSession(*host_, fds[0], "127.0.0.1", 5555, 0x80000001, 77, &host_->slot, 0);
+    session_->start();
+    client_ = std::make_unique<TestClient>(base_, fds[1]);
+  }
+
+  void tearDown() override {
+    delete session_;
+    client_.reset();
+    host_.reset();
+    a_.reset();
+    b_.reset();
+    event_base_free(base_);
+    log_set_level(LogLevel::Info);
+  }
+
+  void login_and_query() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    shm::SessionRecord r = record();
+    CPPUNIT_ASSERT_EQUAL(uint32_t(1), r.in_use);
+    CPPUNIT_ASSERT_EQUAL(std::string("app"), get_field(r.user));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(ClientSession::State::KeepAlive), r.state);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(1), r.svr_session_count);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(100), r.servers[0].server_sessid);
+    auto rows = client_->query("SELECT 1");
+    CPPUNIT_ASSERT_EQUAL(size_t(1), rows.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("100"), rows[0]);
+    r = record();
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1), r.queries);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1), r.servers[0].requests);
+    CPPUNIT_ASSERT_EQUAL(std::string("Sleep"), get_field(r.command));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(ServerSession::State::KeepAliveClientSlave), r.servers[0].state);
+  }
+
+  void pipelined_commands_answer_in_order() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    std::string q = std::string(1, char(COM_QUERY));
+    client_->send_raw(framed(0, q + "SET a=1") + framed(0, q + "SELECT 2") + framed(0, q + "DO 3"));
+    std::string p;
+    CPPUNIT_ASSERT(client_->read(p));
+    CPPUNIT_ASSERT_EQUAL(0, int(p[0]));  // OK
+    for (int i = 0; i < 4; ++i) CPPUNIT_ASSERT(client_->read(p));  // count, def, row, end
+    CPPUNIT_ASSERT_EQUAL(0xfe, int(uint8_t(p[0])));
+    CPPUNIT_ASSERT(client_->read(p));
+    CPPUNIT_ASSERT_EQUAL(0, int(p[0]));
+    CPPUNIT_ASSERT_EQUAL(size_t(3), a_->log().size());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), record().queries);
+  }
+
+  void response_in_pieces_completes_once() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    client_->send(0, std::string(1, char(COM_QUERY)) + "SPLIT");
+    std::string p;
+    CPPUNIT_ASSERT(client_->read(p));  // the column count only, so far
+    turn(base_, 5);
+    shm::SessionRecord r = record();
+    CPPUNIT_ASSERT_EQUAL(uint32_t(ClientSession::State::ActiveReader), r.state);
+    CPPUNIT_ASSERT_EQUAL(std::string("Query"), get_field(r.command));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(ServerSession::State::Active), r.servers[0].state);
+    for (int i = 0; i < 3; ++i) CPPUNIT_ASSERT(client_->read(p));
+    turn(base_, 5);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(ClientSession::State::KeepAlive), record().state);
+    CPPUNIT_ASSERT_EQUAL(std::string("100"), client_->query("SELECT x").at(0));  // the next one goes on
+  }
+
+  void classic_eof_responses() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps & ~CLIENT_DEPRECATE_EOF));
+    CPPUNIT_ASSERT_EQUAL(std::string("100"), client_->query("SELECT 1").at(0));
+    CPPUNIT_ASSERT_EQUAL(std::string("OK"), client_->query("SET x=1").at(0));
+  }
+
+  void two_server_sessions_kill_one() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    CPPUNIT_ASSERT_EQUAL(std::string("100"), client_->query("SELECT 1").at(0));
+    uint64_t first = session_->current_server()->ss_id();
+    CPPUNIT_ASSERT(session_->select_server(server(1)));
+    turn(base_, 20);
+    CPPUNIT_ASSERT_EQUAL(std::string("100"), client_->query("SELECT 1").at(0));  // B's first thread is 100 too
+    CPPUNIT_ASSERT_EQUAL(size_t(2), session_->server_sessions().size());
+    CPPUNIT_ASSERT_EQUAL(size_t(1), b_->log().size());
+    shm::SessionRecord r = record();
+    CPPUNIT_ASSERT_EQUAL(uint32_t(2), r.svr_session_count);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1), r.servers[1].role);  // the replica
+    CPPUNIT_ASSERT_EQUAL(uint16_t(b_->port()), r.servers[1].server_port);
+    // Back to the first one: it is still there, and in use again.
+    CPPUNIT_ASSERT(session_->select_server(server(0)));
+    CPPUNIT_ASSERT_EQUAL(first, session_->current_server()->ss_id());
+    // Kill the idle one: the session goes on, on the other.
+    uint64_t second = session_->server_sessions()[1]->ss_id();
+    CPPUNIT_ASSERT(session_->kill_server_session(second, "test"));
+    CPPUNIT_ASSERT(!session_->kill_server_session(second, "test"));  // gone already
+    CPPUNIT_ASSERT_EQUAL(uint32_t(1), record().svr_session_count);
+    CPPUNIT_ASSERT_EQUAL(std::string("100"), client_->query("SELECT 1").at(0));
+    CPPUNIT_ASSERT(host_->stopped.empty());  // nothing was running on it
+    // Kill the current one: the next statement opens a new one.
+    CPPUNIT_ASSERT(session_->kill_server_session(first, "test"));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), record().svr_session_count);
+    CPPUNIT_ASSERT_EQUAL(std::string("101"), client_->query("SELECT 1").at(0));
+    CPPUNIT_ASSERT(session_->current_server()->ss_id() != first);
+  }
+
+  void kill_server_session_mid_command() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    client_->send(0, std::string(1, char(COM_QUERY)) + "SLEEP");
+    turn(base_, 5);
+    uint64_t ss_id = session_->current_server()->ss_id();
+    CPPUNIT_ASSERT(session_->kill_server_session(ss_id, "test"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), host_->stopped.size());  // the statement is stopped on the backend
+    CPPUNIT_ASSERT_EQUAL(std::string("100:connection"), host_->stopped[0]);
+    std::string p;
+    uint8_t seq = 0;
+    CPPUNIT_ASSERT(client_->read(p, &seq));
+    ErrPacket e;
+    CPPUNIT_ASSERT(parse_err(p, e));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1927), e.code);
+    CPPUNIT_ASSERT_EQUAL(uint8_t(1), seq);
+    CPPUNIT_ASSERT_EQUAL(std::string("101"), client_->query("SELECT 1").at(0));
+  }
+
+  void backend_lost_mid_command_closes_the_session() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    client_->send(0, std::string(1, char(COM_QUERY)) + "SLEEP");
+    turn(base_, 5);
+    a_->drop_all();
+    std::string p;
+    CPPUNIT_ASSERT(client_->read(p));
+    ErrPacket e;
+    CPPUNIT_ASSERT(parse_err(p, e));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1158), e.code);
+    CPPUNIT_ASSERT(!client_->read(p));  // then the connection closes
+    CPPUNIT_ASSERT(session_->closed());
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), record().in_use);  // the slot is free
+  }
+
+  void backend_lost_in_transaction_is_reported() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    CPPUNIT_ASSERT_EQUAL(std::string("OK"), client_->query("BEGIN").at(0));
+    CPPUNIT_ASSERT(session_->in_transaction());
+    a_->drop_all();
+    turn(base_, 10);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), record().svr_session_count);
+    CPPUNIT_ASSERT_EQUAL(std::string("ERR 1158"), client_->query("INSERT 1").at(0));
+    CPPUNIT_ASSERT_EQUAL(std::string("OK"), client_->query("INSERT 1").at(0));
+  }
+
+  void change_user_is_published_at_once() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    ChangeUser cu;
+    cu.user = "other";
+    Sha1Digest t = native_token("pw2", reinterpret_cast<const uint8_t*>(client_->scramble.data()), 20);
+    cu.auth_response.assign(reinterpret_cast<const char*>(t.data()), t.size());
+    cu.charset = 45;
+    cu.auth_plugin = kNativePasswordPlugin;
+    client_->send(0, build_change_user(cu, client_->caps | CLIENT_PLUGIN_AUTH | CLIENT_SECURE_CONNECTION));
+    std::string p;
+    CPPUNIT_ASSERT(client_->read(p));
+    CPPUNIT_ASSERT_EQUAL(0, int(p[0]));
+    // No further command: the record already names the new user.
+    shm::SessionRecord r = record();
+    CPPUNIT_ASSERT_EQUAL(std::string("other"), get_field(r.user));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(ClientSession::State::KeepAlive), r.state);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(101), r.servers[0].server_sessid);
+  }
+
+  // A COM_CHANGE_USER for another method and the answer to the auth switch
+  // the proxy will send, in one write, and then nothing: the answer is
+  // already buffered when the switch goes out, and no read event will come
+  // for it (issue 17, defect 1: such a session never ended).
+  void change_user_auth_switch_answer_already_buffered() {
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    ChangeUser cu;
+    cu.user = "other";
+    cu.auth_response = std::string(32, 'x');
+    cu.charset = 45;
+    cu.auth_plugin = "caching_sha2_password";
+    Sha1Digest t = native_token("pw2", reinterpret_cast<const uint8_t*>(client_->scramble.data()), 20);
+    std::string answer(reinterpret_cast<const char*>(t.data()), t.size());
+    client_->send_raw(framed(0, build_change_user(cu, client_->caps | CLIENT_PLUGIN_AUTH | CLIENT_SECURE_CONNECTION)) +
+                      framed(2, answer));
+    std::string p;
+    CPPUNIT_ASSERT(client_->read(p));
+    CPPUNIT_ASSERT_EQUAL(0xfe, int(uint8_t(p[0])));  // the auth switch
+    CPPUNIT_ASSERT(client_->read(p));
+    CPPUNIT_ASSERT_EQUAL(0, int(p[0]));  // the change user's OK
+    CPPUNIT_ASSERT_EQUAL(std::string("other"), get_field(record().user));
+    // A long command (streamed through) and a short one behind it.
+    std::string big = std::string(1, char(COM_QUERY)) + "SELECT 1 /*" + std::string(1200 * 1024, 'p') + "*/";
+    client_->send_raw(framed(0, big) + framed(0, std::string(1, char(COM_PING))));
+    for (int i = 0; i < 4; ++i) CPPUNIT_ASSERT(client_->read(p));  // the long query's result
+    CPPUNIT_ASSERT_EQUAL(0xfe, int(uint8_t(p[0])));
+    CPPUNIT_ASSERT(client_->read(p));
+    CPPUNIT_ASSERT_EQUAL(0, int(p[0]));  // the ping's OK
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(SessionCoreTest);
