@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *g_host, *g_user, *g_pass, *g_db;
 static unsigned int g_port;
@@ -686,6 +687,15 @@ static int cmd_change_user(MYSQL *m, const char *user2, const char *pass2) {
   return 0;
 }
 
+/* COM_CHANGE_USER, then no command at all for SECS seconds: whatever another
+ * process sees of the session meanwhile comes from the change itself. */
+static int cmd_change_user_hold(MYSQL *m, const char *user2, const char *pass2, int secs) {
+  if (mysql_change_user(m, user2, pass2, "test")) db_die(m, "change_user");
+  printf("changed to %s, holding %d s\n", user2, secs);
+  sleep((unsigned)secs);
+  return 0;
+}
+
 static int cmd_reset(MYSQL *m) {
   q(m, "SET @x = 5");
   q(m, "CREATE TEMPORARY TABLE reset_tmp (a INT)");
@@ -945,6 +955,7 @@ static void usage(void) {
         "  call                     prepared CALL with several result sets and OUT parameters\n"
         "  multi                    multi-statements, mysql_next_result, COM_SET_OPTION\n"
         "  change_user USER2 PASS2  COM_CHANGE_USER to USER2, back, and with a wrong password\n"
+        "  change_user_hold USER2 PASS2 SECS  COM_CHANGE_USER to USER2, then idle for SECS\n"
         "  reset                    COM_RESET_CONNECTION\n"
         "  ping                     COM_PING\n"
         "  stat                     COM_STATISTICS\n"
@@ -998,6 +1009,11 @@ int main(int argc, char **argv) {
   } else if (strcmp(cmd, "call") == 0) rc = cmd_call(m);
   else if (strcmp(cmd, "multi") == 0) rc = cmd_multi(m);
   else if (strcmp(cmd, "change_user") == 0 && nargs == 2) rc = cmd_change_user(m, args[0], args[1]);
+  else if (strcmp(cmd, "change_user_hold") == 0 && nargs == 3) {
+    int secs = atoi(args[2]);
+    CHECK(secs > 0 && secs <= 60, "change_user_hold: SECS must be 1..60");
+    rc = cmd_change_user_hold(m, args[0], args[1], secs);
+  }
   else if (strcmp(cmd, "reset") == 0) rc = cmd_reset(m);
   else if (strcmp(cmd, "ping") == 0) rc = cmd_ping(m);
   else if (strcmp(cmd, "stat") == 0) rc = cmd_stat(m);

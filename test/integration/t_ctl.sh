@@ -318,6 +318,30 @@ test_ctl_top() {
 
 # ---------------------------------------------------------------- kills
 
+# COM_CHANGE_USER changes the session's user in the table at once, not at its
+# next command: another process sees it while the client sends nothing.
+test_ctl_sees_change_user_at_once() {
+  need_ctl
+  need_jq
+  ctl_daemon ctlcu
+  "$MR_CLIENT" 127.0.0.1 "$AUX_PORT" app "$MR_APP_PASSWORD" test change_user_hold app2 "$MR_APP2_PASSWORD" 8 \
+    >cu.out 2>&1 &
+  local pid=$!
+  ctl_at_exit "kill $pid"
+  wait_until 10 grep -q '^changed' cu.out || fail "change_user did not happen: $(cat cu.out)"
+  actl sessions --json >s.json || fail "sessions --json failed"
+  assert_eq "app2" "$(jq -r '.sessions[0].User' s.json)" "User in myrelayctl after COM_CHANGE_USER"
+  assert_eq "test" "$(jq -r '.sessions[0].db' s.json)" "db in myrelayctl after COM_CHANGE_USER"
+  assert_eq "MCS_KEEP_ALIVE" "$(jq -r '.sessions[0].state' s.json)" "state after COM_CHANGE_USER"
+  # Another user's SHOW PROXYSESSION sees it too.
+  cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -e "SHOW PROXYSESSION" >show.txt 2>&1 ||
+    fail "SHOW PROXYSESSION: $(cat show.txt)"
+  awk -F'\t' '$5 == "app2"' show.txt | grep -q . || fail "SHOW PROXYSESSION does not show app2: $(cat show.txt)"
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
 test_ctl_kill_session() {
   need_ctl
   ctl_daemon ctlkill
