@@ -21,7 +21,7 @@ MR_APP2_PASSWORD_CONF=${MR_APP2_PASSWORD_CONF:-$MR_APP2_PASSWORD}
 
 MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
   libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libboost-dev
-  mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd)
+  mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd python3)
 
 mr_log() { printf '%s\n' "[$(date +%H:%M:%S)] $*" >&2; }
 mr_die() { printf '%s\n' "error: $*" >&2; return 1; }
@@ -354,6 +354,8 @@ myrelayd_stop_all() {
 #   dir [directory of FILE]: run_dir is DIR/run-NAME, pid_file inside it
 #   name [FILE's base name]: makes run_dir and shm_name unique
 #   cluster=NAME:PORT        an extra cluster on 127.0.0.1:PORT (repeatable)
+#   tenant=NAME:USER:PASSWORD  an extra tenant with one user (repeatable)
+#   proxy.KEY=VALUE, timeouts.KEY=VALUE  any other key of those sections
 # Tenants: sys (privileged; root / $MR_ROOT_PASSWORD) and app (app /
 # $MR_APP_PASSWORD, app2 / $MR_APP2_PASSWORD_CONF); defaults app and main.
 write_config() {
@@ -363,7 +365,7 @@ write_config() {
   local handshake_ms=10000 backend_connect_ms=3000 client_idle_s=28800
   local shutdown_grace_s=5 log_file=- log_level=info dir="" name=""
   local server_pool_size=0 server_pool_idle_s=60
-  local clusters=() kv k v
+  local clusters=() tenants=() proxy_extra=() timeouts_extra=() kv k v
   for kv in "$@"; do
     k=${kv%%=*}
     v=${kv#*=}
@@ -384,6 +386,9 @@ write_config() {
       dir) dir=$v ;;
       name) name=$v ;;
       cluster) clusters+=("$v") ;;
+      tenant) tenants+=("$v") ;;
+      proxy.*) proxy_extra+=("${k#proxy.}: $v") ;;
+      timeouts.*) timeouts_extra+=("${k#timeouts.}: $v") ;;
       *) mr_die "write_config: unknown key $k"; return 1 ;;
     esac
   done
@@ -408,12 +413,15 @@ write_config() {
     echo "  log_file: \"$log_file\""
     echo "  log_level: $log_level"
     echo "  server_pool_size: $server_pool_size"
+    local x
+    for x in "${proxy_extra[@]}"; do echo "  $x"; done
     echo "timeouts:"
     echo "  handshake_ms: $handshake_ms"
     echo "  backend_connect_ms: $backend_connect_ms"
     echo "  client_idle_s: $client_idle_s"
     echo "  shutdown_grace_s: $shutdown_grace_s"
     echo "  server_pool_idle_s: $server_pool_idle_s"
+    for x in "${timeouts_extra[@]}"; do echo "  $x"; done
     echo "defaults:"
     echo "  tenant: app"
     echo "  cluster: main"
@@ -436,5 +444,12 @@ write_config() {
     echo "    users:"
     echo "      - { name: app, password: \"$MR_APP_PASSWORD\" }"
     echo "      - { name: app2, password: \"$MR_APP2_PASSWORD_CONF\" }"
+    local t f1 f2 f3
+    for t in "${tenants[@]}"; do
+      IFS=: read -r f1 f2 f3 <<<"$t"
+      echo "  - name: $f1"
+      echo "    users:"
+      echo "      - { name: $f2, password: \"$f3\" }"
+    done
   } >"$file"
 }

@@ -36,9 +36,10 @@ struct Context {
   uint8_t seq = 1;
 
   void error(const er::Error& e, const std::string& msg) { seq = frame_packet(out, seq, build_err(e, msg)); }
-  void ok() {
+  void ok(uint64_t affected_rows = 0) {
     OkPacket p;
     p.status = SERVER_STATUS_AUTOCOMMIT;
+    p.affected_rows = affected_rows;
     seq = frame_packet(out, seq, build_ok(p, caps));
   }
   void unknown_thread(uint64_t id) { error(er::ER_NO_SUCH_THREAD, "Unknown thread id: " + std::to_string(id)); }
@@ -104,7 +105,68 @@ After show_attributes(Context& cx) {
   return After::Continue;
 }
 
-void send_kill(Context& cx, const shm::SessionRecord& r, control::RequestType type, uint64_t ss_id) {
+// SHOW [FULL] PROCESSLIST, answered from the proxy's sessions (as ODP does):
+// what the caller may see, with the proxy's Ids, in the server's columns.
+After show_processlist(Context& cx) {
+  std::vector<ColumnDef> cols;
+  for (const char* name : {"Id", "User", "Host", "db", "Command", "Time", "State", "Info", "Progress"}) {
+    ColumnDef c;
+    c.name = name;
+    if (c.name == "Id" || c.name == "Time") {
+      c.type = MYSQL_TYPE_LONGLONG;
+      c.charset = 63;
+      c.length = 20;
+      c.flags = 0x8000 | 0x0001;  // NUM, NOT NULL
+    }
+    cols.push_back(c);
+  }
+  int64_t now = view::now_us();
+  std::vector<TextRow> rows;
+  for (const auto& r : cx.directory.snapshot()) {
+    if (!AccessRules::may_list(cx.caller, r)) continue;
+    bool self = r.cs_id == cx.caller.cs_id;
+    int64_t since = r.last_active_us > 0 && now > r.last_active_us ? (now - r.last_active_us) / 1000000 : 0;
+    rows.push_back({std::to_string(r.cs_id), get_field(r.user), get_field(r.host_ip) + ":" + std::to_string(r.host_port),
+                    r.has_db ? std::optional<std::string>(get_field(r.db)) : std::nullopt, get_field(r.command),
+                    std::to_string(since), std::string(),
+                    self ? std::optional<std::string>("SHOW PROCESSLIST") : std::nullopt, std::string("0.000")});
+  }
+  cx.out += build_text_resultset(cols, rows, cx.caps, SERVER_STATUS_AUTOCOMMIT, cx.seq);
+  return After::Continue;
+}
+
+bool send_request(Context& cx, const shm::SessionRecord& r, control::RequestType type, uint64_t ss_id,
+                  std::string* why = nullptr);
+
+// KILL [CONNECTION | QUERY] USER name: every session of that user the caller
+// may kill, never the caller's own; OK with the number of sessions.  As the
+// server does, one session of that user the caller does not own refuses all.
+After kill_user(Context& cx, bool query_only) {
+  auto all = cx.directory.snapshot();
+  std::vector<const shm::SessionRecord*> targets;
+  for (const auto& r : all) {
+    if (get_field(r.user) != cx.st.user || r.cs_id == cx.caller.cs_id) continue;
+    if (!cx.st.host.empty() && cx.st.host != "%" && get_field(r.host_ip) != cx.st.host) continue;
+    if (!AccessRules::may_name(cx.caller, r)) continue;
+    if (!AccessRules::owns(cx.caller, r)) {
+      cx.error(er::ER_KILL_DENIED_ERROR, "You are not owner of thread " + std::to_string(r.cs_id));
+      return After::Continue;
+    }
+    targets.push_back(&r);
+  }
+  uint64_t killed = 0;
+  for (const auto* r : targets)
+    if (send_request(cx, *r, query_only ? control::RequestType::KillQuery : control::RequestType::KillSession, 0))
+      ++killed;
+  cx.ok(killed);
+  return After::Continue;
+}
+
+After kill_user_cmd(Context& cx) { return kill_user(cx, false); }
+After kill_query_user_cmd(Context& cx) { return kill_user(cx, true); }
+
+bool send_request(Context& cx, const shm::SessionRecord& r, control::RequestType type, uint64_t ss_id,
+                  std::string* why) {
   control::Request req;
   req.type = type;
   req.cs_id = r.cs_id;
@@ -113,13 +175,20 @@ void send_kill(Context& cx, const shm::SessionRecord& r, control::RequestType ty
   req.sender_pid = cx.directory.pid();
   req.sender_cs_id = cx.caller.cs_id;
   std::string error;
-  if (!cx.directory.send(r, req, error)) {
-    LOG_WARN("cs_id=%u: %s of %u failed: %s", cx.caller.cs_id, control::request_type_name(type), r.cs_id,
-             error.c_str());
-    cx.error(er::ER_UNKNOWN_ERROR, "Could not reach the worker of thread " + std::to_string(r.cs_id) + ": " + error);
+  if (cx.directory.send(r, req, error)) return true;
+  LOG_WARN("cs_id=%u: %s of %u failed: %s", cx.caller.cs_id, control::request_type_name(type), r.cs_id,
+           error.c_str());
+  if (why) *why = error;
+  return false;
+}
+
+void send_kill(Context& cx, const shm::SessionRecord& r, control::RequestType type, uint64_t ss_id) {
+  std::string why;
+  if (send_request(cx, r, type, ss_id, &why)) {
+    cx.ok();
     return;
   }
-  cx.ok();
+  cx.error(er::ER_UNKNOWN_ERROR, "Could not reach the worker of thread " + std::to_string(r.cs_id) + ": " + why);
 }
 
 After kill(Context& cx, bool query_only) {
@@ -167,6 +236,9 @@ const Command kCommands[] = {
     {Kind::KillProxySession, true, kill_proxysession},
     {Kind::KillConnection, false, kill_connection},
     {Kind::KillQuery, false, kill_query},
+    {Kind::KillUser, false, kill_user_cmd},
+    {Kind::KillQueryUser, false, kill_query_user_cmd},
+    {Kind::ShowProcesslist, false, show_processlist},
 };
 
 }  // namespace

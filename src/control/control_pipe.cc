@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -64,31 +65,38 @@ void Decoder::feed(const uint8_t* data, size_t len) {
   buf_.append(reinterpret_cast<const char*>(data), len);
 }
 
+// Scans from off_ and drops what it passed only when it returns false, so a
+// buffer full of near-records ("MCTL" over and over) costs linear time.
 bool Decoder::next(Request& out) {
-  static const uint8_t magic[4] = {0x4d, 0x43, 0x54, 0x4c};
+  static const char magic[4] = {0x4d, 0x43, 0x54, 0x4c};
   for (;;) {
     // Find the magic; everything before it is garbage.
-    size_t pos = buf_.find(reinterpret_cast<const char*>(magic), 0, 4);
+    size_t pos = buf_.find(magic, off_, 4);
     if (pos == std::string::npos) {
       // Keep up to 3 bytes: they may be the start of a magic still arriving.
-      size_t keep = std::min<size_t>(buf_.size(), 3);
-      garbage_ += buf_.size() - keep;
+      size_t keep = std::min<size_t>(buf_.size() - off_, 3);
+      garbage_ += buf_.size() - off_ - keep;
+      moved_ += keep;
       buf_.erase(0, buf_.size() - keep);
+      off_ = 0;
       return false;
     }
-    if (pos > 0) {
-      garbage_ += pos;
-      buf_.erase(0, pos);
+    garbage_ += pos - off_;
+    off_ = pos;
+    if (buf_.size() - off_ < kRecordSize) {
+      moved_ += buf_.size() - off_;
+      buf_.erase(0, off_);
+      off_ = 0;
+      return false;
     }
-    if (buf_.size() < kRecordSize) return false;
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data());
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data()) + off_;
     uint16_t version = uint16_t(p[4] | p[5] << 8);
     uint16_t type = uint16_t(p[6] | p[7] << 8);
     bool valid = get32(p + 60) == fnv1a(p, 60) && version == kVersion && type >= 1 && type <= 3;
     if (!valid) {
       // Not a record after all: skip this magic and look for the next one.
       garbage_ += 1;
-      buf_.erase(0, 1);
+      off_ += 1;
       continue;
     }
     out.type = RequestType(type);
@@ -97,7 +105,7 @@ bool Decoder::next(Request& out) {
     out.ss_id = get64(p + 20);
     out.sender_pid = int32_t(get32(p + 28));
     out.sender_cs_id = get32(p + 32);
-    buf_.erase(0, kRecordSize);
+    off_ += kRecordSize;
     return true;
   }
 }

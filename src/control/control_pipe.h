@@ -44,10 +44,15 @@ class Decoder {
   // The next valid record, if any; garbage before it is skipped and counted.
   bool next(Request& out);
   uint64_t garbage_bytes() const { return garbage_; }
+  // Bytes copied to keep the buffer compact: what decoding has cost beyond
+  // one look at each byte (linear in what was fed).
+  uint64_t bytes_moved() const { return moved_; }
 
  private:
   std::string buf_;
+  size_t off_ = 0;  // where the next scan starts; buf_ before it is used up
   uint64_t garbage_ = 0;
+  uint64_t moved_ = 0;
 };
 
 // Creates the FIFO (replacing a stale one) with mode 0600, or 0620 and the

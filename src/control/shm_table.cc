@@ -9,10 +9,13 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
+
+#include "service/log.h"
 
 namespace bip = boost::interprocess;
 
@@ -75,7 +78,28 @@ Slot* ShmTable::slot(uint32_t i) const {
                                  size_t(i) * header_->slot_size);
 }
 
+// A segment already under our name that another account made was not made
+// by this daemon, whatever its header claims: it is never trusted.  Root
+// removes it; anyone else is told whose it is.  False + message: refused.
+static bool foreign_segment_removed(const std::string& name, std::string& error) {
+  struct stat st;
+  if (::stat(("/dev/shm/" + name).c_str(), &st) != 0 || st.st_uid == geteuid()) return true;
+  if (geteuid() == 0) {
+    LOG_WARN("shared memory segment '%s' belongs to uid %u, not to myrelayd: removing it", name.c_str(),
+             unsigned(st.st_uid));
+    bip::shared_memory_object::remove(name.c_str());
+    return true;
+  }
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+  error = "shared memory segment '" + name + "' (/dev/shm/" + name + ") belongs to uid " + std::to_string(st.st_uid) +
+          " (mode " + mode + "), not to this daemon's uid " + std::to_string(geteuid()) +
+          ": it was not made by myrelayd; have it removed, or choose another proxy.shm_name";
+  return false;
+}
+
 std::unique_ptr<ShmTable> ShmTable::create(const CreateOptions& opts, std::string& error) {
+  if (!foreign_segment_removed(opts.name, error)) return nullptr;
   // A segment already there: a live daemon's is refused, a dead one's replaced.
   try {
     bip::shared_memory_object old(bip::open_only, opts.name.c_str(), bip::read_only);

@@ -10,6 +10,14 @@ size_t skip_space(std::string_view s, size_t pos) {
     unsigned char c = static_cast<unsigned char>(s[pos]);
     if (isspace(c)) {
       ++pos;
+    } else if (c == '/' && pos + 2 < s.size() && s[pos + 1] == '*' &&
+               (s[pos + 2] == '!' || (s[pos + 2] == 'M' && pos + 3 < s.size() && s[pos + 3] == '!'))) {
+      // An executable comment: the server runs its text, so it is code
+      // here too.  Only its opener (and version number) is skipped.
+      pos += s[pos + 2] == '!' ? 3 : 4;
+      while (pos < s.size() && isdigit(static_cast<unsigned char>(s[pos]))) ++pos;
+    } else if (c == '*' && pos + 1 < s.size() && s[pos + 1] == '/') {
+      pos += 2;  // the end of an executable comment
     } else if (c == '/' && pos + 1 < s.size() && s[pos + 1] == '*') {
       size_t end = s.find("*/", pos + 2);
       if (end == std::string_view::npos) return s.size();
@@ -75,6 +83,7 @@ namespace {
 struct Token {
   enum Type { End, Word, Number, String, Semicolon, Other } type = End;
   std::string text;  // words upper-cased; strings unquoted
+  std::string raw;   // words as written
 };
 
 class Lexer {
@@ -91,6 +100,7 @@ class Lexer {
       while (pos_ < s_.size() && (isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_' || s_[pos_] == '$'))
         ++pos_;
       t.type = Token::Word;
+      t.raw = std::string(s_.substr(start, pos_ - start));
       for (size_t i = start; i < pos_; ++i) t.text += char(toupper(static_cast<unsigned char>(s_[i])));
       return t;
     }
@@ -176,6 +186,29 @@ AdminStatement malformed(const std::string& msg) {
   return st;
 }
 
+// KILL [CONNECTION | QUERY] USER name[@host], after USER.
+AdminStatement parse_kill_user(Lexer& lx, AdminStatement st) {
+  st.kind = st.kind == AdminStatement::Kind::KillQuery ? AdminStatement::Kind::KillQueryUser
+                                                        : AdminStatement::Kind::KillUser;
+  Token name = lx.next();
+  if (name.type != Token::Word && name.type != Token::String)
+    return malformed("expected a user name after KILL USER, as in KILL USER 'app'");
+  st.user = name.text;
+  if (name.type == Token::Word) {  // unquoted: as written, not upper-cased
+    st.user = name.raw;
+  }
+  Token t = lx.peek();
+  if (t.type == Token::Other && t.text == "@") {
+    lx.next();
+    Token host = lx.next();
+    if (host.type != Token::Word && host.type != Token::String && host.type != Token::Number)
+      return malformed("expected a host after '@' in KILL USER");
+    st.host = host.type == Token::Word ? host.raw : host.text;
+  }
+  if (!at_statement_end(lx)) return malformed("expected KILL [CONNECTION | QUERY] USER name");
+  return st;
+}
+
 }  // namespace
 
 AdminStatement parse_admin(std::string_view sql) {
@@ -185,6 +218,14 @@ AdminStatement parse_admin(std::string_view sql) {
   if (first.type != Token::Word) return st;
   if (first.text == "SHOW") {
     Token what = lx.next();
+    if (what.type == Token::Word && what.text == "FULL") what = lx.next();
+    if (what.type == Token::Word && what.text == "PROCESSLIST") {
+      // Answered from the proxy's own sessions, as ODP does: the backend's
+      // list would show every tenant's threads of a shared account.
+      if (!at_statement_end(lx)) return malformed("nothing may follow SHOW [FULL] PROCESSLIST but ';'");
+      st.kind = AdminStatement::Kind::ShowProcesslist;
+      return st;
+    }
     if (what.type != Token::Word || what.text != "PROXYSESSION") return st;
     Token t = lx.peek();
     if (t.type == Token::End || t.type == Token::Semicolon) {
@@ -240,11 +281,10 @@ AdminStatement parse_admin(std::string_view sql) {
       if (t.text == "QUERY") st.kind = AdminStatement::Kind::KillQuery;
       Token nt = lx.peek();
       if (st.kind == AdminStatement::Kind::KillQuery && nt.type == Token::Word && nt.text == "ID")
-        return AdminStatement{};  // KILL QUERY ID query_id: the backend's business
+        return malformed("KILL QUERY ID is not supported through myrelay: use KILL QUERY with the session's Id");
       t = lx.next();
-    } else if (t.type == Token::Word && t.text == "USER") {
-      return AdminStatement{};  // KILL USER name: the backend's business
     }
+    if (t.type == Token::Word && t.text == "USER") return parse_kill_user(lx, st);
     if (t.type == Token::End || t.type == Token::Semicolon)
       return malformed("expected a session id after KILL");
     if (!parse_number(t, st.id))

@@ -26,6 +26,9 @@ struct AdminStatement {
     KillProxySession,  // KILL PROXYSESSION id [ss_id]
     KillConnection,    // KILL [CONNECTION] id
     KillQuery,         // KILL QUERY id
+    KillUser,          // KILL [CONNECTION] USER name (MariaDB's form)
+    KillQueryUser,     // KILL QUERY USER name
+    ShowProcesslist,   // SHOW [FULL] PROCESSLIST: the proxy's sessions
   };
   Kind kind = Kind::None;
   bool has_id = false;
@@ -34,12 +37,15 @@ struct AdminStatement {
   uint64_t ss_id = 0;
   bool has_like = false;
   std::string like;
+  std::string user;  // KILL USER
+  std::string host;  // KILL USER name@host; empty: any
   std::string error;
 };
 
-// Case-insensitive; comments and one trailing ';' allowed.  MariaDB's own
-// KILL forms that do not name a thread (KILL QUERY ID n, KILL USER u) are not
-// ours and come back as None.
+// Case-insensitive; comments and one trailing ';' allowed.  Executable
+// comments (/*! ... */, /*M! ... */) are code, as for the server.  Every KILL
+// is ours: one the proxy cannot run (KILL QUERY ID n) is Malformed, never
+// left for a backend to run.
 AdminStatement parse_admin(std::string_view sql);
 
 // SQL LIKE with % and _, '\' escaping, case-insensitive (ASCII).

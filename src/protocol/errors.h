@@ -24,10 +24,13 @@ constexpr Error ER_UNKNOWN_ERROR{1105, "HY000"};
 constexpr Error ER_NET_PACKET_TOO_LARGE{1153, "08S01"};
 constexpr Error ER_NET_PACKETS_OUT_OF_ORDER{1156, "08S01"};
 constexpr Error ER_NET_READ_ERROR{1158, "08S01"};                // a backend connection lost
+constexpr Error ER_NET_READ_INTERRUPTED{1159, "08S01"};          // net_read_timeout
 constexpr Error ER_SPECIFIC_ACCESS_DENIED_ERROR{1227, "42000"};  // needs SUPER
 constexpr Error ER_NOT_SUPPORTED_AUTH_MODE{1251, "08004"};
 constexpr Error ER_QUERY_INTERRUPTED{1317, "70100"};
 constexpr Error ER_CONNECT_TO_FOREIGN_DATA_SOURCE{1429, "HY000"};  // a backend unreachable
 constexpr Error ER_CONNECTION_KILLED{1927, "70100"};
+constexpr Error ER_NOT_SUPPORTED_YET{1235, "42000"};
+constexpr Error ER_TABLEACCESS_DENIED_ERROR{1142, "42000"};
 
 }  // namespace myrelay::er

@@ -123,4 +123,9 @@ int resolve_backends(Config& cfg) {
   return failed;
 }
 
+void log_config_warnings(const Config& cfg) {
+  for (const std::string& shared : cfg.shared_backend_accounts)
+    LOG_WARN("%s: %s (allowed by proxy.allow_shared_backend_accounts)", cfg.file.c_str(), shared.c_str());
+}
+
 }  // namespace myrelay

@@ -67,6 +67,10 @@ struct Config {
   int proxy_id = 0;              // 0..127
   int workers = 0;               // 0 = one per core
   int max_connections = 10000;   // also the number of shm session slots
+  // Connections that have not finished logging in, in all and from one
+  // client address (see service/admission.h).
+  int max_pending_logins = 1024;
+  int max_pending_logins_per_host = 256;
   std::string run_dir = "/run/myrelay";
   std::string shm_name = "myrelay";
   std::string admin_group;       // "" = none
@@ -90,6 +94,10 @@ struct Config {
   // Idle server sessions each worker keeps for reuse after their clients
   // quit (reset, then given to the next login with COM_CHANGE_USER); 0 = off.
   int server_pool_size = 0;
+  // Whether one user name may stand in several tenants (one backend account
+  // shared by tenants that are otherwise kept apart); see the loader.
+  bool allow_shared_backend_accounts = false;
+  std::vector<std::string> shared_backend_accounts;  // what is shared, for the warning
 
   // timeouts:
   int handshake_ms = 10000;
@@ -97,6 +105,10 @@ struct Config {
   int client_idle_s = 28800;
   int shutdown_grace_s = 30;
   int server_pool_idle_s = 60;  // a pooled server session unused this long is closed
+  // A client that has begun a packet (a command, LOCAL INFILE data, the
+  // answer to an auth switch) must go on sending within this, as the
+  // server's net_read_timeout.
+  int net_read_timeout_s = 30;
 
   // defaults:
   std::string default_tenant = "app";
@@ -126,6 +138,10 @@ bool resolve_host_port(const HostPort& hp, bool passive, struct sockaddr_storage
 // harmless, never on a worker).  Servers that do not resolve keep their
 // resolve_error; their logins fail with it.  Returns how many failed.
 int resolve_backends(Config& cfg);
+
+// Logs what a valid configuration still does that an operator should know
+// (tenants that share backend accounts).
+void log_config_warnings(const Config& cfg);
 
 // Both throw ConfigError with a message "FILE: KEY: what is wrong".
 Config load_config_file(const std::string& path);

@@ -17,6 +17,7 @@
 #include <optional>
 #include <utility>
 
+#include "myrelay/shm_layout.h"
 #include "service/config.h"
 
 namespace myrelay {
@@ -180,6 +181,7 @@ class Loader {
   void load_defaults(const YAML::Node& n, Config& c);
   void load_clusters(const YAML::Node& n, Config& c) const;
   void load_tenants(const YAML::Node& n, Config& c) const;
+  void check_shared_accounts(Config& c, const YAML::Node* node) const;
   UserEntry load_user(const YAML::Node& n, const std::string& path) const;
 
   std::string file_;
@@ -305,6 +307,12 @@ std::string Loader::get_name(const YAML::Node& n, const std::string& path) const
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
       fail(path, "'" + s + "' must not contain control characters", &n);
   }
+  // Who may see and kill whom is decided on these names: the shared-memory
+  // session table must hold them whole, never cut.
+  if (s.size() > shm::kNameLen - 1)
+    fail(path, "'" + s.substr(0, 20) + "...' is " + std::to_string(s.size()) + " bytes long; names may have at most " +
+                   std::to_string(shm::kNameLen - 1),
+         &n);
   return s;
 }
 
@@ -313,14 +321,21 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
   Fields f = fields(node, p,
                     {"listen", "proxy_id", "workers", "max_connections", "run_dir", "shm_name", "admin_group",
                      "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
-                     "syslog_facility", "server_pool_size"});
+                     "syslog_facility", "server_pool_size", "allow_shared_backend_accounts",
+                     "max_pending_logins", "max_pending_logins_per_host"});
   if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
   if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
   if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
   if (auto n = find(f, "max_connections"))
     c.max_connections = static_cast<int>(get_int(*n, join(p, "max_connections"), 1, 1000000));
+  if (auto n = find(f, "max_pending_logins"))
+    c.max_pending_logins = static_cast<int>(get_int(*n, join(p, "max_pending_logins"), 1, 1000000));
+  if (auto n = find(f, "max_pending_logins_per_host"))
+    c.max_pending_logins_per_host = static_cast<int>(get_int(*n, join(p, "max_pending_logins_per_host"), 1, 1000000));
   if (auto n = find(f, "server_pool_size"))
     c.server_pool_size = static_cast<int>(get_int(*n, join(p, "server_pool_size"), 0, 100000));
+  if (auto n = find(f, "allow_shared_backend_accounts"))
+    c.allow_shared_backend_accounts = get_bool(*n, join(p, "allow_shared_backend_accounts"));
   if (auto n = find(f, "run_dir")) c.run_dir = get_nonempty(*n, join(p, "run_dir"));
   if (auto n = find(f, "shm_name")) {
     std::string path = join(p, "shm_name");
@@ -374,7 +389,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   const std::string p = "timeouts";
   Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "client_idle_s", "shutdown_grace_s",
-                              "server_pool_idle_s"});
+                              "server_pool_idle_s", "net_read_timeout_s"});
   // Seconds are capped at a year (MySQL's wait_timeout maximum) so that
   // converting them to milliseconds cannot overflow.
   constexpr long long kMaxMs = INT_MAX, kMaxS = 365LL * 24 * 3600;
@@ -388,6 +403,8 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
     c.shutdown_grace_s = static_cast<int>(get_int(*n, join(p, "shutdown_grace_s"), 1, kMaxS));
   if (auto n = find(f, "server_pool_idle_s"))
     c.server_pool_idle_s = static_cast<int>(get_int(*n, join(p, "server_pool_idle_s"), 1, kMaxS));
+  if (auto n = find(f, "net_read_timeout_s"))
+    c.net_read_timeout_s = static_cast<int>(get_int(*n, join(p, "net_read_timeout_s"), 1, kMaxS));
 }
 
 void Loader::load_defaults(const YAML::Node& node, Config& c) {
@@ -481,6 +498,27 @@ UserEntry Loader::load_user(const YAML::Node& n, const std::string& path) const 
   return u;
 }
 
+// A user name in two tenants is one backend account for both: each could
+// reach the other's backend sessions (KILL, SHOW PROCESSLIST run on the
+// backend), which the proxy's tenant rules cannot see.  Only an explicit
+// choice allows it.
+void Loader::check_shared_accounts(Config& c, const YAML::Node* node) const {
+  std::map<std::string, std::string> tenant_of;  // user name -> the first tenant that has it
+  for (const Tenant& t : c.tenants) {
+    for (const UserEntry& u : t.users) {
+      auto it = tenant_of.emplace(u.name, t.name).first;
+      if (it->second == t.name) continue;
+      std::string both = "user '" + u.name + "' is in tenants '" + it->second + "' and '" + t.name +
+                         "': both log in to the backends as '" + u.name +
+                         "', so each can reach the other's sessions through the backend";
+      if (!c.allow_shared_backend_accounts)
+        fail("tenants", both + "; give them different user names, or set proxy.allow_shared_backend_accounts: true",
+             node);
+      c.shared_backend_accounts.push_back(both);
+    }
+  }
+}
+
 void Loader::load_tenants(const YAML::Node& node, Config& c) const {
   expect_list(node, "tenants");
   size_t i = 0;
@@ -541,6 +579,8 @@ Config Loader::load(const std::string& text) {
   bool any_user = false;
   for (const Tenant& t : c.tenants) any_user = any_user || !t.users.empty();
   if (!any_user) fail("tenants", "at least one tenant with at least one user is required", find(f, "tenants"));
+
+  check_shared_accounts(c, find(f, "tenants"));
 
   const YAML::Node* dt = default_tenant_node_ ? &*default_tenant_node_ : nullptr;
   const YAML::Node* dc = default_cluster_node_ ? &*default_cluster_node_ : nullptr;

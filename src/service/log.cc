@@ -38,6 +38,7 @@ bool g_syslog = false;  // guarded by g_mutex
 bool g_redirect = false;  // fds 1 and 2 follow the log; guarded by g_mutex
 
 const char kSyslogPath[] = "syslog";
+constexpr size_t kMaxMessage = 2048;
 
 // The path given to log_open, for log_reopen.  A function-local static, as
 // std::string is not constant-initialized.
@@ -49,8 +50,46 @@ std::string& log_path() {
 FILE* out_stream() { return g_out ? g_out : stderr; }
 
 // Opens `path` for appending; the descriptor is close-on-exec so children
-// (none today, but scripts run by the init system) don't inherit it.
-FILE* open_log_file(const std::string& path) { return std::fopen(path.c_str(), "ae"); }
+// (none today, but scripts run by the init system) don't inherit it.  A new
+// file is 0640 whatever the umask: the log names users and clients.
+FILE* open_log_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return nullptr;
+  FILE* f = ::fdopen(fd, "a");
+  if (!f) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+  }
+  return f;
+}
+
+// A message as it may be written: control characters, which a client can
+// put into a login name or a statement, are escaped so no line can forge
+// another, and the message is cut after kMaxMessage bytes so no one can make
+// the log grow faster than a line per event.
+void sanitize(const char* text, size_t len, std::string& out) {
+  static const char kHex[] = "0123456789abcdef";
+  out.clear();
+  size_t i = 0;
+  for (; i < len && out.size() < kMaxMessage; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != 0x7f) {
+      out += char(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (i < len) out += " ... [" + std::to_string(len - i) + " more bytes]";
+}
 
 // Points fds 1 and 2 at the log file, or at /dev/null when there is none.
 // Called with g_mutex held.
@@ -214,6 +253,12 @@ void log_write(LogLevel level, const char* fmt, ...) {
 
   // Exactly one newline per line, whether or not the message brought its own.
   while (total > prefix && (text[total - 1] == '\n' || text[total - 1] == '\r')) --total;
+  std::string clean(text, prefix);
+  std::string message;
+  sanitize(text + prefix, total - prefix, message);
+  clean += message;
+  text = clean.data();
+  total = clean.size();
 
   {
     std::lock_guard<std::mutex> lk(g_mutex);
@@ -229,6 +274,23 @@ void log_write(LogLevel level, const char* fmt, ...) {
     std::fflush(out);
   }
   errno = saved_errno;
+}
+
+bool LogRateLimit::allow(uint64_t& held_back) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  if (ts.tv_sec != window_) {
+    window_ = ts.tv_sec;
+    count_ = 0;
+  }
+  if (count_ >= per_second_) {
+    ++dropped_;
+    return false;
+  }
+  ++count_;
+  held_back = dropped_;
+  dropped_ = 0;
+  return true;
 }
 
 }  // namespace myrelay

@@ -2,6 +2,7 @@
 // standard error or to syslog.  reopen() serves SIGUSR1 (logrotate).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace myrelay {
@@ -29,7 +30,26 @@ bool log_reopen();
 bool log_redirect_std_streams();
 void log_set_level(LogLevel level);
 bool log_enabled(LogLevel level);
+// Messages are written with control characters escaped and cut after 2 KiB,
+// so nothing a client sends can forge a line or flood the log.
 void log_write(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// For a message that anyone can make recur (a failed accept, a request for a
+// session that is gone): lets it through at most `per_second` times a second.
+// Used by one thread.
+class LogRateLimit {
+ public:
+  explicit LogRateLimit(int per_second) : per_second_(per_second) {}
+  // True: log it now; `held_back` is how many were not logged since the
+  // last one that was.
+  bool allow(uint64_t& held_back);
+
+ private:
+  int per_second_;
+  int64_t window_ = -1;  // the second being counted
+  int count_ = 0;
+  uint64_t dropped_ = 0;
+};
 
 }  // namespace myrelay
 

@@ -175,6 +175,19 @@ static bool prepare_files(const std::string& config_path, const Config& cfg, con
   return true;
 }
 
+// A configuration with passwords in it that every local user can read.
+static void warn_if_world_readable(const Config& cfg) {
+  struct stat st;
+  if (stat(cfg.file.c_str(), &st) != 0 || !(st.st_mode & S_IROTH)) return;
+  for (const Tenant& t : cfg.tenants)
+    for (const UserEntry& u : t.users)
+      if (u.has_password) {
+        LOG_WARN("%s holds passwords and every local user can read it (mode %04o): chmod o-r %s", cfg.file.c_str(),
+                 unsigned(st.st_mode & 07777), cfg.file.c_str());
+        return;
+      }
+}
+
 // From the pid file to the end of the proxy's run; the exit status.
 static int run(std::shared_ptr<const Config> cfg, const Credentials& creds) {
   // Errors from here on go to the log and, while someone waits for us, to
@@ -197,6 +210,7 @@ static int run(std::shared_ptr<const Config> cfg, const Credentials& creds) {
   signal(SIGHUP, SIG_IGN);
   signal(SIGUSR1, SIG_IGN);
   install_quit_handler(cfg->pid_file);
+  warn_if_world_readable(*cfg);
   {
     Proxy proxy(cfg);
     if (!proxy.start(error)) return fail(error);

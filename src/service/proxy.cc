@@ -6,7 +6,6 @@
 #include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,7 +37,7 @@ Proxy::~Proxy() {
   cleanup_files();
   shm_.reset();
   for (auto* ev : signal_events_) event_free(ev);
-  if (listener_) evconnlistener_free(listener_);
+  acceptor_.reset();
   if (base_) event_base_free(base_);
 }
 
@@ -55,14 +54,12 @@ bool Proxy::start(std::string& error) {
     error = "cannot resolve listen address " + cfg->listen.str() + ": " + error;
     return false;
   }
-  listener_ = evconnlistener_new_bind(
-      base_, on_accept, this, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-      1024, reinterpret_cast<sockaddr*>(&addr), addr_len);
-  if (!listener_) {
-    error = "cannot listen on " + cfg->listen.str() + ": " + strerror(errno);
+  acceptor_ = std::make_unique<Acceptor>(
+      base_, [this](int fd, const std::string& ip, uint16_t port) { dispatch(fd, ip, port); });
+  if (!acceptor_->listen(reinterpret_cast<sockaddr*>(&addr), addr_len, error)) {
+    error = "cannot listen on " + cfg->listen.str() + ": " + error;
     return false;
   }
-  evconnlistener_set_error_cb(listener_, on_accept_error);
 
   if (!setup_shm(error)) return false;
   facts_.probe(*cfg);
@@ -81,6 +78,7 @@ bool Proxy::start(std::string& error) {
     evsignal_add(ev, nullptr);
     signal_events_.push_back(ev);
   }
+  log_config_warnings(*cfg);
   LOG_INFO("myrelayd %s listening on %s with %d workers, proxy_id %d, max_connections %d",
            MYRELAY_VERSION, cfg->listen.str().c_str(), n, cfg->proxy_id, cfg->max_connections);
   return true;
@@ -146,10 +144,7 @@ void Proxy::cleanup_files() {
 void Proxy::request_stop() {
   // Stop accepting at once: the listening socket closes, so new clients get
   // "connection refused" instead of waiting for a proxy that is leaving.
-  if (listener_) {
-    evconnlistener_free(listener_);
-    listener_ = nullptr;
-  }
+  if (acceptor_) acceptor_->close();
   event_base_loopexit(base_, nullptr);
 }
 
@@ -181,6 +176,7 @@ void Proxy::reload() {
         fresh->effective_workers() != old->effective_workers())
       LOG_WARN("reload: listen, proxy_id and workers change only at restart; kept as they were");
     resolve_backends(*fresh);  // here, on the main thread: workers never wait for DNS
+    log_config_warnings(*fresh);
     log_set_level(fresh->log_level);
     std::atomic_store(&cfg_, std::shared_ptr<const Config>(std::move(fresh)));
     LOG_INFO("configuration reloaded from %s", old->file.c_str());
@@ -189,19 +185,6 @@ void Proxy::reload() {
   }
 }
 
-bool Proxy::reserve_connection() {
-  // The segment's slots were sized at start; a reload cannot raise the limit past them.
-  int max = std::min<int>(config()->max_connections, int(shm_->slot_count()));
-  int n = connections_.fetch_add(1, std::memory_order_acq_rel);
-  if (n >= max) {
-    connections_.fetch_sub(1, std::memory_order_acq_rel);
-    return false;
-  }
-  return true;
-}
-
-void Proxy::release_connection() { connections_.fetch_sub(1, std::memory_order_acq_rel); }
-
 Worker* Proxy::pick_worker() {
   Worker* best = workers_.front().get();
   for (auto& w : workers_)
@@ -209,59 +192,29 @@ Worker* Proxy::pick_worker() {
   return best;
 }
 
-void Proxy::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
-  auto* self = static_cast<Proxy*>(arg);
-  char ip[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
-  if (addr->sa_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(addr);
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-    port = ntohs(a->sin_port);
-  } else if (addr->sa_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(addr);
-    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-    port = ntohs(a->sin6_port);
-  }
-  evutil_make_socket_nonblocking(fd);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (!self->reserve_connection()) {
-    if (self->shm_) bump(self->shm_->header()->connections_refused);
-    LOG_WARN("refused a connection from %s:%u: max_connections (%d) reached", ip, port,
-             self->config()->max_connections);
-    // Clients that want TLS cannot trust an error sent before the greeting,
-    // so, like MySQL, the refusal comes after the client's handshake
-    // response.  Only so many refusals are in flight at once; past that the
-    // connection gets the bare error packet.
-    if (self->rejecting_.fetch_add(1, std::memory_order_relaxed) < kMaxRejecting) {
-      InboxItem item;
-      item.kind = InboxItem::Kind::NewConnection;
-      item.fd = fd;
-      item.peer_ip = ip;
-      item.peer_port = port;
-      item.reject = true;
-      self->pick_worker()->post(std::move(item));
+// A connection accepted: to the least-loaded worker, as a session or, over
+// a limit, as a refusal.
+void Proxy::dispatch(int fd, const std::string& ip, uint16_t port) {
+  std::string why;
+  Admission::Verdict v = admission_.admit(ip, *config(), int(shm_->slot_count()), why);
+  if (v != Admission::Verdict::Admit) {
+    bump(shm_->header()->connections_refused);
+    uint64_t held_back = 0;
+    if (refusal_log_.allow(held_back))
+      LOG_WARN("refused a connection from %s:%u: %s (%llu more refusals not logged)", ip.c_str(), port, why.c_str(),
+               (unsigned long long)held_back);
+    if (v == Admission::Verdict::RefuseBare) {
+      Acceptor::refuse_bare(fd);
       return;
     }
-    self->rejecting_.fetch_sub(1, std::memory_order_relaxed);
-    std::string pkt = framed(0, build_err(er::ER_CON_COUNT_ERROR, "Too many connections"));
-    ssize_t n = ::send(fd, pkt.data(), pkt.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n;
-    ::close(fd);
-    return;
   }
   InboxItem item;
   item.kind = InboxItem::Kind::NewConnection;
   item.fd = fd;
   item.peer_ip = ip;
   item.peer_port = port;
-  self->pick_worker()->post(std::move(item));
-}
-
-void Proxy::on_accept_error(evconnlistener*, void*) {
-  int err = EVUTIL_SOCKET_ERROR();
-  // EMFILE and friends: keep running; the listener retries on the next event.
-  LOG_ERROR("accept failed: %s", evutil_socket_error_to_string(err));
+  item.reject = v != Admission::Verdict::Admit;
+  pick_worker()->post(std::move(item));
 }
 
 }  // namespace myrelay

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -15,7 +14,10 @@
 
 #include "control/session_directory.h"
 #include "routing/backend_facts.h"
+#include "service/acceptor.h"
+#include "service/admission.h"
 #include "service/config.h"
+#include "service/log.h"
 #include "session/ids.h"
 
 namespace myrelay {
@@ -44,17 +46,10 @@ class Proxy {
   pid_t pid() const { return pid_; }
   uint64_t start_time() const { return start_time_; }
 
-  // Connection slots (max_connections).
-  bool reserve_connection();
-  void release_connection();
-  int connections() const { return connections_.load(std::memory_order_relaxed); }
-  // A refused connection's session has ended.
-  void release_rejecting() { rejecting_.fetch_sub(1, std::memory_order_relaxed); }
-  static constexpr int kMaxRejecting = 256;
+  Admission& admission() { return admission_; }
 
  private:
-  static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
-  static void on_accept_error(evconnlistener*, void* arg);
+  void dispatch(int fd, const std::string& ip, uint16_t port);
   static void on_signal(evutil_socket_t sig, short, void* arg);
   void reload();
   bool setup_shm(std::string& error);
@@ -66,14 +61,14 @@ class Proxy {
   pid_t pid_;
   uint64_t start_time_;
   event_base* base_ = nullptr;
-  evconnlistener* listener_ = nullptr;
+  std::unique_ptr<Acceptor> acceptor_;
   std::vector<event*> signal_events_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<ShmTable> shm_;
   std::unique_ptr<ShmSessionDirectory> directory_;
   std::vector<std::string> pipe_paths_;
-  std::atomic<int> connections_{0};
-  std::atomic<int> rejecting_{0};  // refused connections still being answered
+  Admission admission_;
+  LogRateLimit refusal_log_{10};
   BackendFactsTable facts_;
 };
 

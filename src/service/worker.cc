@@ -106,12 +106,14 @@ void Worker::stop_backend_statement(const BackendServer& server, const std::stri
   killers_.insert(new BackendKiller(*this, done, server, cluster, login, server_sessid, query_only));
 }
 
+void Worker::login_finished(const std::string& host) { proxy_.admission().login_finished(host); }
+
 void Worker::session_closed(ClientSession* s) {
   session_count_.fetch_sub(1, std::memory_order_relaxed);
   dead_.push_back(s);
   if (reap_ev_) event_active(reap_ev_, 0, 0);
   if (rejecting_.erase(s)) {  // a refusal: it had no id, slot or connection
-    proxy_.release_rejecting();
+    proxy_.admission().refusal_done();
     leave_if_drained();
     return;
   }
@@ -121,7 +123,7 @@ void Worker::session_closed(ClientSession* s) {
   auto& open = info_->counters.sessions_open;
   open.store(open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   proxy_.ids().release_cs_id(s->cs_id());
-  proxy_.release_connection();
+  proxy_.admission().session_closed();
   leave_if_drained();
 }
 
@@ -159,23 +161,28 @@ void Worker::handle(InboxItem& item) {
   }
 }
 
+// Reads what the control pipe holds, a bounded amount per turn of the loop
+// so that a flood of requests (or of garbage) cannot stall the worker's
+// sessions; the rest is read on the next turn.
 void Worker::on_control(evutil_socket_t fd, short, void* arg) {
   auto* self = static_cast<Worker*>(arg);
-  uint8_t buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    self->control_decoder_.feed(buf, size_t(n));
-  }
   uint64_t garbage_before = self->control_decoder_.garbage_bytes();
   InboxItem item;
   item.kind = InboxItem::Kind::Control;
-  while (self->control_decoder_.next(item.request)) self->handle(item);
+  uint8_t buf[4096];
+  for (int chunk = 0; chunk < 16; ++chunk) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    self->control_decoder_.feed(buf, size_t(n));
+    while (self->control_decoder_.next(item.request)) self->handle(item);
+  }
   uint64_t garbage = self->control_decoder_.garbage_bytes() - garbage_before;
+  uint64_t held_back = 0;
   if (garbage) {
     bump(self->info_->counters.control_garbage, garbage);
-    LOG_WARN("worker %d: dropped %llu bytes of garbage from its control pipe", self->index_,
-             (unsigned long long)garbage);
+    if (self->garbage_log_.allow(held_back))
+      LOG_WARN("worker %d: dropped %llu bytes of garbage from its control pipe (%llu more such not logged)",
+               self->index_, (unsigned long long)garbage, (unsigned long long)held_back);
   }
 }
 
@@ -183,10 +190,12 @@ void Worker::accept_connection(InboxItem& c) {
   auto give_back = [&] {
     ::close(c.fd);
     session_count_.fetch_sub(1, std::memory_order_relaxed);
-    if (c.reject)
-      proxy_.release_rejecting();
-    else
-      proxy_.release_connection();
+    if (c.reject) {
+      proxy_.admission().refusal_done();
+    } else {
+      proxy_.admission().login_finished(c.peer_ip);
+      proxy_.admission().session_closed();
+    }
   };
   if (stopping_ || draining_) {
     give_back();
@@ -222,8 +231,10 @@ void Worker::handle_control(const control::Request& req) {
   // cs_id may have been given to a newer session since.
   if (it == sessions_.end() || it->second->closed() ||
       (req.proxy_sessid != 0 && it->second->proxy_sessid() != req.proxy_sessid)) {
-    LOG_INFO("worker %d: %s for cs_id=%u ignored: no such session any more", index_,
-             control::request_type_name(req.type), req.cs_id);
+    uint64_t held_back = 0;
+    if (stale_log_.allow(held_back))
+      LOG_INFO("worker %d: %s for cs_id=%u ignored: no such session any more (%llu more such not logged)", index_,
+               control::request_type_name(req.type), req.cs_id, (unsigned long long)held_back);
     return;
   }
   ClientSession* s = it->second;

@@ -19,6 +19,7 @@
 #include "control/control_pipe.h"
 #include "myrelay/shm_layout.h"
 #include "routing/server_pool.h"
+#include "service/log.h"
 #include "service/worker_inbox.h"
 #include "session/session_host.h"
 
@@ -64,6 +65,7 @@ class Worker : public SessionHost {
   void stop_backend_statement(const BackendServer& server, const std::string& cluster, const BackendLogin& login,
                               uint32_t server_sessid, bool query_only) override;
   bool draining() const override { return draining_; }
+  void login_finished(const std::string& host) override;
   void session_closed(ClientSession* s) override;
 
  private:
@@ -89,6 +91,8 @@ class Worker : public SessionHost {
   int control_fd_ = -1;
   event* control_ev_ = nullptr;
   control::Decoder control_decoder_;
+  LogRateLimit garbage_log_{5};  // anyone who may write the pipe can make these recur
+  LogRateLimit stale_log_{10};
   shm::WorkerInfo* info_ = nullptr;
   std::unique_ptr<ServerPool> pool_;  // idle server sessions (proxy.server_pool_size)
   std::set<BackendKiller*> killers_;

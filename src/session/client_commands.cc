@@ -4,9 +4,12 @@
 // client_session.h).
 #include <event2/buffer.h>
 
+#include <strings.h>
+
 #include <limits>
 
 #include "control/admin_commands.h"
+#include "control/statement_guard.h"
 #include "control/sql_recognizer.h"
 #include "control/shm_table.h"
 #include "service/log.h"
@@ -33,12 +36,21 @@ void ClientSession::process_commands() {
     uint8_t hdr[kHeaderLen + kStreamHead];
     evbuffer_copyout(in, hdr, kHeaderLen);
     PacketHeader h = parse_header(hdr);
-    if (h.seq != 0 || h.length == 0) {
-      LOG_WARN("cs_id=%u %s:%u sent a malformed command packet (length %u, sequence id %u); closing", cs_id_,
-               peer_ip_.c_str(), peer_port_, h.length, h.seq);
+    if (h.seq != 0) {
+      // As the server: "Got packets out of order", and the connection ends.
+      LOG_WARN("cs_id=%u %s:%u sent a command packet with sequence id %u; closing", cs_id_, peer_ip_.c_str(),
+               peer_port_, h.seq);
       bump(host_.counters().errors);
-      close("malformed command packet");
+      seq_ = uint8_t(h.seq + 1);
+      send_error_and_close(er::ER_NET_PACKETS_OUT_OF_ORDER, "Got packets out of order", "packets out of order");
       return;
+    }
+    if (h.length == 0) {
+      // The server reads an empty command as COM_SLEEP: an unknown command.
+      evbuffer_drain(in, kHeaderLen);
+      seq_ = 1;
+      send_error(er::ER_UNKNOWN_COM_ERROR, "Unknown command");
+      continue;
     }
     if (h.length < kMaxChunk && h.length <= kWholeCommandMax) {
       if (avail < kHeaderLen + h.length) return;
@@ -115,6 +127,7 @@ void ClientSession::handle_command(std::string&& payload) {
   }
   if (refuse_command(cmd)) return;
   if (cmd == COM_QUERY && run_admin_command(std::string_view(payload).substr(1))) return;
+  if ((cmd == COM_QUERY || cmd == COM_STMT_PREPARE) && refuse_statement(std::string_view(payload).substr(1))) return;
   if (cmd == COM_PROCESS_KILL && payload.size() >= 5) {
     // COM_PROCESS_KILL carries the id; it means KILL CONNECTION id.
     uint32_t id = uint32_t(uint8_t(payload[1])) | uint32_t(uint8_t(payload[2])) << 8 |
@@ -182,6 +195,8 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
   count_command(0);  // its bytes are counted as they move
   change_phase(Phase::InCommand);
   up_.reset();
+  streamed_text_.reset();
+  if (command == COM_QUERY || command == COM_STMT_PREPARE) streamed_text_ = std::make_unique<StreamedStatement>(db_);
   current_->begin_streamed(command, head, head_len, conn_.get());
   pump_upload();
 }
@@ -193,6 +208,8 @@ void ClientSession::pump_upload() {
   while (phase_ == Phase::InCommand && current_ && current_->wants_upload()) {
     evbuffer* in = conn_->input();
     PacketRelay::Step step = up_.scan(in, current_->upload_room(), cfg_->max_packet_size, every_packet);
+    if (streamed_text_ && step.bytes) streamed_text_->feed(in, step.bytes);
+    if (streamed_text_ && step.stop == PacketRelay::Stop::Last && !judge_streamed_statement()) return;
     if (step.bytes) {
       current_->forward_upload(in, step.bytes);
       bytes_in_ += step.bytes;
@@ -205,6 +222,7 @@ void ClientSession::pump_upload() {
                            "oversized packet");
       return;
     }
+    upload_starved_ = step.stop == PacketRelay::Stop::NeedInput;
     if (step.stop != PacketRelay::Stop::Last) return;  // wait for the client, or for the backend to drain
     uint64_t len = up_.packet_len();
     up_.reset();
@@ -214,7 +232,9 @@ void ClientSession::pump_upload() {
 
 void ClientSession::on_upload_possible(ServerSession* ss) {
   Step step(*this);
-  if (ss == current_) pump_upload();
+  if (ss != current_) return;
+  pump_upload();
+  watch_reads();
 }
 
 // The response to the command in flight is complete.
@@ -273,6 +293,37 @@ void ClientSession::fail_command(ServerSession* ss, const std::string& why) {
     send_error(er::ER_NET_READ_ERROR, "Lost connection to backend server " + addr + " during query");
   }
   close_after_flush("backend connection lost during a command");
+}
+
+// A statement that would act on other sessions through the backend (see
+// control/statement_guard.h) gets an error instead of a backend.  True when
+// it was refused.
+bool ClientSession::refuse_statement(std::string_view sql_text) {
+  static const char* const kThreadSchemas[] = {"information_schema", "performance_schema", "sys"};
+  bool thread_schema = false;
+  for (const char* schema : kThreadSchemas) thread_schema = thread_schema || strcasecmp(db_.c_str(), schema) == 0;
+  if (!thread_schema && !sql::may_need_guard(sql_text)) return false;
+  sql::GuardDecision d = sql::judge(sql::StatementGuard::scan(sql_text, db_), tenant_ && tenant_->privileged, false,
+                                    login_.user, peer_ip_);
+  if (d.action == sql::GuardDecision::Forward) return false;
+  LOG_INFO("cs_id=%u '%s': statement refused: %s", cs_id_, login_text_.c_str(), d.message.c_str());
+  seq_ = 1;
+  send_error(d.error, d.message);
+  return true;
+}
+
+// The end of a long statement has arrived but not gone on yet: the text, seen
+// whole now, is judged before the backend can run it.  False when it was
+// refused: the half-sent command dies with its server session.
+bool ClientSession::judge_streamed_statement() {
+  sql::GuardDecision d = sql::judge(streamed_text_->finish(), tenant_ && tenant_->privileged, true, login_.user, peer_ip_);
+  streamed_text_.reset();
+  if (d.action == sql::GuardDecision::Forward) return true;
+  LOG_INFO("cs_id=%u '%s': long statement refused: %s", cs_id_, login_text_.c_str(), d.message.c_str());
+  release_server(current_);
+  seq_ = 1;
+  send_error_and_close(d.error, d.message, "statement refused");
+  return false;
 }
 
 bool ClientSession::run_admin_command(std::string_view sql_text) {

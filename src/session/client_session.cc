@@ -64,7 +64,8 @@ ClientSession::ClientSession(SessionHost& host, int fd, const std::string& peer_
       cs_id_(cs_id),
       proxy_sessid_(proxy_sessid),
       slot_(slot),
-      slot_index_(slot_index) {
+      slot_index_(slot_index),
+      login_pending_(slot != nullptr) {
   conn_ = std::make_unique<Connection>(host_.base(), fd);
   created_us_ = last_active_us_ = host_.loop_time_us();
 }
@@ -346,6 +347,7 @@ void ClientSession::drain() {
 void ClientSession::on_client_read(Connection*, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
+  self->last_read_us_ = self->host_.loop_time_us();
   self->handle_input();
 }
 
@@ -408,8 +410,55 @@ void ClientSession::handle_input() {
       default:
         break;
     }
-    if (phase_ == before || !conn_ || evbuffer_get_length(conn_->input()) == 0) return;
+    if (phase_ == before || !conn_ || evbuffer_get_length(conn_->input()) == 0) break;
   }
+  watch_reads();
+}
+
+bool ClientSession::owes_bytes() const {
+  switch (phase_) {
+    case Phase::Ready:
+      return conn_ && evbuffer_get_length(conn_->input()) > 0;  // half a command
+    case Phase::AwaitChangeUserAuth:
+      return true;  // the answer to the auth switch
+    case Phase::InCommand:
+      return upload_starved_ && current_ && current_->wants_upload();
+    default:
+      return false;  // the login has its own deadline; the rest waits for backends
+  }
+}
+
+// A client that stops in the middle of a packet (or of an upload the
+// backend waits for) is timed out as the server would time it out; the
+// timer is armed only then, so a normal command costs nothing here.
+void ClientSession::watch_reads() {
+  if (!owes_bytes() || !conn_) return;
+  if (!read_timer_) read_timer_ = evtimer_new(host_.base(), on_read_timer, this);
+  if (evtimer_pending(read_timer_, nullptr)) return;
+  timeval tv{cfg_->net_read_timeout_s, 0};
+  evtimer_add(read_timer_, &tv);
+}
+
+void ClientSession::on_read_timer(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  if (!self->owes_bytes()) return;
+  int64_t limit_us = int64_t(self->cfg_->net_read_timeout_s) * 1000000;
+  int64_t quiet_us = self->host_.loop_time_us() - std::max(self->last_read_us_, self->last_active_us_);
+  if (quiet_us < limit_us) {
+    timeval tv{time_t((limit_us - quiet_us) / 1000000), suseconds_t((limit_us - quiet_us) % 1000000)};
+    evtimer_add(self->read_timer_, &tv);
+    return;
+  }
+  LOG_INFO("cs_id=%u %s:%u sent nothing for %d s in the middle of a packet: closing", self->cs_id_,
+           self->peer_ip_.c_str(), self->peer_port_, self->cfg_->net_read_timeout_s);
+  if (self->phase_ == Phase::InCommand) {
+    self->close_after_flush("client stopped in the middle of an upload");
+    return;
+  }
+  if (self->phase_ == Phase::Ready) self->seq_ = 1;
+  self->send_error_and_close(er::ER_NET_READ_INTERRUPTED, "Got timeout reading communication packets",
+                             "net_read_timeout");
 }
 
 // ---- output and closing ----
@@ -459,8 +508,14 @@ void ClientSession::close_after_flush(const char* why) {
   conn_->flush();
 }
 
+void ClientSession::end_pending_login() {
+  if (!login_pending_) return;
+  login_pending_ = false;
+  host_.login_finished(peer_ip_);
+}
+
 void ClientSession::free_timers() {
-  for (event** t : {&handshake_timer_, &idle_timer_}) {
+  for (event** t : {&handshake_timer_, &idle_timer_, &read_timer_}) {
     if (*t) event_free(*t);
     *t = nullptr;
   }
@@ -474,6 +529,7 @@ void ClientSession::close(const char* why) {
   publish();       // frees the slot for readers before the worker reuses it
   slot_ = nullptr;  // and nothing writes it again
   free_timers();
+  end_pending_login();
   conn_.reset();
   host_.session_closed(this);
 }

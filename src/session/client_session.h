@@ -28,6 +28,7 @@
 #include "session/login_name.h"
 #include "session/relay.h"
 #include "session/server_session.h"
+#include "session/streamed_statement.h"
 
 namespace myrelay {
 
@@ -141,6 +142,7 @@ class ClientSession : public ServerSessionOwner {
   void send_error_and_close(const er::Error& e, const std::string& message, const char* why);
   void close_after_flush(const char* why);
   void free_timers();
+  void end_pending_login();
   uint16_t client_status() const;
 
   static void on_client_read(Connection* c, void* arg);
@@ -148,7 +150,12 @@ class ClientSession : public ServerSessionOwner {
   static void on_client_event(Connection* c, short what, int err, void* arg);
   static void on_handshake_timeout(evutil_socket_t, short, void* arg);
   static void on_idle_timer(evutil_socket_t, short, void* arg);
+  static void on_read_timer(evutil_socket_t, short, void* arg);
   void handle_input();
+  // Whether the client is in the middle of sending something the session
+  // waits for (net_read_timeout_s applies).
+  bool owes_bytes() const;
+  void watch_reads();
 
   // ---- client_login.cc ----
   void send_handshake();
@@ -178,6 +185,8 @@ class ClientSession : public ServerSessionOwner {
   void count_command(size_t bytes);
   void complete_command(ServerSession* ss);
   bool run_admin_command(std::string_view sql);
+  bool refuse_statement(std::string_view sql);
+  bool judge_streamed_statement();
   void fail_command(ServerSession* ss, const std::string& why);
   void arm_idle_timer();
 
@@ -186,6 +195,7 @@ class ClientSession : public ServerSessionOwner {
   std::unique_ptr<Connection> conn_;
   event* handshake_timer_ = nullptr;
   event* idle_timer_ = nullptr;
+  event* read_timer_ = nullptr;  // see watch_reads()
   std::string peer_ip_;
   uint16_t peer_port_;
   uint32_t cs_id_;
@@ -222,6 +232,7 @@ class ClientSession : public ServerSessionOwner {
   std::string held_command_;  // a whole command waiting for a server session
   std::string use_db_;        // "USE db" seen in the command: the db on success
   PacketRelay up_;            // client -> server: long commands, LOCAL INFILE data
+  std::unique_ptr<StreamedStatement> streamed_text_;  // a long statement, looked at as it goes
   std::string spare_command_;  // see process_commands()
   bool lost_transaction_ = false;
   bool in_trans_ = false;
@@ -230,6 +241,7 @@ class ClientSession : public ServerSessionOwner {
   // This session's record in the shared segment, written only here.
   shm::Slot* slot_;
   uint32_t slot_index_;
+  bool login_pending_;  // counted as a login in progress (see service/admission.h)
   int step_depth_ = 0;
   bool identity_dirty_ = true;   // more than the per-command fields changed
   bool publish_pending_ = false;
@@ -240,6 +252,8 @@ class ClientSession : public ServerSessionOwner {
   uint64_t bytes_out_ = 0;
   int64_t created_us_ = 0;
   int64_t last_active_us_ = 0;
+  int64_t last_read_us_ = 0;     // the client's last bytes
+  bool upload_starved_ = false;  // the upload waits for the client, not the backend
 };
 
 }  // namespace myrelay

@@ -51,6 +51,9 @@ class SessionHost {
 
   // The proxy is stopping: sessions end once idle.
   virtual bool draining() const = 0;
+  // A client session left MCS_INIT (logged in, or closed before it did):
+  // its connection no longer counts as a login in progress.
+  virtual void login_finished(const std::string& host) = 0;
   // A client session has closed; the worker frees it outside its callbacks.
   virtual void session_closed(ClientSession* s) = 0;
 };

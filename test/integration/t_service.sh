@@ -106,6 +106,8 @@ test_service_install() {
       share/man/man5/myrelay.yaml.5; do
     [ -f "$prefix_dir/$f" ] || fail "make install did not install $f under $prefix_dir"
   done
+  # The configuration holds passwords: only its owner reads it.
+  assert_eq 600 "$(stat -c %a "$prefix_dir/etc/myrelay.yaml")" "mode of the installed myrelay.yaml"
   # The installed files name the configured paths, not the source's defaults,
   # and never the DESTDIR.
   local prefix=${prefix_dir#"$SVC_ROOT"}

@@ -91,6 +91,7 @@ class FakeHost : public SessionHost, public SessionDirectory {
     stopped.push_back(std::to_string(server_sessid) + (query_only ? ":query" : ":connection"));
   }
   bool draining() const override { return false; }
+  void login_finished(const std::string&) override { ++logins_finished; }
   void session_closed(ClientSession* s) override { closed.push_back(s); }
 
   // SessionDirectory: the one session under test.
@@ -101,6 +102,7 @@ class FakeHost : public SessionHost, public SessionDirectory {
   shm::Slot slot{};
   std::vector<ClientSession*> closed;
   std::vector<std::string> stopped;
+  int logins_finished = 0;
 
  private:
   event_base* base_;

@@ -86,6 +86,7 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(testHostPort);
   CPPUNIT_TEST(testRole);
   CPPUNIT_TEST(testDuplicates);
+  CPPUNIT_TEST(testNameLengths);
   CPPUNIT_TEST(testUnknownKeys);
   CPPUNIT_TEST(testDefaultsMustExist);
   CPPUNIT_TEST(testLogLevel);
@@ -356,12 +357,32 @@ class ConfigTest : public CppUnit::TestFixture {
                      "tenants:\n  - name: app\n    users:\n      - { name: a }\n      - { name: b }\n"
                      "      - { name: a, password: x }\n",
                  "t.yaml: tenants[0].users[2].name: ", "duplicate user 'a'");
-    // The same user name in two tenants is fine.
-    load(kMinimal + "  - name: sys\n    users: [{name: app}]\n");
+    // The same user name in two tenants is one backend account for both
+    // (issue 17): refused unless the configuration says it is meant.
+    expect_error(kMinimal + "  - name: sys\n    users: [{name: app}]\n", "t.yaml: tenants: ",
+                 "user 'app' is in tenants 'app' and 'sys'");
+    Config shared = load("proxy:\n  allow_shared_backend_accounts: true\n" + kMinimal +
+                         "  - name: sys\n    users: [{name: app}]\n");
+    CPPUNIT_ASSERT_EQUAL(size_t(1), shared.shared_backend_accounts.size());
+    CPPUNIT_ASSERT(shared.shared_backend_accounts[0].find("'app' and 'sys'") != std::string::npos);
     expect_error("proxy:\n  proxy_id: 1\n  proxy_id: 2\n" + kMinimal, "t.yaml: proxy.proxy_id: ", "duplicate key");
     expect_error(
         "clusters:\n  - name: main\n    servers:\n      - { address: h:1 }\n      - { address: h:1 }\n" + kTenants,
         "t.yaml: clusters[0].servers[1].address: ", "duplicate server");
+  }
+
+  // Names the shared-memory table could not hold whole are refused (issue 17:
+  // access was decided on names cut to 63 bytes).
+  void testNameLengths() {
+    std::string t63(63, 'T'), t64(64, 'T');
+    load(kClusters + "tenants:\n  - name: " + t63 + "\n    users: [{name: " + t63 + "}]\ndefaults:\n  tenant: " + t63 +
+         "\n");
+    expect_error(kClusters + "tenants:\n  - name: " + t64 + "\n    users: [{name: u}]\n", "t.yaml: tenants[0].name: ",
+                 "is 64 bytes long; names may have at most 63");
+    expect_error(kClusters + "tenants:\n  - name: app\n    users: [{name: " + t64 + "}]\n",
+                 "t.yaml: tenants[0].users[0].name: ", "at most 63");
+    expect_error("clusters:\n  - name: " + t64 + "\n    servers: [{address: h:1}]\n" + kTenants,
+                 "t.yaml: clusters[0].name: ", "at most 63");
   }
 
   void testUnknownKeys() {

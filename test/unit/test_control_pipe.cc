@@ -16,6 +16,7 @@ class ControlPipeTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(split_arrival);
   CPPUNIT_TEST(garbage_is_dropped);
   CPPUNIT_TEST(corrupted_record_is_dropped);
+  CPPUNIT_TEST(near_records_cost_linear_work);
   CPPUNIT_TEST(fifo_send_and_modes);
   CPPUNIT_TEST_SUITE_END();
 
@@ -74,6 +75,25 @@ class ControlPipeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(same(sample(), out));
     CPPUNIT_ASSERT_EQUAL(uint64_t(sizeof(junk) - 1), d.garbage_bytes());
     CPPUNIT_ASSERT(!d.next(out));
+  }
+
+  // 1 MiB of "MCTL" over and over: every 4 bytes look like the start of a
+  // record.  Dropping them one at a time from the front of the buffer took
+  // time quadratic in the length (issue 17: 4.3 s, stalling the worker).
+  void near_records_cost_linear_work() {
+    std::string junk;
+    for (int i = 0; i < 256 * 1024; ++i) junk += "MCTL";
+    uint8_t rec[kRecordSize];
+    encode(sample(), rec);
+    Decoder d;
+    d.feed(reinterpret_cast<const uint8_t*>(junk.data()), junk.size());
+    d.feed(rec, sizeof(rec));
+    Request out;
+    CPPUNIT_ASSERT(d.next(out));
+    CPPUNIT_ASSERT(same(sample(), out));
+    CPPUNIT_ASSERT_EQUAL(uint64_t(junk.size()), d.garbage_bytes());
+    CPPUNIT_ASSERT(!d.next(out));
+    CPPUNIT_ASSERT(d.bytes_moved() <= 2 * (junk.size() + kRecordSize));
   }
 
   void corrupted_record_is_dropped() {
