@@ -87,48 +87,9 @@ ResponseTracker::Event ResponseTracker::end_with(const uint8_t* head, size_t hea
   return Event::Done;
 }
 
-ResponseTracker::Event ResponseTracker::on_server_packet(const uint8_t* head, size_t head_len,
-                                                         uint64_t length) {
-  if (head_len == 0 && state_ != State::Rows && state_ != State::FetchRows) {
-    // Only a row may be empty (zero columns never happens, but be lenient there).
-    return Event::Malformed;
-  }
-  uint8_t first = head_len ? head[0] : 0;
-  bool terminator = is_eof_or_terminator(head, length < kMaxChunk ? size_t(length) : kMaxChunk);
-  switch (state_) {
-    case State::Idle:
-    case State::InfileUpload:
-      return Event::Malformed;
-    case State::SinglePacket:
-      if (first == kErrHeader) return end_with(head, head_len);
-      if (first == kOkHeader) read_ok_status(head, head_len);
-      state_ = State::Idle;
-      return Event::Done;
-    case State::FirstPacket:
-    case State::ColumnDefs:
-    case State::ColumnsEof:
-    case State::Rows:
-      return on_result_packet(head, head_len, length, terminator);
-    case State::PrepareFirst:
-    case State::PrepareParams:
-    case State::PrepareParamsEof:
-    case State::PrepareColumns:
-    case State::PrepareColumnsEof:
-      return on_prepare_packet(head, head_len, terminator);
-    case State::FieldList:
-    case State::FetchRows:
-      if (first == kErrHeader && (state_ == State::FieldList || length < kMaxChunk)) return end_with(head, head_len);
-      if (!terminator) return Event::Continue;
-      read_terminator_status(head, head_len);
-      state_ = State::Idle;
-      return Event::Done;
-  }
-  return Event::Malformed;
-}
-
 // A packet of a result: OK, ERR, LOCAL INFILE or a result set (column
-// count, definitions, rows).
-ResponseTracker::Event ResponseTracker::on_result_packet(const uint8_t* head, size_t head_len, uint64_t length,
+// count, definitions, rows).  Inlined: every response goes through here.
+__attribute__((always_inline)) inline ResponseTracker::Event ResponseTracker::on_result_packet(const uint8_t* head, size_t head_len, uint64_t length,
                                                          bool terminator) {
   uint8_t first = head_len ? head[0] : 0;
   switch (state_) {
@@ -176,6 +137,45 @@ ResponseTracker::Event ResponseTracker::on_result_packet(const uint8_t* head, si
       }
       return finish_result(head, head_len);
   }
+}
+
+ResponseTracker::Event ResponseTracker::on_server_packet(const uint8_t* head, size_t head_len,
+                                                         uint64_t length) {
+  if (head_len == 0 && state_ != State::Rows && state_ != State::FetchRows) {
+    // Only a row may be empty (zero columns never happens, but be lenient there).
+    return Event::Malformed;
+  }
+  uint8_t first = head_len ? head[0] : 0;
+  bool terminator = is_eof_or_terminator(head, length < kMaxChunk ? size_t(length) : kMaxChunk);
+  switch (state_) {
+    case State::Idle:
+    case State::InfileUpload:
+      return Event::Malformed;
+    case State::SinglePacket:
+      if (first == kErrHeader) return end_with(head, head_len);
+      if (first == kOkHeader) read_ok_status(head, head_len);
+      state_ = State::Idle;
+      return Event::Done;
+    case State::FirstPacket:
+    case State::ColumnDefs:
+    case State::ColumnsEof:
+    case State::Rows:
+      return on_result_packet(head, head_len, length, terminator);
+    case State::PrepareFirst:
+    case State::PrepareParams:
+    case State::PrepareParamsEof:
+    case State::PrepareColumns:
+    case State::PrepareColumnsEof:
+      return on_prepare_packet(head, head_len, terminator);
+    case State::FieldList:
+    case State::FetchRows:
+      if (first == kErrHeader && (state_ == State::FieldList || length < kMaxChunk)) return end_with(head, head_len);
+      if (!terminator) return Event::Continue;
+      read_terminator_status(head, head_len);
+      state_ = State::Idle;
+      return Event::Done;
+  }
+  return Event::Malformed;
 }
 
 // COM_STMT_PREPARE's answer: OK_prepare, then the parameters' and the

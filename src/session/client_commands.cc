@@ -30,9 +30,13 @@ static constexpr size_t kStreamHead = PacketRelay::kPeekBytes;
 
 void ClientSession::process_commands() {
   evbuffer* in = conn_->input();
+  partial_command_ = false;
   while (phase_ == Phase::Ready) {
     size_t avail = evbuffer_get_length(in);
-    if (avail < kHeaderLen) return;
+    if (avail < kHeaderLen) {
+      partial_command_ = avail > 0;
+      return;
+    }
     uint8_t hdr[kHeaderLen + kStreamHead];
     evbuffer_copyout(in, hdr, kHeaderLen);
     PacketHeader h = parse_header(hdr);
@@ -40,7 +44,7 @@ void ClientSession::process_commands() {
       // As the server: "Got packets out of order", and the connection ends.
       LOG_WARN("cs_id=%u %s:%u sent a command packet with sequence id %u; closing", cs_id_, peer_ip_.c_str(),
                peer_port_, h.seq);
-      bump(host_.counters().errors);
+      bump(counters_.errors);
       seq_ = uint8_t(h.seq + 1);
       send_error_and_close(er::ER_NET_PACKETS_OUT_OF_ORDER, "Got packets out of order", "packets out of order");
       return;
@@ -53,7 +57,10 @@ void ClientSession::process_commands() {
       continue;
     }
     if (h.length < kMaxChunk && h.length <= kWholeCommandMax) {
-      if (avail < kHeaderLen + h.length) return;
+      if (avail < kHeaderLen + h.length) {
+        partial_command_ = true;
+        return;
+      }
       uint8_t first_seq = 0, last_seq = 0;
       // Reuses the last command's allocation; a command handled further down
       // this call (after a quick reply) finds none and makes its own.
@@ -73,7 +80,10 @@ void ClientSession::process_commands() {
                            "oversized packet");
       return;
     }
-    if (avail < kHeaderLen + kStreamHead) return;
+    if (avail < kHeaderLen + kStreamHead) {
+      partial_command_ = true;
+      return;
+    }
     evbuffer_copyout(in, hdr, sizeof(hdr));
     start_streamed_command(hdr[kHeaderLen], hdr + kHeaderLen, kStreamHead);
   }
@@ -81,6 +91,11 @@ void ClientSession::process_commands() {
 
 // Commands the proxy never forwards; true when `cmd` was refused.
 bool ClientSession::refuse_command(uint8_t cmd) {
+  constexpr uint32_t kNever = 1u << COM_BINLOG_DUMP | 1u << COM_BINLOG_DUMP_GTID | 1u << COM_REGISTER_SLAVE |
+                              1u << COM_TABLE_DUMP | 1u << COM_CONNECT_OUT | 1u << COM_CONNECT | 1u << COM_DAEMON |
+                              1u << COM_DELAYED_INSERT | 1u << COM_TIME | 1u << COM_SLEEP;
+  static_assert(COM_RESET_CONNECTION < 32, "commands fit in the mask");
+  if (cmd <= COM_RESET_CONNECTION && !((kNever >> cmd) & 1) && !lost_transaction_) return false;  // the usual case
   switch (cmd) {
     case COM_BINLOG_DUMP:
     case COM_BINLOG_DUMP_GTID:
@@ -158,8 +173,8 @@ bool ClientSession::ensure_server() {
 void ClientSession::count_command(size_t bytes) {
   ++queries_;
   bytes_in_ += bytes;
-  bump(host_.counters().queries);
-  bump(host_.counters().bytes_from_clients, bytes);
+  bump(counters_.queries);
+  bump(counters_.bytes_from_clients, bytes);
   last_active_us_ = host_.loop_time_us();
 }
 
@@ -213,7 +228,7 @@ void ClientSession::pump_upload() {
     if (step.bytes) {
       current_->forward_upload(in, step.bytes);
       bytes_in_ += step.bytes;
-      bump(host_.counters().bytes_from_clients, step.bytes);
+      bump(counters_.bytes_from_clients, step.bytes);
     }
     if (step.stop == PacketRelay::Stop::TooBig) {
       LOG_WARN("cs_id=%u sent a packet over max_packet_size (%llu bytes); closing", cs_id_,
@@ -241,6 +256,7 @@ void ClientSession::on_upload_possible(ServerSession* ss) {
 void ClientSession::on_response_done(ServerSession* ss) {
   Step step(*this);
   if (ss != current_ || phase_ != Phase::InCommand) return;
+  upload_starved_ = false;
   bytes_out_ += ss->response_bytes();
   const ResponseTracker& r = ss->response();
   if (r.have_status()) {
@@ -283,7 +299,7 @@ void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
 void ClientSession::fail_command(ServerSession* ss, const std::string& why) {
   std::string addr = ss->server().address.str();
   LOG_WARN("cs_id=%u lost backend %s during %s: %s", cs_id_, addr.c_str(), command_name(command_), why.c_str());
-  bump(host_.counters().errors);
+  bump(counters_.errors);
   bytes_out_ += ss->response_bytes();
   bool clean = ss->between_packets();
   uint8_t seq = uint8_t(ss->last_relayed_seq() + 1);
@@ -343,7 +359,7 @@ bool ClientSession::run_admin_command(std::string_view sql_text) {
   evbuffer_add(conn_->output(), out.data(), out.size());
   conn_->flush();
   bytes_out_ += out.size();
-  bump(host_.counters().bytes_to_clients, out.size());
+  bump(counters_.bytes_to_clients, out.size());
   if (after == admin::After::CloseSession) {
     LOG_INFO("cs_id=%u '%s' killed itself", cs_id_, login_text_.c_str());
     close_after_flush("killed itself");

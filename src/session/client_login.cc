@@ -52,7 +52,7 @@ void ClientSession::handle_handshake_response() {
   if (first_seq != 1 || !parse_handshake_response(payload, hello_, error)) {
     LOG_WARN("cs_id=%u %s:%u sent a bad handshake response: %s", cs_id_, peer_ip_.c_str(), peer_port_,
              error.empty() ? "wrong sequence id" : error.c_str());
-    bump(host_.counters().errors);
+    bump(counters_.errors);
     send_error_and_close(er::ER_HANDSHAKE_ERROR, "Bad handshake", "bad handshake");
     return;
   }
@@ -97,7 +97,7 @@ void ClientSession::handle_auth_switch_response() {
 }
 
 void ClientSession::deny_access(bool used_password) {
-  bump(host_.counters().logins_failed);
+  bump(counters_.logins_failed);
   LOG_INFO("cs_id=%u access denied for '%s' from %s:%u", cs_id_, login_text_.c_str(), peer_ip_.c_str(), peer_port_);
   send_error_and_close(er::ER_ACCESS_DENIED_ERROR,
                        "Access denied for user '" + login_text_ + "'@'" + peer_ip_ +
@@ -200,7 +200,7 @@ void ClientSession::on_server_ready(ServerSession* ss) {
     return;
   }
   if (ss != current_) return;
-  bump(reused_server_ ? host_.counters().backend_reuses : host_.counters().backend_connects);
+  bump(reused_server_ ? counters_.backend_reuses : counters_.backend_connects);
   if (phase_ == Phase::BackendLogin) {
     login_complete(ss);
     return;
@@ -255,7 +255,7 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
       return;
     }
   }
-  bump(host_.counters().backend_connect_failures);
+  bump(counters_.backend_connect_failures);
   if (phase_ == Phase::BackendLogin) {
     send_packet(err_payload);
     close_after_flush("backend login failed");

@@ -58,6 +58,7 @@ ClientSession::State ClientSession::state_of(Phase p) {
 ClientSession::ClientSession(SessionHost& host, int fd, const std::string& peer_ip, uint16_t peer_port,
                              uint32_t cs_id, uint64_t proxy_sessid, shm::Slot* slot, uint32_t slot_index)
     : host_(host),
+      counters_(host.counters()),
       cfg_(host.config()),
       peer_ip_(peer_ip),
       peer_port_(peer_port),
@@ -347,7 +348,7 @@ void ClientSession::drain() {
 void ClientSession::on_client_read(Connection*, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
-  self->last_read_us_ = self->host_.loop_time_us();
+  self->client_progress_ = true;
   self->handle_input();
 }
 
@@ -418,7 +419,7 @@ void ClientSession::handle_input() {
 bool ClientSession::owes_bytes() const {
   switch (phase_) {
     case Phase::Ready:
-      return conn_ && evbuffer_get_length(conn_->input()) > 0;  // half a command
+      return partial_command_;
     case Phase::AwaitChangeUserAuth:
       return true;  // the answer to the auth switch
     case Phase::InCommand:
@@ -430,9 +431,13 @@ bool ClientSession::owes_bytes() const {
 
 // A client that stops in the middle of a packet (or of an upload the
 // backend waits for) is timed out as the server would time it out; the
-// timer is armed only then, so a normal command costs nothing here.
-void ClientSession::watch_reads() {
+// timer is armed only then (see watch_reads()).
+void ClientSession::arm_read_timer() {
   if (!owes_bytes() || !conn_) return;
+  if (client_progress_) {
+    last_read_us_ = host_.loop_time_us();
+    client_progress_ = false;
+  }
   if (!read_timer_) read_timer_ = evtimer_new(host_.base(), on_read_timer, this);
   if (evtimer_pending(read_timer_, nullptr)) return;
   timeval tv{cfg_->net_read_timeout_s, 0};

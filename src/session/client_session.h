@@ -73,6 +73,10 @@ class ClientSession : public ServerSessionOwner {
   void on_server_lost(ServerSession* ss, const std::string& why) override;
   void on_upload_possible(ServerSession* ss) override;
   void on_server_state_changed(ServerSession* ss) override;
+  void event_begins() override { ++step_depth_; }
+  void event_ends() override {
+    if (--step_depth_ == 0 && publish_pending_) publish();
+  }
 
   uint32_t cs_id() const { return cs_id_; }
   uint64_t proxy_sessid() const { return proxy_sessid_; }
@@ -155,7 +159,12 @@ class ClientSession : public ServerSessionOwner {
   // Whether the client is in the middle of sending something the session
   // waits for (net_read_timeout_s applies).
   bool owes_bytes() const;
-  void watch_reads();
+  // Cheap enough for every event: the timer is armed only when the client
+  // may owe bytes.
+  void watch_reads() {
+    if (partial_command_ || upload_starved_ || phase_ == Phase::AwaitChangeUserAuth) arm_read_timer();
+  }
+  void arm_read_timer();
 
   // ---- client_login.cc ----
   void send_handshake();
@@ -191,6 +200,7 @@ class ClientSession : public ServerSessionOwner {
   void arm_idle_timer();
 
   SessionHost& host_;
+  shm::WorkerCounters& counters_;  // the worker's, in shared memory
   std::shared_ptr<const Config> cfg_;
   std::unique_ptr<Connection> conn_;
   event* handshake_timer_ = nullptr;
@@ -252,7 +262,9 @@ class ClientSession : public ServerSessionOwner {
   uint64_t bytes_out_ = 0;
   int64_t created_us_ = 0;
   int64_t last_active_us_ = 0;
-  int64_t last_read_us_ = 0;     // the client's last bytes
+  int64_t last_read_us_ = 0;     // when the client last sent bytes while owing some
+  bool client_progress_ = false;  // bytes arrived since watch_reads() last looked
+  bool partial_command_ = false;  // the input holds the start of a command only
   bool upload_starved_ = false;  // the upload waits for the client, not the backend
 };
 

@@ -114,6 +114,7 @@ void ServerSession::reuse(const BackendLogin& login) {
 
 void ServerSession::on_login_timeout(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
+  OwnerEvent event(self->owner_);
   self->fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
                    "Backend server " + self->server_.address.str() + " did not complete the login within " +
                        std::to_string(self->connect_timeout_ms_) + " ms");

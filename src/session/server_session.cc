@@ -40,6 +40,7 @@ ServerSession::ServerSession(ServerSessionOwner& owner, SessionHost& host, const
                              std::string cluster, uint64_t ss_id, int connect_timeout_ms)
     : owner_(&owner),
       host_(host),
+      counters_(host.counters()),
       server_(server),
       cluster_(std::move(cluster)),
       ss_id_(ss_id),
@@ -81,6 +82,7 @@ void ServerSession::close() {
 
 void ServerSession::on_read(Connection*, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
+  OwnerEvent event(self->owner_);
   if (self->phase_ != Phase::Ready)
     self->handle_login_packet();
   else if (self->in_command_)
@@ -91,11 +93,13 @@ void ServerSession::on_read(Connection*, void* arg) {
 
 void ServerSession::on_write(Connection*, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
+  OwnerEvent event(self->owner_);
   if (self->phase_ == Phase::Ready && self->wants_upload()) self->owner_->on_upload_possible(self);
 }
 
 void ServerSession::on_event(Connection*, short what, int err, void* arg) {
   auto* self = static_cast<ServerSession*>(arg);
+  OwnerEvent event(self->owner_);
   if (what & Connection::kConnected) {  // the connection set TCP_NODELAY
     self->phase_ = Phase::AwaitHandshake;
     return;
@@ -225,7 +229,7 @@ void ServerSession::relay_response() {
   if (step.bytes) {
     if (client_) {
       client_->send_from(in, step.bytes);
-      bump(host_.counters().bytes_to_clients, step.bytes);
+      bump(counters_.bytes_to_clients, step.bytes);
     } else {
       evbuffer_remove_buffer(in, collected_, step.bytes);
     }
@@ -247,7 +251,7 @@ void ServerSession::relay_response() {
       evbuffer_copyout(in, &first, 1);
       LOG_WARN("ss_id=%llu: unexpected packet (0x%02x) from backend %s in the response to %s", (unsigned long long)ss_id_,
                first, server_.address.str().c_str(), command_name(tracker_.command()));
-      bump(host_.counters().errors);
+      bump(counters_.errors);
       lose("malformed response from the backend");
       return;
     }

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "myrelay/shm_layout.h"
 #include "protocol/auth.h"
 #include "protocol/connection.h"
 #include "protocol/packets.h"
@@ -46,6 +47,11 @@ class ServerSessionOwner {
   virtual void on_upload_possible(ServerSession*) {}
   // Its MSS_* state changed.
   virtual void on_server_state_changed(ServerSession*) {}
+  // An event of the server session's own (its socket, its timer) begins and
+  // ends: the owner may batch what the event changes (a client session
+  // writes its shared-memory record once, at the end).
+  virtual void event_begins() {}
+  virtual void event_ends() {}
 };
 
 // What a backend login needs, taken from the client's login.
@@ -143,6 +149,20 @@ class ServerSession {
  private:
   enum class Phase { Connecting, AwaitHandshake, AwaitAuthResult, Ready };
 
+  // Brackets a callback of the server session's own for its owner (see
+  // ServerSessionOwner::event_begins); the owner outlives the callback even
+  // if the server session does not.
+  class OwnerEvent {
+   public:
+    explicit OwnerEvent(ServerSessionOwner* o) : owner_(o) { owner_->event_begins(); }
+    ~OwnerEvent() { owner_->event_ends(); }
+    OwnerEvent(const OwnerEvent&) = delete;
+    OwnerEvent& operator=(const OwnerEvent&) = delete;
+
+   private:
+    ServerSessionOwner* owner_;
+  };
+
   static void on_read(Connection* c, void* arg);
   static void on_write(Connection* c, void* arg);
   static void on_event(Connection* c, short what, int err, void* arg);
@@ -169,6 +189,7 @@ class ServerSession {
 
   ServerSessionOwner* owner_;
   SessionHost& host_;
+  shm::WorkerCounters& counters_;
   BackendServer server_;
   std::string cluster_;
   uint64_t ss_id_;
