@@ -8,6 +8,7 @@
 
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -276,23 +277,19 @@ void ShmTable::write_record(Slot* slot, const SessionRecord& rec) {
   slot->occupied.store(rec.in_use, std::memory_order_relaxed);
 }
 
-// Compares in place, word by word, and touches the slot (and `last`) only
-// where a word differs: this runs twice per relayed query.
-void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord& last,
-                             const WordRange* ranges, size_t n_ranges) {
+// Compares with what the slot holds, word by word, and touches it only where
+// a word differs: this runs for every event a session handles.  Only the
+// owning worker writes a slot, so what it reads back is what it wrote, and no
+// copy of the record needs to be kept beside it.
+void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, const WordRange* ranges, size_t n_ranges) {
   auto* now = reinterpret_cast<const unsigned char*>(&rec);
-  auto* before = reinterpret_cast<unsigned char*>(&last);
-  auto word = [](const unsigned char* p, size_t i) {
-    uint64_t w;
-    memcpy(&w, p + i * 8, 8);
-    return w;
-  };
   bool open = false;
   uint32_t c = 0;
   for (size_t r = 0; r < n_ranges; ++r) {
     for (size_t i = ranges[r].begin; i < ranges[r].end && i < kRecordWords; ++i) {
-      uint64_t w = word(now, i);
-      if (w == word(before, i)) continue;
+      uint64_t w;
+      memcpy(&w, now + i * 8, 8);
+      if (w == slot->words[i].load(std::memory_order_relaxed)) continue;
       if (!open) {  // the first difference: readers must retry from here on
         open = true;
         c = slot->changecount.load(std::memory_order_relaxed);
@@ -300,7 +297,6 @@ void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord
         std::atomic_thread_fence(std::memory_order_release);
       }
       slot->words[i].store(w, std::memory_order_relaxed);
-      memcpy(before + i * 8, &w, 8);
     }
   }
   if (!open) return;  // nothing changed: readers keep their copy valid
@@ -308,9 +304,9 @@ void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord
   slot->occupied.store(rec.in_use, std::memory_order_relaxed);
 }
 
-void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, SessionRecord& last) {
+void ShmTable::write_changes(Slot* slot, const SessionRecord& rec) {
   static constexpr WordRange whole{0, kRecordWords};
-  write_changes(slot, rec, last, &whole, 1);
+  write_changes(slot, rec, &whole, 1);
 }
 
 bool ShmTable::read_record(const Slot* slot, SessionRecord& out, int max_tries) {

@@ -86,16 +86,16 @@ class ShmTable {
 
   // The changecount protocol.
   static void write_record(shm::Slot* slot, const shm::SessionRecord& rec);
-  // The same, storing only the words that differ from `last` (what the slot
-  // holds now), and nothing at all when none does; `last` becomes `rec`.
-  static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec, shm::SessionRecord& last);
+  // The same, storing only the words that differ from what the slot holds,
+  // and nothing at all when none does (the slot's single writer only).
+  static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec);
   // The same, looking only at the words in `ranges`: for a writer that knows
-  // the rest of `rec` still equals `last`.
+  // the rest of `rec` still equals the slot.
   struct WordRange {
     size_t begin, end;  // word indexes, end exclusive
   };
-  static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec, shm::SessionRecord& last,
-                            const WordRange* ranges, size_t n_ranges);
+  static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec, const WordRange* ranges,
+                            size_t n_ranges);
   // The words that hold bytes [offset, offset + size) of a record.
   static constexpr WordRange words_of(size_t offset, size_t size) {
     return WordRange{offset / 8, (offset + size + 7) / 8};

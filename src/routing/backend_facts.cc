@@ -39,10 +39,10 @@ static int64_t monotonic_ms() {
 
 // Connects to `server` and reads its greeting, within `budget_ms`.
 static bool read_greeting(const BackendServer& server, int budget_ms, Handshake& hs) {
-  int fd = ::socket(server.sockaddr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = ::socket(server.sockaddr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   bool ok = false;
-  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&server.sockaddr), socklen_t(server.sockaddr_len));
+  int rc = ::connect(fd, &server.sockaddr.sa, socklen_t(server.sockaddr_len));
   if (rc == 0 || errno == EINPROGRESS) {
     std::string buf;
     const int64_t deadline = monotonic_ms() + budget_ms;

@@ -111,9 +111,16 @@ int resolve_backends(Config& cfg) {
   for (auto& cluster : cfg.clusters) {
     for (auto& server : cluster.servers) {
       server.resolve_error.clear();
-      if (resolve_host_port(server.address, false, server.sockaddr, server.sockaddr_len,
-                            server.resolve_error))
-        continue;
+      sockaddr_storage addr{};
+      int len = 0;
+      if (resolve_host_port(server.address, false, addr, len, server.resolve_error)) {
+        if (size_t(len) <= sizeof(server.sockaddr)) {
+          memcpy(&server.sockaddr, &addr, size_t(len));
+          server.sockaddr_len = len;
+          continue;
+        }
+        server.resolve_error = "not an IPv4 or IPv6 address";
+      }
       server.sockaddr_len = 0;
       ++failed;
       LOG_WARN("%s: cluster %s: cannot resolve backend %s: %s", cfg.file.c_str(), cluster.name.c_str(),

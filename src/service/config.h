@@ -3,6 +3,7 @@
 // is wrong, so an operator can fix a file without reading code.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -33,7 +34,13 @@ struct BackendServer {
   ServerRole role = ServerRole::Primary;
   // The address resolved by resolve_backends(), on the main thread when the
   // configuration is loaded or reloaded: a worker never waits for DNS.
-  sockaddr_storage sockaddr{};
+  // An IPv4 or IPv6 address (every server session holds a copy: no
+  // sockaddr_storage's 128 bytes).
+  union Address {
+    sockaddr sa;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  } sockaddr{};
   int sockaddr_len = 0;         // 0: not resolved (see resolve_error)
   std::string resolve_error;
 };

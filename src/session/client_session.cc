@@ -115,7 +115,7 @@ void ClientSession::publish() {
   if (identity_dirty_ || closed()) {
     identity_dirty_ = false;
     fill_record(rec_);
-    ShmTable::write_changes(slot_, rec_, written_);
+    ShmTable::write_changes(slot_, rec_);
     return;
   }
   fill_activity(rec_);
@@ -138,7 +138,7 @@ void ClientSession::publish() {
       server_state(0), server_counts(0), server_state(1), server_counts(1),
       server_state(2), server_counts(2), server_state(3), server_counts(3),
   };
-  ShmTable::write_changes(slot_, rec_, written_, kActivityWords, 4 + 2 * size_t(rec_.svr_session_count));
+  ShmTable::write_changes(slot_, rec_, kActivityWords, 4 + 2 * size_t(rec_.svr_session_count));
 }
 
 // The fields a command changes as it starts and ends.

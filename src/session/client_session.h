@@ -256,7 +256,6 @@ class ClientSession : public ServerSessionOwner {
   bool identity_dirty_ = true;   // more than the per-command fields changed
   bool publish_pending_ = false;
   shm::SessionRecord rec_{};
-  shm::SessionRecord written_{};  // what the slot holds now (a freed slot is all zero)
   uint64_t queries_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;

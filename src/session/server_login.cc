@@ -41,7 +41,7 @@ void ServerSession::connect(const BackendLogin& login) {
   conn_->set_write_low_water(kWriteLowWater);
   conn_->enable_read();  // once connected
   arm_login_timer();
-  if (conn_->connect(reinterpret_cast<const sockaddr*>(&server_.sockaddr), server_.sockaddr_len) < 0) {
+  if (conn_->connect(&server_.sockaddr.sa, server_.sockaddr_len) < 0) {
     int err = errno;
     fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
                "Can't connect to backend server " + server_.address.str() + " (" + std::to_string(err) +

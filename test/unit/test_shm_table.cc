@@ -178,25 +178,24 @@ class ShmTableTest : public CppUnit::TestFixture {
     auto t = ShmTable::create(o, err);
     CPPUNIT_ASSERT(t);
     Slot* s = t->slot(0);
-    SessionRecord last{}, rec{};
+    SessionRecord rec{};
     rec.in_use = 1;
     set_field(rec.user, "app");
-    ShmTable::write_changes(s, rec, last);
+    ShmTable::write_changes(s, rec);
     uint32_t c = s->changecount.load();
     const ShmTable::WordRange queries_only[] = {
         ShmTable::words_of(offsetof(SessionRecord, queries), sizeof(rec.queries))};
     rec.cs_id = 42;  // outside the range
-    ShmTable::write_changes(s, rec, last, queries_only, 1);
+    ShmTable::write_changes(s, rec, queries_only, 1);
     CPPUNIT_ASSERT_EQUAL(c, s->changecount.load());
     rec.queries = 9;
-    ShmTable::write_changes(s, rec, last, queries_only, 1);
+    ShmTable::write_changes(s, rec, queries_only, 1);
     CPPUNIT_ASSERT_EQUAL(c + 2, s->changecount.load());
     SessionRecord back;
     CPPUNIT_ASSERT(ShmTable::read_record(s, back));
     CPPUNIT_ASSERT_EQUAL(uint64_t(9), back.queries);
     CPPUNIT_ASSERT_EQUAL(uint32_t(0), back.cs_id);
     CPPUNIT_ASSERT_EQUAL(std::string("app"), get_field(back.user));
-    CPPUNIT_ASSERT_EQUAL(uint64_t(9), last.queries);
     // words_of covers every byte of a field, straddling words or not.
     CPPUNIT_ASSERT_EQUAL(size_t(1), ShmTable::words_of(8, 8).begin);
     CPPUNIT_ASSERT_EQUAL(size_t(2), ShmTable::words_of(8, 8).end);
@@ -211,25 +210,25 @@ class ShmTableTest : public CppUnit::TestFixture {
     auto t = ShmTable::create(o, err);
     CPPUNIT_ASSERT(t);
     Slot* s = t->slot(0);
-    SessionRecord last{}, rec{};
+    SessionRecord rec{};
     rec.in_use = 1;
     rec.cs_id = 0x80000001;
     set_field(rec.user, "app");
-    ShmTable::write_changes(s, rec, last);
+    ShmTable::write_changes(s, rec);
     uint32_t c1 = s->changecount.load();
     CPPUNIT_ASSERT_EQUAL(uint32_t(2), c1);
     // Nothing changed: the slot is not touched at all.
-    ShmTable::write_changes(s, rec, last);
+    ShmTable::write_changes(s, rec);
     CPPUNIT_ASSERT_EQUAL(c1, s->changecount.load());
     rec.queries = 7;
-    ShmTable::write_changes(s, rec, last);
+    ShmTable::write_changes(s, rec);
     CPPUNIT_ASSERT_EQUAL(c1 + 2, s->changecount.load());
     SessionRecord back;
     CPPUNIT_ASSERT(ShmTable::read_record(s, back));
     CPPUNIT_ASSERT(memcmp(&back, &rec, sizeof(rec)) == 0);
     // Freeing writes the all-zero record.
     SessionRecord freed{};
-    ShmTable::write_changes(s, freed, last);
+    ShmTable::write_changes(s, freed);
     CPPUNIT_ASSERT(ShmTable::read_record(s, back));
     CPPUNIT_ASSERT_EQUAL(uint32_t(0), back.in_use);
     CPPUNIT_ASSERT_EQUAL(uint32_t(0), back.cs_id);
@@ -257,8 +256,7 @@ class ShmTableTest : public CppUnit::TestFixture {
       threads.emplace_back([&, w] {
         // Writer 0 stores whole records, writer 1 only changed words (as
         // sessions do); the readers must see neither torn.
-        SessionRecord r, last[2];
-        for (uint32_t s = 0; s < 2; ++s) fill(last[s], w * 2 + s);
+        SessionRecord r;
         uint64_t v = 1000 * (w + 1);
         while (!stop.load(std::memory_order_relaxed)) {
           for (uint32_t s = w * 2; s < w * 2 + 2; ++s) {
@@ -266,7 +264,7 @@ class ShmTableTest : public CppUnit::TestFixture {
             if (w == 0)
               ShmTable::write_record(t->slot(s), r);
             else
-              ShmTable::write_changes(t->slot(s), r, last[s - w * 2]);
+              ShmTable::write_changes(t->slot(s), r);
             writes.fetch_add(1, std::memory_order_relaxed);
           }
         }
