@@ -1,4 +1,4 @@
-// The shared-memory session table's layout, version 1.  This header is the
+// The shared-memory session table's layout, version 2.  This header is the
 // contract between myrelayd, which writes the segment, and any outside reader
 // (myrelayctl, monitoring tools): fixed-size records, offsets instead of
 // pointers, always NUL-terminated strings.
@@ -24,7 +24,9 @@
 namespace myrelay::shm {
 
 constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
-constexpr uint32_t kLayoutVersion = 1;
+// 2: sessions' state (restorable, last insert id, prepared statements) and
+// their variables area.
+constexpr uint32_t kLayoutVersion = 2;
 
 constexpr size_t kNameLen = 64;       // cluster, tenant, user
 constexpr size_t kDbLen = 196;        // 64 characters of utf8mb3
@@ -32,6 +34,12 @@ constexpr size_t kIpLen = 48;         // an IPv6 address and then some
 constexpr size_t kPathLen = 256;      // control pipe paths
 constexpr size_t kMaxServerSessions = 4;  // per client session slot
 constexpr size_t kCommandLen = 24;
+// Per session: the state the proxy would replay (SHOW PROXYSESSION
+// VARIABLES), as entries "K name\0value\0" (K: 'v' a system variable, 's'
+// the schema, 'c' the next transaction's characteristics).  What does not
+// fit is left out and counted (SessionRecord::vars_dropped); the proxy
+// itself keeps all of it.
+constexpr size_t kVarsBytes = 2048;
 
 // The writer and the readers use these across processes: they must be
 // lock-free, hence address-free.
@@ -97,10 +105,49 @@ struct ServerSessionRecord {
   char server_ip[kIpLen];
   uint16_t server_port;
   uint16_t role;                  // 0 primary, 1 replica
-  uint32_t pad;
+  uint32_t in_sync;               // holds its client session's current state
   uint64_t transact_count;
   uint64_t requests;
   int64_t created_us;             // Unix microseconds
+};
+
+// Why a session's state cannot be carried to another server session
+// (SessionRecord::not_restorable), with the words that name each reason.
+enum NotRestorable : uint32_t {
+  kNrTransaction = 1u << 0,
+  kNrLockTables = 1u << 1,
+  kNrXa = 1u << 2,
+  kNrUserVariables = 1u << 3,
+  kNrTemporaryTables = 1u << 4,
+  kNrSqlPrepare = 1u << 5,
+  kNrUserLocks = 1u << 6,
+  kNrHandler = 1u << 7,
+  kNrCursor = 1u << 8,
+  kNrFoundRows = 1u << 9,
+  kNrStoredProgram = 1u << 10,
+  kNrUnknownState = 1u << 11,    // something changed that the proxy could not see
+  kNrLongData = 1u << 12,        // COM_STMT_SEND_LONG_DATA not yet executed
+  kNrUnkeptStatement = 1u << 13, // a prepared statement too long to keep
+};
+struct NotRestorableName {
+  uint32_t bit;
+  const char* name;
+};
+inline constexpr NotRestorableName kNotRestorableNames[] = {
+    {kNrTransaction, "open transaction"},
+    {kNrLockTables, "LOCK TABLES"},
+    {kNrXa, "XA transaction"},
+    {kNrUserVariables, "user variables"},
+    {kNrTemporaryTables, "temporary tables"},
+    {kNrSqlPrepare, "SQL PREPARE"},
+    {kNrUserLocks, "GET_LOCK"},
+    {kNrHandler, "HANDLER"},
+    {kNrCursor, "open cursor"},
+    {kNrFoundRows, "pending SQL_CALC_FOUND_ROWS"},
+    {kNrStoredProgram, "stored procedure call"},
+    {kNrUnknownState, "state the server did not report"},
+    {kNrLongData, "pending long data"},
+    {kNrUnkeptStatement, "prepared statement too long to keep"},
 };
 
 // One client session, as SHOW PROXYSESSION and SHOW PROXYSESSION ATTRIBUTE
@@ -132,6 +179,13 @@ struct SessionRecord {
   int64_t created_us;
   int64_t last_active_us;         // when the last command started or ended
   ServerSessionRecord servers[kMaxServerSessions];
+  // Session state (DESIGN section 3a).
+  uint32_t slot;                  // this record's slot, for the variables area
+  uint32_t not_restorable;        // SessionState reasons; 0 = restorable
+  uint64_t last_insert_id;
+  uint32_t prepared_statements;
+  uint32_t vars_dropped;          // entries that did not fit the variables area
+  uint64_t state_version;
 };
 static_assert(std::is_trivially_copyable_v<SessionRecord>, "SessionRecord is copied word by word");
 static_assert(sizeof(SessionRecord) % 8 == 0, "SessionRecord is copied in 64-bit words");
@@ -142,6 +196,10 @@ struct Slot {
   std::atomic<uint32_t> changecount;
   std::atomic<uint32_t> occupied;  // a hint for readers: skip never-used, free slots quickly
   std::atomic<uint64_t> words[kRecordWords];
+  // The variables area, under a changecount of its own: it changes seldom.
+  std::atomic<uint32_t> vars_changecount;
+  std::atomic<uint32_t> vars_len;
+  std::atomic<uint64_t> vars[kVarsBytes / 8];
 };
 
 }  // namespace myrelay::shm

@@ -21,7 +21,8 @@ MR_APP2_PASSWORD_CONF=${MR_APP2_PASSWORD_CONF:-$MR_APP2_PASSWORD}
 
 MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
   libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libboost-dev
-  mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd python3)
+  mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd python3
+  python3-pymysql)
 
 mr_log() { printf '%s\n' "[$(date +%H:%M:%S)] $*" >&2; }
 mr_die() { printf '%s\n' "error: $*" >&2; return 1; }

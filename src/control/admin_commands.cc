@@ -33,6 +33,7 @@ struct Context {
   SessionDirectory& directory;
   uint32_t caps;
   std::string& out;
+  std::vector<Warning>& warnings;
   uint8_t seq = 1;
 
   void error(const er::Error& e, const std::string& msg) { seq = frame_packet(out, seq, build_err(e, msg)); }
@@ -40,7 +41,12 @@ struct Context {
     OkPacket p;
     p.status = SERVER_STATUS_AUTOCOMMIT;
     p.affected_rows = affected_rows;
+    p.warnings = uint16_t(warnings.size());
     seq = frame_packet(out, seq, build_ok(p, caps));
+  }
+  void note(uint16_t code, const std::string& message) { warnings.push_back({"Note", code, message}); }
+  void result(const std::vector<ColumnDef>& cols, const std::vector<TextRow>& rows) {
+    out += build_text_resultset(cols, rows, caps, SERVER_STATUS_AUTOCOMMIT, seq, uint16_t(warnings.size()));
   }
   void unknown_thread(uint64_t id) { error(er::ER_NO_SUCH_THREAD, "Unknown thread id: " + std::to_string(id)); }
 };
@@ -84,7 +90,7 @@ After show_sessions(Context& cx) {
   std::vector<TextRow> rows;
   for (const auto& r : cx.directory.snapshot())
     if (AccessRules::may_list(cx.caller, r)) rows.push_back(view::session_row(r, cx.directory.pid()));
-  cx.out += build_text_resultset(cols, rows, cx.caps, SERVER_STATUS_AUTOCOMMIT, cx.seq);
+  cx.result(cols, rows);
   return After::Continue;
 }
 
@@ -101,7 +107,35 @@ After show_attributes(Context& cx) {
     if (cx.st.has_like && !sql::like_match(a.name, cx.st.like)) continue;
     rows.push_back({a.name, a.value, a.info});
   }
-  cx.out += build_text_resultset(cols, rows, cx.caps, SERVER_STATUS_AUTOCOMMIT, cx.seq);
+  cx.result(cols, rows);
+  return After::Continue;
+}
+
+// SHOW PROXYSESSION VARIABLES: the state the proxy would replay onto a new
+// server session, from the session's variables area.
+After show_variables(Context& cx) {
+  auto all = cx.directory.snapshot();
+  const shm::SessionRecord* r = resolve(cx, all, cx.st.has_id ? cx.st.id : cx.caller.cs_id, true);
+  if (!r) return After::Continue;
+  std::string area;
+  if (!cx.directory.variables(*r, area)) {
+    cx.unknown_thread(r->cs_id);  // it ended in the meantime
+    return After::Continue;
+  }
+  std::vector<ColumnDef> cols(3);
+  cols[0].name = "variable_name";
+  cols[1].name = "value";
+  cols[2].name = "info";
+  std::vector<TextRow> rows;
+  for (auto& v : view::session_variables(area)) {
+    if (cx.st.has_like && !sql::like_match(v.name, cx.st.like)) continue;
+    rows.push_back({v.name, v.value, v.info});
+  }
+  if (r->vars_dropped)
+    cx.note(er::ER_UNKNOWN_ERROR.code,
+            std::to_string(r->vars_dropped) + " entries do not fit the " + std::to_string(shm::kVarsBytes) +
+                "-byte shared-memory area and are not shown; the proxy still keeps and replays them");
+  cx.result(cols, rows);
   return After::Continue;
 }
 
@@ -131,7 +165,7 @@ After show_processlist(Context& cx) {
                     std::to_string(since), std::string(),
                     self ? std::optional<std::string>("SHOW PROCESSLIST") : std::nullopt, std::string("0.000")});
   }
-  cx.out += build_text_resultset(cols, rows, cx.caps, SERVER_STATUS_AUTOCOMMIT, cx.seq);
+  cx.result(cols, rows);
   return After::Continue;
 }
 
@@ -220,6 +254,11 @@ After kill_proxysession(Context& cx) {
     cx.unknown_thread(cx.st.ss_id);
     return After::Continue;
   }
+  // A session whose state cannot be carried ends with its server session.
+  if (r->not_restorable)
+    cx.note(er::ER_CONNECTION_KILLED.code,
+            "Client session " + std::to_string(r->cs_id) + " holds " + view::not_restorable_because(r->not_restorable) +
+                ", which cannot be carried to another server session: it ends too");
   send_kill(cx, *r, control::RequestType::KillServerSession, cx.st.ss_id);
   return After::Continue;
 }
@@ -233,6 +272,7 @@ struct Command {
 const Command kCommands[] = {
     {Kind::ShowSessions, false, show_sessions},
     {Kind::ShowAttributes, false, show_attributes},
+    {Kind::ShowVariables, false, show_variables},
     {Kind::KillProxySession, true, kill_proxysession},
     {Kind::KillConnection, false, kill_connection},
     {Kind::KillQuery, false, kill_query},
@@ -244,8 +284,9 @@ const Command kCommands[] = {
 }  // namespace
 
 After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory, uint32_t caps,
-              std::string& out) {
-  Context cx{st, caller, directory, caps, out};
+              std::string& out, std::vector<Warning>& warnings) {
+  warnings.clear();
+  Context cx{st, caller, directory, caps, out, warnings};
   if (st.kind == Kind::Malformed) {
     cx.error(er::ER_PARSE_ERROR, "You have an error in your SQL syntax: " + st.error);
     return After::Continue;
@@ -261,6 +302,21 @@ After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirect
   }
   cx.error(er::ER_UNKNOWN_COM_ERROR, "Unknown proxy command");
   return After::Continue;
+}
+
+std::string show_warnings(const std::vector<Warning>& warnings, uint32_t caps) {
+  std::vector<ColumnDef> cols(3);
+  cols[0].name = "Level";
+  cols[1].name = "Code";
+  cols[1].type = MYSQL_TYPE_LONG;
+  cols[1].charset = 63;
+  cols[1].length = 4;
+  cols[1].flags = 0x8000 | 0x0020 | 0x0001;  // NUM, UNSIGNED, NOT NULL
+  cols[2].name = "Message";
+  std::vector<TextRow> rows;
+  for (const Warning& w : warnings) rows.push_back({w.level, std::to_string(w.code), w.message});
+  uint8_t seq = 1;
+  return build_text_resultset(cols, rows, caps, SERVER_STATUS_AUTOCOMMIT, seq);
 }
 
 }  // namespace myrelay::admin

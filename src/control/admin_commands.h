@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "control/sql_recognizer.h"
 #include "myrelay/shm_layout.h"
@@ -39,14 +40,25 @@ struct AccessRules {
   static bool owns(const Caller& c, const shm::SessionRecord& r);
 };
 
+// A note or warning a proxy statement leaves for SHOW WARNINGS.
+struct Warning {
+  std::string level;  // "Note", "Warning"
+  uint16_t code;
+  std::string message;
+};
+
 enum class After {
   Continue,      // the session goes on
   CloseSession,  // it killed itself: close once the answer is sent
 };
 
-// Appends the response packets (sequence ids from 1) to `out`.
+// Appends the response packets (sequence ids from 1) to `out`; what it
+// notes goes to `warnings` (counted in the response).
 After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory, uint32_t caps,
-              std::string& out);
+              std::string& out, std::vector<Warning>& warnings);
+
+// SHOW WARNINGS after a proxy statement: its notes, as the server lists them.
+std::string show_warnings(const std::vector<Warning>& warnings, uint32_t caps);
 
 }  // namespace admin
 }  // namespace myrelay

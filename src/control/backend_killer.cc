@@ -30,11 +30,11 @@ BackendKiller::~BackendKiller() {
 
 void BackendKiller::on_server_ready(ServerSession* ss) {
   std::string sql = std::string(query_only_ ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(target_);
-  ss->run(std::string(1, char(COM_QUERY)) + sql, nullptr);
+  ss->run_internal({std::string(1, char(COM_QUERY)) + sql});
 }
 
-void BackendKiller::on_response_done(ServerSession* ss) {
-  std::vector<std::string> packets = ss->collected();
+void BackendKiller::on_internal_done(ServerSession* ss) {
+  const std::vector<std::string>& packets = ss->internal_results().at(0);
   ErrPacket e;
   if (!packets.empty() && parse_err(packets.front(), e)) {
     // 1094: the statement or connection had already ended; nothing to stop.

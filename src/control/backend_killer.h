@@ -27,7 +27,7 @@ class BackendKiller : public ServerSessionOwner {
 
   void on_server_ready(ServerSession* ss) override;
   void on_server_login_failed(ServerSession* ss, const std::string& err_payload) override;
-  void on_response_done(ServerSession* ss) override;
+  void on_internal_done(ServerSession* ss) override;
   void on_server_lost(ServerSession* ss, const std::string& why) override;
 
  private:

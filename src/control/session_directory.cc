@@ -14,6 +14,10 @@ std::vector<shm::SessionRecord> ShmSessionDirectory::snapshot() const {
   return all;
 }
 
+bool ShmSessionDirectory::variables(const shm::SessionRecord& r, std::string& area) const {
+  return table_.session_variables(r, area);
+}
+
 bool ShmSessionDirectory::send(const shm::SessionRecord& target, const control::Request& req, std::string& error) {
   if (target.worker < 0 || size_t(target.worker) >= control_fds_.size()) {
     error = "no worker " + std::to_string(target.worker);

@@ -23,6 +23,9 @@ class SessionDirectory {
   // Hands a request to the worker that owns `target`; false and why when it
   // cannot be delivered.
   virtual bool send(const shm::SessionRecord& target, const control::Request& req, std::string& error) = 0;
+  // The session's variables area (see shm_layout.h); false when the
+  // session has ended meanwhile.
+  virtual bool variables(const shm::SessionRecord& r, std::string& area) const = 0;
   // The daemon's pid (SHOW PROXYSESSION's pid column).
   virtual int pid() const = 0;
 };
@@ -35,6 +38,7 @@ class ShmSessionDirectory : public SessionDirectory {
 
   std::vector<shm::SessionRecord> snapshot() const override;
   bool send(const shm::SessionRecord& target, const control::Request& req, std::string& error) override;
+  bool variables(const shm::SessionRecord& r, std::string& area) const override;
   int pid() const override { return pid_; }
 
  private:

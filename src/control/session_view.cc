@@ -59,6 +59,37 @@ std::vector<std::optional<std::string>> session_row(const SessionRecord& r, int 
   return row;
 }
 
+std::string not_restorable_because(uint32_t reasons) {
+  std::string out;
+  for (const auto& r : kNotRestorableNames)
+    if (reasons & r.bit) out += (out.empty() ? "" : ", ") + std::string(r.name);
+  return out;
+}
+
+std::vector<Variable> session_variables(std::string_view area) {
+  std::vector<Variable> out;
+  size_t pos = 0;
+  while (pos < area.size()) {
+    char kind = area[pos++];
+    size_t name_end = area.find('\0', pos);
+    if (name_end == std::string_view::npos) break;
+    size_t value_end = area.find('\0', name_end + 1);
+    if (value_end == std::string_view::npos) break;
+    Variable v;
+    v.name = std::string(area.substr(pos, name_end - pos));
+    v.value = std::string(area.substr(name_end + 1, value_end - name_end - 1));
+    switch (kind) {
+      case 'v': v.info = "system variable"; break;
+      case 's': v.info = "schema"; break;
+      case 'c': v.info = "next transaction"; break;
+      default: v.info = "?"; break;
+    }
+    out.push_back(std::move(v));
+    pos = value_end + 1;
+  }
+  return out;
+}
+
 int64_t now_us() {
   timeval tv;
   gettimeofday(&tv, nullptr);
@@ -102,6 +133,10 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
   add("bytes_out", std::to_string(r.bytes_out), cs);
   add("connected_s", seconds_since(r.created_us, now), cs);
   add("idle_s", r.state == 2 ? seconds_since(r.last_active_us, now) : "0", cs);
+  add("restorable", r.not_restorable ? "false" : "true", cs);
+  add("not_restorable_because", not_restorable_because(r.not_restorable), cs);
+  add("prepared_statements", std::to_string(r.prepared_statements), cs);
+  add("last_insert_id", std::to_string(r.last_insert_id), cs);
   int n = 0;
   for (const auto& s : r.servers) {
     if (s.ss_id == 0) continue;
@@ -115,6 +150,7 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
     add("state", std::string(server_state_name(s.state)), info);
     add("transact_count", std::to_string(s.transact_count), info);
     add("requests", std::to_string(s.requests), info);
+    add("in_sync", s.in_sync ? "true" : "false", info);
     add("connected_s", seconds_since(s.created_us, now), info);
   }
   return a;

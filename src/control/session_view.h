@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "myrelay/shm_layout.h"
@@ -27,6 +28,16 @@ struct Attribute {
   std::string info;
 };
 std::vector<Attribute> session_attributes(const shm::SessionRecord& r, int pid, int64_t now_us);
+// The reasons a session cannot be carried, comma-separated ("" when it can).
+std::string not_restorable_because(uint32_t reasons);
+
+// SHOW PROXYSESSION VARIABLES: the entries of a slot's variables area.
+struct Variable {
+  std::string name;
+  std::string value;
+  std::string info;  // "system variable", "schema", "next transaction"
+};
+std::vector<Variable> session_variables(std::string_view area);
 
 int64_t now_us();
 

@@ -325,6 +325,42 @@ bool ShmTable::read_record(const Slot* slot, SessionRecord& out, int max_tries) 
   return false;
 }
 
+void ShmTable::write_vars(Slot* slot, std::string_view bytes) {
+  size_t n = std::min(bytes.size(), kVarsBytes);
+  uint64_t words[kVarsBytes / 8] = {};
+  memcpy(words, bytes.data(), n);
+  uint32_t c = slot->vars_changecount.load(std::memory_order_relaxed);
+  slot->vars_changecount.store(c + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  slot->vars_len.store(uint32_t(n), std::memory_order_relaxed);
+  for (size_t i = 0; i < (n + 7) / 8; ++i) slot->vars[i].store(words[i], std::memory_order_relaxed);
+  slot->vars_changecount.store(c + 2, std::memory_order_release);
+}
+
+bool ShmTable::read_vars(const Slot* slot, std::string& out, int max_tries) {
+  uint64_t words[kVarsBytes / 8];
+  for (int attempt = 0; attempt < max_tries; ++attempt) {
+    uint32_t before = slot->vars_changecount.load(std::memory_order_acquire);
+    if (before & 1) continue;
+    size_t n = std::min<size_t>(slot->vars_len.load(std::memory_order_relaxed), kVarsBytes);
+    for (size_t i = 0; i < (n + 7) / 8; ++i) words[i] = slot->vars[i].load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (slot->vars_changecount.load(std::memory_order_relaxed) == before) {
+      out.assign(reinterpret_cast<const char*>(words), n);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ShmTable::session_variables(const SessionRecord& r, std::string& out) const {
+  if (r.slot >= slot_count()) return false;
+  const Slot* s = slot(r.slot);
+  SessionRecord now;
+  if (!read_vars(s, out) || !read_record(s, now)) return false;
+  return now.in_use && now.proxy_sessid == r.proxy_sessid;
+}
+
 std::vector<SessionRecord> ShmTable::snapshot() const {
   std::vector<SessionRecord> v;
   SessionRecord rec;

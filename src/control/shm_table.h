@@ -102,6 +102,12 @@ class ShmTable {
   }
   // false if the record kept changing (a writer rewriting it non-stop).
   static bool read_record(const shm::Slot* slot, shm::SessionRecord& out, int max_tries = 1000);
+  // The variables area, the same way (at most kVarsBytes; longer is cut).
+  static void write_vars(shm::Slot* slot, std::string_view bytes);
+  static bool read_vars(const shm::Slot* slot, std::string& out, int max_tries = 1000);
+  // The variables area of the session `r` (a record from snapshot()):
+  // false when its slot holds another session by now.
+  bool session_variables(const shm::SessionRecord& r, std::string& out) const;
 
   // Every slot in use, copied consistently.
   std::vector<shm::SessionRecord> snapshot() const;

@@ -218,6 +218,14 @@ AdminStatement parse_admin(std::string_view sql) {
   if (first.type != Token::Word) return st;
   if (first.text == "SHOW") {
     Token what = lx.next();
+    if (what.type == Token::Word && what.text == "WARNINGS") {
+      if (lx.peek().type == Token::Word && lx.peek().text == "LIMIT") {
+        lx.next();
+        if (lx.next().type != Token::Number) return st;
+      }
+      if (at_statement_end(lx)) st.kind = AdminStatement::Kind::ShowWarnings;
+      return st;
+    }
     if (what.type == Token::Word && what.text == "FULL") what = lx.next();
     if (what.type == Token::Word && what.text == "PROCESSLIST") {
       // Answered from the proxy's own sessions, as ODP does: the backend's
@@ -234,9 +242,10 @@ AdminStatement parse_admin(std::string_view sql) {
       return st;
     }
     t = lx.next();
-    if (t.type != Token::Word || t.text != "ATTRIBUTE")
-      return malformed("expected ATTRIBUTE or the end of the statement after SHOW PROXYSESSION");
-    st.kind = AdminStatement::Kind::ShowAttributes;
+    if (t.type != Token::Word || (t.text != "ATTRIBUTE" && t.text != "VARIABLES"))
+      return malformed("expected ATTRIBUTE, VARIABLES or the end of the statement after SHOW PROXYSESSION");
+    const std::string form = t.text;
+    st.kind = form == "ATTRIBUTE" ? AdminStatement::Kind::ShowAttributes : AdminStatement::Kind::ShowVariables;
     t = lx.peek();
     if (t.type == Token::Number) {
       lx.next();
@@ -253,7 +262,7 @@ AdminStatement parse_admin(std::string_view sql) {
       st.like = pat.text;
     }
     if (!at_statement_end(lx))
-      return malformed("expected SHOW PROXYSESSION ATTRIBUTE [id] [LIKE 'pattern']");
+      return malformed("expected SHOW PROXYSESSION " + form + " [id] [LIKE 'pattern']");
     return st;
   }
   if (first.text == "KILL") {

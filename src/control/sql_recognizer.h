@@ -23,12 +23,14 @@ struct AdminStatement {
     Malformed,         // ours, but wrong: ERROR 1064 with `error`
     ShowSessions,      // SHOW PROXYSESSION
     ShowAttributes,    // SHOW PROXYSESSION ATTRIBUTE [id] [LIKE 'pat']
+    ShowVariables,     // SHOW PROXYSESSION VARIABLES [id] [LIKE 'pat']
     KillProxySession,  // KILL PROXYSESSION id [ss_id]
     KillConnection,    // KILL [CONNECTION] id
     KillQuery,         // KILL QUERY id
     KillUser,          // KILL [CONNECTION] USER name (MariaDB's form)
     KillQueryUser,     // KILL QUERY USER name
     ShowProcesslist,   // SHOW [FULL] PROCESSLIST: the proxy's sessions
+    ShowWarnings,      // SHOW WARNINGS [LIMIT n]: ours only after a proxy statement left notes
   };
   Kind kind = Kind::None;
   bool has_id = false;

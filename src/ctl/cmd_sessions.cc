@@ -82,10 +82,49 @@ void json_attribute(Json& j, const view::Attribute& a) {
     j.str(*a.value);
 }
 
+// session ID --variables: what SHOW PROXYSESSION VARIABLES prints.
+static int print_variables(const Options& o, const ShmTable& t, const shm::SessionRecord& r) {
+  std::string area;
+  if (!t.session_variables(r, area)) {
+    fprintf(stderr, "%s: session %u ended meanwhile\n", kProg, r.cs_id);
+    return kBadId;
+  }
+  auto vars = view::session_variables(area);
+  if (o.like)
+    vars.erase(std::remove_if(vars.begin(), vars.end(),
+                              [&](const view::Variable& v) { return !sql::like_match(v.name, *o.like); }),
+               vars.end());
+  if (r.vars_dropped)
+    fprintf(stderr, "%s: note: %u entries do not fit the %zu-byte shared-memory area and are not shown\n", kProg,
+            r.vars_dropped, shm::kVarsBytes);
+  if (o.json) {
+    Json j;
+    j.begin_array();
+    for (const auto& v : vars) {
+      j.begin_object();
+      j.key("variable_name").str(v.name);
+      j.key("value").str(v.value);
+      j.key("info").str(v.info);
+      j.end_object();
+    }
+    j.end_array();
+    print_json(j);
+    return kOk;
+  }
+  Table table;
+  table.columns = {"variable_name", "value", "info"};
+  table.numeric = {false, false, false};
+  for (const auto& v : vars) table.rows.push_back({v.name, v.value, v.info});
+  if (!table.rows.empty()) print_table(stdout, table);
+  print_row_count(table.rows.size());
+  return kOk;
+}
+
 int cmd_session(const Options& o, const ShmTable& t) {
   Found f;
   int rc = resolve(t, operand(o, 1), f);
   if (rc >= 0) return rc;
+  if (o.variables) return print_variables(o, t, f.rec);
   auto attrs = view::session_attributes(f.rec, t.header()->pid, view::now_us());
   if (o.like) {
     attrs.erase(std::remove_if(attrs.begin(), attrs.end(),

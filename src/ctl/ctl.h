@@ -52,6 +52,7 @@ struct Options {
   std::optional<uint32_t> state;
   std::optional<int32_t> worker;
   std::optional<std::string> like;
+  bool variables = false;  // session ID --variables
   double timeout_s = 2.0;
   double interval_s = 1.0;
   long count = -1;  // -1: unbounded

@@ -19,7 +19,9 @@ void usage(FILE* out) {
           "Commands:\n"
           "  sessions            every client session, as SHOW PROXYSESSION prints them\n"
           "  session ID          one session's attributes and server sessions, as\n"
-          "                      SHOW PROXYSESSION ATTRIBUTE ID prints them\n"
+          "                      SHOW PROXYSESSION ATTRIBUTE ID prints them; with\n"
+          "                      --variables, the state the proxy would carry to a new\n"
+          "                      server session (SHOW PROXYSESSION VARIABLES ID)\n"
           "  kill ID [SS_ID]     end client session ID (or only its server session SS_ID)\n"
           "                      and wait until it is gone\n"
           "  stats               per-worker and global counters\n"
@@ -39,7 +41,8 @@ void usage(FILE* out) {
           "      --user U, --tenant T, --cluster C, --state S, --worker N\n"
           "                      only such sessions (sessions, top); S is a state\n"
           "                      name such as MCS_KEEP_ALIVE or KEEP_ALIVE\n"
-          "      --like PATTERN  only attributes whose name matches (session; %% and _)\n"
+          "      --like PATTERN  only attributes (or variables) whose name matches\n"
+          "                      (session; %% and _)\n"
           "      --timeout SECS  how long kill waits for the session to go (default 2)\n"
           "  -i, --interval SECS top's refresh interval (default 1)\n"
           "  -n, --count N       top: stop after N refreshes (default: until 'q' on a\n"
@@ -105,7 +108,7 @@ int bad_usage(const std::string& msg) {
 
 // Parses argv into `o`; returns -1 to go on, else the exit status.
 int parse_options(int argc, char** argv, Options& o) {
-  enum { kUser = 256, kTenant, kCluster, kState, kWorker, kLike, kTimeout };
+  enum { kUser = 256, kTenant, kCluster, kState, kWorker, kLike, kTimeout, kVariables };
   static const option longopts[] = {
       {"config", required_argument, nullptr, 'c'}, {"shm", required_argument, nullptr, 's'},
       {"json", no_argument, nullptr, 'j'},         {"user", required_argument, nullptr, kUser},
@@ -114,6 +117,7 @@ int parse_options(int argc, char** argv, Options& o) {
       {"state", required_argument, nullptr, kState},
       {"worker", required_argument, nullptr, kWorker},
       {"like", required_argument, nullptr, kLike},
+      {"variables", no_argument, nullptr, kVariables},
       {"timeout", required_argument, nullptr, kTimeout},
       {"interval", required_argument, nullptr, 'i'}, {"count", required_argument, nullptr, 'n'},
       {"version", no_argument, nullptr, 'V'},      {"help", no_argument, nullptr, 'h'},
@@ -144,6 +148,7 @@ int parse_options(int argc, char** argv, Options& o) {
         o.worker = int32_t(n);
         break;
       case kLike: o.like = arg; break;
+      case kVariables: o.variables = true; break;
       case kTimeout:
         if (!parse_seconds(arg, 0.001, 3600, o.timeout_s))
           return bad_usage("--timeout: not a number of seconds between 0.001 and 3600: '" + arg + "'");
@@ -189,7 +194,7 @@ int run(int argc, char** argv) {
   static const Command kCommands[] = {
       {"sessions", cmd_sessions, 0, 0, true,
        "sessions [--user U] [--tenant T] [--cluster C] [--state S] [--worker N]"},
-      {"session", cmd_session, 1, 1, true, "session ID [--like PATTERN]"},
+      {"session", cmd_session, 1, 1, true, "session ID [--variables] [--like PATTERN]"},
       {"kill", cmd_kill, 1, 2, false, "kill ID [SS_ID] [--timeout SECS]"},
       {"stats", cmd_stats, 0, 0, true, "stats"},
       {"metrics", cmd_metrics, 0, 0, false, "metrics"},
@@ -211,6 +216,7 @@ int run(int argc, char** argv) {
     if (!parse_u64(o.args[i], v)) return bad_usage("not an id: '" + o.args[i] + "'");
   }
   if (o.json && !cmd->json) return bad_usage("--json applies to sessions, session and stats");
+  if (o.variables && cmd->run != cmd_session) return bad_usage("--variables applies to session");
   std::unique_ptr<ShmTable> table;
   rc = open_table(o, table);
   if (rc >= 0) {

@@ -17,6 +17,7 @@ const char* command_name(uint8_t cmd) {
       "Connect Out",    "Register Slave", "Prepare",      "Execute",       "Long Data",
       "Close stmt",     "Reset stmt",   "Set option",     "Fetch",         "Daemon",
       "Binlog Dump GTID", "Reset connection"};
+  if (cmd == COM_STMT_BULK_EXECUTE) return "Bulk_execute";
   return cmd < sizeof(names) / sizeof(names[0]) ? names[cmd] : "Unknown";
 }
 

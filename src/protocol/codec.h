@@ -105,6 +105,7 @@ enum : uint8_t {
   COM_DAEMON = 0x1d,
   COM_BINLOG_DUMP_GTID = 0x1e,
   COM_RESET_CONNECTION = 0x1f,
+  COM_STMT_BULK_EXECUTE = 0xfa,  // MariaDB (MARIADB_CLIENT_STMT_BULK_OPERATIONS)
 };
 const char* command_name(uint8_t cmd);
 

@@ -302,7 +302,7 @@ std::string build_column_def(const ColumnDef& c) {
 
 std::string build_text_resultset(const std::vector<ColumnDef>& cols,
                                  const std::vector<TextRow>& rows, uint32_t caps,
-                                 uint16_t status, uint8_t& seq) {
+                                 uint16_t status, uint8_t& seq, uint16_t warnings) {
   std::string out;
   Writer count;
   count.lenenc_int(cols.size());
@@ -323,9 +323,10 @@ std::string build_text_resultset(const std::vector<ColumnDef>& cols,
   if (deprecate_eof) {
     OkPacket ok;
     ok.status = status;
+    ok.warnings = warnings;
     seq = frame_packet(out, seq, build_ok(ok, caps, kEofHeader));
   } else {
-    seq = frame_packet(out, seq, build_eof(status));
+    seq = frame_packet(out, seq, build_eof(status, warnings));
   }
   return out;
 }

@@ -104,7 +104,7 @@ struct ColumnDef {
   uint8_t charset = 33;  // utf8_general_ci
   uint8_t decimals = 0;
 };
-enum : uint8_t { MYSQL_TYPE_LONGLONG = 0x08, MYSQL_TYPE_VAR_STRING = 0xfd };
+enum : uint8_t { MYSQL_TYPE_LONG = 0x03, MYSQL_TYPE_LONGLONG = 0x08, MYSQL_TYPE_VAR_STRING = 0xfd };
 std::string build_column_def(const ColumnDef& c);
 
 // A whole text-protocol result set (column count, definitions, rows, end
@@ -112,6 +112,6 @@ std::string build_column_def(const ColumnDef& c);
 using TextRow = std::vector<std::optional<std::string>>;
 std::string build_text_resultset(const std::vector<ColumnDef>& cols,
                                  const std::vector<TextRow>& rows, uint32_t caps,
-                                 uint16_t status, uint8_t& seq);
+                                 uint16_t status, uint8_t& seq, uint16_t warnings = 0);
 
 }  // namespace myrelay::proto

@@ -30,9 +30,11 @@ void ResponseTracker::start(uint8_t command, const uint8_t* payload, size_t payl
   have_status_ = false;
   error_code_ = 0;
   result_sets_ = 0;
+  last_insert_id_ = 0;
   switch (command) {
     case COM_QUERY:
     case COM_STMT_EXECUTE:
+    case COM_STMT_BULK_EXECUTE:
     case COM_PROCESS_INFO:
       state_ = State::FirstPacket;
       break;
@@ -52,11 +54,18 @@ void ResponseTracker::start(uint8_t command, const uint8_t* payload, size_t payl
 }
 
 void ResponseTracker::read_ok_status(const uint8_t* head, size_t head_len) {
-  OkPacket ok;
-  if (parse_ok(std::string_view(reinterpret_cast<const char*>(head), head_len), ok)) {
-    status_ = ok.status;
-    have_status_ = true;
-  }
+  Reader r(head, head_len);
+  r.u8();
+  r.lenenc_int();
+  uint64_t insert_id = r.lenenc_int();
+  uint16_t status = r.u16();
+  r.u16();
+  if (!r.ok()) return;
+  status_ = status;
+  have_status_ = true;
+  saw_ok_ = true;
+  ok_has_tail_ = packet_length_ > size_t(r.pos() - head);
+  if (insert_id) last_insert_id_ = insert_id;
 }
 
 void ResponseTracker::read_terminator_status(const uint8_t* head, size_t head_len) {
@@ -100,7 +109,8 @@ __attribute__((always_inline)) inline ResponseTracker::Event ResponseTracker::on
         return finish_result(head, head_len);
       }
       if (first == kLocalInfileHeader) {
-        if (command_ != COM_QUERY) return Event::Malformed;
+        // LOAD DATA LOCAL INFILE, run as a query or as a prepared statement.
+        if (command_ != COM_QUERY && command_ != COM_STMT_EXECUTE) return Event::Malformed;
         state_ = State::InfileUpload;
         return Event::LocalInfile;
       }
@@ -141,6 +151,13 @@ __attribute__((always_inline)) inline ResponseTracker::Event ResponseTracker::on
 
 ResponseTracker::Event ResponseTracker::on_server_packet(const uint8_t* head, size_t head_len,
                                                          uint64_t length) {
+  saw_ok_ = false;
+  saw_prepare_ok_ = false;
+  packet_length_ = length;
+  // MariaDB's progress reports (0xff, then error code 0xffff) come in the
+  // middle of a response and do not end it.
+  if (head_len >= 3 && head[0] == kErrHeader && head[1] == 0xff && head[2] == 0xff && state_ != State::Idle)
+    return Event::Continue;
   if (head_len == 0 && state_ != State::Rows && state_ != State::FetchRows) {
     // Only a row may be empty (zero columns never happens, but be lenient there).
     return Event::Malformed;
@@ -188,6 +205,7 @@ ResponseTracker::Event ResponseTracker::on_prepare_packet(const uint8_t* head, s
       if (first == kErrHeader) return end_with(head, head_len);
       if (first != kOkHeader || head_len < 9) return Event::Malformed;
       // 0x00, stmt_id(4), num_columns(2), num_params(2), ...
+      saw_prepare_ok_ = true;
       prepare_columns_ = uint16_t(head[5] | head[6] << 8);
       remaining_ = uint16_t(head[7] | head[8] << 8);
       if (remaining_ > 0) {

@@ -55,6 +55,15 @@ class ResponseTracker {
   bool done() const { return state_ == State::Idle; }
   uint16_t last_status() const { return status_; }
   bool have_status() const { return have_status_; }
+  // Whether the packet just seen was an OK (or an OK ending a result set),
+  // and whether that OK carried more than its fixed fields (a message or
+  // session state information).
+  bool saw_ok() const { return saw_ok_; }
+  bool ok_has_tail() const { return ok_has_tail_; }
+  // Whether the packet just seen was COM_STMT_PREPARE's OK (the statement id).
+  bool saw_prepare_ok() const { return saw_prepare_ok_; }
+  // The last non-zero insert id an OK of this response reported.
+  uint64_t last_insert_id() const { return last_insert_id_; }
   uint16_t last_error_code() const { return error_code_; }
   bool ended_with_error() const { return error_code_ != 0; }
   // Result sets seen in this response (a multi-statement may have several).
@@ -85,6 +94,11 @@ class ResponseTracker {
   Event end_with(const uint8_t* head, size_t head_len);
   void read_terminator_status(const uint8_t* head, size_t head_len);
   void read_ok_status(const uint8_t* head, size_t head_len);
+  bool saw_ok_ = false;
+  bool saw_prepare_ok_ = false;
+  bool ok_has_tail_ = false;
+  uint64_t last_insert_id_ = 0;
+  uint64_t packet_length_ = 0;  // of the packet being looked at
 
   State state_ = State::Idle;
   uint8_t command_ = 0;

@@ -31,6 +31,13 @@ void BackendFactsTable::note(const std::string& cluster, const Handshake& hs) {
   f.charset = hs.charset;
 }
 
+void BackendFactsTable::note_trackers(const std::string& cluster, const TrackerSet& t) {
+  std::lock_guard<std::mutex> lock(mu_);
+  BackendFacts& f = facts_[cluster];
+  f.trackers_known = true;
+  f.trackers = t;
+}
+
 static int64_t monotonic_ms() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);

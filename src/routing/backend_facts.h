@@ -9,6 +9,7 @@
 #include <string>
 
 #include "protocol/packets.h"
+#include "protocol/session_track.h"
 
 namespace myrelay {
 
@@ -19,12 +20,17 @@ struct BackendFacts {
   std::string server_version;
   uint32_t capabilities = 0;
   uint8_t charset = 0;
+  // What a new session's trackers report on these servers (their global
+  // session_track_* values): what a client of the proxy gets reported.
+  bool trackers_known = false;
+  proto::TrackerSet trackers;
 };
 
 class BackendFactsTable {
  public:
   BackendFacts get(const std::string& cluster) const;
   void note(const std::string& cluster, const proto::Handshake& hs);
+  void note_trackers(const std::string& cluster, const proto::TrackerSet& t);
 
   // Reads one handshake of each cluster at start (blocking, before the
   // workers run), so that the first clients already see the backend's version.

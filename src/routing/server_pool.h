@@ -45,7 +45,6 @@ class ServerPool : public ServerSessionOwner {
   // fail it, or be lost (closed by the backend, or talking out of turn).
   void on_server_ready(ServerSession* ss) override;
   void on_server_login_failed(ServerSession* ss, const std::string& err_payload) override;
-  void on_response_done(ServerSession*) override {}  // the pool runs no commands
   void on_server_lost(ServerSession* ss, const std::string& why) override;
 
  private:

@@ -54,13 +54,6 @@ bool Proxy::start(std::string& error) {
     error = "cannot resolve listen address " + cfg->listen.str() + ": " + error;
     return false;
   }
-  acceptor_ = std::make_unique<Acceptor>(
-      base_, [this](int fd, const std::string& ip, uint16_t port) { dispatch(fd, ip, port); });
-  if (!acceptor_->listen(reinterpret_cast<sockaddr*>(&addr), addr_len, error)) {
-    error = "cannot listen on " + cfg->listen.str() + ": " + error;
-    return false;
-  }
-
   if (!setup_shm(error)) return false;
   facts_.probe(*cfg);
 
@@ -72,6 +65,14 @@ bool Proxy::start(std::string& error) {
     control_fds.push_back(workers_.back()->control_fd());
   }
   directory_->set_control_fds(std::move(control_fds));
+  // Listening comes last: a client (or an init script) that can connect
+  // finds the daemon whole, its session table included.
+  acceptor_ = std::make_unique<Acceptor>(
+      base_, [this](int fd, const std::string& ip, uint16_t port) { dispatch(fd, ip, port); });
+  if (!acceptor_->listen(reinterpret_cast<sockaddr*>(&addr), addr_len, error)) {
+    error = "cannot listen on " + cfg->listen.str() + ": " + error;
+    return false;
+  }
   shm_->header()->state.store(uint32_t(shm::DaemonState::Running), std::memory_order_release);
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     event* ev = evsignal_new(base_, sig, on_signal, this);

@@ -92,6 +92,9 @@ BackendFacts Worker::backend_facts(const std::string& cluster) { return proxy_.b
 void Worker::note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) {
   proxy_.backend_facts().note(cluster, hs);
 }
+void Worker::note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) {
+  proxy_.backend_facts().note_trackers(cluster, t);
+}
 SessionDirectory& Worker::directory() { return proxy_.directory(); }
 
 void Worker::stop_backend_statement(const BackendServer& server, const std::string& cluster,

@@ -60,6 +60,7 @@ class Worker : public SessionHost {
   uint64_t next_ss_id() override;
   BackendFacts backend_facts(const std::string& cluster) override;
   void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) override;
+  void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) override;
   ServerPool& server_pool() override { return *pool_; }
   SessionDirectory& directory() override;
   void stop_backend_statement(const BackendServer& server, const std::string& cluster, const BackendLogin& login,

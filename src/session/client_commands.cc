@@ -10,6 +10,7 @@
 
 #include "control/admin_commands.h"
 #include "control/statement_guard.h"
+#include "session/statement_facts.h"
 #include "control/sql_recognizer.h"
 #include "control/shm_table.h"
 #include "service/log.h"
@@ -95,7 +96,7 @@ bool ClientSession::refuse_command(uint8_t cmd) {
                               1u << COM_TABLE_DUMP | 1u << COM_CONNECT_OUT | 1u << COM_CONNECT | 1u << COM_DAEMON |
                               1u << COM_DELAYED_INSERT | 1u << COM_TIME | 1u << COM_SLEEP;
   static_assert(COM_RESET_CONNECTION < 32, "commands fit in the mask");
-  if (cmd <= COM_RESET_CONNECTION && !((kNever >> cmd) & 1) && !lost_transaction_) return false;  // the usual case
+  if (cmd <= COM_RESET_CONNECTION && !((kNever >> cmd) & 1)) return false;  // the usual case
   switch (cmd) {
     case COM_BINLOG_DUMP:
     case COM_BINLOG_DUMP_GTID:
@@ -114,18 +115,26 @@ bool ClientSession::refuse_command(uint8_t cmd) {
     default:
       break;
   }
-  if (cmd > COM_RESET_CONNECTION) {
+  seq_ = 1;
+  send_error(er::ER_UNKNOWN_COM_ERROR, "Unknown command");
+  return true;
+}
+
+// What a statement text leaves behind that the server does not report;
+// true when it was refused (it would blind the proxy's own trackers).
+bool ClientSession::note_statement(std::string_view sql_text) {
+  temporary_report_ = false;
+  if (!StatementFacts::worth_scanning(sql_text)) return false;
+  StatementFacts facts = StatementFacts::of(sql_text);
+  if (facts.has(StatementFacts::kTrackerChange)) {
     seq_ = 1;
-    send_error(er::ER_UNKNOWN_COM_ERROR, "Unknown command");
+    send_error(er::ER_NOT_SUPPORTED_YET,
+               "This version of myrelay doesn't yet support 'changing session_track_* variables: the proxy tracks "
+               "the session's state itself'");
     return true;
   }
-  if (lost_transaction_) {
-    lost_transaction_ = false;
-    seq_ = 1;
-    send_error(er::ER_NET_READ_ERROR,
-               "Lost connection to the backend server during an open transaction; the transaction was rolled back");
-    return true;
-  }
+  state_.note(facts);
+  temporary_report_ = facts.has(StatementFacts::kSetStatement);
   return false;
 }
 
@@ -142,7 +151,10 @@ void ClientSession::handle_command(std::string&& payload) {
   }
   if (refuse_command(cmd)) return;
   if (cmd == COM_QUERY && run_admin_command(std::string_view(payload).substr(1))) return;
-  if ((cmd == COM_QUERY || cmd == COM_STMT_PREPARE) && refuse_statement(std::string_view(payload).substr(1))) return;
+  local_warnings_.clear();  // what the last proxy statement noted
+  if ((cmd == COM_QUERY || cmd == COM_STMT_PREPARE) && (refuse_statement(std::string_view(payload).substr(1)) ||
+                                                        note_statement(std::string_view(payload).substr(1))))
+    return;
   if (cmd == COM_PROCESS_KILL && payload.size() >= 5) {
     // COM_PROCESS_KILL carries the id; it means KILL CONNECTION id.
     uint32_t id = uint32_t(uint8_t(payload[1])) | uint32_t(uint8_t(payload[2])) << 8 |
@@ -153,18 +165,18 @@ void ClientSession::handle_command(std::string&& payload) {
   use_db_.clear();
   if (cmd == COM_QUERY) sql::parse_use(std::string_view(payload).substr(1), use_db_);
   if (cmd == COM_INIT_DB) use_db_ = payload.substr(1);
-  if (!ensure_server()) {
-    held_command_ = std::move(payload);
-    return;
-  }
-  forward_command(std::move(payload));
+  send_to_server(std::move(payload));
 }
 
-// Whether the current server session can take a command now; if the session
-// has none (it was lost or killed while idle), a new one is opened, with the
-// session's current database, and the command waits for it.
+// Whether the current server session can take a command now: logged in and
+// holding the session's state.  Otherwise the command waits: for a new
+// server session (the last was lost or killed while idle) or for the state
+// to be replayed on it.
 bool ClientSession::ensure_server() {
-  if (current_ && current_->ready()) return true;
+  if (current_ && current_->ready()) {
+    if (current_->synced_version() == state_.version() || !current_->tracks_state()) return true;
+    return !start_sync(current_);
+  }
   if (current_) release_server(current_);
   begin_backend_login(Phase::AwaitServer);
   return false;
@@ -198,13 +210,14 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
       send_error_and_close(er::ER_UNKNOWN_COM_ERROR, "Malformed packet", "malformed long command");
       return;
   }
-  if (lost_transaction_) {
-    // The long command cannot be skipped; the connection must go.
-    send_error_and_close(er::ER_NET_READ_ERROR, "Lost connection to the backend server during an open transaction",
-                         "backend lost in transaction");
-    return;
-  }
   if (!ensure_server()) return;  // the command stays in the input meanwhile
+  if (PreparedStatements::names_statement(command) &&
+      route_streamed_statement(conn_->input()) != StatementRoute::Forward)
+    return;
+  if (command == COM_STMT_PREPARE) {
+    preparing_sql_.clear();  // too long to keep: this statement cannot be prepared again
+    preparing_kept_ = false;
+  }
   command_ = command;
   use_db_.clear();
   count_command(0);  // its bytes are counted as they move
@@ -267,11 +280,21 @@ void ClientSession::on_response_done(ServerSession* ss) {
     }
     in_trans_ = now_in_trans;
   }
-  if (!use_db_.empty() && !r.ended_with_error()) {
+  if (!use_db_.empty() && !r.ended_with_error() && !ss->tracks_state()) {
     db_ = use_db_;
     identity_changed();
   }
   use_db_.clear();
+  state_.set_in_transaction(in_trans_);
+  if (r.last_insert_id()) state_.set_last_insert_id(r.last_insert_id());
+  if (running_stmt_) after_statement_response(r);
+  if (command_ == COM_RESET_CONNECTION && !r.ended_with_error()) after_reset(ss);
+  state_.statement_done();
+  temporary_report_ = false;
+  if (ss->tracks_state() && ss->tracking_on()) {
+    ss->set_synced_version(state_.version());  // it made the changes itself
+    ss->set_schema(state_.schema());
+  }
   last_active_us_ = host_.loop_time_us();
   change_phase(Phase::Ready);
   if (host_.draining() && !in_trans_) {
@@ -279,6 +302,21 @@ void ClientSession::on_response_done(ServerSession* ss) {
     return;
   }
   handle_input();
+}
+
+// COM_RESET_CONNECTION went through: the server's defaults again (the
+// database stays), its trackers too, and no other server session holds
+// what this one now holds.
+void ClientSession::after_reset(ServerSession* ss) {
+  state_.reset(state_.schema());
+  stmts_.clear();
+  client_trackers_ = host_.backend_facts(login_.cluster).trackers_known
+                         ? host_.backend_facts(login_.cluster).trackers
+                         : proto::TrackerSet::mariadb_defaults();
+  for (size_t i = servers_.size(); i-- > 0;)
+    if (servers_[i].get() != ss) release_server(servers_[i].get());
+  ss->set_tracking_on(false);
+  ss->set_synced_version(0);
 }
 
 void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
@@ -345,6 +383,8 @@ bool ClientSession::judge_streamed_statement() {
 bool ClientSession::run_admin_command(std::string_view sql_text) {
   sql::AdminStatement st = sql::parse_admin(sql_text);
   if (st.kind == sql::AdminStatement::Kind::None) return false;
+  // SHOW WARNINGS is the proxy's only after a proxy statement that noted something.
+  if (st.kind == sql::AdminStatement::Kind::ShowWarnings && local_warnings_.empty()) return false;
   command_ = COM_QUERY;
   count_command(sql_text.size() + kHeaderLen + 1);
   change_phase(Phase::LocalCommand);  // as the session sees itself in SHOW PROXYSESSION
@@ -355,7 +395,11 @@ bool ClientSession::run_admin_command(std::string_view sql_text) {
   caller.user = login_.user;
   caller.privileged = tenant_ && tenant_->privileged;
   std::string out;
-  admin::After after = admin::execute(st, caller, host_.directory(), caps_, out);
+  admin::After after = admin::After::Continue;
+  if (st.kind == sql::AdminStatement::Kind::ShowWarnings)
+    out = admin::show_warnings(local_warnings_, caps_);
+  else
+    after = admin::execute(st, caller, host_.directory(), caps_, out, local_warnings_);
   evbuffer_add(conn_->output(), out.data(), out.size());
   conn_->flush();
   bytes_out_ += out.size();

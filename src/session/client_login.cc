@@ -134,6 +134,9 @@ void ClientSession::authenticate(const std::string& auth_response) {
     deny_access(!auth_response.empty());
     return;
   }
+  BackendFacts facts = host_.backend_facts(login_.cluster);
+  client_trackers_ = facts.trackers_known ? facts.trackers : proto::TrackerSet::mariadb_defaults();
+  state_.reset(db_);
   identity_changed();
   begin_backend_login(Phase::BackendLogin);
 }
@@ -178,10 +181,9 @@ void ClientSession::begin_backend_login(Phase phase) {
   skip_pool_once_ = false;
   if (may_reuse) {
     if (auto pooled = host_.server_pool().take(cluster->name, *server, caps_)) {
-      pooled->set_owner(*this);
       servers_.push_back(std::move(pooled));
       current_ = servers_.back().get();
-      identity_changed();
+      adopt_server(current_);
       reused_server_ = true;
       current_->reuse(login);  // COM_CHANGE_USER: heard like a login
       return;
@@ -201,20 +203,14 @@ void ClientSession::on_server_ready(ServerSession* ss) {
   }
   if (ss != current_) return;
   bump(reused_server_ ? counters_.backend_reuses : counters_.backend_connects);
+  // A backend that does not report session state leaves the proxy blind to
+  // what the client changes: such a session can never be carried.
+  if (!ss->tracks_state()) state_.set_reason(SessionState::kUnknownState, true);
   if (phase_ == Phase::BackendLogin) {
     login_complete(ss);
     return;
   }
-  if (phase_ == Phase::AwaitServer) {
-    change_phase(Phase::Ready);
-    if (!held_command_.empty()) {
-      std::string held = std::move(held_command_);
-      held_command_.clear();
-      forward_command(std::move(held));
-    } else {
-      handle_input();  // a long command still in the input
-    }
-  }
+  if (phase_ == Phase::AwaitServer) continue_after_server();
 }
 
 void ClientSession::login_complete(ServerSession* ss) {
@@ -227,9 +223,11 @@ void ClientSession::login_complete(ServerSession* ss) {
             peer_ip_.c_str(), peer_port_, (unsigned long long)ss->ss_id(), ss->server_sessid());
   in_trans_ = ss->login_status() & SERVER_STATUS_IN_TRANS;
   send_ok();
-  change_phase(Phase::Ready);
   arm_idle_timer();
-  handle_input();
+  // The client has its answer; the server session's trackers are set up
+  // meanwhile, and its first command waits for that.
+  change_phase(Phase::AwaitServer);
+  continue_after_server();
 }
 
 void ClientSession::on_server_login_failed(ServerSession* ss, const std::string& err_payload) {
@@ -244,6 +242,7 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
   }
   take_server(ss);  // deleted when this returns
   bool logging_in = phase_ == Phase::BackendLogin || phase_ == Phase::AwaitServer;
+  if (phase_ == Phase::AwaitServer && end_if_unrestorable("its replacement could not log in")) return;
   if (reused_server_ && logging_in) {
     ErrPacket e;
     if (parse_err(err_payload, e) && e.code == er::ER_NET_READ_ERROR.code) {
@@ -278,7 +277,7 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
 void ClientSession::pool_server_session() {
   ServerSession* ss = current_;
   if (cfg_->server_pool_size <= 0 || !ss || servers_.size() != 1 || host_.draining() || in_trans_ ||
-      lost_transaction_ || phase_ != Phase::Ready || !ss->ready() ||
+      phase_ != Phase::Ready || !ss->ready() ||
       ss->state() != ServerSession::State::KeepAliveClientSlave ||
       evbuffer_get_length(ss->conn()->input()) != 0 || evbuffer_get_length(ss->conn()->output()) != 0)
     return;
@@ -332,7 +331,7 @@ void ClientSession::check_change_user(const std::string& payload) {
   const BackendServer* server = routing::primary_server(*cluster);
   pending_ = std::make_unique<ServerSession>(*this, host_, *server, cluster->name, host_.next_ss_id(),
                                              cfg->backend_connect_ms);
-  identity_changed();
+  adopt_server(pending_.get());
   pending_->connect(make_backend_login(change_user_login_, change_user_hash1_, change_user_.database, charset, caps_,
                                        hello, proxy_sessid_, cs_id_, peer_ip_ + ":" + std::to_string(peer_port_)));
 }
@@ -341,26 +340,32 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
   if (!ok) {
     take_server(pending_.get());
     send_packet(err_payload);
-  } else {
-    std::unique_ptr<ServerSession> fresh = std::move(pending_);
-    release_all_servers();  // the old backend sessions end here
-    servers_.push_back(std::move(fresh));
-    current_ = servers_.back().get();
-    cfg_ = cfg_pending_;
-    login_ = change_user_login_;
-    login_text_ = change_user_.user;
-    tenant_ = change_user_tenant_;
-    hash1_ = change_user_hash1_;
-    db_ = change_user_.database;
-    if (change_user_.charset) charset_ = uint8_t(change_user_.charset);
-    in_trans_ = false;
-    lost_transaction_ = false;
-    identity_changed();
-    send_ok();
+    cfg_pending_.reset();
+    change_phase(Phase::Ready);
+    handle_input();
+    return;
   }
+  std::unique_ptr<ServerSession> fresh = std::move(pending_);
+  release_all_servers();  // the old backend sessions end here
+  servers_.push_back(std::move(fresh));
+  current_ = servers_.back().get();
+  cfg_ = cfg_pending_;
+  login_ = change_user_login_;
+  login_text_ = change_user_.user;
+  tenant_ = change_user_tenant_;
+  hash1_ = change_user_hash1_;
+  db_ = change_user_.database;
+  if (change_user_.charset) charset_ = uint8_t(change_user_.charset);
+  in_trans_ = false;
+  // A new login: the server's defaults, nothing left to carry, no statements.
+  state_.reset(db_);
+  stmts_.clear();
+  if (!current_->tracks_state()) state_.set_reason(SessionState::kUnknownState, true);
+  identity_changed();
+  send_ok();
   cfg_pending_.reset();
-  change_phase(Phase::Ready);
-  handle_input();
+  change_phase(Phase::AwaitServer);
+  continue_after_server();
 }
 
 }  // namespace myrelay

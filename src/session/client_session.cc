@@ -112,6 +112,7 @@ void ClientSession::on_server_state_changed(ServerSession*) {
 void ClientSession::publish() {
   publish_pending_ = false;
   if (!slot_) return;  // a refused connection has no slot; a closed one gave it back
+  if (state_.version() != published_state_) publish_variables();
   if (identity_dirty_ || closed()) {
     identity_dirty_ = false;
     fill_record(rec_);
@@ -129,16 +130,45 @@ void ClientSession::publish() {
     return ShmTable::words_of(kServer + i * sizeof(S) + offsetof(S, transact_count),
                               offsetof(S, requests) + sizeof(S::requests) - offsetof(S, transact_count));
   };
+  auto server_sync = [](size_t i) {
+    return ShmTable::words_of(kServer + i * sizeof(S) + offsetof(S, in_sync), sizeof(S::in_sync));
+  };
   static_assert(shm::kMaxServerSessions == 4, "kActivityWords lists four server sessions");
   static constexpr ShmTable::WordRange kActivityWords[] = {
-      ShmTable::words_of(offsetof(R, state), sizeof(R::state)),
+      ShmTable::words_of(offsetof(R, state), sizeof(R::state)),  // the first five: the client session's
       ShmTable::words_of(offsetof(R, in_trans), sizeof(R::in_trans)),
       ShmTable::words_of(offsetof(R, command), offsetof(R, bytes_out) + sizeof(R::bytes_out) - offsetof(R, command)),
       ShmTable::words_of(offsetof(R, last_active_us), sizeof(R::last_active_us)),
-      server_state(0), server_counts(0), server_state(1), server_counts(1),
-      server_state(2), server_counts(2), server_state(3), server_counts(3),
+      ShmTable::words_of(offsetof(R, not_restorable), offsetof(R, state_version) + sizeof(R::state_version) -
+                                                          offsetof(R, not_restorable)),
+      server_state(0), server_counts(0), server_sync(0), server_state(1), server_counts(1), server_sync(1),
+      server_state(2), server_counts(2), server_sync(2), server_state(3), server_counts(3), server_sync(3),
   };
-  ShmTable::write_changes(slot_, rec_, kActivityWords, 4 + 2 * size_t(rec_.svr_session_count));
+  ShmTable::write_changes(slot_, rec_, kActivityWords, 5 + 3 * size_t(rec_.svr_session_count));
+}
+
+// What SHOW PROXYSESSION VARIABLES prints, into the slot's variables area:
+// written only when the state changed, which is seldom.
+void ClientSession::publish_variables() {
+  published_state_ = state_.version();
+  std::string area;
+  uint32_t dropped = 0;
+  auto put = [&](char kind, const std::string& name, const std::string& value) {
+    size_t need = 1 + name.size() + 1 + value.size() + 1;
+    if (area.size() + need > shm::kVarsBytes) {
+      ++dropped;
+      return;
+    }
+    area += kind;
+    area.append(name).push_back('\0');
+    area.append(value).push_back('\0');
+  };
+  for (const auto& [name, value] : state_.variables()) put('v', name, value);
+  if (!state_.schema().empty()) put('s', "schema", state_.schema());
+  if (!state_.characteristics().empty()) put('c', "transaction_characteristics", state_.characteristics());
+  ShmTable::write_vars(slot_, area);
+  vars_dropped_ = dropped;
+  identity_changed();
 }
 
 // The fields a command changes as it starts and ends.
@@ -152,6 +182,10 @@ void ClientSession::fill_activity(shm::SessionRecord& r) const {
   r.bytes_in = bytes_in_;
   r.bytes_out = bytes_out_;
   r.last_active_us = last_active_us_;
+  r.not_restorable = state_.reasons();
+  r.last_insert_id = state_.last_insert_id();
+  r.state_version = state_.version();
+  r.prepared_statements = uint32_t(stmts_.size());
   uint32_t n = 0;
   auto add = [&](const ServerSession* ss) {
     if (!ss || n >= shm::kMaxServerSessions) return;
@@ -159,6 +193,7 @@ void ClientSession::fill_activity(shm::SessionRecord& r) const {
     sr.state = uint32_t(ss->state());
     sr.transact_count = ss->transact_count();
     sr.requests = ss->requests();
+    sr.in_sync = ss->tracks_state() && ss->synced_version() == state_.version();
   };
   for (const auto& ss : servers_) add(ss.get());
   add(pending_.get());
@@ -182,6 +217,8 @@ void ClientSession::fill_record(shm::SessionRecord& r) const {
   r.using_ssl = 0;
   r.privileged = tenant_ && tenant_->privileged;
   r.created_us = created_us_;
+  r.slot = slot_index_;
+  r.vars_dropped = vars_dropped_;
   uint32_t n = 0;
   auto add = [&](const ServerSession* ss) {
     if (!ss || n >= shm::kMaxServerSessions) return;
@@ -204,8 +241,16 @@ void ClientSession::fill_record(shm::SessionRecord& r) const {
 ServerSession* ClientSession::open_server(const BackendServer& server, const std::string& cluster) {
   servers_.push_back(std::make_unique<ServerSession>(*this, host_, server, cluster, host_.next_ss_id(),
                                                      cfg_->backend_connect_ms));
-  identity_changed();
+  adopt_server(servers_.back().get());
   return servers_.back().get();
+}
+
+// A server session joins the set: responses relayed through it are shaped
+// for this client.
+void ClientSession::adopt_server(ServerSession* ss) {
+  ss->set_owner(*this);
+  ss->set_client_view(caps_, &client_trackers_);
+  identity_changed();
 }
 
 ServerSession* ClientSession::find_server(uint64_t ss_id) const {
@@ -248,6 +293,7 @@ std::unique_ptr<ServerSession> ClientSession::take_server(ServerSession* ss) {
     servers_.erase(it);
   }
   if (current_ == ss) current_ = nullptr;
+  stmts_.forget_server(ss->ss_id());
   identity_changed();
   publish_pending_ = true;
   return out;
@@ -266,15 +312,24 @@ void ClientSession::release_all_servers() {
 }
 
 // A server session lost or killed while idle: the session goes on and opens
-// a new one at its next command, unless a transaction was open on it.
+// a new one at its next command, with its state carried over, unless it
+// holds state that cannot be carried.
 void ClientSession::drop_server(ServerSession* ss, const char* why) {
   LOG_INFO("cs_id=%u ss_id=%llu to %s closed: %s", cs_id_, (unsigned long long)ss->ss_id(),
            ss->server().address.str().c_str(), why);
-  if (in_trans_ && ss == current_) {
-    lost_transaction_ = true;
-    in_trans_ = false;
-  }
+  bool anchor = ss == current_;
   release_server(ss);
+  if (anchor) end_if_unrestorable(why);
+}
+
+bool ClientSession::end_if_unrestorable(const std::string& what) {
+  if (state_.restorable() || closed()) return false;
+  LOG_INFO("cs_id=%u '%s' from %s:%u: its server session is gone (%s) and it holds %s, which cannot be carried "
+           "to another: closing it, as its server would have",
+           cs_id_, login_text_.c_str(), peer_ip_.c_str(), peer_port_, what.c_str(),
+           SessionState::describe(state_.reasons()).c_str());
+  close_after_flush("state lost with its server session");
+  return true;
 }
 
 // ---- kills (requests arrive through the worker) ----
@@ -302,26 +357,24 @@ bool ClientSession::kill_server_session(uint64_t ss_id, const std::string& by) {
   }
   if (phase_ == Phase::InCommand && ss == current_) {
     // The client waits for an answer that will not come: tell it, and end
-    // only the server session; the next statement opens a new one.
+    // only the server session; the next statement opens a new one, unless
+    // the session's state went with it.
     bool clean = ss->between_packets();
     uint8_t seq = uint8_t(ss->last_relayed_seq() + 1);
     release_server(ss);
-    if (!clean) {
-      close_after_flush("server session killed in the middle of a packet");
-      return true;
+    if (clean) {
+      seq_ = seq;
+      send_error(er::ER_CONNECTION_KILLED, "Connection was killed");
     }
-    seq_ = seq;
-    send_error(er::ER_CONNECTION_KILLED, "Connection was killed");
-    if (in_trans_) {
-      in_trans_ = false;
-      lost_transaction_ = true;
+    if (!clean || end_if_unrestorable("killed: " + by)) {
+      close_after_flush("server session killed in the middle of a command");
+      return true;
     }
     change_phase(Phase::Ready);
     handle_input();
     return true;
   }
   drop_server(ss, ("killed: " + by).c_str());
-  lost_transaction_ = false;  // an explicit kill: the next statement simply goes on
   return true;
 }
 

@@ -9,6 +9,8 @@
 //                       server-session set, kills
 //   client_login.cc     handshake, authentication, backend login, COM_CHANGE_USER
 //   client_commands.cc  the command loop: dispatch, forwarding, uploads, completion
+//   client_sync.cc      the session's state, carried to each server session
+//   client_statements.cc  prepared statements on each server session
 #pragma once
 
 #include <event2/event.h>
@@ -20,14 +22,17 @@
 #include <string_view>
 #include <vector>
 
+#include "control/admin_commands.h"
 #include "myrelay/shm_layout.h"
 #include "protocol/auth.h"
 #include "protocol/connection.h"
 #include "protocol/packets.h"
 #include "service/config.h"
 #include "session/login_name.h"
+#include "session/prepared_statements.h"
 #include "session/relay.h"
 #include "session/server_session.h"
+#include "session/session_state.h"
 #include "session/streamed_statement.h"
 
 namespace myrelay {
@@ -72,6 +77,10 @@ class ClientSession : public ServerSessionOwner {
   void on_response_done(ServerSession* ss) override;
   void on_server_lost(ServerSession* ss, const std::string& why) override;
   void on_upload_possible(ServerSession* ss) override;
+  void on_internal_done(ServerSession* ss) override;
+  void on_session_state(ServerSession* ss, const proto::TrackedOk& ok) override;
+  uint32_t on_statement_prepared(ServerSession* ss, uint32_t backend_id, uint16_t columns,
+                                 uint16_t params) override;
   void on_server_state_changed(ServerSession* ss) override;
   void event_begins() override { ++step_depth_; }
   void event_ends() override {
@@ -91,6 +100,8 @@ class ClientSession : public ServerSessionOwner {
   uint32_t slot_index() const { return slot_index_; }
   const std::vector<std::unique_ptr<ServerSession>>& server_sessions() const { return servers_; }
   const ServerSession* current_server() const { return current_; }
+  const SessionState& session_state() const { return state_; }
+  size_t prepared_statements() const { return stmts_.size(); }
 
  private:
   enum class Phase {
@@ -130,6 +141,7 @@ class ClientSession : public ServerSessionOwner {
   void publish();
   void fill_record(shm::SessionRecord& r) const;
   void fill_activity(shm::SessionRecord& r) const;
+  void publish_variables();
   void identity_changed() { identity_dirty_ = true; }
   ServerSession* open_server(const BackendServer& server, const std::string& cluster);
   ServerSession* find_server(uint64_t ss_id) const;
@@ -140,6 +152,17 @@ class ClientSession : public ServerSessionOwner {
   void release_all_servers();
   std::unique_ptr<ServerSession> take_server(ServerSession* ss);
   void drop_server(ServerSession* ss, const char* why);
+  // A server session that holds the session's only copy of state the proxy
+  // cannot carry is gone: the client session ends too, as its server would
+  // have ended it.  True when it did.
+  bool end_if_unrestorable(const std::string& what);
+  void adopt_server(ServerSession* ss);
+  // Brings a server session up to the session's state (ODP's variable
+  // versions); true while that runs (the phase is then AwaitServer).
+  bool start_sync(ServerSession* ss);
+  std::vector<std::string> sync_commands(ServerSession* ss) const;
+  bool sync_succeeded(ServerSession* ss, std::string& why);
+  void continue_after_server();
   void send_packet(const std::string& payload);
   void send_ok(uint16_t status_extra = 0);
   void send_error(const er::Error& e, const std::string& message);
@@ -195,6 +218,20 @@ class ClientSession : public ServerSessionOwner {
   void complete_command(ServerSession* ss);
   bool run_admin_command(std::string_view sql);
   bool refuse_statement(std::string_view sql);
+  bool note_statement(std::string_view sql);
+  void after_reset(ServerSession* ss);
+
+  // ---- client_statements.cc ----
+  enum class StatementRoute { Forward, Wait, Answered };
+  void send_to_server(std::string&& payload);
+  StatementRoute route_statement(std::string& payload);
+  StatementRoute route_streamed_statement(evbuffer* in);
+  void note_statement_use(PreparedStatements::Statement& st, uint8_t cmd);
+  void close_statement(uint32_t id);
+  void start_reprepare(const PreparedStatements::Statement& st);
+  void finish_reprepare(ServerSession* ss);
+  void after_statement_response(const ResponseTracker& r);
+  void update_statement_reasons();
   bool judge_streamed_statement();
   void fail_command(ServerSession* ss, const std::string& why);
   void arm_idle_timer();
@@ -244,8 +281,27 @@ class ClientSession : public ServerSessionOwner {
   PacketRelay up_;            // client -> server: long commands, LOCAL INFILE data
   std::unique_ptr<StreamedStatement> streamed_text_;  // a long statement, looked at as it goes
   std::string spare_command_;  // see process_commands()
-  bool lost_transaction_ = false;
   bool in_trans_ = false;
+  // The session's state (DESIGN section 3a), what the client's own trackers
+  // report, and whether the statement running reports only temporary values
+  // (SET STATEMENT ... FOR).
+  SessionState state_;
+  proto::TrackerSet client_trackers_;
+  bool temporary_report_ = false;
+  std::vector<admin::Warning> local_warnings_;  // for SHOW WARNINGS after a proxy statement
+  // Prepared statements; the text of the COM_STMT_PREPARE in flight; the
+  // statement the command in flight uses.
+  PreparedStatements stmts_;
+  std::string preparing_sql_;
+  bool preparing_kept_ = false;
+  uint32_t running_stmt_ = 0;
+  // What the proxy's own commands on the current server session are for.
+  enum class Internal { Sync, Reprepare };
+  Internal internal_ = Internal::Sync;
+  uint32_t reprepare_id_ = 0;
+  uint32_t reprepare_failed_ = 0;
+  uint64_t published_state_ = 0;  // the state version in the variables area
+  uint32_t vars_dropped_ = 0;     // entries that did not fit it
   uint64_t trans_count_ = 0;
 
   // This session's record in the shared segment, written only here.

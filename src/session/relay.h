@@ -22,12 +22,14 @@ class PacketRelay {
   enum class Verdict {
     Pass,       // relay it and go on
     Last,       // relay it, then stop: it ends what the caller waits for
+    Hold,       // stop before it: the caller takes it whole and rewrites it
     Malformed,  // makes no sense here: stop before it
   };
   enum class Stop {
     NeedInput,   // everything that has arrived may go; wait for more
     OutputFull,  // stopped before a packet: the receiver holds enough already
     Last,        // a packet the classifier marked Last is complete
+    Held,        // stopped before a packet the classifier holds
     Malformed,   // stopped before a packet the classifier refused
     TooBig,      // stopped before a chunk that makes a packet exceed the limit
   };
@@ -51,6 +53,8 @@ class PacketRelay {
   // packet of the proxy's own.
   bool mid_packet() const { return in_packet_ || chunk_left_ > 0; }
   uint8_t last_seq() const { return last_seq_; }
+  // A held packet was taken out whole: it was the last one relayed.
+  void took_packet(uint8_t seq) { last_seq_ = seq; }
   // The payload length of the packet being (or last) relayed.
   uint64_t packet_len() const { return packet_len_; }
 
@@ -106,6 +110,7 @@ PacketRelay::Step PacketRelay::scan(evbuffer* in, size_t room, uint64_t max_pack
     const uint8_t* packet = peek.at(off, kHeaderLen + need, buf);
     Verdict v = classify(packet + kHeaderLen, need, uint64_t(h.length));
     if (v == Verdict::Malformed) return {off, Stop::Malformed};
+    if (v == Verdict::Hold) return {off, Stop::Held};
     in_packet_ = true;
     last_ = v == Verdict::Last;
     packet_len_ = h.length;

@@ -22,6 +22,7 @@ static constexpr size_t kWriteLowWater = 256 * 1024;
 
 void ServerSession::connect(const BackendLogin& login) {
   login_ = login;
+  schema_ = login.database;
   phase_ = Phase::Connecting;
   change_state(State::Init);
   if (server_.sockaddr_len == 0) {
@@ -63,8 +64,10 @@ void ServerSession::stop_login_timer() {
 }
 
 uint32_t ServerSession::negotiate_caps(uint32_t client_caps, bool with_db) const {
-  uint32_t caps = (client_caps & server_caps_ & kProxyCapabilities) | CLIENT_PROTOCOL_41 |
-                  CLIENT_SECURE_CONNECTION;
+  // The client's capabilities, and session tracking whether or not the
+  // client asked for it: the proxy keeps the session's state from it.
+  uint32_t caps = (client_caps & server_caps_ & kProxyCapabilities) | (server_caps_ & CLIENT_SESSION_TRACK) |
+                  CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION;
   caps &= ~(CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH |
             CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
   if (with_db) caps |= CLIENT_CONNECT_WITH_DB;
@@ -78,6 +81,8 @@ bool ServerSession::can_serve(uint32_t client_caps) const {
 
 void ServerSession::park() {
   phase_ = Phase::AwaitAuthResult;  // an OK or an ERR ends it, as a login's result
+  tracking_on_ = false;  // the reset sets session_track_* back to the defaults
+  synced_version_ = 0;
   change_state(State::KeepAliveShared);
   seq_ = 0;
   arm_login_timer();
@@ -90,6 +95,8 @@ void ServerSession::reuse(const BackendLogin& login) {
   // authenticating and resetting the session again.
   bool same_user = login.user == login_.user && login.charset == login_.charset && !login.database.empty();
   login_ = login;
+  schema_ = login.database;
+  synced_version_ = 0;
   phase_ = Phase::AwaitAuthResult;
   change_state(State::Init);
   seq_ = 0;

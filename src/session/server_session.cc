@@ -50,7 +50,6 @@ ServerSession::ServerSession(ServerSessionOwner& owner, SessionHost& host, const
 ServerSession::~ServerSession() {
   if (destroyed_) *destroyed_ = true;
   close();
-  if (collected_) evbuffer_free(collected_);
 }
 
 void ServerSession::change_state(State s) {
@@ -85,6 +84,8 @@ void ServerSession::on_read(Connection*, void* arg) {
   OwnerEvent event(self->owner_);
   if (self->phase_ != Phase::Ready)
     self->handle_login_packet();
+  else if (self->in_command_ && !self->client_)
+    self->collect_response();
   else if (self->in_command_)
     self->relay_response();
   else
@@ -111,7 +112,10 @@ void ServerSession::on_event(Connection*, short what, int err, void* arg) {
       // error that says why it closed, or even the whole response.
       bool destroyed = false;
       self->destroyed_ = &destroyed;
-      self->relay_response();
+      if (self->client_)
+        self->relay_response();
+      else
+        self->collect_response();
       if (destroyed) return;
       self->destroyed_ = nullptr;
       if (self->state_ == State::Closed) return;  // lost in the meantime
@@ -136,14 +140,64 @@ void ServerSession::start_command(uint8_t command, const uint8_t* head, size_t h
   client_ = client;
   response_bytes_ = 0;
   blocked_on_client_ = false;
+  held_ = false;
+  held_prepare_ = false;
   down_.reset();
-  ++requests_;
+  if (client) ++requests_;  // the client's commands, not the proxy's own
   tracker_.start(command, head, head_len, caps_);
-  if (!client_) {
-    if (!collected_) collected_ = evbuffer_new();
-    evbuffer_drain(collected_, evbuffer_get_length(collected_));
-  }
   change_state(State::Active);
+}
+
+void ServerSession::send_quiet(const std::string& payload) {
+  if (!ready() || in_command_) return;
+  frame_packet(conn_->output(), 0, payload);
+  conn_->flush();
+}
+
+void ServerSession::run_internal(std::vector<std::string> payloads) {
+  internal_ = std::move(payloads);
+  internal_next_ = 0;
+  results_.assign(internal_.size(), {});
+  // All at once: the server answers them in order, one round trip for all.
+  for (const std::string& p : internal_) frame_packet(conn_->output(), 0, p);
+  conn_->flush();
+  start_command(uint8_t(internal_[0][0]), reinterpret_cast<const uint8_t*>(internal_[0].data()), internal_[0].size(),
+                nullptr);
+  collect_response();
+}
+
+// Reads the responses to the internal commands, whole packets at a time.
+void ServerSession::collect_response() {
+  if (!in_command_ || client_ || !conn_) return;
+  for (;;) {
+    uint8_t fs, ls;
+    std::string payload;
+    ReadStatus st = read_packet(conn_->input(), kMaxCollected, fs, ls, payload);
+    if (st == ReadStatus::Incomplete) return;
+    if (st == ReadStatus::TooBig) {
+      lose("response to the proxy's own command is too large");
+      return;
+    }
+    auto head = reinterpret_cast<const uint8_t*>(payload.data());
+    ResponseTracker::Event ev =
+        tracker_.on_server_packet(head, std::min(payload.size(), ResponseTracker::kPeekBytes), payload.size());
+    if (ev == ResponseTracker::Event::Malformed || ev == ResponseTracker::Event::LocalInfile) {
+      lose("unexpected packet in the response to the proxy's own command");
+      return;
+    }
+    results_[internal_next_].push_back(std::move(payload));
+    if (ev == ResponseTracker::Event::Continue) continue;
+    if (++internal_next_ < internal_.size()) {
+      const std::string& next = internal_[internal_next_];
+      tracker_.start(uint8_t(next[0]), reinterpret_cast<const uint8_t*>(next.data()), next.size(), caps_);
+      continue;
+    }
+    in_command_ = false;
+    internal_.clear();
+    change_state(State::KeepAliveClientSlave);
+    owner_->on_internal_done(this);  // may delete this
+    return;
+  }
 }
 
 void ServerSession::run(const std::string& payload, Connection* client) {
@@ -202,18 +256,21 @@ void ServerSession::on_client_drained() {
 }
 
 // What the tracker says of each packet of a response, with the common case,
-// one more row, decided inline.
+// one more row, decided inline.  A packet the client must get rewritten is
+// held: an OK with session state its trackers do not report or a message to
+// re-encode, and COM_STMT_PREPARE's OK (the client gets the proxy's id).
 struct ResponseClassifier {
   ResponseTracker& tracker;
+  bool rebuild_messages;  // every OK with a message needs rebuilding
   PacketRelay::Verdict operator()(const uint8_t* head, size_t head_len, uint64_t length) {
     if (head_len && tracker.is_plain_row(head[0], length)) return PacketRelay::Verdict::Pass;
-    switch (tracker.on_server_packet(head, head_len, length)) {
-      case ResponseTracker::Event::Continue: return PacketRelay::Verdict::Pass;
-      case ResponseTracker::Event::Done:
-      case ResponseTracker::Event::LocalInfile: return PacketRelay::Verdict::Last;
-      case ResponseTracker::Event::Malformed: break;
-    }
-    return PacketRelay::Verdict::Malformed;
+    ResponseTracker::Event ev = tracker.on_server_packet(head, head_len, length);
+    if (ev == ResponseTracker::Event::Malformed) return PacketRelay::Verdict::Malformed;
+    if (tracker.saw_ok() &&
+        ((tracker.last_status() & SERVER_SESSION_STATE_CHANGED) || (rebuild_messages && tracker.ok_has_tail())))
+      return PacketRelay::Verdict::Hold;
+    if (tracker.saw_prepare_ok()) return PacketRelay::Verdict::Hold;
+    return ev == ResponseTracker::Event::Continue ? PacketRelay::Verdict::Pass : PacketRelay::Verdict::Last;
   }
 };
 
@@ -222,41 +279,43 @@ struct ResponseClassifier {
 void ServerSession::relay_response() {
   if (!in_command_ || tracker_.awaiting_client_upload() || !conn_) return;
   evbuffer* in = conn_->input();
-  size_t out_len = client_ ? evbuffer_get_length(client_->output()) : 0;
-  size_t room = out_len >= kOutputHighWater ? 0 : kOutputHighWater - out_len;
-  ResponseClassifier classify{tracker_};
-  PacketRelay::Step step = down_.scan(in, client_ ? room : kMaxCollected, std::numeric_limits<uint64_t>::max(), classify);
-  if (step.bytes) {
-    if (client_) {
+  // A MySQL backend encodes an OK's message for a tracking client only.
+  ResponseClassifier classify{tracker_, tracks_state() && !mariadb() && !(client_caps_ & CLIENT_SESSION_TRACK)};
+  for (;;) {
+    if (held_ && !rewrite_held(in)) return;  // not whole yet, or lost
+    if (!held_ && tracker_.done()) break;        // a held OK ended it
+    size_t out_len = evbuffer_get_length(client_->output());
+    size_t room = out_len >= kOutputHighWater ? 0 : kOutputHighWater - out_len;
+    PacketRelay::Step step = down_.scan(in, room, std::numeric_limits<uint64_t>::max(), classify);
+    if (step.bytes) {
       client_->send_from(in, step.bytes);
       bump(counters_.bytes_to_clients, step.bytes);
-    } else {
-      evbuffer_remove_buffer(in, collected_, step.bytes);
+      response_bytes_ += step.bytes;
     }
-    response_bytes_ += step.bytes;
-  }
-  switch (step.stop) {
-    case PacketRelay::Stop::NeedInput:
-    case PacketRelay::Stop::TooBig:  // no limit downwards
-      return;
-    case PacketRelay::Stop::OutputFull:
-      if (!client_) {
-        lose("response to the proxy's own command is too large");
+    switch (step.stop) {
+      case PacketRelay::Stop::NeedInput:
+      case PacketRelay::Stop::TooBig:  // no limit downwards
+        return;
+      case PacketRelay::Stop::OutputFull:
+        blocked_on_client_ = true;
+        return;
+      case PacketRelay::Stop::Held:
+        held_ = true;
+        held_prepare_ = tracker_.saw_prepare_ok();
+        continue;
+      case PacketRelay::Stop::Malformed: {
+        uint8_t first = 0;
+        evbuffer_copyout(in, &first, 1);
+        LOG_WARN("ss_id=%llu: unexpected packet (0x%02x) from backend %s in the response to %s",
+                 (unsigned long long)ss_id_, first, server_.address.str().c_str(), command_name(tracker_.command()));
+        bump(counters_.errors);
+        lose("malformed response from the backend");
         return;
       }
-      blocked_on_client_ = true;
-      return;
-    case PacketRelay::Stop::Malformed: {
-      uint8_t first = 0;
-      evbuffer_copyout(in, &first, 1);
-      LOG_WARN("ss_id=%llu: unexpected packet (0x%02x) from backend %s in the response to %s", (unsigned long long)ss_id_,
-               first, server_.address.str().c_str(), command_name(tracker_.command()));
-      bump(counters_.errors);
-      lose("malformed response from the backend");
-      return;
+      case PacketRelay::Stop::Last:
+        break;
     }
-    case PacketRelay::Stop::Last:
-      break;
+    break;
   }
   if (tracker_.awaiting_client_upload()) {
     // LOAD DATA LOCAL INFILE: the client's file comes next.
@@ -272,23 +331,69 @@ void ServerSession::relay_response() {
   finish_response();
 }
 
+// The held packet, taken out whole once it has arrived, and rewritten for
+// the client.  False while it has not arrived (or when the session was lost
+// over it).
+bool ServerSession::rewrite_held(evbuffer* in) {
+  uint8_t first_seq, last_seq;
+  std::string payload;
+  ReadStatus st = read_packet(in, kMaxCollected, first_seq, last_seq, payload);
+  if (st == ReadStatus::Incomplete) return false;
+  if (st == ReadStatus::TooBig) {
+    bump(counters_.errors);
+    lose("oversized packet from the backend");
+    return false;
+  }
+  held_ = false;
+  // Losing the session over a malformed OK may delete it.
+  bool destroyed = false;
+  bool* outer = destroyed_;
+  destroyed_ = &destroyed;
+  std::string out = held_prepare_ ? renumber_prepare_ok(std::move(payload)) : rebuild_ok(payload);
+  if (destroyed) {
+    if (outer) *outer = true;
+    return false;
+  }
+  destroyed_ = outer;
+  if (!conn_) return false;
+  frame_packet(client_->output(), first_seq, out);
+  client_->flush();
+  bump(counters_.bytes_to_clients, out.size() + kHeaderLen);
+  response_bytes_ += out.size() + kHeaderLen;
+  down_.took_packet(last_seq);
+  return true;
+}
+
+// An OK: its state reported to the owner, rebuilt for the client's trackers.
+std::string ServerSession::rebuild_ok(const std::string& payload) {
+  proto::TrackedOk ok;
+  if (!parse_tracked_ok(payload, ok)) {
+    bump(counters_.errors);
+    lose("malformed OK packet from the backend");
+    return std::string();
+  }
+  owner_->on_session_state(this, ok);
+  static const proto::TrackerSet kNone;
+  return build_client_ok(ok, client_caps_, trackers_ ? *trackers_ : kNone, mariadb());
+}
+
+// COM_STMT_PREPARE's OK: 0x00, stmt_id(4), columns(2), params(2), ... with
+// the owner's id for the statement.
+std::string ServerSession::renumber_prepare_ok(std::string payload) {
+  auto b = [&](size_t i) { return uint32_t(uint8_t(payload[i])); };
+  uint32_t backend_id = b(1) | b(2) << 8 | b(3) << 16 | b(4) << 24;
+  uint16_t columns = uint16_t(b(5) | b(6) << 8);
+  uint16_t params = uint16_t(b(7) | b(8) << 8);
+  uint32_t id = owner_->on_statement_prepared(this, backend_id, columns, params);
+  for (int i = 0; i < 4; ++i) payload[1 + i] = char(uint8_t(id >> (8 * i)));
+  return payload;
+}
+
 void ServerSession::finish_response() {
   in_command_ = false;
   client_ = nullptr;
   change_state(State::KeepAliveClientSlave);
   owner_->on_response_done(this);  // may delete this
-}
-
-std::vector<std::string> ServerSession::collected() {
-  std::vector<std::string> packets;
-  if (!collected_) return packets;
-  for (;;) {
-    uint8_t fs, ls;
-    std::string payload;
-    if (read_packet(collected_, kMaxCollected, fs, ls, payload) != ReadStatus::Complete) break;
-    packets.push_back(std::move(payload));
-  }
-  return packets;
 }
 
 // Nothing was asked: the backend is talking out of turn (it usually sends

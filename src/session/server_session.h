@@ -21,6 +21,7 @@
 #include "protocol/connection.h"
 #include "protocol/packets.h"
 #include "protocol/response_tracker.h"
+#include "protocol/session_track.h"
 #include "service/config.h"
 #include "session/relay.h"
 
@@ -37,8 +38,18 @@ class ServerSessionOwner {
   // Logged in (for the pool: reset) and ready for a command.
   virtual void on_server_ready(ServerSession* ss) = 0;
   virtual void on_server_login_failed(ServerSession* ss, const std::string& err_payload) = 0;
-  // The response to run() has been relayed (or collected) whole.
-  virtual void on_response_done(ServerSession* ss) = 0;
+  // The response to run() has been relayed whole.
+  virtual void on_response_done(ServerSession*) {}
+  // The responses to run_internal() have all arrived (see internal_results()).
+  virtual void on_internal_done(ServerSession*) {}
+  // An OK of a relayed response reported session state (CLIENT_SESSION_TRACK).
+  virtual void on_session_state(ServerSession*, const proto::TrackedOk&) {}
+  // The client's COM_STMT_PREPARE succeeded: returns the statement id the
+  // client gets instead of the backend's.
+  virtual uint32_t on_statement_prepared(ServerSession*, uint32_t backend_id, uint16_t /*columns*/,
+                                         uint16_t /*params*/) {
+    return backend_id;
+  }
   // The backend connection is gone, or the backend said something that makes
   // no sense (then it has been closed).  What it sent before is relayed.
   virtual void on_server_lost(ServerSession* ss, const std::string& why) = 0;
@@ -94,9 +105,23 @@ class ServerSession {
   void set_owner(ServerSessionOwner& owner) { owner_ = &owner; }
 
   // ---- commands (server_session.cc) ----
+  // Who the responses are relayed to: the client's capabilities and what its
+  // session trackers report, so that OKs are rebuilt as the server would
+  // have sent them to it.
+  void set_client_view(uint32_t client_caps, const proto::TrackerSet* trackers) {
+    client_caps_ = client_caps;
+    trackers_ = trackers;
+  }
   // Runs a command read whole: writes it to the backend and relays the
-  // response into `client`, or, with no client, keeps it for collected().
+  // response into `client`.
   void run(const std::string& payload, Connection* client);
+  // Writes a command that gets no response (COM_STMT_CLOSE) while idle.
+  void send_quiet(const std::string& payload);
+  // Runs the proxy's own commands, all written at once (pipelined); the
+  // owner hears on_internal_done when every response has arrived.
+  void run_internal(std::vector<std::string> payloads);
+  // Each internal command's response, as packets.
+  const std::vector<std::vector<std::string>>& internal_results() const { return results_; }
   // A command too long to read whole: `head` is its first bytes; the client
   // session moves the command itself with forward_upload().
   void begin_streamed(uint8_t command, const uint8_t* head, size_t head_len, Connection* client);
@@ -111,8 +136,6 @@ class ServerSession {
   bool upload_packet_done(uint64_t payload_len);
   // The client's output drained: go on relaying.
   void on_client_drained();
-  // The packets run() collected (without a client), in order.
-  std::vector<std::string> collected();
 
   // Politely ends the backend connection (COM_QUIT when logged in).
   void close();
@@ -141,6 +164,19 @@ class ServerSession {
   uint32_t caps() const { return caps_; }  // negotiated with the backend
   uint16_t login_status() const { return login_status_; }
   const std::string& server_version() const { return server_version_; }
+  // Whether the backend reports session state, and whether this session's
+  // trackers are set up (session_track_*, after every login and reset).
+  bool tracks_state() const { return caps_ & proto::CLIENT_SESSION_TRACK; }
+  bool tracking_on() const { return tracking_on_; }
+  void set_tracking_on(bool on) { tracking_on_ = on; }
+  // The version of its client session's state this session holds (0: none).
+  uint64_t synced_version() const { return synced_version_; }
+  void set_synced_version(uint64_t v) { synced_version_ = v; }
+  // The database this session uses, as far as the proxy has set it.
+  const std::string& schema() const { return schema_; }
+  void set_schema(const std::string& db) { schema_ = db; }
+  // The backend speaks MariaDB's dialect of the protocol.
+  bool mariadb() const { return server_version_.find("MariaDB") != std::string::npos; }
   uint64_t transact_count() const { return transact_count_; }
   void count_transaction() { ++transact_count_; }
   uint64_t requests() const { return requests_; }
@@ -183,7 +219,12 @@ class ServerSession {
   void send_to_backend(const std::string& payload);
   void start_command(uint8_t command, const uint8_t* head, size_t head_len, Connection* client);
   void relay_response();
+  bool rewrite_held(evbuffer* in);
+  std::string rebuild_ok(const std::string& payload);
+  std::string renumber_prepare_ok(std::string payload);
   void finish_response();
+  void collect_response();
+  void next_internal();
   void handle_unsolicited();
   void lose(const std::string& why);  // closes, then tells the owner
 
@@ -210,8 +251,18 @@ class ServerSession {
   // The command in flight.
   bool in_command_ = false;
   bool streaming_ = false;       // the command itself is still being uploaded
-  Connection* client_ = nullptr;  // where the response goes; null: collected_
-  evbuffer* collected_ = nullptr;
+  Connection* client_ = nullptr;  // where the response goes
+  uint32_t client_caps_ = 0;
+  const proto::TrackerSet* trackers_ = nullptr;
+  bool held_ = false;            // a packet to rewrite waits to arrive whole:
+  bool held_prepare_ = false;    //   COM_STMT_PREPARE's OK, else an OK
+  // Internal commands: their payloads (for the tracker), and what came back.
+  std::vector<std::string> internal_;
+  size_t internal_next_ = 0;
+  std::vector<std::vector<std::string>> results_;
+  bool tracking_on_ = false;
+  uint64_t synced_version_ = 0;
+  std::string schema_;
   ResponseTracker tracker_;
   PacketRelay down_;             // backend -> client
   bool blocked_on_client_ = false;

@@ -39,6 +39,7 @@ class SessionHost {
   virtual uint64_t next_ss_id() = 0;
   virtual BackendFacts backend_facts(const std::string& cluster) = 0;
   virtual void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) = 0;
+  virtual void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) = 0;
   virtual ServerPool& server_pool() = 0;
 
   // The sessions of every worker, for the proxy's own statements.

@@ -943,6 +943,210 @@ static int cmd_query(MYSQL *m, const char *sql) {
   return 0;
 }
 
+/* ------------------------------------------------------------------ script */
+
+/* A session driven step by step from standard input, one step per line, so
+ * a test can act on the session from outside between two steps (kill its
+ * server session, wait for the backend's wait_timeout) and then see what the
+ * session still holds.  Each step prints what it got:
+ *
+ *   query SQL              rows as "a|b" (NULL as NULL), then "ok" or "error CODE SQLSTATE"
+ *   prepare NAME SQL       "prepared NAME params=N"
+ *   bind NAME V...         binds the values (integers as BIGINT, else strings);
+ *                          the next exec sends their types, later ones do not
+ *   exec NAME              rows, then "ok affected=N" or "error ..."
+ *   cursor NAME            executes with a read-only cursor, fetches nothing
+ *   fetch NAME N           fetches up to N rows of the cursor
+ *   longdata NAME IDX TEXT mysql_stmt_send_long_data
+ *   stmt_reset NAME        COM_STMT_RESET
+ *   close NAME             COM_STMT_CLOSE
+ *   reset                  COM_RESET_CONNECTION
+ *   mark TEXT              prints "mark TEXT" (the test waits for it)
+ *   wait FILE              waits (up to 60 s) until FILE exists
+ *   sleep SECONDS
+ */
+#define SCRIPT_STMTS 16
+#define SCRIPT_PARAMS 8
+
+struct script_stmt {
+  char name[32];
+  MYSQL_STMT *s;
+  MYSQL_BIND b[SCRIPT_PARAMS];
+  long long ints[SCRIPT_PARAMS];
+  char strs[SCRIPT_PARAMS][256];
+  unsigned long lens[SCRIPT_PARAMS];
+};
+
+static void print_db_error(unsigned int code, const char *state, const char *msg) {
+  printf("error %u %s %s\n", code, state, msg);
+}
+
+static struct script_stmt *script_find(struct script_stmt *t, const char *name, int create) {
+  for (int i = 0; i < SCRIPT_STMTS; i++)
+    if (t[i].s && strcmp(t[i].name, name) == 0) return &t[i];
+  if (!create) return NULL;
+  for (int i = 0; i < SCRIPT_STMTS; i++)
+    if (!t[i].s) {
+      memset(&t[i], 0, sizeof t[i]);
+      snprintf(t[i].name, sizeof t[i].name, "%s", name);
+      return &t[i];
+    }
+  return NULL;
+}
+
+static void script_print_text_result(MYSQL *m) {
+  do {
+    MYSQL_RES *res = mysql_store_result(m);
+    if (res) {
+      unsigned int n = mysql_num_fields(res);
+      MYSQL_ROW row;
+      while ((row = mysql_fetch_row(res))) {
+        for (unsigned int i = 0; i < n; i++) printf("%s%s", i ? "|" : "", row[i] ? row[i] : "NULL");
+        putchar('\n');
+      }
+      mysql_free_result(res);
+    }
+  } while (mysql_next_result(m) == 0);
+  if (mysql_errno(m))
+    print_db_error(mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+  else
+    printf("ok\n");
+}
+
+/* Prints the rows a statement's result holds (or fetches up to `limit`). */
+static void script_print_stmt_rows(MYSQL_STMT *s, long limit) {
+  MYSQL_RES *meta = mysql_stmt_result_metadata(s);
+  if (!meta) return;
+  unsigned int n = mysql_num_fields(meta);
+  mysql_free_result(meta);
+  if (n > SCRIPT_PARAMS) n = SCRIPT_PARAMS;
+  MYSQL_BIND out[SCRIPT_PARAMS];
+  char buf[SCRIPT_PARAMS][256];
+  unsigned long len[SCRIPT_PARAMS];
+  my_bool isnull[SCRIPT_PARAMS];
+  memset(out, 0, sizeof out);
+  for (unsigned int i = 0; i < n; i++) {
+    out[i].buffer_type = MYSQL_TYPE_STRING;
+    out[i].buffer = buf[i];
+    out[i].buffer_length = sizeof buf[i];
+    out[i].length = &len[i];
+    out[i].is_null = &isnull[i];
+  }
+  if (mysql_stmt_bind_result(s, out)) return;
+  long rows = 0;
+  while ((limit < 0 || rows < limit) && mysql_stmt_fetch(s) == 0) {
+    for (unsigned int i = 0; i < n; i++)
+      printf("%s%.*s", i ? "|" : "", isnull[i] ? 4 : (int)len[i], isnull[i] ? "NULL" : buf[i]);
+    putchar('\n');
+    rows++;
+  }
+}
+
+static int cmd_script(MYSQL *m) {
+  static struct script_stmt stmts[SCRIPT_STMTS];
+  char line[4096];
+  while (fgets(line, sizeof line, stdin)) {
+    line[strcspn(line, "\n")] = 0;
+    if (!line[0] || line[0] == '#') continue;
+    char *arg = strchr(line, ' ');
+    if (arg) *arg++ = 0;
+    const char *step = line;
+    if (strcmp(step, "query") == 0 && arg) {
+      if (mysql_query(m, arg))
+        print_db_error(mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+      else
+        script_print_text_result(m);
+    } else if (strcmp(step, "mark") == 0) {
+      printf("mark %s\n", arg ? arg : "");
+    } else if (strcmp(step, "wait") == 0 && arg) {
+      for (int i = 0; i < 600 && access(arg, F_OK) != 0; i++) usleep(100000);
+    } else if (strcmp(step, "sleep") == 0 && arg) {
+      usleep((useconds_t)(atof(arg) * 1e6));
+    } else if (strcmp(step, "reset") == 0) {
+      if (mysql_reset_connection(m))
+        print_db_error(mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+      else
+        printf("ok\n");
+    } else if (strcmp(step, "prepare") == 0 && arg && strchr(arg, ' ')) {
+      char *sql = strchr(arg, ' ');
+      *sql++ = 0;
+      struct script_stmt *st = script_find(stmts, arg, 1);
+      CHECK(st, "script: too many statements");
+      st->s = mysql_stmt_init(m);
+      if (mysql_stmt_prepare(st->s, sql, (unsigned long)strlen(sql))) {
+        print_db_error(mysql_stmt_errno(st->s), mysql_stmt_sqlstate(st->s), mysql_stmt_error(st->s));
+        mysql_stmt_close(st->s);
+        st->s = NULL;
+      } else {
+        printf("prepared %s params=%lu\n", arg, mysql_stmt_param_count(st->s));
+      }
+    } else {
+      char *name = arg, *rest = NULL;
+      if (arg && (rest = strchr(arg, ' '))) *rest++ = 0;
+      struct script_stmt *st = name ? script_find(stmts, name, 0) : NULL;
+      if (!st) {
+        printf("script: bad step '%s'\n", step);
+        return 1;
+      }
+      MYSQL_STMT *s = st->s;
+      int failed = 0;
+      if (strcmp(step, "bind") == 0) {
+        memset(st->b, 0, sizeof st->b);
+        for (int i = 0; rest && *rest && i < SCRIPT_PARAMS; i++) {
+          char *next = strchr(rest, ' ');
+          if (next) *next++ = 0;
+          char *end;
+          st->ints[i] = strtoll(rest, &end, 10);
+          if (*rest && !*end) {
+            st->b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+            st->b[i].buffer = &st->ints[i];
+          } else {
+            snprintf(st->strs[i], sizeof st->strs[i], "%s", rest);
+            st->lens[i] = (unsigned long)strlen(st->strs[i]);
+            st->b[i].buffer_type = MYSQL_TYPE_STRING;
+            st->b[i].buffer = st->strs[i];
+            st->b[i].length = &st->lens[i];
+          }
+          rest = next;
+        }
+        failed = mysql_stmt_bind_param(s, st->b);
+        if (!failed) printf("bound %s\n", name);
+      } else if (strcmp(step, "exec") == 0 || strcmp(step, "cursor") == 0) {
+        unsigned long type = strcmp(step, "cursor") == 0 ? CURSOR_TYPE_READ_ONLY : CURSOR_TYPE_NO_CURSOR;
+        mysql_stmt_attr_set(s, STMT_ATTR_CURSOR_TYPE, &type);
+        failed = mysql_stmt_execute(s);
+        if (!failed && type == CURSOR_TYPE_NO_CURSOR) {
+          script_print_stmt_rows(s, -1);
+          printf("ok affected=%lld\n", (long long)mysql_stmt_affected_rows(s));
+        } else if (!failed) {
+          printf("ok cursor\n");
+        }
+      } else if (strcmp(step, "fetch") == 0 && rest) {
+        script_print_stmt_rows(s, atol(rest));
+        if (mysql_stmt_errno(s)) failed = 1; else printf("ok\n");
+      } else if (strcmp(step, "longdata") == 0 && rest && strchr(rest, ' ')) {
+        char *text = strchr(rest, ' ');
+        *text++ = 0;
+        failed = mysql_stmt_send_long_data(s, (unsigned int)atoi(rest), text, (unsigned long)strlen(text));
+        if (!failed) printf("sent\n");
+      } else if (strcmp(step, "stmt_reset") == 0) {
+        failed = mysql_stmt_reset(s);
+        if (!failed) printf("ok\n");
+      } else if (strcmp(step, "close") == 0) {
+        mysql_stmt_close(s);
+        st->s = NULL;
+        printf("closed\n");
+      } else {
+        printf("script: bad step '%s'\n", step);
+        return 1;
+      }
+      if (failed) print_db_error(mysql_stmt_errno(s), mysql_stmt_sqlstate(s), mysql_stmt_error(s));
+    }
+    fflush(stdout);
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void usage(void) {
@@ -962,7 +1166,8 @@ static void usage(void) {
         "  list_fields              COM_FIELD_LIST\n"
         "  select_db                COM_INIT_DB\n"
         "  longdata [MIB]           a MIB-MiB parameter (default 20) via send_long_data, read back\n"
-        "  threads [N] [ITER] [SEC] N threads x ITER connect/query/verify/quit (default 50 10 120)\n",
+        "  threads [N] [ITER] [SEC] N threads x ITER connect/query/verify/quit (default 50 10 120)\n"
+        "  script                   steps from standard input, one per line (see cmd_script)\n",
         stderr);
 }
 
@@ -1015,6 +1220,7 @@ int main(int argc, char **argv) {
     rc = cmd_change_user_hold(m, args[0], args[1], secs);
   }
   else if (strcmp(cmd, "reset") == 0) rc = cmd_reset(m);
+  else if (strcmp(cmd, "script") == 0) rc = cmd_script(m);
   else if (strcmp(cmd, "ping") == 0) rc = cmd_ping(m);
   else if (strcmp(cmd, "stat") == 0) rc = cmd_stat(m);
   else if (strcmp(cmd, "list_fields") == 0) rc = cmd_list_fields(m);

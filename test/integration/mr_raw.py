@@ -12,6 +12,10 @@ usage: mr_raw.py SCENARIO HOST PORT [args...]
   emptycmd USER PASS                an empty command packet, then SELECT 1
   halfsend USER PASS SENT TOTAL WAIT  a TOTAL-byte COM_QUERY of which only SENT
                                     bytes are sent; waits up to WAIT s for the close
+  responses USER PASS CAPS SQL...   each statement's response, packet by
+                                    packet in hex, for a client with the
+                                    capability flags CAPS added (e.g. 0x800000
+                                    CLIENT_SESSION_TRACK, 0x1000000 DEPRECATE_EOF)
   changeuser USER PASS USER2 PASS2 MIB  while a SELECT SLEEP(1) runs:
                                     COM_CHANGE_USER naming
                                     caching_sha2_password, the native answer
@@ -88,12 +92,13 @@ class Conn:
         scramble += payload[pos:pos + 12]
         return scramble
 
-    def login(self, user, password, db=None):
+    def login(self, user, password, db=None, extra_caps=0):
         scramble = self.greeting()
         if scramble is None or (scramble and scramble[:1] == b'\xff'):
             return 'refused before the greeting'
         self.scramble = scramble
-        caps = CAPS | (CLIENT_CONNECT_WITH_DB if db else 0)
+        caps = CAPS | extra_caps | (CLIENT_CONNECT_WITH_DB if db else 0)
+        self.caps = caps
         token = native_token(password, scramble)
         body = struct.pack('<IIB', caps, 1 << 24, 45) + b'\0' * 23 + user.encode('utf-8', 'surrogateescape') + b'\0'
         body += bytes([len(token)]) + token
@@ -120,6 +125,54 @@ def describe(p):
     if payload[:1] == b'\xfe':
         return 'auth_switch'
     return 'packet_0x%02x' % payload[0]
+
+
+def read_response(c):
+    """The packets of one text-protocol response (multi-results too)."""
+    out = []
+    deprecate_eof = c.caps & (1 << 24)
+    while True:
+        p = c.read_packet()
+        if p is None:
+            return out
+        out.append(p)
+        first = p[1][:1]
+        if first in (b'\x00', b'\xff'):
+            status = ok_status(p[1]) if first == b'\x00' else 0
+            if not status & 0x0008:
+                return out
+            continue
+        # a result set: column count, definitions, [EOF], rows, EOF/OK
+        n = p[1][0]
+        for _ in range(n):
+            out.append(c.read_packet())
+        if not deprecate_eof:
+            out.append(c.read_packet())
+        while True:
+            r = c.read_packet()
+            out.append(r)
+            if r[1][:1] == b'\xff' or (r[1][:1] == b'\xfe' and len(r[1]) < 0xffffff):
+                break
+        last = out[-1][1]
+        status = ok_status(last) if deprecate_eof else int.from_bytes(last[3:5], 'little')
+        if last[:1] == b'\xff' or not status & 0x0008:
+            return out
+
+
+def lenenc(b, i):
+    if b[i] < 0xfb:
+        return b[i], i + 1
+    if b[i] == 0xfc:
+        return int.from_bytes(b[i + 1:i + 3], 'little'), i + 3
+    if b[i] == 0xfd:
+        return int.from_bytes(b[i + 1:i + 4], 'little'), i + 4
+    return int.from_bytes(b[i + 1:i + 9], 'little'), i + 9
+
+
+def ok_status(b):
+    _, i = lenenc(b, 1)
+    _, i = lenenc(b, i)
+    return int.from_bytes(b[i:i + 2], 'little')
 
 
 def wait_closed(c, seconds):
@@ -163,6 +216,17 @@ def main(argv):
     c = Conn(host, port)
     if scenario == 'login':
         print('login=%s' % c.login(a[0], a[1]))
+        return 0
+    if scenario == 'responses':
+        outcome = c.login(a[0], a[1], 'test', int(a[2], 0))
+        if outcome != 'ok':
+            print('login=%s' % outcome)
+            return 1
+        for sql in a[3:]:
+            c.query(sql)
+            print('-- %s' % sql)
+            for seq, payload in read_response(c):
+                print('%d %s' % (seq, payload.hex()))
         return 0
     outcome = c.login(a[0], a[1])
     if outcome != 'ok':

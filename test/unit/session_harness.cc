@@ -101,13 +101,18 @@ void FakeBackend::on_event(bufferevent* bev, short, void* arg) {
 }
 
 void FakeBackend::send_row_result(Conn& c, uint8_t seq, const std::string& value, int pieces) {
+  send_row(c, seq, {value}, pieces);
+}
+
+void FakeBackend::send_row(Conn& c, uint8_t seq, const std::vector<std::string>& values, int pieces) {
   ColumnDef col;
   col.name = "v";
   Writer count;
-  count.lenenc_int(1);
+  count.lenenc_int(values.size());
   Writer row;
-  row.lenenc_str(value);
-  std::vector<std::string> parts = {count.str(), build_column_def(col)};
+  for (const auto& v : values) row.lenenc_str(v);
+  std::vector<std::string> parts = {count.str()};
+  for (size_t i = 0; i < values.size(); ++i) parts.push_back(build_column_def(col));
   bool modern = c.caps & CLIENT_DEPRECATE_EOF;
   if (!modern) parts.push_back(build_eof(SERVER_STATUS_AUTOCOMMIT));
   parts.push_back(row.str());
@@ -155,11 +160,17 @@ void FakeBackend::handle(Conn& c, uint8_t seq, const std::string& payload) {
   }
   uint8_t cmd = payload.empty() ? 0 : uint8_t(payload[0]);
   std::string text = payload.size() > 1 ? payload.substr(1) : "";
-  log_.push_back(std::to_string(c.id) + ":" + std::to_string(cmd) + ":" + text);
+  bool own = text.rfind("SELECT @@global.session_track", 0) == 0 || text.rfind("SET session_track", 0) == 0;
+  if (!own) log_.push_back(std::to_string(c.id) + ":" + std::to_string(cmd) + ":" + text);
   if (cmd == COM_QUIT) {
     bufferevent* bev = c.bev;
     conns_.erase(bev);
     bufferevent_free(bev);
+    return;
+  }
+  if (cmd == COM_QUERY && text.rfind("SELECT @@global.session_track", 0) == 0) {
+    send_row(c, seq, {"autocommit,character_set_client,character_set_connection,character_set_results,time_zone", "ON",
+                      "OFF", "OFF"}, 1);
     return;
   }
   if (cmd == COM_QUERY && text.rfind("SELECT", 0) == 0) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "control/session_directory.h"
+#include "control/shm_table.h"
 #include "myrelay/shm_layout.h"
 #include "protocol/packets.h"
 #include "routing/server_pool.h"
@@ -34,7 +35,8 @@ class FakeBackend {
   explicit FakeBackend(event_base* base);
   ~FakeBackend();
   uint16_t port() const { return port_; }
-  // Commands received, in order, as "<connection id>:<command byte>:<text>".
+  // Commands received, in order, as "<connection id>:<command byte>:<text>",
+  // without the proxy's own session tracking set-up.
   const std::vector<std::string>& log() const { return log_; }
   int connections() const { return int(conns_.size()); }
   void answer_sleepers();
@@ -50,6 +52,7 @@ class FakeBackend {
   void handle(Conn& c, uint8_t seq, const std::string& payload);
   void send(Conn& c, uint8_t& seq, const std::string& payload);
   void send_row_result(Conn& c, uint8_t seq, const std::string& value, int pieces);
+  void send_row(Conn& c, uint8_t seq, const std::vector<std::string>& values, int pieces);
   // The rest of a result sent in pieces.
   struct Later {
     FakeBackend* self;
@@ -84,6 +87,7 @@ class FakeHost : public SessionHost, public SessionDirectory {
   uint64_t next_ss_id() override { return ++ss_ids_; }
   BackendFacts backend_facts(const std::string&) override { return BackendFacts{}; }
   void note_backend_handshake(const std::string&, const proto::Handshake&) override {}
+  void note_backend_trackers(const std::string&, const proto::TrackerSet&) override {}
   ServerPool& server_pool() override { return pool_; }
   SessionDirectory& directory() override { return *this; }
   void stop_backend_statement(const BackendServer&, const std::string&, const BackendLogin&, uint32_t server_sessid,
@@ -97,6 +101,9 @@ class FakeHost : public SessionHost, public SessionDirectory {
   // SessionDirectory: the one session under test.
   std::vector<shm::SessionRecord> snapshot() const override;
   bool send(const shm::SessionRecord&, const control::Request&, std::string&) override { return true; }
+  bool variables(const shm::SessionRecord&, std::string& area) const override {
+    return ShmTable::read_vars(&slot, area);
+  }
   int pid() const override { return 1; }
 
   shm::Slot slot{};

@@ -2,6 +2,7 @@
 // whom, who may kill whom, and what reaches the workers.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,13 @@ class FakeDirectory : public SessionDirectory {
     return true;
   }
   int pid() const override { return 4242; }
+  std::map<uint32_t, std::string> vars;  // by cs_id
+  bool variables(const shm::SessionRecord& r, std::string& area) const override {
+    auto it = vars.find(r.cs_id);
+    if (it == vars.end()) return false;
+    area = it->second;
+    return true;
+  }
 
   void add(uint32_t cs_id, const std::string& tenant, const std::string& user, uint32_t backend_id,
            uint64_t ss_id) {
@@ -94,16 +102,18 @@ class AdminCommandsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(kill_proxysession_needs_a_privileged_tenant);
   CPPUNIT_TEST(kill_by_connection_id_and_ambiguity);
   CPPUNIT_TEST(kill_server_session);
+  CPPUNIT_TEST(show_variables);
   CPPUNIT_TEST(unreachable_worker_is_an_error);
   CPPUNIT_TEST(malformed_statement);
   CPPUNIT_TEST_SUITE_END();
 
   FakeDirectory dir;
+  std::vector<admin::Warning> warnings;
   admin::Caller alice, bob, other_tenant, root;
 
   std::string run(const std::string& sql, const admin::Caller& who, admin::After* after = nullptr) {
     std::string out;
-    admin::After a = admin::execute(sql::parse_admin(sql), who, dir, kCaps, out);
+    admin::After a = admin::execute(sql::parse_admin(sql), who, dir, kCaps, out, warnings);
     if (after) *after = a;
     return out;
   }
@@ -182,6 +192,44 @@ class AdminCommandsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(dir.sent.back().type == control::RequestType::KillServerSession);
     CPPUNIT_ASSERT_EQUAL(uint64_t(2), dir.sent.back().ss_id);
     CPPUNIT_ASSERT_EQUAL(uint16_t(1094), error_code(run("KILL PROXYSESSION 2147483650 3", root)));
+    CPPUNIT_ASSERT(warnings.empty());
+    // A session that cannot be carried ends with its server session: the
+    // answer notes it, and SHOW WARNINGS lists the note.
+    dir.sessions[1].not_restorable = shm::kNrTemporaryTables | shm::kNrUserVariables;
+    std::string out = run("KILL PROXYSESSION 2147483650 2", root);
+    CPPUNIT_ASSERT(is_ok(out));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), warnings.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("Note"), warnings[0].level);
+    CPPUNIT_ASSERT(warnings[0].message.find("user variables, temporary tables") != std::string::npos);
+    OkPacket ok;
+    CPPUNIT_ASSERT(parse_ok(packets(out)[0], ok));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1), ok.warnings);
+    std::string listed = admin::show_warnings(warnings, kCaps);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(listed));
+    CPPUNIT_ASSERT(listed.find("temporary tables") != std::string::npos);
+  }
+
+  void show_variables() {
+    std::string area;
+    area += 'v';
+    area += std::string("sql_mode\0ANSI_QUOTES\0", 21);
+    area += 'v';
+    area += std::string("time_zone\0+03:00\0", 17);
+    area += 's';
+    area += std::string("schema\0test\0", 12);
+    dir.vars[0x80000001] = area;
+    std::string out = run("SHOW PROXYSESSION VARIABLES", alice);
+    CPPUNIT_ASSERT_EQUAL(size_t(3), row_count(out));
+    CPPUNIT_ASSERT(out.find("ANSI_QUOTES") != std::string::npos);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("SHOW PROXYSESSION VARIABLES 2147483649 LIKE 'time%'", root)));
+    // Others' sessions by the listing rules; a session gone meanwhile is unknown.
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1094), error_code(run("SHOW PROXYSESSION VARIABLES 2147483649", bob)));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1094), error_code(run("SHOW PROXYSESSION VARIABLES 2147483652", alice)));
+    // What did not fit the area is said in a note.
+    dir.sessions[0].vars_dropped = 4;
+    out = run("SHOW PROXYSESSION VARIABLES", alice);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), warnings.size());
+    CPPUNIT_ASSERT(warnings[0].message.find("4 entries") != std::string::npos);
   }
 
   void unreachable_worker_is_an_error() {

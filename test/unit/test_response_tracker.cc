@@ -162,8 +162,11 @@ class ResponseTrackerTest : public CppUnit::TestFixture {
     t.on_client_infile_packet(0);
     CPPUNIT_ASSERT(!t.awaiting_client_upload());
     CPPUNIT_ASSERT(feed(t, {ok(0)}) == std::vector<Ev>{Ev::Done});
-    // LOCAL INFILE is only valid for COM_QUERY.
+    // A prepared LOAD DATA LOCAL INFILE asks for the file the same way.
     start(t, COM_STMT_EXECUTE, kModern);
+    CPPUNIT_ASSERT(feed(t, {std::string("\xfb/x", 3)}) == std::vector<Ev>{Ev::LocalInfile});
+    // A prepare's answer cannot be a file request.
+    start(t, COM_STMT_PREPARE, kModern);
     CPPUNIT_ASSERT(feed(t, {std::string("\xfb/x", 3)}) == std::vector<Ev>{Ev::Malformed});
   }
 

@@ -1,0 +1,217 @@
+// A client session's state (see session_state.h).
+#include "session/session_state.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace myrelay {
+
+using namespace proto;
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+  return s;
+}
+
+bool is_number(const std::string& v) {
+  size_t i = v[0] == '-' ? 1 : 0;
+  if (i >= v.size()) return false;
+  bool dot = false;
+  for (; i < v.size(); ++i) {
+    if (v[i] == '.' && !dot) {
+      dot = true;
+      continue;
+    }
+    if (v[i] < '0' || v[i] > '9') return false;
+  }
+  return v.back() != '.';
+}
+
+// Character sets first, then collations, then the rest: SET NAMES' parts in
+// the order that leaves each of them as reported.
+int replay_rank(const std::string& name) {
+  if (name == "character_set_client" || name == "character_set_results" || name == "character_set_connection")
+    return 0;
+  if (name.rfind("character_set_", 0) == 0) return 1;
+  if (name.rfind("collation_", 0) == 0) return 2;
+  return 3;
+}
+
+}  // namespace
+
+std::string SessionState::describe(uint32_t reasons) {
+  std::string out;
+  for (const auto& r : shm::kNotRestorableNames)
+    if (reasons & r.bit) out += (out.empty() ? "" : ", ") + std::string(r.name);
+  return out;
+}
+
+bool SessionState::carried(const std::string& name) {
+  static const char* const kNot[] = {"timestamp", "insert_id", "pseudo_thread_id", "last_gtid", "gtid_seq_no",
+                                     "last_insert_id", "rand_seed1", "rand_seed2", "identity", "in_transaction",
+                                     "warning_count", "error_count", "sql_log_off"};
+  if (name.rfind("session_track_", 0) == 0) return false;
+  for (const char* n : kNot)
+    if (name == n) return false;
+  return true;
+}
+
+void SessionState::apply(const TrackedOk& ok, bool temporary) {
+  for (const StateChange& c : ok.changes) {
+    switch (c.type) {
+      case SESSION_TRACK_SYSTEM_VARIABLES: {
+        std::string name = lower(c.name);
+        if (temporary || !carried(name)) break;
+        auto it = vars_.find(name);
+        if (it != vars_.end() && it->second == c.value) break;
+        vars_[name] = c.value;
+        changed();
+        break;
+      }
+      case SESSION_TRACK_SCHEMA:
+        if (schema_ != c.value) {
+          schema_ = c.value;
+          changed();
+        }
+        break;
+      case SESSION_TRACK_TRANSACTION_CHARACTERISTICS:
+        if (characteristics_ != c.value) {
+          characteristics_ = c.value;
+          changed();
+        }
+        break;
+      case SESSION_TRACK_TRANSACTION_STATE:
+        // "_______L": tables locked with LOCK TABLES.
+        set_reason(kLockTables, c.value.size() >= 8 && c.value[7] == 'L');
+        break;
+      default:
+        break;
+    }
+  }
+  if (ok.last_insert_id) set_last_insert_id(ok.last_insert_id);
+}
+
+void SessionState::set_in_transaction(bool in) { set_reason(kTransaction, in); }
+
+void SessionState::set_last_insert_id(uint64_t id) {
+  if (id == last_insert_id_) return;
+  last_insert_id_ = id;
+  changed();
+}
+
+void SessionState::set_reason(Reason r, bool on) {
+  uint32_t before = reasons_;
+  reasons_ = on ? (reasons_ | r) : (reasons_ & ~uint32_t(r));
+  if (reasons_ != before) changed();
+}
+
+void SessionState::note(const StatementFacts& f) {
+  struct Map {
+    uint32_t fact;
+    Reason reason;
+  };
+  static const Map kSticky[] = {
+      {StatementFacts::kUserVariables, kUserVariables}, {StatementFacts::kTemporaryTables, kTemporaryTables},
+      {StatementFacts::kSqlPrepare, kSqlPrepare},       {StatementFacts::kUserLocks, kUserLocks},
+      {StatementFacts::kHandler, kHandler},             {StatementFacts::kStoredProgram, kStoredProgram},
+      {StatementFacts::kLastInsertIdSet, kUnknownState}, {StatementFacts::kCharacterSet, kUnknownState},
+      {StatementFacts::kLockTables, kLockTables},       {StatementFacts::kXaStart, kXa},
+  };
+  for (const Map& m : kSticky)
+    if (f.has(m.fact)) set_reason(m.reason, true);
+  if (f.has(StatementFacts::kUnlockTables)) set_reason(kLockTables, false);
+  if (f.has(StatementFacts::kXaEnd)) set_reason(kXa, false);
+  if (f.has(StatementFacts::kFoundRows)) {
+    set_reason(kFoundRows, true);
+    found_rows_pending_ = true;
+  }
+  // SET NAMES x COLLATE y reports the character sets but not the collation.
+  if (!f.collation.empty() && vars_["collation_connection"] != f.collation) {
+    vars_["collation_connection"] = f.collation;
+    changed();
+  }
+}
+
+void SessionState::statement_done() {
+  // The statement that set SQL_CALC_FOUND_ROWS has run; the one after it
+  // reads FOUND_ROWS(), and then the count is gone.
+  if (found_rows_pending_)
+    found_rows_pending_ = false;
+  else
+    set_reason(kFoundRows, false);
+}
+
+void SessionState::reset(const std::string& schema) {
+  vars_.clear();
+  schema_ = schema;
+  characteristics_.clear();
+  last_insert_id_ = 0;
+  reasons_ = 0;
+  found_rows_pending_ = false;
+  changed();
+}
+
+std::vector<std::pair<std::string, std::string>> SessionState::variables() const {
+  std::vector<std::pair<std::string, std::string>> v(vars_.begin(), vars_.end());
+  std::stable_sort(v.begin(), v.end(),
+                   [](const auto& a, const auto& b) { return replay_rank(a.first) < replay_rank(b.first); });
+  return v;
+}
+
+std::string SessionState::literal(const std::string& name, const std::string& value) {
+  // The server reports a NULL character_set_results as ''.
+  if (value.empty() && name.rfind("character_set_", 0) == 0) return "NULL";
+  if (!value.empty() && is_number(value)) return value;
+  // A backslash or NUL means different things with and without
+  // NO_BACKSLASH_ESCAPES; a hex literal means the same under any sql_mode.
+  if (value.find_first_of(std::string("\\\0", 2)) != std::string::npos) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out = "X'";
+    for (unsigned char c : value) {
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+    return out + "'";
+  }
+  // Doubled single quotes read the same under any sql_mode (ANSI_QUOTES
+  // changes only double quotes).
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string SessionState::replay_set(const std::string& prefix) const {
+  std::string sql = "SET " + prefix;
+  for (const auto& [name, value] : variables()) {
+    if (sql.size() > 4) sql += ", ";
+    sql += "@@SESSION." + name + " = " + literal(name, value);
+  }
+  if (last_insert_id_) {
+    if (sql.size() > 4) sql += ", ";
+    sql += "@@SESSION.last_insert_id = " + std::to_string(last_insert_id_);
+  }
+  return sql.size() > 4 ? sql : std::string();
+}
+
+bool SessionState::echo_matches(const TrackedOk& echo, std::string& difference) const {
+  std::map<std::string, std::string> seen;
+  for (const StateChange& c : echo.changes)
+    if (c.type == SESSION_TRACK_SYSTEM_VARIABLES) seen[lower(c.name)] = c.value;
+  for (const auto& [name, value] : vars_) {
+    auto it = seen.find(name);
+    // A variable set to the value it had is not always reported again.
+    if (it != seen.end() && it->second != value) {
+      difference = name + " is '" + it->second + "', not '" + value + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace myrelay
