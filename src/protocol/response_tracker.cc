@@ -153,6 +153,7 @@ ResponseTracker::Event ResponseTracker::on_server_packet(const uint8_t* head, si
                                                          uint64_t length) {
   saw_ok_ = false;
   saw_prepare_ok_ = false;
+  saw_prepare_def_ = false;
   packet_length_ = length;
   // MariaDB's progress reports (0xff, then error code 0xffff) come in the
   // middle of a response and do not end it.
@@ -214,6 +215,7 @@ ResponseTracker::Event ResponseTracker::on_prepare_packet(const uint8_t* head, s
       }
       return start_prepare_columns();
     case State::PrepareParams:
+      saw_prepare_def_ = true;
       if (--remaining_ > 0) return Event::Continue;
       if (eofs) {
         state_ = State::PrepareParamsEof;
@@ -224,6 +226,7 @@ ResponseTracker::Event ResponseTracker::on_prepare_packet(const uint8_t* head, s
       if (!terminator) return Event::Malformed;
       return start_prepare_columns();
     case State::PrepareColumns:
+      saw_prepare_def_ = true;
       if (--remaining_ > 0) return Event::Continue;
       if (eofs) {
         state_ = State::PrepareColumnsEof;

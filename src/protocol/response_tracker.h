@@ -62,6 +62,8 @@ class ResponseTracker {
   bool ok_has_tail() const { return ok_has_tail_; }
   // Whether the packet just seen was COM_STMT_PREPARE's OK (the statement id).
   bool saw_prepare_ok() const { return saw_prepare_ok_; }
+  // ... or one of its parameter or column definitions.
+  bool saw_prepare_def() const { return saw_prepare_def_; }
   // The last non-zero insert id an OK of this response reported.
   uint64_t last_insert_id() const { return last_insert_id_; }
   uint16_t last_error_code() const { return error_code_; }
@@ -96,6 +98,7 @@ class ResponseTracker {
   void read_ok_status(const uint8_t* head, size_t head_len);
   bool saw_ok_ = false;
   bool saw_prepare_ok_ = false;
+  bool saw_prepare_def_ = false;
   bool ok_has_tail_ = false;
   uint64_t last_insert_id_ = 0;
   uint64_t packet_length_ = 0;  // of the packet being looked at

@@ -81,6 +81,7 @@ class ClientSession : public ServerSessionOwner {
   void on_session_state(ServerSession* ss, const proto::TrackedOk& ok) override;
   uint32_t on_statement_prepared(ServerSession* ss, uint32_t backend_id, uint16_t columns,
                                  uint16_t params) override;
+  void on_statement_metadata(ServerSession* ss, const std::string& definition) override;
   void on_server_state_changed(ServerSession* ss) override;
   void event_begins() override { ++step_depth_; }
   void event_ends() override {

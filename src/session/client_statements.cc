@@ -198,9 +198,14 @@ void ClientSession::finish_reprepare(ServerSession* ss) {
     uint16_t columns = uint16_t(b(5) | b(6) << 8);
     uint16_t params = uint16_t(b(7) | b(8) << 8);
     st->on.push_back({ss->ss_id(), backend_id, false});
-    if (columns != st->columns || params != st->params) {
-      LOG_WARN("cs_id=%u: statement %u prepared again on ss_id=%llu has %u columns and %u parameters, not %u and %u",
-               cs_id_, st->id, (unsigned long long)ss->ss_id(), columns, params, st->columns, st->params);
+    uint64_t metadata = PreparedStatements::kNoMetadata;
+    for (size_t i = 1; i < packets.size(); ++i)
+      if (!is_eof_or_terminator(reinterpret_cast<const uint8_t*>(packets[i].data()), packets[i].size()))
+        metadata = PreparedStatements::fold(metadata, packets[i]);
+    if (columns != st->columns || params != st->params || metadata != st->metadata) {
+      LOG_WARN("cs_id=%u: statement %u prepared again on ss_id=%llu has %u columns and %u parameters (was %u and %u)%s",
+               cs_id_, st->id, (unsigned long long)ss->ss_id(), columns, params, st->columns, st->params,
+               metadata != st->metadata ? ", described otherwise" : "");
       st->broken = true;
       error = build_err(er::ER_NEED_REPREPARE, "Prepared statement needs to be re-prepared");
     }
@@ -230,6 +235,11 @@ uint32_t ClientSession::on_statement_prepared(ServerSession* ss, uint32_t backen
   if (!preparing_kept_) state_.set_reason(SessionState::kUnkeptStatement, true);
   identity_changed();  // the count of statements
   return st.id;
+}
+
+void ClientSession::on_statement_metadata(ServerSession*, const std::string& definition) {
+  if (PreparedStatements::Statement* st = stmts_.find(PreparedStatements::kLastPrepared))
+    st->metadata = PreparedStatements::fold(st->metadata, definition);
 }
 
 // What a statement command's response says: a cursor opened or closed, long

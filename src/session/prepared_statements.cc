@@ -24,6 +24,18 @@ void put_u32(std::string& s, size_t at, uint32_t v) {
 
 }  // namespace
 
+uint64_t PreparedStatements::fold(uint64_t digest, std::string_view definition) {
+  // FNV-1a over the length and the bytes: not a defence against anyone, a
+  // check that two backends describe a statement alike.
+  auto mix = [&](uint8_t b) {
+    digest ^= b;
+    digest *= 1099511628211ull;
+  };
+  for (int i = 0; i < 4; ++i) mix(uint8_t(definition.size() >> (8 * i)));
+  for (char c : definition) mix(uint8_t(c));
+  return digest;
+}
+
 PreparedStatements::OnServer* PreparedStatements::Statement::on_server(uint64_t ss_id) {
   for (OnServer& o : on)
     if (o.ss_id == ss_id) return &o;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -21,6 +22,9 @@ class PreparedStatements {
  public:
   // MariaDB's "the statement prepared last" (mariadb_stmt_execute_direct).
   static constexpr uint32_t kLastPrepared = 0xffffffff;
+  static constexpr uint64_t kNoMetadata = 14695981039346656037ull;  // FNV-1a's offset basis
+  // One more definition packet into a statement's metadata digest.
+  static uint64_t fold(uint64_t digest, std::string_view definition);
 
   struct OnServer {
     uint64_t ss_id;
@@ -33,6 +37,10 @@ class PreparedStatements {
     bool sql_kept = true;  // false: too long to keep, cannot be prepared again
     uint16_t columns = 0;
     uint16_t params = 0;
+    // The parameter and column definitions the client got, folded: a
+    // statement prepared again must describe itself the same way (a client
+    // that caches metadata never sees it again).
+    uint64_t metadata = kNoMetadata;
     std::string param_types;  // 2 bytes per parameter, as the client last bound them
     bool cursor_open = false;
     bool long_data = false;   // COM_STMT_SEND_LONG_DATA waits for an EXECUTE

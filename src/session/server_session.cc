@@ -140,8 +140,7 @@ void ServerSession::start_command(uint8_t command, const uint8_t* head, size_t h
   client_ = client;
   response_bytes_ = 0;
   blocked_on_client_ = false;
-  held_ = false;
-  held_prepare_ = false;
+  held_ = Held::None;
   down_.reset();
   if (client) ++requests_;  // the client's commands, not the proxy's own
   tracker_.start(command, head, head_len, caps_);
@@ -269,7 +268,7 @@ struct ResponseClassifier {
     if (tracker.saw_ok() &&
         ((tracker.last_status() & SERVER_SESSION_STATE_CHANGED) || (rebuild_messages && tracker.ok_has_tail())))
       return PacketRelay::Verdict::Hold;
-    if (tracker.saw_prepare_ok()) return PacketRelay::Verdict::Hold;
+    if (tracker.saw_prepare_ok() || tracker.saw_prepare_def()) return PacketRelay::Verdict::Hold;
     return ev == ResponseTracker::Event::Continue ? PacketRelay::Verdict::Pass : PacketRelay::Verdict::Last;
   }
 };
@@ -282,8 +281,8 @@ void ServerSession::relay_response() {
   // A MySQL backend encodes an OK's message for a tracking client only.
   ResponseClassifier classify{tracker_, tracks_state() && !mariadb() && !(client_caps_ & CLIENT_SESSION_TRACK)};
   for (;;) {
-    if (held_ && !rewrite_held(in)) return;  // not whole yet, or lost
-    if (!held_ && tracker_.done()) break;        // a held OK ended it
+    if (held_ != Held::None && !rewrite_held(in)) return;  // not whole yet, or lost
+    if (held_ == Held::None && tracker_.done()) break;    // a held packet ended it
     size_t out_len = evbuffer_get_length(client_->output());
     size_t room = out_len >= kOutputHighWater ? 0 : kOutputHighWater - out_len;
     PacketRelay::Step step = down_.scan(in, room, std::numeric_limits<uint64_t>::max(), classify);
@@ -300,8 +299,9 @@ void ServerSession::relay_response() {
         blocked_on_client_ = true;
         return;
       case PacketRelay::Stop::Held:
-        held_ = true;
-        held_prepare_ = tracker_.saw_prepare_ok();
+        held_ = tracker_.saw_prepare_ok()    ? Held::PrepareOk
+                : tracker_.saw_prepare_def() ? Held::PrepareDefinition
+                                             : Held::Ok;
         continue;
       case PacketRelay::Stop::Malformed: {
         uint8_t first = 0;
@@ -344,12 +344,25 @@ bool ServerSession::rewrite_held(evbuffer* in) {
     lose("oversized packet from the backend");
     return false;
   }
-  held_ = false;
+  const Held kind = held_;
+  held_ = Held::None;
   // Losing the session over a malformed OK may delete it.
   bool destroyed = false;
   bool* outer = destroyed_;
   destroyed_ = &destroyed;
-  std::string out = held_prepare_ ? renumber_prepare_ok(std::move(payload)) : rebuild_ok(payload);
+  std::string out;
+  switch (kind) {
+    case Held::PrepareOk:
+      out = renumber_prepare_ok(std::move(payload));
+      break;
+    case Held::PrepareDefinition:
+      owner_->on_statement_metadata(this, payload);
+      out = std::move(payload);
+      break;
+    default:
+      out = rebuild_ok(payload);
+      break;
+  }
   if (destroyed) {
     if (outer) *outer = true;
     return false;

@@ -50,6 +50,8 @@ class ServerSessionOwner {
                                          uint16_t /*params*/) {
     return backend_id;
   }
+  // ... and each of its parameter and column definitions, as relayed.
+  virtual void on_statement_metadata(ServerSession*, const std::string& /*definition*/) {}
   // The backend connection is gone, or the backend said something that makes
   // no sense (then it has been closed).  What it sent before is relayed.
   virtual void on_server_lost(ServerSession* ss, const std::string& why) = 0;
@@ -254,8 +256,9 @@ class ServerSession {
   Connection* client_ = nullptr;  // where the response goes
   uint32_t client_caps_ = 0;
   const proto::TrackerSet* trackers_ = nullptr;
-  bool held_ = false;            // a packet to rewrite waits to arrive whole:
-  bool held_prepare_ = false;    //   COM_STMT_PREPARE's OK, else an OK
+  // A packet to rewrite (or to look at) waits to arrive whole.
+  enum class Held { None, Ok, PrepareOk, PrepareDefinition };
+  Held held_ = Held::None;
   // Internal commands: their payloads (for the tracker), and what came back.
   std::vector<std::string> internal_;
   size_t internal_next_ = 0;

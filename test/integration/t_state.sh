@@ -9,7 +9,9 @@ RAW="python3 $MR_IT_DIR/mr_raw.py"
 # PyMySQL is Debian's python3-pymysql, for Debian's own python3.
 PY=${MR_PYTHON:-/usr/bin/python3}
 
-rq() { cli "$MR_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B --skip-print-query-on-error -e "$1"; }
+# The port the sessions below use: the main daemon's unless a test starts its own.
+ST_PORT=$MR_PORT
+rq() { cli "$ST_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B --skip-print-query-on-error -e "$1"; }
 
 # ---- a C-client session driven step by step (mr_client script) ----
 # st_open NAME starts it (output in NAME.out); st_run NAME STEP... runs the
@@ -18,7 +20,7 @@ declare -A ST_FD
 st_open() {
   local name=$1 fd
   mkfifo "$name.in"
-  "$MR_CLIENT" 127.0.0.1 "$MR_PORT" app "$MR_APP_PASSWORD" test script <"$name.in" >"$name.out" 2>&1 &
+  "$MR_CLIENT" 127.0.0.1 "$ST_PORT" app "$MR_APP_PASSWORD" test script <"$name.in" >"$name.out" 2>&1 &
   exec {fd}>"$name.in"
   ST_FD[$name]=$fd
 }
@@ -184,6 +186,27 @@ test_reset_connection_makes_restorable() {
   st_close r
 }
 
+# A replacement server session from the pool: reset when it was pooled,
+# then given this session's state like any other.
+test_pool_replacement_gets_the_state() {
+  need_proxy
+  need_client
+  start_aux_daemon statepool workers=1 server_pool_size=4
+  ST_PORT=$AUX_PORT
+  st_open p
+  st_run p "query SET SESSION time_zone = '+07:00', sql_mode = 'TRADITIONAL'" "query SET @@session.lc_time_names = 'de_DE'" \
+    "query SELECT @@time_zone, @@sql_mode, @@lc_time_names"
+  local pooled before
+  before=$(grep -m1 '|' <<<"$OUT")
+  assert_contains "$before" "+07:00|STRICT_TRANS_TABLES," "the state as set"
+  pooled=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SET SESSION time_zone = '-01:00'; SELECT CONNECTION_ID()") ||
+    fail "second session"
+  replace p kill
+  st_run p "query SELECT CONNECTION_ID(), @@time_zone, @@sql_mode, @@lc_time_names"
+  assert_eq "$pooled|$before" "$(head -1 <<<"$OUT")" "the pooled server session with this session's state"
+  st_close p
+}
+
 # What the proxy would replay, seen from the session itself, from an admin
 # on another connection and from myrelayctl; ATTRIBUTE's state rows.
 test_show_proxysession_variables() {
@@ -248,6 +271,11 @@ test_reprepare_with_other_columns_fails() {
   assert_contains "$OUT" "error 1615 HY000 Prepared statement needs to be re-prepared" "after the change"
   st_run m "query SELECT 'alive'" "prepare q2 SELECT * FROM st_mm" "exec q2"
   assert_contains "$OUT" "1|NULL" "the session goes on"
+  # As many columns, of another type: the client's idea of the rows is wrong too.
+  replace m kill
+  tq "ALTER TABLE st_mm MODIFY b VARCHAR(20)" || fail "alter"
+  st_run m "exec q2"
+  assert_contains "$OUT" "error 1615 HY000" "a column of another type"
   st_close m
 }
 
