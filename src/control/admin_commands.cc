@@ -31,7 +31,7 @@ struct Context {
   const sql::AdminStatement& st;
   const Caller& caller;
   SessionDirectory& directory;
-  uint32_t caps;
+  ClientProtocol protocol;
   std::string& out;
   std::vector<Warning>& warnings;
   uint8_t seq = 1;
@@ -42,11 +42,12 @@ struct Context {
     p.status = SERVER_STATUS_AUTOCOMMIT;
     p.affected_rows = affected_rows;
     p.warnings = uint16_t(warnings.size());
-    seq = frame_packet(out, seq, build_ok(p, caps));
+    seq = frame_packet(out, seq, build_ok(p, protocol.caps));
   }
   void note(uint16_t code, const std::string& message) { warnings.push_back({"Note", code, message}); }
   void result(const std::vector<ColumnDef>& cols, const std::vector<TextRow>& rows) {
-    out += build_text_resultset(cols, rows, caps, SERVER_STATUS_AUTOCOMMIT, seq, uint16_t(warnings.size()));
+    out += build_text_resultset(cols, rows, protocol.caps, SERVER_STATUS_AUTOCOMMIT, seq, uint16_t(warnings.size()),
+                                protocol.ext_caps);
   }
   void unknown_thread(uint64_t id) { error(er::ER_NO_SUCH_THREAD, "Unknown thread id: " + std::to_string(id)); }
 };
@@ -283,10 +284,10 @@ const Command kCommands[] = {
 
 }  // namespace
 
-After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory, uint32_t caps,
-              std::string& out, std::vector<Warning>& warnings) {
+After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory,
+              const ClientProtocol& protocol, std::string& out, std::vector<Warning>& warnings) {
   warnings.clear();
-  Context cx{st, caller, directory, caps, out, warnings};
+  Context cx{st, caller, directory, protocol, out, warnings};
   if (st.kind == Kind::Malformed) {
     cx.error(er::ER_PARSE_ERROR, "You have an error in your SQL syntax: " + st.error);
     return After::Continue;
@@ -304,7 +305,7 @@ After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirect
   return After::Continue;
 }
 
-std::string show_warnings(const std::vector<Warning>& warnings, uint32_t caps) {
+std::string show_warnings(const std::vector<Warning>& warnings, const ClientProtocol& protocol) {
   std::vector<ColumnDef> cols(3);
   cols[0].name = "Level";
   cols[1].name = "Code";
@@ -316,7 +317,7 @@ std::string show_warnings(const std::vector<Warning>& warnings, uint32_t caps) {
   std::vector<TextRow> rows;
   for (const Warning& w : warnings) rows.push_back({w.level, std::to_string(w.code), w.message});
   uint8_t seq = 1;
-  return build_text_resultset(cols, rows, caps, SERVER_STATUS_AUTOCOMMIT, seq);
+  return build_text_resultset(cols, rows, protocol.caps, SERVER_STATUS_AUTOCOMMIT, seq, 0, protocol.ext_caps);
 }
 
 }  // namespace myrelay::admin

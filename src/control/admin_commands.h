@@ -52,13 +52,19 @@ enum class After {
   CloseSession,  // it killed itself: close once the answer is sent
 };
 
+// How the client's packets look: its capabilities and MariaDB's extended ones.
+struct ClientProtocol {
+  uint32_t caps = 0;
+  uint32_t ext_caps = 0;
+};
+
 // Appends the response packets (sequence ids from 1) to `out`; what it
 // notes goes to `warnings` (counted in the response).
-After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory, uint32_t caps,
-              std::string& out, std::vector<Warning>& warnings);
+After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory,
+              const ClientProtocol& protocol, std::string& out, std::vector<Warning>& warnings);
 
 // SHOW WARNINGS after a proxy statement: its notes, as the server lists them.
-std::string show_warnings(const std::vector<Warning>& warnings, uint32_t caps);
+std::string show_warnings(const std::vector<Warning>& warnings, const ClientProtocol& protocol);
 
 }  // namespace admin
 }  // namespace myrelay

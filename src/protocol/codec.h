@@ -44,8 +44,8 @@ enum : uint32_t {
 };
 
 // What the proxy offers clients.  No SSL and no compression (the proxy would
-// have to terminate them), and no MariaDB-only extensions (the handshake sets
-// CLIENT_LONG_PASSWORD, which tells MariaDB clients not to use them).
+// have to terminate them).  CLIENT_LONG_PASSWORD (CLIENT_MYSQL) is dropped
+// when the backends offer MariaDB's extended capabilities.
 constexpr uint32_t kProxyCapabilities =
     CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB |
     CLIENT_NO_SCHEMA | CLIENT_ODBC | CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE |
@@ -53,6 +53,21 @@ constexpr uint32_t kProxyCapabilities =
     CLIENT_SECURE_CONNECTION | CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS |
     CLIENT_PS_MULTI_RESULTS | CLIENT_PLUGIN_AUTH | CLIENT_CONNECT_ATTRS |
     CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
+
+// MariaDB's extended capabilities: a second 32-bit word, in the handshake's
+// and the handshake response's reserved bytes, used when CLIENT_MYSQL
+// (CLIENT_LONG_PASSWORD) is not set.
+enum : uint32_t {
+  MARIADB_CLIENT_PROGRESS = 1u << 0,                // progress reports (0xff 0xffff packets)
+  MARIADB_CLIENT_STMT_BULK_OPERATIONS = 1u << 2,    // COM_STMT_BULK_EXECUTE
+  MARIADB_CLIENT_EXTENDED_METADATA = 1u << 3,       // a type/format block in column definitions
+  MARIADB_CLIENT_CACHE_METADATA = 1u << 4,          // executes may skip unchanged column definitions
+};
+constexpr uint32_t CLIENT_MYSQL = CLIENT_LONG_PASSWORD;
+// What the proxy passes through when client and backend both have it; every
+// one of them changes what packets look like, so the two must agree.
+constexpr uint32_t kProxyExtCapabilities = MARIADB_CLIENT_PROGRESS | MARIADB_CLIENT_STMT_BULK_OPERATIONS |
+                                           MARIADB_CLIENT_EXTENDED_METADATA | MARIADB_CLIENT_CACHE_METADATA;
 
 // Capabilities that change the shape of responses: client and backend must
 // agree on every one of these, since the proxy relays responses unchanged.

@@ -16,7 +16,8 @@ std::string build_handshake(const Handshake& hs) {
   w.u16(uint16_t(hs.capabilities)).u8(hs.charset).u16(hs.status);
   w.u16(uint16_t(hs.capabilities >> 16));
   w.u8(uint8_t(scramble.size() + 1));  // auth-plugin-data length, with its NUL
-  w.zeros(10);
+  w.zeros(6);
+  w.u32((hs.capabilities & CLIENT_MYSQL) ? 0 : hs.ext_capabilities);
   w.bytes(std::string_view(scramble).substr(8)).u8(0);
   if (hs.capabilities & CLIENT_PLUGIN_AUTH) w.nul_str(hs.auth_plugin);
   return w.take();
@@ -51,7 +52,9 @@ bool parse_handshake(std::string_view payload, Handshake& out, std::string& erro
   hs.status = r.u16();
   hs.capabilities |= uint32_t(r.u16()) << 16;
   uint8_t auth_len = r.u8();
-  r.skip(10);  // reserved (MariaDB puts its extended capabilities in the last 4)
+  r.skip(6);  // reserved; MariaDB puts its extended capabilities in the last 4
+  uint32_t ext = r.u32();
+  if (!(hs.capabilities & CLIENT_MYSQL)) hs.ext_capabilities = ext;
   if (hs.capabilities & CLIENT_SECURE_CONNECTION) {
     size_t n = std::max<int>(13, int(auth_len) - 8);
     std::string part2 = r.bytes(std::min(n, r.remaining()));
@@ -98,7 +101,8 @@ static bool read_attributes(Reader& r, std::vector<std::pair<std::string, std::s
 
 std::string build_handshake_response(const HandshakeResponse& resp) {
   Writer w;
-  w.u32(resp.capabilities).u32(resp.max_packet).u8(resp.charset).zeros(23);
+  w.u32(resp.capabilities).u32(resp.max_packet).u8(resp.charset).zeros(19);
+  w.u32((resp.capabilities & CLIENT_MYSQL) ? 0 : resp.ext_capabilities);
   w.nul_str(resp.user);
   if (resp.capabilities & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
     w.lenenc_str(resp.auth_response);
@@ -124,7 +128,9 @@ bool parse_handshake_response(std::string_view payload, HandshakeResponse& out,
   }
   hr.max_packet = r.u32();
   hr.charset = r.u8();
-  r.skip(23);
+  r.skip(19);
+  uint32_t ext = r.u32();
+  if (!(hr.capabilities & CLIENT_MYSQL)) hr.ext_capabilities = ext;
   if (!r.ok()) {
     error = "handshake response too short";
     return false;
@@ -292,22 +298,24 @@ bool is_eof_or_terminator(const uint8_t* payload, size_t len) {
   return len > 0 && len < kMaxChunk && payload[0] == kEofHeader;
 }
 
-std::string build_column_def(const ColumnDef& c) {
+std::string build_column_def(const ColumnDef& c, uint32_t ext_caps) {
   Writer w;
   w.lenenc_str("def").lenenc_str("").lenenc_str("").lenenc_str("");
   w.lenenc_str(c.name).lenenc_str(c.name);
+  if (ext_caps & MARIADB_CLIENT_EXTENDED_METADATA) w.lenenc_str("");  // no type or format attributes
   w.lenenc_int(0x0c).u16(c.charset).u32(c.length).u8(c.type).u16(c.flags).u8(c.decimals).u16(0);
   return w.take();
 }
 
 std::string build_text_resultset(const std::vector<ColumnDef>& cols,
                                  const std::vector<TextRow>& rows, uint32_t caps,
-                                 uint16_t status, uint8_t& seq, uint16_t warnings) {
+                                 uint16_t status, uint8_t& seq, uint16_t warnings, uint32_t ext_caps) {
   std::string out;
   Writer count;
   count.lenenc_int(cols.size());
+  if (ext_caps & MARIADB_CLIENT_CACHE_METADATA) count.u8(1);  // the definitions follow
   seq = frame_packet(out, seq, count.str());
-  for (auto& c : cols) seq = frame_packet(out, seq, build_column_def(c));
+  for (auto& c : cols) seq = frame_packet(out, seq, build_column_def(c, ext_caps));
   bool deprecate_eof = caps & CLIENT_DEPRECATE_EOF;
   if (!deprecate_eof) seq = frame_packet(out, seq, build_eof(status));
   for (auto& row : rows) {

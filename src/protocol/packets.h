@@ -23,6 +23,7 @@ struct Handshake {
   uint32_t connection_id = 0;
   std::string scramble;  // 20 bytes for mysql_native_password (8 + 12)
   uint32_t capabilities = 0;
+  uint32_t ext_capabilities = 0;  // MariaDB's, when CLIENT_MYSQL is not set
   uint8_t charset = 0;
   uint16_t status = 0;
   std::string auth_plugin = kNativePasswordPlugin;
@@ -33,6 +34,7 @@ bool parse_handshake(std::string_view payload, Handshake& out, std::string& erro
 // The client's answer, HandshakeResponse41.
 struct HandshakeResponse {
   uint32_t capabilities = 0;
+  uint32_t ext_capabilities = 0;  // MariaDB's, when CLIENT_MYSQL is not set
   uint32_t max_packet = 0;
   uint8_t charset = 0;
   std::string user;
@@ -105,13 +107,16 @@ struct ColumnDef {
   uint8_t decimals = 0;
 };
 enum : uint8_t { MYSQL_TYPE_LONG = 0x03, MYSQL_TYPE_LONGLONG = 0x08, MYSQL_TYPE_VAR_STRING = 0xfd };
-std::string build_column_def(const ColumnDef& c);
+std::string build_column_def(const ColumnDef& c, uint32_t ext_caps = 0);
 
 // A whole text-protocol result set (column count, definitions, rows, end
 // markers) in the form `caps` asks for; rows hold nullopt for SQL NULL.
 using TextRow = std::vector<std::optional<std::string>>;
+// `ext_caps`: the client's MariaDB capabilities (extended metadata and
+// metadata caching change the packets).
 std::string build_text_resultset(const std::vector<ColumnDef>& cols,
                                  const std::vector<TextRow>& rows, uint32_t caps,
-                                 uint16_t status, uint8_t& seq, uint16_t warnings = 0);
+                                 uint16_t status, uint8_t& seq, uint16_t warnings = 0,
+                                 uint32_t ext_caps = 0);
 
 }  // namespace myrelay::proto

@@ -18,10 +18,11 @@ bool ResponseTracker::expects_response(uint8_t command) {
   }
 }
 
-void ResponseTracker::start(uint8_t command, const uint8_t* payload, size_t payload_len,
-                            uint32_t caps) {
+void ResponseTracker::start(uint8_t command, const uint8_t* payload, size_t payload_len, uint32_t caps,
+                            uint32_t ext_caps) {
   command_ = command;
   caps_ = caps;
+  cache_metadata_ = ext_caps & MARIADB_CLIENT_CACHE_METADATA;
   binary_ = command == COM_STMT_EXECUTE;
   // COM_STMT_EXECUTE: cmd, stmt_id(4), flags(1): any cursor type asks for one.
   cursor_requested_ = binary_ && payload_len >= 6 && (payload[5] & 0x07) != 0;
@@ -120,6 +121,13 @@ __attribute__((always_inline)) inline ResponseTracker::Event ResponseTracker::on
       remaining_ = columns;
       ++result_sets_;
       state_ = State::ColumnDefs;
+      // MARIADB_CLIENT_CACHE_METADATA: an execute whose columns did not
+      // change skips their definitions.
+      if (cache_metadata_) {
+        uint8_t follows = r.u8();
+        if (!r.ok()) return Event::Malformed;
+        if (!follows) state_ = (caps_ & CLIENT_DEPRECATE_EOF) ? State::Rows : State::ColumnsEof;
+      }
       return Event::Continue;
     }
     case State::ColumnDefs:

@@ -30,8 +30,8 @@ class ResponseTracker {
 
   // Starts tracking the response to `command` (its payload's first bytes are
   // passed so COM_STMT_EXECUTE's cursor flag can be seen).  `caps` are the
-  // capabilities the client and backend agreed on.
-  void start(uint8_t command, const uint8_t* payload, size_t payload_len, uint32_t caps);
+  // capabilities the client and backend agreed on, `ext_caps` MariaDB's.
+  void start(uint8_t command, const uint8_t* payload, size_t payload_len, uint32_t caps, uint32_t ext_caps = 0);
 
   // The next logical packet from the server: its first min(length, kPeekBytes)
   // payload bytes and its full length (the sum of its chunks' lengths, or at
@@ -106,6 +106,7 @@ class ResponseTracker {
   State state_ = State::Idle;
   uint8_t command_ = 0;
   uint32_t caps_ = 0;
+  bool cache_metadata_ = false;    // a column count is followed by "definitions follow"
   bool binary_ = false;            // COM_STMT_EXECUTE result (binary rows)
   bool cursor_requested_ = false;  // COM_STMT_EXECUTE with a cursor flag
   uint64_t remaining_ = 0;         // column definitions / params still to come

@@ -28,6 +28,7 @@ void BackendFactsTable::note(const std::string& cluster, const Handshake& hs) {
   f.known = true;
   f.server_version = hs.server_version;
   f.capabilities = hs.capabilities;
+  f.ext_capabilities = hs.ext_capabilities;
   f.charset = hs.charset;
 }
 

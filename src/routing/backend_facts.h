@@ -19,6 +19,7 @@ struct BackendFacts {
   bool known = false;
   std::string server_version;
   uint32_t capabilities = 0;
+  uint32_t ext_capabilities = 0;  // MariaDB's
   uint8_t charset = 0;
   // What a new session's trackers report on these servers (their global
   // session_track_* values): what a client of the proxy gets reported.

@@ -34,11 +34,11 @@ void ServerPool::put(std::unique_ptr<ServerSession> ss, const std::string& clust
 }
 
 std::unique_ptr<ServerSession> ServerPool::take(const std::string& cluster, const BackendServer& server,
-                                                uint32_t client_caps) {
+                                                uint32_t client_caps, uint32_t client_ext_caps) {
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     if (!it->clean || it->cluster != cluster || it->ss->server().address.host != server.address.host ||
         it->ss->server().address.port != server.address.port ||
-        !it->ss->can_serve(client_caps))
+        !it->ss->can_serve(client_caps, client_ext_caps))
       continue;
     std::unique_ptr<ServerSession> ss = std::move(it->ss);
     entries_.erase(it);

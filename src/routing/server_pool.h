@@ -36,7 +36,7 @@ class ServerPool : public ServerSessionOwner {
   // with these capabilities, or null; the newest first (warm, least likely
   // to have hit the backend's wait_timeout).
   std::unique_ptr<ServerSession> take(const std::string& cluster, const BackendServer& server,
-                                      uint32_t client_caps);
+                                      uint32_t client_caps, uint32_t client_ext_caps);
   // Closes every pooled session (shutdown, configuration reload).
   void clear();
   size_t size() const { return entries_.size(); }

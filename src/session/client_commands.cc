@@ -97,6 +97,7 @@ bool ClientSession::refuse_command(uint8_t cmd) {
                               1u << COM_DELAYED_INSERT | 1u << COM_TIME | 1u << COM_SLEEP;
   static_assert(COM_RESET_CONNECTION < 32, "commands fit in the mask");
   if (cmd <= COM_RESET_CONNECTION && !((kNever >> cmd) & 1)) return false;  // the usual case
+  if (cmd == COM_STMT_BULK_EXECUTE) return false;  // the backend refuses it without the capability
   switch (cmd) {
     case COM_BINLOG_DUMP:
     case COM_BINLOG_DUMP_GTID:
@@ -203,6 +204,7 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
     case COM_STMT_PREPARE:
     case COM_STMT_EXECUTE:
     case COM_STMT_SEND_LONG_DATA:
+    case COM_STMT_BULK_EXECUTE:
       break;
     default:
       LOG_WARN("cs_id=%u sent a %s command longer than %zu bytes; closing", cs_id_, command_name(command),
@@ -396,10 +398,11 @@ bool ClientSession::run_admin_command(std::string_view sql_text) {
   caller.privileged = tenant_ && tenant_->privileged;
   std::string out;
   admin::After after = admin::After::Continue;
+  const admin::ClientProtocol protocol{caps_, ext_caps_};
   if (st.kind == sql::AdminStatement::Kind::ShowWarnings)
-    out = admin::show_warnings(local_warnings_, caps_);
+    out = admin::show_warnings(local_warnings_, protocol);
   else
-    after = admin::execute(st, caller, host_.directory(), caps_, out, local_warnings_);
+    after = admin::execute(st, caller, host_.directory(), protocol, out, local_warnings_);
   evbuffer_add(conn_->output(), out.data(), out.size());
   conn_->flush();
   bytes_out_ += out.size();

@@ -26,6 +26,11 @@ void ClientSession::send_handshake() {
   // Offer only what the backend also has: responses are relayed unchanged.
   hs.capabilities =
       facts.known ? kProxyCapabilities & (facts.capabilities | CLIENT_LONG_PASSWORD) : kProxyCapabilities;
+  // MariaDB's extended capabilities, when the backends have them (a client
+  // reads them only without CLIENT_MYSQL).
+  hs.ext_capabilities = facts.known ? facts.ext_capabilities & kProxyExtCapabilities : 0;
+  if (hs.ext_capabilities) hs.capabilities &= ~CLIENT_MYSQL;
+  ext_caps_ = hs.ext_capabilities;
   hs.charset = facts.known && facts.charset ? facts.charset : 45;  // utf8mb4_general_ci
   hs.status = SERVER_STATUS_AUTOCOMMIT;
   caps_ = hs.capabilities;
@@ -62,6 +67,7 @@ void ClientSession::handle_handshake_response() {
     return;
   }
   caps_ &= hello_.capabilities;
+  ext_caps_ &= hello_.ext_capabilities;
   charset_ = hello_.charset;
   db_ = (caps_ & CLIENT_CONNECT_WITH_DB) ? hello_.database : std::string();
   login_text_ = hello_.user;
@@ -142,7 +148,7 @@ void ClientSession::authenticate(const std::string& auth_response) {
 }
 
 static BackendLogin make_backend_login(const LoginName& login, const std::optional<Sha1Digest>& hash1,
-                                       const std::string& db, uint8_t charset, uint32_t caps,
+                                       const std::string& db, uint8_t charset, uint32_t caps, uint32_t ext_caps,
                                        const HandshakeResponse& hello, uint64_t proxy_sessid, uint32_t cs_id,
                                        const std::string& peer) {
   BackendLogin bl;
@@ -151,6 +157,7 @@ static BackendLogin make_backend_login(const LoginName& login, const std::option
   bl.database = db;
   bl.charset = charset;
   bl.client_caps = caps;
+  bl.client_ext_caps = ext_caps;
   bl.max_packet = hello.max_packet;
   bl.attributes = hello.attributes;
   // Lets a DBA map a backend thread to its proxy session.
@@ -161,7 +168,7 @@ static BackendLogin make_backend_login(const LoginName& login, const std::option
 }
 
 BackendLogin ClientSession::backend_login() const {
-  return make_backend_login(login_, hash1_, db_, charset_, caps_, hello_, proxy_sessid_, cs_id_,
+  return make_backend_login(login_, hash1_, db_, charset_, caps_, ext_caps_, hello_, proxy_sessid_, cs_id_,
                             peer_ip_ + ":" + std::to_string(peer_port_));
 }
 
@@ -180,7 +187,7 @@ void ClientSession::begin_backend_login(Phase phase) {
   bool may_reuse = cfg_->server_pool_size > 0 && !skip_pool_once_;
   skip_pool_once_ = false;
   if (may_reuse) {
-    if (auto pooled = host_.server_pool().take(cluster->name, *server, caps_)) {
+    if (auto pooled = host_.server_pool().take(cluster->name, *server, caps_, ext_caps_)) {
       servers_.push_back(std::move(pooled));
       current_ = servers_.back().get();
       adopt_server(current_);
@@ -332,7 +339,7 @@ void ClientSession::check_change_user(const std::string& payload) {
   pending_ = std::make_unique<ServerSession>(*this, host_, *server, cluster->name, host_.next_ss_id(),
                                              cfg->backend_connect_ms);
   adopt_server(pending_.get());
-  pending_->connect(make_backend_login(change_user_login_, change_user_hash1_, change_user_.database, charset, caps_,
+  pending_->connect(make_backend_login(change_user_login_, change_user_hash1_, change_user_.database, charset, caps_, ext_caps_,
                                        hello, proxy_sessid_, cs_id_, peer_ip_ + ":" + std::to_string(peer_port_)));
 }
 

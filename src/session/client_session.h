@@ -259,6 +259,7 @@ class ClientSession : public ServerSessionOwner {
   std::optional<Sha1Digest> hash1_;
   proto::HandshakeResponse hello_;  // the client's handshake response
   uint32_t caps_ = 0;               // capabilities agreed with the client
+  uint32_t ext_caps_ = 0;           // MariaDB's extended ones
   std::string db_;
   uint8_t charset_ = 0;
 

@@ -75,8 +75,9 @@ uint32_t ServerSession::negotiate_caps(uint32_t client_caps, bool with_db) const
   return caps;
 }
 
-bool ServerSession::can_serve(uint32_t client_caps) const {
-  return ready() && negotiate_caps(client_caps, false) == (caps_ & ~uint32_t(CLIENT_CONNECT_WITH_DB));
+bool ServerSession::can_serve(uint32_t client_caps, uint32_t client_ext_caps) const {
+  return ready() && negotiate_caps(client_caps, false) == (caps_ & ~uint32_t(CLIENT_CONNECT_WITH_DB)) &&
+         client_ext_caps == ext_caps_;
 }
 
 void ServerSession::park() {
@@ -188,7 +189,19 @@ bool ServerSession::answer_handshake(const std::string& payload) {
   }
   HandshakeResponse resp;
   caps_ = negotiate_caps(login_.client_caps, !login_.database.empty());
+  // MariaDB's extended capabilities change packets: the backend must have
+  // every one the client agreed on with the proxy.
+  if (uint32_t missing = login_.client_ext_caps & ~hs.ext_capabilities) {
+    char bits[16];
+    snprintf(bits, sizeof(bits), "0x%x", missing);
+    fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+               "Backend server " + server_.address.str() + " lacks MariaDB capabilities " + bits +
+                   " that this client uses; connect with them off, or give the cluster alike servers");
+    return false;
+  }
+  ext_caps_ = login_.client_ext_caps;
   resp.capabilities = caps_;
+  resp.ext_capabilities = ext_caps_;
   resp.max_packet = login_.max_packet ? login_.max_packet : 0x40000000;
   resp.charset = login_.charset ? login_.charset : hs.charset;
   resp.user = login_.user;

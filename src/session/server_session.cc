@@ -143,7 +143,7 @@ void ServerSession::start_command(uint8_t command, const uint8_t* head, size_t h
   held_ = Held::None;
   down_.reset();
   if (client) ++requests_;  // the client's commands, not the proxy's own
-  tracker_.start(command, head, head_len, caps_);
+  tracker_.start(command, head, head_len, caps_, ext_caps_);
   change_state(State::Active);
 }
 
@@ -188,7 +188,7 @@ void ServerSession::collect_response() {
     if (ev == ResponseTracker::Event::Continue) continue;
     if (++internal_next_ < internal_.size()) {
       const std::string& next = internal_[internal_next_];
-      tracker_.start(uint8_t(next[0]), reinterpret_cast<const uint8_t*>(next.data()), next.size(), caps_);
+      tracker_.start(uint8_t(next[0]), reinterpret_cast<const uint8_t*>(next.data()), next.size(), caps_, ext_caps_);
       continue;
     }
     in_command_ = false;

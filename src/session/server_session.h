@@ -74,6 +74,7 @@ struct BackendLogin {
   std::string database;
   uint8_t charset = 0;
   uint32_t client_caps = 0;          // what the client and the proxy agreed on
+  uint32_t client_ext_caps = 0;      // MariaDB's extended ones
   uint32_t max_packet = 0;
   std::vector<std::pair<std::string, std::string>> attributes;
 };
@@ -103,7 +104,7 @@ class ServerSession {
   void reuse(const BackendLogin& login);
   // Whether a login with these client capabilities would have negotiated
   // what this session has (a pooled session can only serve such a client).
-  bool can_serve(uint32_t client_caps) const;
+  bool can_serve(uint32_t client_caps, uint32_t client_ext_caps) const;
   void set_owner(ServerSessionOwner& owner) { owner_ = &owner; }
 
   // ---- commands (server_session.cc) ----
@@ -164,6 +165,7 @@ class ServerSession {
   const std::string& cluster() const { return cluster_; }
   const BackendLogin& login() const { return login_; }
   uint32_t caps() const { return caps_; }  // negotiated with the backend
+  uint32_t ext_caps() const { return ext_caps_; }
   uint16_t login_status() const { return login_status_; }
   const std::string& server_version() const { return server_version_; }
   // Whether the backend reports session state, and whether this session's
@@ -245,6 +247,7 @@ class ServerSession {
   uint8_t seq_ = 0;
   uint32_t server_sessid_ = 0;
   uint32_t caps_ = 0;
+  uint32_t ext_caps_ = 0;       // MariaDB's extended capabilities, as the client's
   uint32_t server_caps_ = 0;    // what the backend's handshake offered
   std::string scramble_;        // the backend's handshake scramble (COM_CHANGE_USER)
   uint16_t login_status_ = 0;

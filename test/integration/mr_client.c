@@ -957,6 +957,9 @@ static int cmd_query(MYSQL *m, const char *sql) {
  *   exec NAME              rows, then "ok affected=N" or "error ..."
  *   cursor NAME            executes with a read-only cursor, fetches nothing
  *   fetch NAME N           fetches up to N rows of the cursor
+ *   bulk NAME N            executes a one-parameter statement for the rows
+ *                          1..N at once (array binding: COM_STMT_BULK_EXECUTE
+ *                          where the server offers it)
  *   longdata NAME IDX TEXT mysql_stmt_send_long_data
  *   stmt_reset NAME        COM_STMT_RESET
  *   close NAME             COM_STMT_CLOSE
@@ -1121,6 +1124,20 @@ static int cmd_script(MYSQL *m) {
         } else if (!failed) {
           printf("ok cursor\n");
         }
+      } else if (strcmp(step, "bulk") == 0 && rest) {
+        unsigned int n = (unsigned int)atoi(rest);
+        static long long values[1000];
+        CHECK(n > 0 && n <= 1000, "bulk: N must be 1..1000");
+        for (unsigned int i = 0; i < n; i++) values[i] = (long long)i + 1;
+        MYSQL_BIND one;
+        memset(&one, 0, sizeof one);
+        one.buffer_type = MYSQL_TYPE_LONGLONG;
+        one.buffer = values;
+        mysql_stmt_attr_set(s, STMT_ATTR_ARRAY_SIZE, &n);
+        failed = mysql_stmt_bind_param(s, &one) || mysql_stmt_execute(s);
+        unsigned int none = 0;
+        mysql_stmt_attr_set(s, STMT_ATTR_ARRAY_SIZE, &none);
+        if (!failed) printf("ok affected=%lld\n", (long long)mysql_stmt_affected_rows(s));
       } else if (strcmp(step, "fetch") == 0 && rest) {
         script_print_stmt_rows(s, atol(rest));
         if (mysql_stmt_errno(s)) failed = 1; else printf("ok\n");

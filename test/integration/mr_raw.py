@@ -15,7 +15,9 @@ usage: mr_raw.py SCENARIO HOST PORT [args...]
   responses USER PASS CAPS SQL...   each statement's response, packet by
                                     packet in hex, for a client with the
                                     capability flags CAPS added (e.g. 0x800000
-                                    CLIENT_SESSION_TRACK, 0x1000000 DEPRECATE_EOF)
+                                    CLIENT_SESSION_TRACK, 0x1000000 DEPRECATE_EOF;
+                                    bits 32 and up are MariaDB's extended
+                                    capabilities, e.g. 0x1d00000000)
   changeuser USER PASS USER2 PASS2 MIB  while a SELECT SLEEP(1) runs:
                                     COM_CHANGE_USER naming
                                     caching_sha2_password, the native answer
@@ -97,10 +99,15 @@ class Conn:
         if scramble is None or (scramble and scramble[:1] == b'\xff'):
             return 'refused before the greeting'
         self.scramble = scramble
-        caps = CAPS | extra_caps | (CLIENT_CONNECT_WITH_DB if db else 0)
+        caps = CAPS | (extra_caps & 0xffffffff) | (CLIENT_CONNECT_WITH_DB if db else 0)
+        ext = extra_caps >> 32  # MariaDB's extended capabilities, read without CLIENT_MYSQL
+        if ext:
+            caps &= ~CLIENT_LONG_PASSWORD
         self.caps = caps
+        self.ext = ext
         token = native_token(password, scramble)
-        body = struct.pack('<IIB', caps, 1 << 24, 45) + b'\0' * 23 + user.encode('utf-8', 'surrogateescape') + b'\0'
+        body = struct.pack('<IIB', caps, 1 << 24, 45) + b'\0' * 19 + struct.pack('<I', ext)
+        body += user.encode('utf-8', 'surrogateescape') + b'\0'
         body += bytes([len(token)]) + token
         if db:
             body += db.encode() + b'\0'

@@ -328,7 +328,8 @@ test_backend_closes_in_transaction() {
 # A client that asked for neither session tracking nor DEPRECATE_EOF gets
 # byte for byte what the server sends it, though the proxy's own
 # connection asks for both; so does one that asked for DEPRECATE_EOF only,
-# and one that tracks, for statements that report one thing each.
+# one with MariaDB's extended capabilities, and one that tracks, for
+# statements that report one thing each.
 test_responses_byte_for_byte() {
   need_proxy
   local caps out_d out_p
@@ -339,14 +340,42 @@ test_responses_byte_for_byte() {
   local -a tracked=("SET SESSION time_zone = '+01:00'" "USE test2" "SELECT 1" "SET autocommit = 0"
     "UPDATE test.st_ai SET v = v WHERE id > 0" "SET sql_mode = ''" "SET @x = 1")
   tq "CREATE TABLE IF NOT EXISTS st_ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB" || fail "create"
-  for caps in 0 0x1000000; do
+  # 0x1d00000000: MariaDB's progress reports, bulk execute, extended metadata
+  # and metadata caching, which the proxy passes through.
+  for caps in 0 0x1000000 0x1d00000000 0x1d01000000; do
     out_d=$($RAW responses 127.0.0.1 "$MR_DB_PORT" app "$MR_APP_PASSWORD" "$caps" "${plain[@]}" 2>&1)
     out_p=$($RAW responses 127.0.0.1 "$MR_PORT" app "$MR_APP_PASSWORD" "$caps" "${plain[@]}" 2>&1)
     assert_eq "$out_d" "$out_p" "responses for a client with capabilities $caps"
   done
-  for caps in 0x800000 0x1800000; do
+  for caps in 0x800000 0x1800000 0x1d01800000; do
     out_d=$($RAW responses 127.0.0.1 "$MR_DB_PORT" app "$MR_APP_PASSWORD" "$caps" "${tracked[@]}" 2>&1)
     out_p=$($RAW responses 127.0.0.1 "$MR_PORT" app "$MR_APP_PASSWORD" "$caps" "${tracked[@]}" 2>&1)
     assert_eq "$out_d" "$out_p" "responses for a tracking client with capabilities $caps"
   done
+}
+
+# The rest of the protocol, the same through the proxy as directly: LOAD
+# DATA LOCAL INFILE as a prepared statement (the backend asks for the file
+# in the answer to COM_STMT_EXECUTE), and MariaDB's COM_STMT_BULK_EXECUTE
+# (array binding), before and after the server session is replaced.
+test_prepared_load_data_and_bulk_execute() {
+  need_client
+  tq "CREATE TABLE IF NOT EXISTS st_bulk (i BIGINT); DELETE FROM st_bulk" || fail "create table"
+  printf '7\n8\n9\n' >"$PWD/infile.txt"
+  local script direct proxy
+  script=("prepare l LOAD DATA LOCAL INFILE '$PWD/infile.txt' INTO TABLE st_bulk" "exec l"
+    "prepare b INSERT INTO st_bulk VALUES (?)" "bulk b 5" "bulk b 3"
+    "query SELECT COUNT(*), SUM(i) FROM st_bulk" "query DELETE FROM st_bulk")
+  direct=$(printf '%s\n' "${script[@]}" | "$MR_CLIENT" 127.0.0.1 "$MR_DB_PORT" app "$MR_APP_PASSWORD" test script 2>&1)
+  assert_contains "$direct" "11|45" "directly"
+  proxy=$(printf '%s\n' "${script[@]}" | "$MR_CLIENT" 127.0.0.1 "$MR_PORT" app "$MR_APP_PASSWORD" test script 2>&1)
+  assert_eq "$direct" "$proxy" "through the port under test"
+  [ "$MR_MODE" = proxy ] || return 0
+  # The bulk statement prepared again on a new server session.
+  st_open k
+  st_run k "prepare b INSERT INTO st_bulk VALUES (?)" "bulk b 4"
+  replace k kill
+  st_run k "bulk b 2" "query SELECT COUNT(*), SUM(i) FROM st_bulk"
+  assert_contains "$OUT" "6|13" "bulk execute after the replacement"
+  st_close k
 }

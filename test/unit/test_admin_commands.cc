@@ -113,7 +113,7 @@ class AdminCommandsTest : public CppUnit::TestFixture {
 
   std::string run(const std::string& sql, const admin::Caller& who, admin::After* after = nullptr) {
     std::string out;
-    admin::After a = admin::execute(sql::parse_admin(sql), who, dir, kCaps, out, warnings);
+    admin::After a = admin::execute(sql::parse_admin(sql), who, dir, {kCaps, 0}, out, warnings);
     if (after) *after = a;
     return out;
   }
@@ -204,7 +204,7 @@ class AdminCommandsTest : public CppUnit::TestFixture {
     OkPacket ok;
     CPPUNIT_ASSERT(parse_ok(packets(out)[0], ok));
     CPPUNIT_ASSERT_EQUAL(uint16_t(1), ok.warnings);
-    std::string listed = admin::show_warnings(warnings, kCaps);
+    std::string listed = admin::show_warnings(warnings, {kCaps, 0});
     CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(listed));
     CPPUNIT_ASSERT(listed.find("temporary tables") != std::string::npos);
   }

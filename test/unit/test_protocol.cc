@@ -219,6 +219,17 @@ class ProtocolTest : public CppUnit::TestFixture {
     // The wire form MySQL documents: protocol 10, version NUL, thread id.
     CPPUNIT_ASSERT_EQUAL(char(10), wire[0]);
     CPPUNIT_ASSERT_EQUAL(char(0), wire[1 + hs.server_version.size()]);
+    // CLIENT_MYSQL set: no extended capabilities on the wire, none read.
+    hs.ext_capabilities = MARIADB_CLIENT_CACHE_METADATA;
+    CPPUNIT_ASSERT(parse_handshake(build_handshake(hs), back, err));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), back.ext_capabilities);
+    // MariaDB's form: the last 4 of the 10 reserved bytes.
+    hs.capabilities &= ~CLIENT_MYSQL;
+    wire = build_handshake(hs);
+    CPPUNIT_ASSERT(parse_handshake(wire, back, err));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(MARIADB_CLIENT_CACHE_METADATA), back.ext_capabilities);
+    size_t reserved = 1 + hs.server_version.size() + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1;
+    CPPUNIT_ASSERT_EQUAL(char(MARIADB_CLIENT_CACHE_METADATA), wire[reserved + 6]);
   }
 
   void handshake_rejects_garbage() {
@@ -253,6 +264,15 @@ class ProtocolTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(r.auth_plugin, back.auth_plugin);
     CPPUNIT_ASSERT(r.attributes == back.attributes);
     CPPUNIT_ASSERT(!back.is_ssl_request);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), back.ext_capabilities);  // CLIENT_MYSQL is set
+    HandshakeResponse m = r;
+    m.capabilities &= ~CLIENT_MYSQL;
+    m.ext_capabilities = kProxyExtCapabilities;
+    std::string mwire = build_handshake_response(m);
+    CPPUNIT_ASSERT_EQUAL(char(kProxyExtCapabilities), mwire[4 + 4 + 1 + 19]);  // after 19 of the 23 reserved
+    CPPUNIT_ASSERT(parse_handshake_response(mwire, back, err));
+    CPPUNIT_ASSERT_EQUAL(kProxyExtCapabilities, back.ext_capabilities);
+    CPPUNIT_ASSERT_EQUAL(r.user, back.user);
     // Every truncation is either rejected or parsed without reading past the end.
     for (size_t cut = 0; cut < wire.size(); ++cut) {
       HandshakeResponse t;

@@ -76,6 +76,7 @@ class ResponseTrackerTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(error_in_the_middle_of_rows);
   CPPUNIT_TEST(local_infile);
   CPPUNIT_TEST(prepare_shapes);
+  CPPUNIT_TEST(cached_metadata);
   CPPUNIT_TEST(execute_with_cursor_and_fetch);
   CPPUNIT_TEST(field_list);
   CPPUNIT_TEST(no_response_commands);
@@ -174,6 +175,35 @@ class ResponseTrackerTest : public CppUnit::TestFixture {
     Writer w;
     w.u8(0).u32(1).u16(cols).u16(params).u8(0).u16(0);
     return w.take();
+  }
+
+  // MARIADB_CLIENT_CACHE_METADATA: a column count carries "definitions
+  // follow"; an execute whose columns did not change skips them.
+  void cached_metadata() {
+    for (uint32_t caps : {kClassic, kModern}) {
+      ResponseTracker t;
+      std::string exec(10, '\0');
+      exec[0] = char(COM_STMT_EXECUTE);
+      t.start(COM_STMT_EXECUTE, reinterpret_cast<const uint8_t*>(exec.data()), exec.size(), caps,
+              MARIADB_CLIENT_CACHE_METADATA);
+      std::vector<std::string> skipped = {column_count(2) + std::string(1, '\0')};
+      if (!(caps & CLIENT_DEPRECATE_EOF)) skipped.push_back(terminator(caps, 0));
+      skipped.push_back(text_row("x"));
+      skipped.push_back(terminator(caps, 0));
+      auto evs = feed(t, skipped);
+      CPPUNIT_ASSERT(evs.back() == Ev::Done);
+      for (size_t i = 0; i + 1 < evs.size(); ++i) CPPUNIT_ASSERT(evs[i] == Ev::Continue);
+      // Definitions that follow are counted as always.
+      t.start(COM_STMT_EXECUTE, reinterpret_cast<const uint8_t*>(exec.data()), exec.size(), caps,
+              MARIADB_CLIENT_CACHE_METADATA);
+      std::vector<std::string> full = {column_count(1) + std::string(1, '\1'), coldef()};
+      if (!(caps & CLIENT_DEPRECATE_EOF)) full.push_back(terminator(caps, 0));
+      full.push_back(text_row("x"));
+      full.push_back(terminator(caps, 0));
+      evs = feed(t, full);
+      CPPUNIT_ASSERT(evs.back() == Ev::Done);
+      for (size_t i = 0; i + 1 < evs.size(); ++i) CPPUNIT_ASSERT(evs[i] == Ev::Continue);
+    }
   }
 
   void prepare_shapes() {
