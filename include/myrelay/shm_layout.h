@@ -101,11 +101,13 @@ struct WorkerInfo {
 struct ServerSessionRecord {
   uint64_t ss_id;                 // 0 = unused entry
   uint32_t server_sessid;         // the backend's connection id
-  uint32_t state;                 // ServerSession::State
+  uint16_t state;                 // ServerSession::State
+  uint8_t role;                   // 0 primary, 1 replica
+  uint8_t in_sync;                // holds its client session's current state
   char server_ip[kIpLen];
   uint16_t server_port;
-  uint16_t role;                  // 0 primary, 1 replica
-  uint32_t in_sync;               // holds its client session's current state
+  uint16_t pad16;
+  uint32_t pad;
   uint64_t transact_count;
   uint64_t requests;
   int64_t created_us;             // Unix microseconds
@@ -180,12 +182,11 @@ struct SessionRecord {
   int64_t last_active_us;         // when the last command started or ended
   ServerSessionRecord servers[kMaxServerSessions];
   // Session state (DESIGN section 3a).
-  uint32_t slot;                  // this record's slot, for the variables area
-  uint32_t not_restorable;        // SessionState reasons; 0 = restorable
-  uint64_t last_insert_id;
+  uint32_t not_restorable;        // NotRestorable bits; 0 = restorable
   uint32_t prepared_statements;
+  uint64_t last_insert_id;
+  uint32_t slot;                  // this record's slot, for the variables area
   uint32_t vars_dropped;          // entries that did not fit the variables area
-  uint64_t state_version;
 };
 static_assert(std::is_trivially_copyable_v<SessionRecord>, "SessionRecord is copied word by word");
 static_assert(sizeof(SessionRecord) % 8 == 0, "SessionRecord is copied in 64-bit words");

@@ -113,6 +113,24 @@ std::string Reader::lenenc_str() {
   return bytes(static_cast<size_t>(n));
 }
 
+std::string_view Reader::lenenc_view() {
+  uint64_t n = lenenc_int();
+  if (!ok_) return {};
+  if (n > remaining()) {
+    ok_ = false;
+    p_ = end_;
+    return {};
+  }
+  return bytes_view(static_cast<size_t>(n));
+}
+
+std::string_view Reader::bytes_view(size_t n) {
+  if (!need(n)) return {};
+  std::string_view s(reinterpret_cast<const char*>(p_), n);
+  p_ += n;
+  return s;
+}
+
 std::string Reader::nul_str() {
   const uint8_t* z = static_cast<const uint8_t*>(memchr(p_, 0, remaining()));
   if (!ok_ || !z) {

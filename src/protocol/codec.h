@@ -168,6 +168,9 @@ class Reader {
   std::string lenenc_str();
   std::string nul_str();  // up to a NUL, which is consumed
   std::string bytes(size_t n);
+  // The same without copying: views into the reader's buffer.
+  std::string_view lenenc_view();
+  std::string_view bytes_view(size_t n);
   std::string rest();
   void skip(size_t n);
 
@@ -181,6 +184,9 @@ class Reader {
 // Appends fields to a payload.
 class Writer {
  public:
+  Writer() = default;
+  // Writes into `buf` (emptied first), keeping its allocation: take() gives it back.
+  explicit Writer(std::string&& buf) : buf_(std::move(buf)) { buf_.clear(); }
   Writer& u8(uint8_t v);
   Writer& u16(uint16_t v);
   Writer& u24(uint32_t v);

@@ -66,6 +66,9 @@ class Connection {
   // through the output buffer on the usual request/response path.
   void send(const iovec* iov, int n);
   void send_from(evbuffer* src, size_t n);
+  // Moves `n` bytes of `src` to the output without writing yet: what follows
+  // goes out with them in one write at the next flush().
+  void queue_from(evbuffer* src, size_t n) { evbuffer_remove_buffer(src, out_, n); }
 
  private:
   static void on_readable(evutil_socket_t, short, void* arg);

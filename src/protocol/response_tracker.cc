@@ -29,6 +29,7 @@ void ResponseTracker::start(uint8_t command, const uint8_t* payload, size_t payl
   remaining_ = 0;
   prepare_columns_ = 0;
   have_status_ = false;
+  eof_state_changed_ = false;
   error_code_ = 0;
   result_sets_ = 0;
   last_insert_id_ = 0;
@@ -75,6 +76,7 @@ void ResponseTracker::read_terminator_status(const uint8_t* head, size_t head_le
   } else if (head_len >= 5) {  // 0xfe, warnings(2), status(2)
     status_ = uint16_t(head[3] | head[4] << 8);
     have_status_ = true;
+    if (status_ & SERVER_SESSION_STATE_CHANGED) eof_state_changed_ = true;
   }
 }
 

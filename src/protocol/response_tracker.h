@@ -64,6 +64,9 @@ class ResponseTracker {
   bool saw_prepare_ok() const { return saw_prepare_ok_; }
   // ... or one of its parameter or column definitions.
   bool saw_prepare_def() const { return saw_prepare_def_; }
+  // Whether an EOF (not an OK) of this response said the session's state
+  // changed: an EOF cannot say how (a client without CLIENT_DEPRECATE_EOF).
+  bool eof_reported_state_change() const { return eof_state_changed_; }
   // The last non-zero insert id an OK of this response reported.
   uint64_t last_insert_id() const { return last_insert_id_; }
   uint16_t last_error_code() const { return error_code_; }
@@ -99,6 +102,7 @@ class ResponseTracker {
   bool saw_ok_ = false;
   bool saw_prepare_ok_ = false;
   bool saw_prepare_def_ = false;
+  bool eof_state_changed_ = false;
   bool ok_has_tail_ = false;
   uint64_t last_insert_id_ = 0;
   uint64_t packet_length_ = 0;  // of the packet being looked at

@@ -28,22 +28,27 @@ bool on(std::string_view v) {
   return l == "on" || l == "1" || l == "true";
 }
 
-// The data of one entry, as the server encodes it.
-std::string entry_data(const StateChange& c) {
-  Writer w;
+// One entry's data, as the server encodes it.
+void write_entry_data(Writer& w, const StateChange& c) {
   switch (c.type) {
-    case SESSION_TRACK_SYSTEM_VARIABLES:
-      w.lenenc_str(c.name).lenenc_str(c.value);
+    case SESSION_TRACK_SYSTEM_VARIABLES: {
+      Writer d;
+      d.lenenc_str(c.name).lenenc_str(c.value);
+      w.lenenc_str(d.str());
       break;
+    }
     case SESSION_TRACK_GTIDS:
     case SESSION_TRACK_STATE_CHANGE:
-      w.bytes(c.value);  // the data itself: "1", or the GTIDs as they came
+      w.lenenc_str(c.value);  // the data itself: "1", or the GTIDs as they came
       break;
-    default:
-      w.lenenc_str(c.value);
+    default: {
+      // A length-encoded string inside the entry's length-encoded data.
+      uint64_t n = c.value.size();
+      size_t inner = n < 251 ? 1 : n < 65536 ? 3 : n < 16777216 ? 4 : 9;
+      w.lenenc_int(inner + n).lenenc_str(c.value);
       break;
+    }
   }
-  return w.take();
 }
 
 bool parse_entries(std::string_view block, std::vector<StateChange>& out) {
@@ -51,33 +56,40 @@ bool parse_entries(std::string_view block, std::vector<StateChange>& out) {
   while (b.ok() && !b.at_end()) {
     StateChange c;
     c.type = b.u8();
-    std::string data = b.lenenc_str();
+    std::string_view data = b.lenenc_view();
     if (!b.ok()) return false;
     Reader d(data);
     switch (c.type) {
       case SESSION_TRACK_SYSTEM_VARIABLES:
-        c.name = d.lenenc_str();
-        c.value = d.lenenc_str();
+        c.name = d.lenenc_view();
+        c.value = d.lenenc_view();
         break;
       case SESSION_TRACK_GTIDS:
       case SESSION_TRACK_STATE_CHANGE:
         c.value = data;
         break;
       default:
-        c.value = d.lenenc_str();
+        c.value = d.lenenc_view();
         break;
     }
     if (!d.ok()) return false;
-    out.push_back(std::move(c));
+    out.push_back(c);
   }
   return b.ok();
+}
+
+bool is_lower(std::string_view s) {
+  for (char c : s)
+    if (c >= 'A' && c <= 'Z') return false;
+  return true;
 }
 
 }  // namespace
 
 bool parse_tracked_ok(std::string_view payload, TrackedOk& out) {
   Reader r(payload);
-  out = TrackedOk{};
+  out.changes.clear();
+  out.info = {};
   out.header = r.u8();
   if (!r.ok() || (out.header != kOkHeader && out.header != kEofHeader)) return false;
   out.affected_rows = r.lenenc_int();
@@ -86,10 +98,10 @@ bool parse_tracked_ok(std::string_view payload, TrackedOk& out) {
   out.warnings = r.u16();
   if (!r.ok()) return false;
   if (r.at_end()) return true;  // an empty message may be left out
-  out.info = r.lenenc_str();
+  out.info = r.lenenc_view();
   if (!r.ok()) return false;
   if (!(out.status & kStateChanged) || r.at_end()) return true;
-  std::string block = r.lenenc_str();
+  std::string_view block = r.lenenc_view();
   return r.ok() && parse_entries(block, out.changes);
 }
 
@@ -122,7 +134,7 @@ TrackerSet TrackerSet::mariadb_defaults() {
 bool TrackerSet::reports(const StateChange& c) const {
   switch (c.type) {
     case SESSION_TRACK_SYSTEM_VARIABLES:
-      return all_variables || variables.count(lower(c.name)) != 0;
+      return all_variables || (is_lower(c.name) ? variables.count(c.name) : variables.count(lower(c.name))) != 0;
     case SESSION_TRACK_SCHEMA:
       return schema;
     case SESSION_TRACK_STATE_CHANGE:
@@ -136,17 +148,19 @@ bool TrackerSet::reports(const StateChange& c) const {
   }
 }
 
-std::string build_client_ok(const TrackedOk& ok, uint32_t client_caps, const TrackerSet& trackers, bool mariadb) {
-  std::string block;
+void build_client_ok(const TrackedOk& ok, uint32_t client_caps, const TrackerSet& trackers, bool mariadb,
+                     std::string& out) {
+  // The entries the client's trackers report, written after the fixed part
+  // once it is known whether there are any.
+  Writer block;
   for (const StateChange& c : ok.changes) {
     if (!trackers.reports(c)) continue;
-    Writer e;
-    e.u8(c.type).lenenc_str(entry_data(c));
-    block += e.str();
+    block.u8(c.type);
+    write_entry_data(block, c);
   }
   const bool tracks = client_caps & CLIENT_SESSION_TRACK;
-  const bool state = tracks && !block.empty();
-  Writer w;
+  const bool state = tracks && !block.str().empty();
+  Writer w(std::move(out));
   w.u8(ok.header).lenenc_int(ok.affected_rows).lenenc_int(ok.last_insert_id);
   // The server raises the flag only for a client that tracks, and only for
   // what its trackers report.
@@ -156,8 +170,14 @@ std::string build_client_ok(const TrackedOk& ok, uint32_t client_caps, const Tra
   } else if (!ok.info.empty()) {
     w.bytes(ok.info);
   }
-  if (state) w.lenenc_str(block);
-  return w.take();
+  if (state) w.lenenc_str(block.str());
+  out = w.take();
+}
+
+std::string build_client_ok(const TrackedOk& ok, uint32_t client_caps, const TrackerSet& trackers, bool mariadb) {
+  std::string out;
+  build_client_ok(ok, client_caps, trackers, mariadb, out);
+  return out;
 }
 
 }  // namespace myrelay::proto

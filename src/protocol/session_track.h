@@ -23,34 +23,36 @@ enum : uint8_t {
   SESSION_TRACK_TRANSACTION_STATE = 5,
 };
 
-// One entry of the state information.
+// One entry of the state information.  Views into the packet it came from
+// (an OK is looked at on the relay path: nothing is copied).
 struct StateChange {
   uint8_t type = 0;
-  std::string name;   // SYSTEM_VARIABLES: the variable
-  std::string value;  // its value; SCHEMA: the schema; STATE_CHANGE: "1" (the data itself);
-                      // TRANSACTION_*: the text; GTIDS: the raw data
+  std::string_view name;   // SYSTEM_VARIABLES: the variable
+  std::string_view value;  // its value; SCHEMA: the schema; STATE_CHANGE: "1" (the data itself);
+                           // TRANSACTION_*: the text; GTIDS: the raw data
 };
 
 // An OK packet (or the OK that ends a result set, header 0xfe) as a backend
-// with CLIENT_SESSION_TRACK sends it.
+// with CLIENT_SESSION_TRACK sends it; its views live as long as the packet.
 struct TrackedOk {
   uint8_t header = 0;
   uint64_t affected_rows = 0;
   uint64_t last_insert_id = 0;
   uint16_t status = 0;
   uint16_t warnings = 0;
-  std::string info;  // the message ("Rows matched: ..."), often empty
+  std::string_view info;  // the message ("Rows matched: ..."), often empty
   std::vector<StateChange> changes;
 };
 
 // False for anything that is not a well-formed OK of that kind: every length
-// is checked against the packet.
+// is checked against the packet.  `out` is reused (its vector keeps its
+// capacity).
 bool parse_tracked_ok(std::string_view payload, TrackedOk& out);
 
 // What a session's trackers report (its session_track_* variables).
 struct TrackerSet {
   bool all_variables = false;        // session_track_system_variables='*'
-  std::set<std::string> variables;   // lower-case names
+  std::set<std::string, std::less<>> variables;   // lower-case names
   bool schema = false;
   bool state_change = false;
   enum { Off, State, Characteristics } transaction_info = Off;
@@ -69,5 +71,8 @@ struct TrackerSet {
 // reported, and the message encoded as that server encodes it (`mariadb`:
 // length-encoded always).
 std::string build_client_ok(const TrackedOk& ok, uint32_t client_caps, const TrackerSet& trackers, bool mariadb);
+// The same into `out` (emptied first, its allocation kept).
+void build_client_ok(const TrackedOk& ok, uint32_t client_caps, const TrackerSet& trackers, bool mariadb,
+                     std::string& out);
 
 }  // namespace myrelay::proto

@@ -288,6 +288,11 @@ void ClientSession::on_response_done(ServerSession* ss) {
   }
   use_db_.clear();
   state_.set_in_transaction(in_trans_);
+  // A result set's EOF said the state changed without saying how.  Inside a
+  // transaction that is the transaction's own state, which the session does
+  // not carry anyway; outside, something the proxy cannot replay.
+  if (r.eof_reported_state_change() && !in_trans_ && ss->tracks_state())
+    state_.set_reason(SessionState::kUnknownState, true);
   if (r.last_insert_id()) state_.set_last_insert_id(r.last_insert_id());
   if (running_stmt_) after_statement_response(r);
   if (command_ == COM_RESET_CONNECTION && !r.ended_with_error()) after_reset(ss);
@@ -295,7 +300,7 @@ void ClientSession::on_response_done(ServerSession* ss) {
   temporary_report_ = false;
   if (ss->tracks_state() && ss->tracking_on()) {
     ss->set_synced_version(state_.version());  // it made the changes itself
-    ss->set_schema(state_.schema());
+    if (ss->schema() != state_.schema()) ss->set_schema(state_.schema());
   }
   last_active_us_ = host_.loop_time_us();
   change_phase(Phase::Ready);
@@ -312,6 +317,7 @@ void ClientSession::on_response_done(ServerSession* ss) {
 void ClientSession::after_reset(ServerSession* ss) {
   state_.reset(state_.schema());
   stmts_.clear();
+  running_stmt_ = nullptr;
   client_trackers_ = host_.backend_facts(login_.cluster).trackers_known
                          ? host_.backend_facts(login_.cluster).trackers
                          : proto::TrackerSet::mariadb_defaults();

@@ -367,6 +367,7 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
   // A new login: the server's defaults, nothing left to carry, no statements.
   state_.reset(db_);
   stmts_.clear();
+  running_stmt_ = nullptr;
   if (!current_->tracks_state()) state_.set_reason(SessionState::kUnknownState, true);
   identity_changed();
   send_ok();

@@ -126,12 +126,11 @@ void ClientSession::publish() {
   auto server_state = [](size_t i) {
     return ShmTable::words_of(kServer + i * sizeof(S) + offsetof(S, state), sizeof(S::state));
   };
+  // A server session's state and in_sync share a word.
+  static_assert(offsetof(S, in_sync) / 8 == offsetof(S, state) / 8, "state and in_sync in one word");
   auto server_counts = [](size_t i) {
     return ShmTable::words_of(kServer + i * sizeof(S) + offsetof(S, transact_count),
                               offsetof(S, requests) + sizeof(S::requests) - offsetof(S, transact_count));
-  };
-  auto server_sync = [](size_t i) {
-    return ShmTable::words_of(kServer + i * sizeof(S) + offsetof(S, in_sync), sizeof(S::in_sync));
   };
   static_assert(shm::kMaxServerSessions == 4, "kActivityWords lists four server sessions");
   static constexpr ShmTable::WordRange kActivityWords[] = {
@@ -139,12 +138,12 @@ void ClientSession::publish() {
       ShmTable::words_of(offsetof(R, in_trans), sizeof(R::in_trans)),
       ShmTable::words_of(offsetof(R, command), offsetof(R, bytes_out) + sizeof(R::bytes_out) - offsetof(R, command)),
       ShmTable::words_of(offsetof(R, last_active_us), sizeof(R::last_active_us)),
-      ShmTable::words_of(offsetof(R, not_restorable), offsetof(R, state_version) + sizeof(R::state_version) -
+      ShmTable::words_of(offsetof(R, not_restorable), offsetof(R, last_insert_id) + sizeof(R::last_insert_id) -
                                                           offsetof(R, not_restorable)),
-      server_state(0), server_counts(0), server_sync(0), server_state(1), server_counts(1), server_sync(1),
-      server_state(2), server_counts(2), server_sync(2), server_state(3), server_counts(3), server_sync(3),
+      server_state(0), server_counts(0), server_state(1), server_counts(1),
+      server_state(2), server_counts(2), server_state(3), server_counts(3),
   };
-  ShmTable::write_changes(slot_, rec_, kActivityWords, 5 + 3 * size_t(rec_.svr_session_count));
+  ShmTable::write_changes(slot_, rec_, kActivityWords, 5 + 2 * size_t(rec_.svr_session_count));
 }
 
 // What SHOW PROXYSESSION VARIABLES prints, into the slot's variables area:
@@ -167,8 +166,8 @@ void ClientSession::publish_variables() {
   if (!state_.schema().empty()) put('s', "schema", state_.schema());
   if (!state_.characteristics().empty()) put('c', "transaction_characteristics", state_.characteristics());
   ShmTable::write_vars(slot_, area);
+  if (dropped != vars_dropped_) identity_changed();  // a field of the full record
   vars_dropped_ = dropped;
-  identity_changed();
 }
 
 // The fields a command changes as it starts and ends.
@@ -184,13 +183,12 @@ void ClientSession::fill_activity(shm::SessionRecord& r) const {
   r.last_active_us = last_active_us_;
   r.not_restorable = state_.reasons();
   r.last_insert_id = state_.last_insert_id();
-  r.state_version = state_.version();
   r.prepared_statements = uint32_t(stmts_.size());
   uint32_t n = 0;
   auto add = [&](const ServerSession* ss) {
     if (!ss || n >= shm::kMaxServerSessions) return;
     shm::ServerSessionRecord& sr = r.servers[n++];
-    sr.state = uint32_t(ss->state());
+    sr.state = uint16_t(ss->state());
     sr.transact_count = ss->transact_count();
     sr.requests = ss->requests();
     sr.in_sync = ss->tracks_state() && ss->synced_version() == state_.version();

@@ -296,7 +296,7 @@ class ClientSession : public ServerSessionOwner {
   PreparedStatements stmts_;
   std::string preparing_sql_;
   bool preparing_kept_ = false;
-  uint32_t running_stmt_ = 0;
+  PreparedStatements::Statement* running_stmt_ = nullptr;  // valid until it is closed
   // What the proxy's own commands on the current server session are for.
   enum class Internal { Sync, Reprepare };
   Internal internal_ = Internal::Sync;

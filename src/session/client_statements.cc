@@ -158,7 +158,7 @@ ClientSession::StatementRoute ClientSession::route_streamed_statement(evbuffer* 
 }
 
 void ClientSession::note_statement_use(PreparedStatements::Statement& st, uint8_t cmd) {
-  running_stmt_ = st.id;
+  running_stmt_ = &st;
   if (cmd == COM_STMT_SEND_LONG_DATA) {
     st.long_data = true;
     state_.set_reason(SessionState::kLongData, true);
@@ -167,6 +167,7 @@ void ClientSession::note_statement_use(PreparedStatements::Statement& st, uint8_
 
 // COM_STMT_CLOSE: gone on every server session that has it, without an answer.
 void ClientSession::close_statement(uint32_t id) {
+  running_stmt_ = nullptr;
   for (const PreparedStatements::OnServer& o : stmts_.remove(id))
     if (ServerSession* ss = find_server(o.ss_id)) ss->send_quiet(close_command(o.backend_id));
   update_statement_reasons();
@@ -233,7 +234,6 @@ uint32_t ClientSession::on_statement_prepared(ServerSession* ss, uint32_t backen
       stmts_.add(std::move(preparing_sql_), preparing_kept_, ss->ss_id(), backend_id, columns, params);
   preparing_sql_.clear();
   if (!preparing_kept_) state_.set_reason(SessionState::kUnkeptStatement, true);
-  identity_changed();  // the count of statements
   return st.id;
 }
 
@@ -245,9 +245,9 @@ void ClientSession::on_statement_metadata(ServerSession*, const std::string& def
 // What a statement command's response says: a cursor opened or closed, long
 // data used up.
 void ClientSession::after_statement_response(const ResponseTracker& r) {
-  PreparedStatements::Statement* st = stmts_.find(running_stmt_);
-  running_stmt_ = 0;
-  if (!st) return;
+  PreparedStatements::Statement* st = running_stmt_;
+  running_stmt_ = nullptr;
+  const bool cursor_open = st->cursor_open, long_data = st->long_data;
   switch (command_) {
     case COM_STMT_EXECUTE:
       st->cursor_open = !r.ended_with_error() && (r.last_status() & SERVER_STATUS_CURSOR_EXISTS);
@@ -265,14 +265,13 @@ void ClientSession::after_statement_response(const ResponseTracker& r) {
     default:
       return;
   }
-  update_statement_reasons();
+  if (cursor_open != st->cursor_open || long_data != st->long_data) update_statement_reasons();
 }
 
 void ClientSession::update_statement_reasons() {
   state_.set_reason(SessionState::kCursor, stmts_.any_cursor());
   state_.set_reason(SessionState::kLongData, stmts_.any_long_data());
   state_.set_reason(SessionState::kUnkeptStatement, stmts_.any_unkept());
-  identity_changed();
 }
 
 }  // namespace myrelay

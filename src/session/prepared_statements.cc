@@ -19,7 +19,8 @@ constexpr uint16_t kBulkSendTypes = 128;
 size_t execute_bound_flag_at(const PreparedStatements::Statement& st) { return 10 + (st.params + 7) / 8; }
 
 void put_u32(std::string& s, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) s[at + i] = char(uint8_t(v >> (8 * i)));
+  const char le[4] = {char(v), char(v >> 8), char(v >> 16), char(v >> 24)};
+  s.replace(at, 4, le, 4);
 }
 
 }  // namespace
@@ -59,8 +60,12 @@ PreparedStatements::Statement& PreparedStatements::add(std::string sql, bool sql
 
 PreparedStatements::Statement* PreparedStatements::find(uint32_t id) {
   if (id == kLastPrepared) id = last_prepared_;
+  if (id == cached_id_ && cached_) return cached_;  // a client mostly runs one statement again and again
   auto it = stmts_.find(id);
-  return it == stmts_.end() ? nullptr : &it->second;
+  if (it == stmts_.end()) return nullptr;
+  cached_id_ = id;
+  cached_ = &it->second;
+  return cached_;
 }
 
 std::vector<PreparedStatements::OnServer> PreparedStatements::remove(uint32_t id) {
@@ -68,6 +73,7 @@ std::vector<PreparedStatements::OnServer> PreparedStatements::remove(uint32_t id
   auto it = stmts_.find(id);
   if (it == stmts_.end()) return {};
   std::vector<OnServer> on = std::move(it->second.on);
+  if (cached_ == &it->second) cached_ = nullptr;
   stmts_.erase(it);
   return on;
 }
@@ -82,6 +88,7 @@ void PreparedStatements::forget_server(uint64_t ss_id) {
 }
 
 void PreparedStatements::clear() {
+  cached_ = nullptr;
   stmts_.clear();
   last_prepared_ = 0;
 }
@@ -144,27 +151,27 @@ bool PreparedStatements::rewrite(Statement& st, OnServer& on, std::string& head)
   if (head.size() < 5) return true;  // malformed: the backend says so
   put_u32(head, 1, on.backend_id);
   const uint8_t command = uint8_t(head[0]);
+  if (st.params == 0 || (command != COM_STMT_EXECUTE && command != COM_STMT_BULK_EXECUTE)) return true;
   const size_t types = 2 * size_t(st.params);
   size_t types_at = 0;
   bool bound = false;
-  if (command == COM_STMT_EXECUTE && st.params > 0) {
+  if (command == COM_STMT_EXECUTE) {
     size_t flag_at = execute_bound_flag_at(st);
     if (head.size() <= flag_at) return true;
     bound = head[flag_at] != 0;
+    if (!bound && on.types_bound) return true;  // the usual execute: types sent before
     types_at = flag_at + 1;
-    if (!bound && !on.types_bound && st.param_types.size() == types) head[flag_at] = 1;
-  } else if (command == COM_STMT_BULK_EXECUTE && st.params > 0) {
+    if (!bound && st.param_types.size() == types) head[flag_at] = 1;
+  } else {
     if (head.size() < 7) return true;
     uint16_t flags = uint16_t(uint8_t(head[5]) | uint8_t(head[6]) << 8);
     bound = flags & kBulkSendTypes;
     types_at = 7;
     if (!bound && !on.types_bound && st.param_types.size() == types) head[5] = char(flags | kBulkSendTypes);
-  } else {
-    return true;
   }
   if (bound) {
     if (head.size() >= types_at + types) {
-      st.param_types = head.substr(types_at, types);
+      st.param_types.assign(head, types_at, types);
       on.types_bound = true;
     }
     return true;

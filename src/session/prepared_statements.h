@@ -86,6 +86,8 @@ class PreparedStatements {
  private:
   uint32_t next_id_ = 1;
   uint32_t last_prepared_ = 0;
+  uint32_t cached_id_ = 0;          // the statement find() found last
+  Statement* cached_ = nullptr;
   std::unordered_map<uint32_t, Statement> stmts_;
 };
 

@@ -176,6 +176,7 @@ bool ServerSession::answer_handshake(const std::string& payload) {
   }
   server_sessid_ = hs.connection_id;
   server_version_ = hs.server_version;
+  mariadb_ = server_version_.find("MariaDB") != std::string::npos;
   server_caps_ = hs.capabilities;
   scramble_ = hs.scramble;
   host_.note_backend_handshake(cluster_, hs);

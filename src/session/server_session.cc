@@ -24,6 +24,8 @@ static constexpr size_t kOutputHighWater = 1024 * 1024;
 // small; one this big is not an answer to what the proxy asked.
 static constexpr size_t kMaxCollected = 16 * 1024 * 1024;
 static constexpr size_t kMaxUnsolicited = 64 * 1024;
+// A held packet's buffer bigger than this (a long message) is not kept.
+static constexpr size_t kHeldBufferKeep = 4096;
 
 const char* ServerSession::state_name(State s) {
   switch (s) {
@@ -287,7 +289,11 @@ void ServerSession::relay_response() {
     size_t room = out_len >= kOutputHighWater ? 0 : kOutputHighWater - out_len;
     PacketRelay::Step step = down_.scan(in, room, std::numeric_limits<uint64_t>::max(), classify);
     if (step.bytes) {
-      client_->send_from(in, step.bytes);
+      // Before a held packet, the bytes wait for it: one write for both.
+      if (step.stop == PacketRelay::Stop::Held)
+        client_->queue_from(in, step.bytes);
+      else
+        client_->send_from(in, step.bytes);
       bump(counters_.bytes_to_clients, step.bytes);
       response_bytes_ += step.bytes;
     }
@@ -333,11 +339,38 @@ void ServerSession::relay_response() {
 
 // The held packet, taken out whole once it has arrived, and rewritten for
 // the client.  False while it has not arrived (or when the session was lost
-// over it).
+// over it).  The buffers are the session's own, reused: every statement
+// inside a transaction ends with an OK to rewrite.
 bool ServerSession::rewrite_held(evbuffer* in) {
+  if (held_ == Held::Ok) {
+    // The usual OK, one chunk: read where it lies, without copying it out.
+    uint8_t hdr[kHeaderLen];
+    if (evbuffer_copyout(in, hdr, kHeaderLen) < ev_ssize_t(kHeaderLen)) return false;
+    PacketHeader h = parse_header(hdr);
+    if (h.length < kMaxChunk) {
+      const size_t total = kHeaderLen + h.length;
+      if (evbuffer_get_length(in) < total) return false;
+      const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, ev_ssize_t(total)));
+      held_ = Held::None;
+      if (!p || !parse_tracked_ok(std::string_view(p + kHeaderLen, h.length), held_ok_)) {
+        bump(counters_.errors);
+        lose("malformed OK packet from the backend");  // may delete this
+        return false;
+      }
+      owner_->on_session_state(this, held_ok_);
+      static const proto::TrackerSet kNone;
+      build_client_ok(held_ok_, client_caps_, trackers_ ? *trackers_ : kNone, mariadb(), client_ok_);
+      evbuffer_drain(in, total);  // the views into it are done with
+      frame_packet(client_->output(), h.seq, client_ok_);
+      client_->flush();
+      bump(counters_.bytes_to_clients, client_ok_.size() + kHeaderLen);
+      response_bytes_ += client_ok_.size() + kHeaderLen;
+      down_.took_packet(h.seq);
+      return true;
+    }
+  }
   uint8_t first_seq, last_seq;
-  std::string payload;
-  ReadStatus st = read_packet(in, kMaxCollected, first_seq, last_seq, payload);
+  ReadStatus st = read_packet(in, kMaxCollected, first_seq, last_seq, held_packet_);
   if (st == ReadStatus::Incomplete) return false;
   if (st == ReadStatus::TooBig) {
     bump(counters_.errors);
@@ -346,60 +379,44 @@ bool ServerSession::rewrite_held(evbuffer* in) {
   }
   const Held kind = held_;
   held_ = Held::None;
-  // Losing the session over a malformed OK may delete it.
-  bool destroyed = false;
-  bool* outer = destroyed_;
-  destroyed_ = &destroyed;
-  std::string out;
+  const std::string* out = &held_packet_;
   switch (kind) {
     case Held::PrepareOk:
-      out = renumber_prepare_ok(std::move(payload));
+      renumber_prepare_ok(held_packet_);
       break;
     case Held::PrepareDefinition:
-      owner_->on_statement_metadata(this, payload);
-      out = std::move(payload);
+      owner_->on_statement_metadata(this, held_packet_);
       break;
     default:
-      out = rebuild_ok(payload);
+      if (!parse_tracked_ok(held_packet_, held_ok_)) {
+        bump(counters_.errors);
+        lose("malformed OK packet from the backend");  // may delete this
+        return false;
+      }
+      owner_->on_session_state(this, held_ok_);
+      static const proto::TrackerSet kNone;
+      build_client_ok(held_ok_, client_caps_, trackers_ ? *trackers_ : kNone, mariadb(), client_ok_);
+      out = &client_ok_;
       break;
   }
-  if (destroyed) {
-    if (outer) *outer = true;
-    return false;
-  }
-  destroyed_ = outer;
-  if (!conn_) return false;
-  frame_packet(client_->output(), first_seq, out);
+  frame_packet(client_->output(), first_seq, *out);
   client_->flush();
-  bump(counters_.bytes_to_clients, out.size() + kHeaderLen);
-  response_bytes_ += out.size() + kHeaderLen;
+  bump(counters_.bytes_to_clients, out->size() + kHeaderLen);
+  response_bytes_ += out->size() + kHeaderLen;
   down_.took_packet(last_seq);
+  if (held_packet_.capacity() > kHeldBufferKeep) std::string().swap(held_packet_);
   return true;
-}
-
-// An OK: its state reported to the owner, rebuilt for the client's trackers.
-std::string ServerSession::rebuild_ok(const std::string& payload) {
-  proto::TrackedOk ok;
-  if (!parse_tracked_ok(payload, ok)) {
-    bump(counters_.errors);
-    lose("malformed OK packet from the backend");
-    return std::string();
-  }
-  owner_->on_session_state(this, ok);
-  static const proto::TrackerSet kNone;
-  return build_client_ok(ok, client_caps_, trackers_ ? *trackers_ : kNone, mariadb());
 }
 
 // COM_STMT_PREPARE's OK: 0x00, stmt_id(4), columns(2), params(2), ... with
 // the owner's id for the statement.
-std::string ServerSession::renumber_prepare_ok(std::string payload) {
+void ServerSession::renumber_prepare_ok(std::string& payload) {
   auto b = [&](size_t i) { return uint32_t(uint8_t(payload[i])); };
   uint32_t backend_id = b(1) | b(2) << 8 | b(3) << 16 | b(4) << 24;
   uint16_t columns = uint16_t(b(5) | b(6) << 8);
   uint16_t params = uint16_t(b(7) | b(8) << 8);
   uint32_t id = owner_->on_statement_prepared(this, backend_id, columns, params);
   for (int i = 0; i < 4; ++i) payload[1 + i] = char(uint8_t(id >> (8 * i)));
-  return payload;
 }
 
 void ServerSession::finish_response() {

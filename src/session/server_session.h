@@ -180,7 +180,7 @@ class ServerSession {
   const std::string& schema() const { return schema_; }
   void set_schema(const std::string& db) { schema_ = db; }
   // The backend speaks MariaDB's dialect of the protocol.
-  bool mariadb() const { return server_version_.find("MariaDB") != std::string::npos; }
+  bool mariadb() const { return mariadb_; }
   uint64_t transact_count() const { return transact_count_; }
   void count_transaction() { ++transact_count_; }
   uint64_t requests() const { return requests_; }
@@ -224,8 +224,7 @@ class ServerSession {
   void start_command(uint8_t command, const uint8_t* head, size_t head_len, Connection* client);
   void relay_response();
   bool rewrite_held(evbuffer* in);
-  std::string rebuild_ok(const std::string& payload);
-  std::string renumber_prepare_ok(std::string payload);
+  void renumber_prepare_ok(std::string& payload);
   void finish_response();
   void collect_response();
   void next_internal();
@@ -252,6 +251,7 @@ class ServerSession {
   std::string scramble_;        // the backend's handshake scramble (COM_CHANGE_USER)
   uint16_t login_status_ = 0;
   std::string server_version_;
+  bool mariadb_ = false;        // the version says MariaDB
 
   // The command in flight.
   bool in_command_ = false;
@@ -262,6 +262,9 @@ class ServerSession {
   // A packet to rewrite (or to look at) waits to arrive whole.
   enum class Held { None, Ok, PrepareOk, PrepareDefinition };
   Held held_ = Held::None;
+  std::string held_packet_;       // the held packet, and the OK rebuilt from it
+  proto::TrackedOk held_ok_;
+  std::string client_ok_;
   // Internal commands: their payloads (for the tracker), and what came back.
   std::vector<std::string> internal_;
   size_t internal_next_ = 0;

@@ -4,13 +4,16 @@
 #include <algorithm>
 #include <cstring>
 
+#include "protocol/codec.h"
+
 namespace myrelay {
 
 using namespace proto;
 
 namespace {
 
-std::string lower(std::string s) {
+std::string lower(std::string_view v) {
+  std::string s(v);
   for (char& c : s)
     if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
   return s;
@@ -67,7 +70,7 @@ void SessionState::apply(const TrackedOk& ok, bool temporary) {
         if (temporary || !carried(name)) break;
         auto it = vars_.find(name);
         if (it != vars_.end() && it->second == c.value) break;
-        vars_[name] = c.value;
+        vars_[name] = std::string(c.value);
         changed();
         break;
       }
@@ -77,15 +80,21 @@ void SessionState::apply(const TrackedOk& ok, bool temporary) {
           changed();
         }
         break;
-      case SESSION_TRACK_TRANSACTION_CHARACTERISTICS:
-        if (characteristics_ != c.value) {
-          characteristics_ = c.value;
+      case SESSION_TRACK_TRANSACTION_CHARACTERISTICS: {
+        // Reported inside a transaction, they are that transaction's (and
+        // the one-shot SET TRANSACTION before it is used up); outside, what
+        // the next transaction will get.
+        std::string_view next = (ok.status & SERVER_STATUS_IN_TRANS) ? std::string_view() : c.value;
+        if (characteristics_ != next) {
+          characteristics_ = std::string(next);
           changed();
         }
         break;
+      }
       case SESSION_TRACK_TRANSACTION_STATE:
-        // "_______L": tables locked with LOCK TABLES.
-        set_reason(kLockTables, c.value.size() >= 8 && c.value[7] == 'L');
+        // "_______L": tables locked with LOCK TABLES.  Only ever set here:
+        // UNLOCK TABLES (the recogniser) clears it, conservatively.
+        if (c.value.size() >= 8 && c.value[7] == 'L') set_reason(kLockTables, true);
         break;
       default:
         break;
@@ -102,11 +111,8 @@ void SessionState::set_last_insert_id(uint64_t id) {
   changed();
 }
 
-void SessionState::set_reason(Reason r, bool on) {
-  uint32_t before = reasons_;
-  reasons_ = on ? (reasons_ | r) : (reasons_ & ~uint32_t(r));
-  if (reasons_ != before) changed();
-}
+// Not a change of what is replayed: the version stays.
+void SessionState::set_reason(Reason r, bool on) { reasons_ = on ? (reasons_ | r) : (reasons_ & ~uint32_t(r)); }
 
 void SessionState::note(const StatementFacts& f) {
   struct Map {
@@ -202,7 +208,7 @@ std::string SessionState::replay_set(const std::string& prefix) const {
 bool SessionState::echo_matches(const TrackedOk& echo, std::string& difference) const {
   std::map<std::string, std::string> seen;
   for (const StateChange& c : echo.changes)
-    if (c.type == SESSION_TRACK_SYSTEM_VARIABLES) seen[lower(c.name)] = c.value;
+    if (c.type == SESSION_TRACK_SYSTEM_VARIABLES) seen[lower(c.name)] = std::string(c.value);
   for (const auto& [name, value] : vars_) {
     auto it = seen.find(name);
     // A variable set to the value it had is not always reported again.

@@ -97,7 +97,7 @@ class SessionCoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(uint64_t(1), r.queries);
     CPPUNIT_ASSERT_EQUAL(uint64_t(1), r.servers[0].requests);
     CPPUNIT_ASSERT_EQUAL(std::string("Sleep"), get_field(r.command));
-    CPPUNIT_ASSERT_EQUAL(uint32_t(ServerSession::State::KeepAliveClientSlave), r.servers[0].state);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(ServerSession::State::KeepAliveClientSlave), r.servers[0].state);
   }
 
   void pipelined_commands_answer_in_order() {
@@ -124,7 +124,7 @@ class SessionCoreTest : public CppUnit::TestFixture {
     shm::SessionRecord r = record();
     CPPUNIT_ASSERT_EQUAL(uint32_t(ClientSession::State::ActiveReader), r.state);
     CPPUNIT_ASSERT_EQUAL(std::string("Query"), get_field(r.command));
-    CPPUNIT_ASSERT_EQUAL(uint32_t(ServerSession::State::Active), r.servers[0].state);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(ServerSession::State::Active), r.servers[0].state);
     for (int i = 0; i < 3; ++i) CPPUNIT_ASSERT(client_->read(p));
     turn(base_, 5);
     CPPUNIT_ASSERT_EQUAL(uint32_t(ClientSession::State::KeepAlive), record().state);
@@ -148,7 +148,7 @@ class SessionCoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(size_t(1), b_->log().size());
     shm::SessionRecord r = record();
     CPPUNIT_ASSERT_EQUAL(uint32_t(2), r.svr_session_count);
-    CPPUNIT_ASSERT_EQUAL(uint16_t(1), r.servers[1].role);  // the replica
+    CPPUNIT_ASSERT_EQUAL(uint8_t(1), r.servers[1].role);  // the replica
     CPPUNIT_ASSERT_EQUAL(uint16_t(b_->port()), r.servers[1].server_port);
     // Back to the first one: it is still there, and in use again.
     CPPUNIT_ASSERT(session_->select_server(server(0)));

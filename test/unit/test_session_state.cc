@@ -4,6 +4,7 @@
 // statement's quoting.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <deque>
 #include <string>
 
 #include "protocol/codec.h"
@@ -43,6 +44,13 @@ const char kSqlMode[] = "00000002c00000001a00150873716c5f6d6f64650b414e53495f515
 // USE test, for a client with the default trackers (what the server sent it).
 const char kUseTestDefault[] = "00000000c00000000701050474657374";
 
+// Parses a recorded packet, kept alive: the OK's fields are views into it.
+bool parse(const std::string& hexed, TrackedOk& ok) {
+  static std::deque<std::string> kept;
+  kept.push_back(unhex(hexed));
+  return parse_tracked_ok(kept.back(), ok);
+}
+
 }  // namespace
 
 class SessionStateTest : public CppUnit::TestFixture {
@@ -58,24 +66,24 @@ class SessionStateTest : public CppUnit::TestFixture {
  public:
   void parses_every_tracker_type() {
     TrackedOk ok;
-    CPPUNIT_ASSERT(parse_tracked_ok(unhex(kSetTrackers), ok));
+    CPPUNIT_ASSERT(parse(kSetTrackers, ok));
     CPPUNIT_ASSERT_EQUAL(size_t(7), ok.changes.size());
-    CPPUNIT_ASSERT_EQUAL(std::string("session_track_system_variables"), ok.changes[0].name);
-    CPPUNIT_ASSERT_EQUAL(std::string("*"), ok.changes[0].value);
+    CPPUNIT_ASSERT_EQUAL(std::string("session_track_system_variables"), std::string(ok.changes[0].name));
+    CPPUNIT_ASSERT_EQUAL(std::string("*"), std::string(ok.changes[0].value));
     CPPUNIT_ASSERT_EQUAL(uint8_t(SESSION_TRACK_STATE_CHANGE), ok.changes[4].type);
-    CPPUNIT_ASSERT_EQUAL(std::string("1"), ok.changes[4].value);
+    CPPUNIT_ASSERT_EQUAL(std::string("1"), std::string(ok.changes[4].value));
     CPPUNIT_ASSERT_EQUAL(uint8_t(SESSION_TRACK_TRANSACTION_STATE), ok.changes[5].type);
-    CPPUNIT_ASSERT_EQUAL(std::string("________"), ok.changes[5].value);
+    CPPUNIT_ASSERT_EQUAL(std::string("________"), std::string(ok.changes[5].value));
     CPPUNIT_ASSERT_EQUAL(uint8_t(SESSION_TRACK_TRANSACTION_CHARACTERISTICS), ok.changes[6].type);
-    CPPUNIT_ASSERT_EQUAL(std::string(""), ok.changes[6].value);
+    CPPUNIT_ASSERT_EQUAL(std::string(""), std::string(ok.changes[6].value));
     // An OK without a message: the packet ends after the warnings.
-    CPPUNIT_ASSERT(parse_tracked_ok(unhex("00010002000000"), ok));
+    CPPUNIT_ASSERT(parse("00010002000000", ok));
     CPPUNIT_ASSERT_EQUAL(uint64_t(1), ok.affected_rows);
     CPPUNIT_ASSERT(ok.info.empty() && ok.changes.empty());
     // The OK that ends a result set (0xfe) is read the same way.
-    CPPUNIT_ASSERT(parse_tracked_ok(unhex("fe000002000000"), ok));
+    CPPUNIT_ASSERT(parse("fe000002000000", ok));
     // Multi-byte length-encoded counts.
-    CPPUNIT_ASSERT(parse_tracked_ok(unhex("00fc0001fd0000010200000000"), ok));
+    CPPUNIT_ASSERT(parse("00fc0001fd0000010200000000", ok));
     CPPUNIT_ASSERT_EQUAL(uint64_t(256), ok.affected_rows);
     CPPUNIT_ASSERT_EQUAL(uint64_t(65536), ok.last_insert_id);
   }
@@ -92,12 +100,12 @@ class SessionStateTest : public CppUnit::TestFixture {
     std::string bad = good;
     bad[8] = char(0x7f);  // the state block claims 127 bytes
     CPPUNIT_ASSERT(!parse_tracked_ok(bad, ok));
-    CPPUNIT_ASSERT(!parse_tracked_ok(unhex("ff0000"), ok));
+    CPPUNIT_ASSERT(!parse("ff0000", ok));
   }
 
   void rebuilds_for_other_clients() {
     TrackedOk ok;
-    CPPUNIT_ASSERT(parse_tracked_ok(unhex(kSqlMode), ok));
+    CPPUNIT_ASSERT(parse(kSqlMode, ok));
     TrackerSet defaults = TrackerSet::mariadb_defaults();
     // sql_mode is not among a default client's variables: a plain OK, no
     // state flag, exactly what MariaDB sent such a client.
@@ -109,6 +117,12 @@ class SessionStateTest : public CppUnit::TestFixture {
     use.status = 0xc000;
     use.changes = {{SESSION_TRACK_SCHEMA, "", "test"}, {SESSION_TRACK_STATE_CHANGE, "", "1"}};
     CPPUNIT_ASSERT_EQUAL(std::string(kUseTestDefault), hex(build_client_ok(use, CLIENT_SESSION_TRACK, defaults, true)));
+    // A client that tracks everything the proxy does gets the server's bytes
+    // back, every kind of entry encoded as the server encodes it.
+    TrackedOk all;
+    CPPUNIT_ASSERT(parse(kSetTrackers, all));
+    TrackerSet everything = TrackerSet::from("*", "ON", "ON", "CHARACTERISTICS");
+    CPPUNIT_ASSERT_EQUAL(std::string(kSetTrackers), hex(build_client_ok(all, CLIENT_SESSION_TRACK, everything, true)));
     // A client without tracking gets no state flag at all.
     CPPUNIT_ASSERT_EQUAL(std::string("00000000800000"), hex(build_client_ok(use, 0, defaults, true)));
     // A MySQL server encodes a message for a non-tracking client to the end of the packet.
@@ -122,13 +136,13 @@ class SessionStateTest : public CppUnit::TestFixture {
     SessionState st;
     uint64_t v = st.version();
     TrackedOk ok;
-    CPPUNIT_ASSERT(parse_tracked_ok(unhex(kSqlMode), ok));
+    CPPUNIT_ASSERT(parse(kSqlMode, ok));
     st.apply(ok);
     CPPUNIT_ASSERT(st.version() > v);
     CPPUNIT_ASSERT_EQUAL(size_t(1), st.variables().size());
     CPPUNIT_ASSERT_EQUAL(std::string("ANSI_QUOTES"), st.variables()[0].second);
     // The proxy's own tracker settings are never part of the state.
-    CPPUNIT_ASSERT(parse_tracked_ok(unhex(kSetTrackers), ok));
+    CPPUNIT_ASSERT(parse(kSetTrackers, ok));
     st.apply(ok);
     CPPUNIT_ASSERT_EQUAL(size_t(1), st.variables().size());
     // A SET STATEMENT's report is temporary.
@@ -147,6 +161,26 @@ class SessionStateTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(st.restorable());
     st.set_in_transaction(true);
     CPPUNIT_ASSERT_EQUAL(std::string("open transaction"), SessionState::describe(st.reasons()));
+    // SET TRANSACTION outside a transaction is for the next one; reported
+    // inside one it is that transaction's, used up.
+    SessionState tx;
+    TrackedOk next;
+    next.status = 0x4002;
+    next.changes = {{SESSION_TRACK_TRANSACTION_CHARACTERISTICS, "", "SET TRANSACTION READ ONLY;"}};
+    tx.apply(next);
+    CPPUNIT_ASSERT_EQUAL(std::string("SET TRANSACTION READ ONLY;"), tx.characteristics());
+    uint64_t before = tx.version();
+    TrackedOk started;
+    started.status = 0x4003;  // IN_TRANS
+    started.changes = {{SESSION_TRACK_TRANSACTION_CHARACTERISTICS, "", "SET TRANSACTION READ ONLY; START TRANSACTION;"}};
+    tx.apply(started);
+    CPPUNIT_ASSERT_EQUAL(std::string(""), tx.characteristics());
+    CPPUNIT_ASSERT(tx.version() > before);
+    // A plain BEGIN changes nothing that is replayed: the version stays.
+    before = tx.version();
+    started.changes = {{SESSION_TRACK_TRANSACTION_CHARACTERISTICS, "", "START TRANSACTION;"}};
+    tx.apply(started);
+    CPPUNIT_ASSERT_EQUAL(before, tx.version());
   }
 
   void replay_quoting() {
