@@ -182,7 +182,7 @@ struct SessionRecord {
   int64_t last_active_us;         // when the last command started or ended
   ServerSessionRecord servers[kMaxServerSessions];
   // Session state (DESIGN section 3a).
-  uint32_t not_restorable;        // NotRestorable bits; 0 = restorable
+  uint32_t not_restorable;        // NotRestorable bits but kNrTransaction (see in_trans)
   uint32_t prepared_statements;
   uint64_t last_insert_id;
   uint32_t slot;                  // this record's slot, for the variables area

@@ -256,9 +256,9 @@ After kill_proxysession(Context& cx) {
     return After::Continue;
   }
   // A session whose state cannot be carried ends with its server session.
-  if (r->not_restorable)
+  if (uint32_t reasons = view::reasons_of(*r))
     cx.note(er::ER_CONNECTION_KILLED.code,
-            "Client session " + std::to_string(r->cs_id) + " holds " + view::not_restorable_because(r->not_restorable) +
+            "Client session " + std::to_string(r->cs_id) + " holds " + view::not_restorable_because(reasons) +
                 ", which cannot be carried to another server session: it ends too");
   send_kill(cx, *r, control::RequestType::KillServerSession, cx.st.ss_id);
   return After::Continue;

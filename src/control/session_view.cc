@@ -59,6 +59,8 @@ std::vector<std::optional<std::string>> session_row(const SessionRecord& r, int 
   return row;
 }
 
+uint32_t reasons_of(const SessionRecord& r) { return r.not_restorable | (r.in_trans ? uint32_t(kNrTransaction) : 0u); }
+
 std::string not_restorable_because(uint32_t reasons) {
   std::string out;
   for (const auto& r : kNotRestorableNames)
@@ -133,8 +135,8 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
   add("bytes_out", std::to_string(r.bytes_out), cs);
   add("connected_s", seconds_since(r.created_us, now), cs);
   add("idle_s", r.state == 2 ? seconds_since(r.last_active_us, now) : "0", cs);
-  add("restorable", r.not_restorable ? "false" : "true", cs);
-  add("not_restorable_because", not_restorable_because(r.not_restorable), cs);
+  add("restorable", reasons_of(r) ? "false" : "true", cs);
+  add("not_restorable_because", not_restorable_because(reasons_of(r)), cs);
   add("prepared_statements", std::to_string(r.prepared_statements), cs);
   add("last_insert_id", std::to_string(r.last_insert_id), cs);
   int n = 0;

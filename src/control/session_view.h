@@ -28,6 +28,8 @@ struct Attribute {
   std::string info;
 };
 std::vector<Attribute> session_attributes(const shm::SessionRecord& r, int pid, int64_t now_us);
+// Why a session cannot be carried to another server session (NotRestorable bits).
+uint32_t reasons_of(const shm::SessionRecord& r);
 // The reasons a session cannot be carried, comma-separated ("" when it can).
 std::string not_restorable_because(uint32_t reasons);
 

@@ -76,8 +76,12 @@ void ResponseTracker::read_terminator_status(const uint8_t* head, size_t head_le
   } else if (head_len >= 5) {  // 0xfe, warnings(2), status(2)
     status_ = uint16_t(head[3] | head[4] << 8);
     have_status_ = true;
-    if (status_ & SERVER_SESSION_STATE_CHANGED) eof_state_changed_ = true;
+    note_eof_flags(head, head_len);
   }
+}
+
+void ResponseTracker::note_eof_flags(const uint8_t* head, size_t head_len) {
+  if (head_len >= 5 && (head[4] & (SERVER_SESSION_STATE_CHANGED >> 8))) saw_flagged_eof_ = eof_state_changed_ = true;
 }
 
 // An OK or EOF that ends one result: the whole response ends unless the
@@ -164,6 +168,7 @@ ResponseTracker::Event ResponseTracker::on_server_packet(const uint8_t* head, si
   saw_ok_ = false;
   saw_prepare_ok_ = false;
   saw_prepare_def_ = false;
+  saw_flagged_eof_ = false;
   packet_length_ = length;
   // MariaDB's progress reports (0xff, then error code 0xffff) come in the
   // middle of a response and do not end it.
@@ -234,6 +239,7 @@ ResponseTracker::Event ResponseTracker::on_prepare_packet(const uint8_t* head, s
       return start_prepare_columns();
     case State::PrepareParamsEof:
       if (!terminator) return Event::Malformed;
+      note_eof_flags(head, head_len);
       return start_prepare_columns();
     case State::PrepareColumns:
       saw_prepare_def_ = true;
@@ -246,6 +252,7 @@ ResponseTracker::Event ResponseTracker::on_prepare_packet(const uint8_t* head, s
       return Event::Done;
     default:  // PrepareColumnsEof
       if (!terminator) return Event::Malformed;
+      note_eof_flags(head, head_len);
       state_ = State::Idle;
       return Event::Done;
   }

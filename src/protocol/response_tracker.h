@@ -67,6 +67,8 @@ class ResponseTracker {
   // Whether an EOF (not an OK) of this response said the session's state
   // changed: an EOF cannot say how (a client without CLIENT_DEPRECATE_EOF).
   bool eof_reported_state_change() const { return eof_state_changed_; }
+  // Whether the packet just seen was such an EOF.
+  bool saw_flagged_eof() const { return saw_flagged_eof_; }
   // The last non-zero insert id an OK of this response reported.
   uint64_t last_insert_id() const { return last_insert_id_; }
   uint16_t last_error_code() const { return error_code_; }
@@ -98,11 +100,13 @@ class ResponseTracker {
   Event finish_result(const uint8_t* head, size_t head_len);
   Event end_with(const uint8_t* head, size_t head_len);
   void read_terminator_status(const uint8_t* head, size_t head_len);
+  void note_eof_flags(const uint8_t* head, size_t head_len);
   void read_ok_status(const uint8_t* head, size_t head_len);
   bool saw_ok_ = false;
   bool saw_prepare_ok_ = false;
   bool saw_prepare_def_ = false;
   bool eof_state_changed_ = false;
+  bool saw_flagged_eof_ = false;
   bool ok_has_tail_ = false;
   uint64_t last_insert_id_ = 0;
   uint64_t packet_length_ = 0;  // of the packet being looked at

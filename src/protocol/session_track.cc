@@ -105,6 +105,18 @@ bool parse_tracked_ok(std::string_view payload, TrackedOk& out) {
   return r.ok() && parse_entries(block, out.changes);
 }
 
+size_t client_ok_prefix(std::string_view payload, const TrackedOk& ok, bool mariadb, size_t& status_at) {
+  if (!mariadb) return 0;  // MySQL encodes the message otherwise for such a client
+  Reader r(payload);
+  r.u8();
+  r.lenenc_int();
+  r.lenenc_int();
+  if (!r.ok()) return 0;
+  status_at = size_t(r.pos() - reinterpret_cast<const uint8_t*>(payload.data()));
+  if (!ok.info.empty()) return size_t(ok.info.data() + ok.info.size() - payload.data());
+  return status_at + 4 <= payload.size() ? status_at + 4 : 0;  // status, warnings
+}
+
 TrackerSet TrackerSet::from(std::string_view system_variables, std::string_view schema, std::string_view state_change,
                             std::string_view transaction_info) {
   TrackerSet t;

@@ -49,6 +49,12 @@ struct TrackedOk {
 // capacity).
 bool parse_tracked_ok(std::string_view payload, TrackedOk& out);
 
+// The length of the OK the server would send a client whose trackers
+// report none of `ok`'s entries, when that OK is the start of `payload`
+// with the state flag cleared (a MariaDB server's encoding); 0 otherwise.
+// `status_at`: where the status flags are in `payload`.
+size_t client_ok_prefix(std::string_view payload, const TrackedOk& ok, bool mariadb, size_t& status_at);
+
 // What a session's trackers report (its session_track_* variables).
 struct TrackerSet {
   bool all_variables = false;        // session_track_system_variables='*'

@@ -296,7 +296,7 @@ void ClientSession::on_response_done(ServerSession* ss) {
   if (r.last_insert_id()) state_.set_last_insert_id(r.last_insert_id());
   if (running_stmt_) after_statement_response(r);
   if (command_ == COM_RESET_CONNECTION && !r.ended_with_error()) after_reset(ss);
-  state_.statement_done();
+  state_.statement_done(!r.ended_with_error());
   temporary_report_ = false;
   if (ss->tracks_state() && ss->tracking_on()) {
     ss->set_synced_version(state_.version());  // it made the changes itself

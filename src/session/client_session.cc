@@ -113,6 +113,11 @@ void ClientSession::publish() {
   publish_pending_ = false;
   if (!slot_) return;  // a refused connection has no slot; a closed one gave it back
   if (state_.version() != published_state_) publish_variables();
+  // Fields of the full record that change seldom (an open transaction shows
+  // in in_trans, which changes with every transaction).
+  if ((state_.reasons() & ~uint32_t(SessionState::kTransaction)) != rec_.not_restorable ||
+      stmts_.size() != rec_.prepared_statements)
+    identity_changed();
   if (identity_dirty_ || closed()) {
     identity_dirty_ = false;
     fill_record(rec_);
@@ -138,8 +143,7 @@ void ClientSession::publish() {
       ShmTable::words_of(offsetof(R, in_trans), sizeof(R::in_trans)),
       ShmTable::words_of(offsetof(R, command), offsetof(R, bytes_out) + sizeof(R::bytes_out) - offsetof(R, command)),
       ShmTable::words_of(offsetof(R, last_active_us), sizeof(R::last_active_us)),
-      ShmTable::words_of(offsetof(R, not_restorable), offsetof(R, last_insert_id) + sizeof(R::last_insert_id) -
-                                                          offsetof(R, not_restorable)),
+      ShmTable::words_of(offsetof(R, last_insert_id), sizeof(R::last_insert_id)),
       server_state(0), server_counts(0), server_state(1), server_counts(1),
       server_state(2), server_counts(2), server_state(3), server_counts(3),
   };
@@ -181,9 +185,7 @@ void ClientSession::fill_activity(shm::SessionRecord& r) const {
   r.bytes_in = bytes_in_;
   r.bytes_out = bytes_out_;
   r.last_active_us = last_active_us_;
-  r.not_restorable = state_.reasons();
   r.last_insert_id = state_.last_insert_id();
-  r.prepared_statements = uint32_t(stmts_.size());
   uint32_t n = 0;
   auto add = [&](const ServerSession* ss) {
     if (!ss || n >= shm::kMaxServerSessions) return;
@@ -217,6 +219,8 @@ void ClientSession::fill_record(shm::SessionRecord& r) const {
   r.created_us = created_us_;
   r.slot = slot_index_;
   r.vars_dropped = vars_dropped_;
+  r.not_restorable = state_.reasons() & ~uint32_t(SessionState::kTransaction);
+  r.prepared_statements = uint32_t(stmts_.size());
   uint32_t n = 0;
   auto add = [&](const ServerSession* ss) {
     if (!ss || n >= shm::kMaxServerSessions) return;

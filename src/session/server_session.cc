@@ -263,6 +263,7 @@ void ServerSession::on_client_drained() {
 struct ResponseClassifier {
   ResponseTracker& tracker;
   bool rebuild_messages;  // every OK with a message needs rebuilding
+  bool clear_eof_flags;   // the client does not track: no EOF may say the state changed
   PacketRelay::Verdict operator()(const uint8_t* head, size_t head_len, uint64_t length) {
     if (head_len && tracker.is_plain_row(head[0], length)) return PacketRelay::Verdict::Pass;
     ResponseTracker::Event ev = tracker.on_server_packet(head, head_len, length);
@@ -271,6 +272,7 @@ struct ResponseClassifier {
         ((tracker.last_status() & SERVER_SESSION_STATE_CHANGED) || (rebuild_messages && tracker.ok_has_tail())))
       return PacketRelay::Verdict::Hold;
     if (tracker.saw_prepare_ok() || tracker.saw_prepare_def()) return PacketRelay::Verdict::Hold;
+    if (clear_eof_flags && tracker.saw_flagged_eof()) return PacketRelay::Verdict::Hold;
     return ev == ResponseTracker::Event::Continue ? PacketRelay::Verdict::Pass : PacketRelay::Verdict::Last;
   }
 };
@@ -281,7 +283,9 @@ void ServerSession::relay_response() {
   if (!in_command_ || tracker_.awaiting_client_upload() || !conn_) return;
   evbuffer* in = conn_->input();
   // A MySQL backend encodes an OK's message for a tracking client only.
-  ResponseClassifier classify{tracker_, tracks_state() && !mariadb() && !(client_caps_ & CLIENT_SESSION_TRACK)};
+  const bool tracking_client = client_caps_ & CLIENT_SESSION_TRACK;
+  ResponseClassifier classify{tracker_, tracks_state() && !mariadb() && !tracking_client,
+                              tracks_state() && !tracking_client};
   for (;;) {
     if (held_ != Held::None && !rewrite_held(in)) return;  // not whole yet, or lost
     if (held_ == Held::None && tracker_.done()) break;    // a held packet ended it
@@ -307,6 +311,7 @@ void ServerSession::relay_response() {
       case PacketRelay::Stop::Held:
         held_ = tracker_.saw_prepare_ok()    ? Held::PrepareOk
                 : tracker_.saw_prepare_def() ? Held::PrepareDefinition
+                : tracker_.saw_flagged_eof() ? Held::Eof
                                              : Held::Ok;
         continue;
       case PacketRelay::Stop::Malformed: {
@@ -342,6 +347,21 @@ void ServerSession::relay_response() {
 // over it).  The buffers are the session's own, reused: every statement
 // inside a transaction ends with an OK to rewrite.
 bool ServerSession::rewrite_held(evbuffer* in) {
+  if (held_ == Held::Eof) {
+    // 0xfe, warnings, status: the state flag the client never asked for
+    // goes, where the EOF lies.
+    constexpr size_t kEof = kHeaderLen + 5;
+    if (evbuffer_get_length(in) < kEof) return false;
+    uint8_t* q = evbuffer_pullup(in, kEof);
+    held_ = Held::None;
+    q[kHeaderLen + 4] &= uint8_t(~(SERVER_SESSION_STATE_CHANGED >> 8));
+    const uint8_t seq = q[3];
+    client_->send_from(in, kEof);
+    bump(counters_.bytes_to_clients, kEof);
+    response_bytes_ += kEof;
+    down_.took_packet(seq);
+    return true;
+  }
   if (held_ == Held::Ok) {
     // The usual OK, one chunk: read where it lies, without copying it out.
     uint8_t hdr[kHeaderLen];
@@ -359,7 +379,25 @@ bool ServerSession::rewrite_held(evbuffer* in) {
       }
       owner_->on_session_state(this, held_ok_);
       static const proto::TrackerSet kNone;
-      build_client_ok(held_ok_, client_caps_, trackers_ ? *trackers_ : kNone, mariadb(), client_ok_);
+      const proto::TrackerSet& trackers = trackers_ ? *trackers_ : kNone;
+      bool reported = false;
+      for (const proto::StateChange& c : held_ok_.changes) reported = reported || trackers.reports(c);
+      std::string_view payload(p + kHeaderLen, h.length);
+      size_t status_at = 0;
+      if (size_t prefix = reported ? 0 : client_ok_prefix(payload, held_ok_, mariadb(), status_at)) {
+        // Nothing the client tracks: its OK is the start of this one, the
+        // state flag cleared.  Rewritten where it lies, sent from there.
+        auto* q = reinterpret_cast<uint8_t*>(const_cast<char*>(p));
+        write_header(q, uint32_t(prefix), h.seq);
+        q[kHeaderLen + status_at + 1] &= uint8_t(~(SERVER_SESSION_STATE_CHANGED >> 8));
+        client_->send_from(in, kHeaderLen + prefix);
+        evbuffer_drain(in, h.length - prefix);
+        bump(counters_.bytes_to_clients, kHeaderLen + prefix);
+        response_bytes_ += kHeaderLen + prefix;
+        down_.took_packet(h.seq);
+        return true;
+      }
+      build_client_ok(held_ok_, client_caps_, trackers, mariadb(), client_ok_);
       evbuffer_drain(in, total);  // the views into it are done with
       frame_packet(client_->output(), h.seq, client_ok_);
       client_->flush();

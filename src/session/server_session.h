@@ -260,7 +260,7 @@ class ServerSession {
   uint32_t client_caps_ = 0;
   const proto::TrackerSet* trackers_ = nullptr;
   // A packet to rewrite (or to look at) waits to arrive whole.
-  enum class Held { None, Ok, PrepareOk, PrepareDefinition };
+  enum class Held { None, Ok, Eof, PrepareOk, PrepareDefinition };
   Held held_ = Held::None;
   std::string held_packet_;       // the held packet, and the OK rebuilt from it
   proto::TrackedOk held_ok_;

@@ -63,11 +63,14 @@ bool SessionState::carried(const std::string& name) {
 }
 
 void SessionState::apply(const TrackedOk& ok, bool temporary) {
+  bool charset_connection = false, collation_connection = false;
   for (const StateChange& c : ok.changes) {
     switch (c.type) {
       case SESSION_TRACK_SYSTEM_VARIABLES: {
         std::string name = lower(c.name);
         if (temporary || !carried(name)) break;
+        charset_connection = charset_connection || name == "character_set_connection";
+        collation_connection = collation_connection || name == "collation_connection";
         auto it = vars_.find(name);
         if (it != vars_.end() && it->second == c.value) break;
         vars_[name] = std::string(c.value);
@@ -100,6 +103,9 @@ void SessionState::apply(const TrackedOk& ok, bool temporary) {
         break;
     }
   }
+  // A new connection character set brings its default collation, which the
+  // server does not report: the replayed character set sets it again.
+  if (charset_connection && !collation_connection && vars_.erase("collation_connection")) changed();
   if (ok.last_insert_id) set_last_insert_id(ok.last_insert_id);
 }
 
@@ -134,14 +140,17 @@ void SessionState::note(const StatementFacts& f) {
     set_reason(kFoundRows, true);
     found_rows_pending_ = true;
   }
-  // SET NAMES x COLLATE y reports the character sets but not the collation.
-  if (!f.collation.empty() && vars_["collation_connection"] != f.collation) {
-    vars_["collation_connection"] = f.collation;
-    changed();
-  }
+  // SET NAMES x COLLATE y reports the character sets but not the
+  // collation: it is kept once the statement has succeeded.
+  pending_collation_ = f.collation;
 }
 
-void SessionState::statement_done() {
+void SessionState::statement_done(bool succeeded) {
+  if (succeeded && !pending_collation_.empty() && vars_["collation_connection"] != pending_collation_) {
+    vars_["collation_connection"] = pending_collation_;
+    changed();
+  }
+  pending_collation_.clear();
   // The statement that set SQL_CALC_FOUND_ROWS has run; the one after it
   // reads FOUND_ROWS(), and then the count is gone.
   if (found_rows_pending_)

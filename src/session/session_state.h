@@ -49,8 +49,8 @@ class SessionState {
   // ---- what the recogniser saw, before the statement runs ----
   void note(const StatementFacts& f);
   // A statement has completed: a pending SQL_CALC_FOUND_ROWS is consumed by
-  // the one after it.
-  void statement_done();
+  // the one after it; a SET NAMES ... COLLATE that succeeded sets the collation.
+  void statement_done(bool succeeded = true);
   void set_reason(Reason r, bool on);
   // COM_RESET_CONNECTION or COM_CHANGE_USER: the server's defaults again,
   // with `schema` (the new login's database).
@@ -91,6 +91,7 @@ class SessionState {
   uint64_t last_insert_id_ = 0;
   uint32_t reasons_ = 0;
   bool found_rows_pending_ = false;  // the statement now running set it
+  std::string pending_collation_;    // its SET NAMES ... COLLATE
   uint64_t version_ = 1;
 };
 

@@ -153,19 +153,20 @@ test_unrestorable_state_ends_the_session() {
   need_proxy
   need_client
   tq "CREATE TABLE IF NOT EXISTS st_tx (id INT PRIMARY KEY) ENGINE=InnoDB; DELETE FROM st_tx" || fail "create table"
-  expect_cut "temporary table" kill "temporary tables" "query CREATE TEMPORARY TABLE tt (i INT)"
-  expect_cut "SET @a" kill "user variables" "query SET @a = 1"
-  expect_cut "SELECT INTO @a" timeout "user variables" "query SELECT 1 INTO @a"
-  expect_cut "SELECT @a:=" kill "user variables" "query SELECT @a := 1"
-  expect_cut "GET_LOCK" kill "GET_LOCK" "query SELECT GET_LOCK('st_lock', 1)"
-  expect_cut "LOCK TABLES" kill "LOCK TABLES" "query LOCK TABLES st_tx READ"
-  expect_cut "SQL PREPARE" kill "SQL PREPARE" "query PREPARE sp FROM 'SELECT 1'"
-  expect_cut "open cursor" kill "open cursor" "prepare cur SELECT id FROM big WHERE id < 100" "cursor cur"
-  expect_cut "transaction" kill "open transaction" "query START TRANSACTION" "query INSERT INTO st_tx VALUES (7)"
-  [ -z "$(dq "SELECT id FROM test.st_tx WHERE id = 7")" ] || fail "the cut transaction's INSERT was committed"
-  expect_cut "transaction (wait_timeout)" timeout "open transaction" \
-    "query START TRANSACTION" "query INSERT INTO st_tx VALUES (8)"
-  [ -z "$(dq "SELECT id FROM test.st_tx WHERE id = 8")" ] || fail "the cut transaction's INSERT was committed"
+  local how id=0
+  for how in kill timeout; do
+    expect_cut "temporary table" $how "temporary tables" "query CREATE TEMPORARY TABLE tt (i INT)"
+    expect_cut "SET @a" $how "user variables" "query SET @a = 1"
+    expect_cut "SELECT INTO @a" $how "user variables" "query SELECT 1 INTO @a"
+    expect_cut "SELECT @a:=" $how "user variables" "query SELECT @a := 1"
+    expect_cut "GET_LOCK" $how "GET_LOCK" "query SELECT GET_LOCK('st_lock', 1)"
+    expect_cut "LOCK TABLES" $how "LOCK TABLES" "query LOCK TABLES st_tx READ"
+    expect_cut "SQL PREPARE" $how "SQL PREPARE" "query PREPARE sp FROM 'SELECT 1'"
+    expect_cut "open cursor" $how "open cursor" "prepare cur SELECT id FROM big WHERE id < 100" "cursor cur"
+    id=$((id + 1))
+    expect_cut "transaction" $how "open transaction" "query START TRANSACTION" "query INSERT INTO st_tx VALUES ($id)"
+    [ -z "$(dq "SELECT id FROM test.st_tx WHERE id = $id")" ] || fail "$how: the cut transaction's INSERT was committed"
+  done
 }
 
 # COM_RESET_CONNECTION gives the server's defaults back: the session is
@@ -336,6 +337,7 @@ test_responses_byte_for_byte() {
   local -a plain=("SET SESSION sql_mode = 'ANSI_QUOTES'" "USE test2" "SELECT 1, 'a'" "USE test"
     "UPDATE st_ai SET v = v WHERE id > 0" "SET NAMES latin1" "SELECT @@character_set_results"
     "SET autocommit = 0" "SET autocommit = 1" "SELECT * FROM types ORDER BY id" "DO 1" "SELECT 1; SELECT 2"
+    "START TRANSACTION" "UPDATE st_ai SET v = v WHERE id > 0" "SELECT COUNT(*) FROM st_ai" "COMMIT"
     "SET SESSION TRANSACTION READ ONLY" "SHOW WARNINGS")
   local -a tracked=("SET SESSION time_zone = '+01:00'" "USE test2" "SELECT 1" "SET autocommit = 0"
     "UPDATE test.st_ai SET v = v WHERE id > 0" "SET sql_mode = ''" "SET @x = 1")

@@ -59,6 +59,7 @@ class SessionStateTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(rejects_bad_lengths);
   CPPUNIT_TEST(rebuilds_for_other_clients);
   CPPUNIT_TEST(state_follows_reports);
+  CPPUNIT_TEST(collation_after_set_names);
   CPPUNIT_TEST(replay_quoting);
   CPPUNIT_TEST(recogniser);
   CPPUNIT_TEST_SUITE_END();
@@ -82,6 +83,12 @@ class SessionStateTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(ok.info.empty() && ok.changes.empty());
     // The OK that ends a result set (0xfe) is read the same way.
     CPPUNIT_ASSERT(parse("fe000002000000", ok));
+    // GTIDs (type 3): the data as it came; an 8-byte length-encoded count.
+    CPPUNIT_ASSERT(parse("00fe00000000000100000002400000000e030c000a302d312d313030303030", ok));
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1) << 40, ok.affected_rows);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), ok.changes.size());
+    CPPUNIT_ASSERT_EQUAL(uint8_t(SESSION_TRACK_GTIDS), ok.changes[0].type);
+    CPPUNIT_ASSERT_EQUAL(size_t(12), ok.changes[0].value.size());
     // Multi-byte length-encoded counts.
     CPPUNIT_ASSERT(parse("00fc0001fd0000010200000000", ok));
     CPPUNIT_ASSERT_EQUAL(uint64_t(256), ok.affected_rows);
@@ -181,6 +188,33 @@ class SessionStateTest : public CppUnit::TestFixture {
     started.changes = {{SESSION_TRACK_TRANSACTION_CHARACTERISTICS, "", "START TRANSACTION;"}};
     tx.apply(started);
     CPPUNIT_ASSERT_EQUAL(before, tx.version());
+  }
+
+  // SET NAMES x COLLATE y: the collation is not reported; kept once the
+  // statement succeeded, dropped when a later SET NAMES brings the default.
+  void collation_after_set_names() {
+    SessionState st;
+    TrackedOk names;
+    names.changes = {{SESSION_TRACK_SYSTEM_VARIABLES, "character_set_connection", "utf8mb4"},
+                     {SESSION_TRACK_SYSTEM_VARIABLES, "character_set_client", "utf8mb4"}};
+    st.note(StatementFacts::of("SET NAMES utf8mb4 COLLATE utf8mb4_bin"));
+    st.apply(names);
+    st.statement_done(true);
+    auto has = [&](const char* name, const char* value) {
+      for (const auto& [n, v] : st.variables())
+        if (n == name) return v == value;
+      return false;
+    };
+    CPPUNIT_ASSERT(has("collation_connection", "utf8mb4_bin"));
+    st.note(StatementFacts::of("SET NAMES latin1 COLLATE no_such_collation"));
+    st.statement_done(false);  // it failed: nothing changed
+    CPPUNIT_ASSERT(has("collation_connection", "utf8mb4_bin"));
+    names.changes[0].value = "latin1";
+    st.note(StatementFacts::of("SET NAMES latin1"));
+    st.apply(names);
+    st.statement_done(true);
+    CPPUNIT_ASSERT(!has("collation_connection", "utf8mb4_bin"));
+    CPPUNIT_ASSERT(has("character_set_connection", "latin1"));
   }
 
   void replay_quoting() {
