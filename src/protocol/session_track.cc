@@ -143,6 +143,11 @@ TrackerSet TrackerSet::mariadb_defaults() {
               "OFF");
 }
 
+const std::shared_ptr<const TrackerSet>& TrackerSet::shared_mariadb_defaults() {
+  static const auto kDefaults = std::make_shared<const TrackerSet>(mariadb_defaults());
+  return kDefaults;
+}
+
 bool TrackerSet::reports(const StateChange& c) const {
   switch (c.type) {
     case SESSION_TRACK_SYSTEM_VARIABLES:

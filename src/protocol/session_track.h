@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -68,6 +69,7 @@ struct TrackerSet {
                          std::string_view state_change, std::string_view transaction_info);
   // MariaDB's defaults.
   static TrackerSet mariadb_defaults();
+  static const std::shared_ptr<const TrackerSet>& shared_mariadb_defaults();
   bool reports(const StateChange& c) const;
 };
 

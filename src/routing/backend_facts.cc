@@ -16,27 +16,31 @@ namespace myrelay {
 
 using namespace proto;
 
-BackendFacts BackendFactsTable::get(const std::string& cluster) const {
+std::shared_ptr<const BackendFacts> BackendFactsTable::get(const std::string& cluster) const {
+  static const auto kNone = std::make_shared<const BackendFacts>();
   std::lock_guard<std::mutex> lock(mu_);
   auto it = facts_.find(cluster);
-  return it == facts_.end() ? BackendFacts{} : it->second;
+  return it == facts_.end() ? kNone : it->second;
 }
 
 void BackendFactsTable::note(const std::string& cluster, const Handshake& hs) {
   std::lock_guard<std::mutex> lock(mu_);
-  BackendFacts& f = facts_[cluster];
-  f.known = true;
-  f.server_version = hs.server_version;
-  f.capabilities = hs.capabilities;
-  f.ext_capabilities = hs.ext_capabilities;
-  f.charset = hs.charset;
+  auto& slot = facts_[cluster];
+  auto f = slot ? std::make_shared<BackendFacts>(*slot) : std::make_shared<BackendFacts>();
+  f->known = true;
+  f->server_version = hs.server_version;
+  f->capabilities = hs.capabilities;
+  f->ext_capabilities = hs.ext_capabilities;
+  f->charset = hs.charset;
+  slot = std::move(f);
 }
 
 void BackendFactsTable::note_trackers(const std::string& cluster, const TrackerSet& t) {
   std::lock_guard<std::mutex> lock(mu_);
-  BackendFacts& f = facts_[cluster];
-  f.trackers_known = true;
-  f.trackers = t;
+  auto& slot = facts_[cluster];
+  auto f = slot ? std::make_shared<BackendFacts>(*slot) : std::make_shared<BackendFacts>();
+  f->trackers = std::make_shared<const TrackerSet>(t);
+  slot = std::move(f);
 }
 
 static int64_t monotonic_ms() {

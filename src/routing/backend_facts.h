@@ -1,10 +1,12 @@
 // What the backends of each cluster said in their handshakes: the proxy's own
 // handshake offers the same server version and capabilities, so clients see
-// the database they are really talking to.  Shared by every worker.
+// the database they are really talking to.  Shared by every worker, as
+// immutable snapshots: a login takes one without copying anything.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -23,13 +25,14 @@ struct BackendFacts {
   uint8_t charset = 0;
   // What a new session's trackers report on these servers (their global
   // session_track_* values): what a client of the proxy gets reported.
-  bool trackers_known = false;
-  proto::TrackerSet trackers;
+  // Null until one session has read them.
+  std::shared_ptr<const proto::TrackerSet> trackers;
 };
 
 class BackendFactsTable {
  public:
-  BackendFacts get(const std::string& cluster) const;
+  // Never null (a cluster not heard of yet has an empty one).
+  std::shared_ptr<const BackendFacts> get(const std::string& cluster) const;
   void note(const std::string& cluster, const proto::Handshake& hs);
   void note_trackers(const std::string& cluster, const proto::TrackerSet& t);
 
@@ -39,7 +42,7 @@ class BackendFactsTable {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, BackendFacts> facts_;
+  std::map<std::string, std::shared_ptr<const BackendFacts>> facts_;
 };
 
 }  // namespace myrelay

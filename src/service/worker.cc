@@ -88,7 +88,9 @@ int64_t Worker::loop_time_us() {
 
 std::shared_ptr<const Config> Worker::config() { return proxy_.config(); }
 uint64_t Worker::next_ss_id() { return proxy_.ids().next_ss_id(); }
-BackendFacts Worker::backend_facts(const std::string& cluster) { return proxy_.backend_facts().get(cluster); }
+std::shared_ptr<const BackendFacts> Worker::backend_facts(const std::string& cluster) {
+  return proxy_.backend_facts().get(cluster);
+}
 void Worker::note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) {
   proxy_.backend_facts().note(cluster, hs);
 }

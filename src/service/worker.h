@@ -58,7 +58,7 @@ class Worker : public SessionHost {
   pid_t tid() const override { return tid_.load(std::memory_order_acquire); }
   shm::WorkerCounters& counters() override { return info_->counters; }
   uint64_t next_ss_id() override;
-  BackendFacts backend_facts(const std::string& cluster) override;
+  std::shared_ptr<const BackendFacts> backend_facts(const std::string& cluster) override;
   void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) override;
   void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) override;
   ServerPool& server_pool() override { return *pool_; }

@@ -318,9 +318,8 @@ void ClientSession::after_reset(ServerSession* ss) {
   state_.reset(state_.schema());
   stmts_.clear();
   running_stmt_ = nullptr;
-  client_trackers_ = host_.backend_facts(login_.cluster).trackers_known
-                         ? host_.backend_facts(login_.cluster).trackers
-                         : proto::TrackerSet::mariadb_defaults();
+  std::shared_ptr<const BackendFacts> facts = host_.backend_facts(login_.cluster);
+  client_trackers_ = facts->trackers ? facts->trackers : proto::TrackerSet::shared_mariadb_defaults();
   for (size_t i = servers_.size(); i-- > 0;)
     if (servers_[i].get() != ss) release_server(servers_[i].get());
   ss->set_tracking_on(false);

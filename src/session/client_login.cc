@@ -18,7 +18,8 @@ static constexpr size_t kMaxLoginPacket = 64 * 1024;
 
 void ClientSession::send_handshake() {
   scramble_ = make_scramble();
-  BackendFacts facts = host_.backend_facts(cfg_->default_cluster);
+  std::shared_ptr<const BackendFacts> snapshot = host_.backend_facts(cfg_->default_cluster);
+  const BackendFacts& facts = *snapshot;
   Handshake hs;
   hs.server_version = facts.known ? facts.server_version : cfg_->server_version;
   hs.connection_id = cs_id_;
@@ -140,8 +141,8 @@ void ClientSession::authenticate(const std::string& auth_response) {
     deny_access(!auth_response.empty());
     return;
   }
-  BackendFacts facts = host_.backend_facts(login_.cluster);
-  client_trackers_ = facts.trackers_known ? facts.trackers : proto::TrackerSet::mariadb_defaults();
+  std::shared_ptr<const BackendFacts> facts = host_.backend_facts(login_.cluster);
+  client_trackers_ = facts->trackers ? facts->trackers : proto::TrackerSet::shared_mariadb_defaults();
   state_.reset(db_);
   identity_changed();
   begin_backend_login(Phase::BackendLogin);

@@ -288,7 +288,7 @@ class ClientSession : public ServerSessionOwner {
   // report, and whether the statement running reports only temporary values
   // (SET STATEMENT ... FOR).
   SessionState state_;
-  proto::TrackerSet client_trackers_;
+  std::shared_ptr<const proto::TrackerSet> client_trackers_;  // shared by the cluster's sessions
   bool temporary_report_ = false;
   std::vector<admin::Warning> local_warnings_;  // for SHOW WARNINGS after a proxy statement
   // Prepared statements; the text of the COM_STMT_PREPARE in flight; the

@@ -66,7 +66,7 @@ bool single_row(const std::vector<std::string>& packets, size_t columns, std::ve
 // characteristics.  All go in one write; the server answers in order.
 std::vector<std::string> ClientSession::sync_commands(ServerSession* ss) const {
   std::vector<std::string> cmds;
-  if (!host_.backend_facts(login_.cluster).trackers_known) cmds.push_back(query(kReadTrackers));
+  if (!host_.backend_facts(login_.cluster)->trackers) cmds.push_back(query(kReadTrackers));
   if (!state_.schema().empty() && state_.schema() != ss->schema())
     cmds.push_back(std::string(1, char(COM_INIT_DB)) + state_.schema());
   std::string set = state_.replay_set(ss->tracking_on() ? "" : kTrackEverything);
@@ -101,7 +101,7 @@ bool ClientSession::sync_succeeded(ServerSession* ss, std::string& why) {
     }
     return packets.empty();
   };
-  if (!host_.backend_facts(login_.cluster).trackers_known) {
+  if (!host_.backend_facts(login_.cluster)->trackers) {
     std::vector<std::string> row;
     if (failed(results[i]) || !single_row(results[i], 4, row)) {
       if (why.empty()) why = "the tracker defaults could not be read";
@@ -109,7 +109,7 @@ bool ClientSession::sync_succeeded(ServerSession* ss, std::string& why) {
     }
     TrackerSet t = TrackerSet::from(row[0], row[1], row[2], row[3]);
     host_.note_backend_trackers(login_.cluster, t);
-    client_trackers_ = t;
+    client_trackers_ = host_.backend_facts(login_.cluster)->trackers;
     ++i;
   }
   for (; i < results.size(); ++i) {

@@ -156,13 +156,15 @@ void ServerSession::send_quiet(const std::string& payload) {
 }
 
 void ServerSession::run_internal(std::vector<std::string> payloads) {
-  internal_ = std::move(payloads);
-  internal_next_ = 0;
-  results_.assign(internal_.size(), {});
+  if (!internal_) internal_ = std::make_unique<InternalRun>();
+  internal_->commands = std::move(payloads);
+  internal_->next = 0;
+  internal_->results.assign(internal_->commands.size(), {});
   // All at once: the server answers them in order, one round trip for all.
-  for (const std::string& p : internal_) frame_packet(conn_->output(), 0, p);
+  for (const std::string& p : internal_->commands) frame_packet(conn_->output(), 0, p);
   conn_->flush();
-  start_command(uint8_t(internal_[0][0]), reinterpret_cast<const uint8_t*>(internal_[0].data()), internal_[0].size(),
+  const std::string& first = internal_->commands[0];
+  start_command(uint8_t(first[0]), reinterpret_cast<const uint8_t*>(first.data()), first.size(),
                 nullptr);
   collect_response();
 }
@@ -186,17 +188,28 @@ void ServerSession::collect_response() {
       lose("unexpected packet in the response to the proxy's own command");
       return;
     }
-    results_[internal_next_].push_back(std::move(payload));
+    internal_->results[internal_->next].push_back(std::move(payload));
     if (ev == ResponseTracker::Event::Continue) continue;
-    if (++internal_next_ < internal_.size()) {
-      const std::string& next = internal_[internal_next_];
+    if (++internal_->next < internal_->commands.size()) {
+      const std::string& next = internal_->commands[internal_->next];
       tracker_.start(uint8_t(next[0]), reinterpret_cast<const uint8_t*>(next.data()), next.size(), caps_, ext_caps_);
       continue;
     }
     in_command_ = false;
-    internal_.clear();
+    internal_->commands.clear();
     change_state(State::KeepAliveClientSlave);
+    bool destroyed = false;
+    bool* outer = destroyed_;
+    destroyed_ = &destroyed;
     owner_->on_internal_done(this);  // may delete this
+    if (destroyed) {
+      if (outer) *outer = true;
+      return;
+    }
+    destroyed_ = outer;
+    // The owner has read them; an idle session keeps nothing (unless the
+    // owner ran more of its own commands meanwhile).
+    if (!in_command_) internal_.reset();
     return;
   }
 }
@@ -362,6 +375,8 @@ bool ServerSession::rewrite_held(evbuffer* in) {
     down_.took_packet(seq);
     return true;
   }
+  if (!held_buf_) held_buf_ = std::make_unique<HeldBuffers>();
+  HeldBuffers& hb = *held_buf_;
   if (held_ == Held::Ok) {
     // The usual OK, one chunk: read where it lies, without copying it out.
     uint8_t hdr[kHeaderLen];
@@ -372,19 +387,19 @@ bool ServerSession::rewrite_held(evbuffer* in) {
       if (evbuffer_get_length(in) < total) return false;
       const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, ev_ssize_t(total)));
       held_ = Held::None;
-      if (!p || !parse_tracked_ok(std::string_view(p + kHeaderLen, h.length), held_ok_)) {
+      if (!p || !parse_tracked_ok(std::string_view(p + kHeaderLen, h.length), hb.ok)) {
         bump(counters_.errors);
         lose("malformed OK packet from the backend");  // may delete this
         return false;
       }
-      owner_->on_session_state(this, held_ok_);
+      owner_->on_session_state(this, hb.ok);
       static const proto::TrackerSet kNone;
-      const proto::TrackerSet& trackers = trackers_ ? *trackers_ : kNone;
+      const proto::TrackerSet& trackers = trackers_ && *trackers_ ? **trackers_ : kNone;
       bool reported = false;
-      for (const proto::StateChange& c : held_ok_.changes) reported = reported || trackers.reports(c);
+      for (const proto::StateChange& c : hb.ok.changes) reported = reported || trackers.reports(c);
       std::string_view payload(p + kHeaderLen, h.length);
       size_t status_at = 0;
-      if (size_t prefix = reported ? 0 : client_ok_prefix(payload, held_ok_, mariadb(), status_at)) {
+      if (size_t prefix = reported ? 0 : client_ok_prefix(payload, hb.ok, mariadb(), status_at)) {
         // Nothing the client tracks: its OK is the start of this one, the
         // state flag cleared.  Rewritten where it lies, sent from there.
         auto* q = reinterpret_cast<uint8_t*>(const_cast<char*>(p));
@@ -397,18 +412,18 @@ bool ServerSession::rewrite_held(evbuffer* in) {
         down_.took_packet(h.seq);
         return true;
       }
-      build_client_ok(held_ok_, client_caps_, trackers, mariadb(), client_ok_);
+      build_client_ok(hb.ok, client_caps_, trackers, mariadb(), hb.client_ok);
       evbuffer_drain(in, total);  // the views into it are done with
-      frame_packet(client_->output(), h.seq, client_ok_);
+      frame_packet(client_->output(), h.seq, hb.client_ok);
       client_->flush();
-      bump(counters_.bytes_to_clients, client_ok_.size() + kHeaderLen);
-      response_bytes_ += client_ok_.size() + kHeaderLen;
+      bump(counters_.bytes_to_clients, hb.client_ok.size() + kHeaderLen);
+      response_bytes_ += hb.client_ok.size() + kHeaderLen;
       down_.took_packet(h.seq);
       return true;
     }
   }
   uint8_t first_seq, last_seq;
-  ReadStatus st = read_packet(in, kMaxCollected, first_seq, last_seq, held_packet_);
+  ReadStatus st = read_packet(in, kMaxCollected, first_seq, last_seq, hb.packet);
   if (st == ReadStatus::Incomplete) return false;
   if (st == ReadStatus::TooBig) {
     bump(counters_.errors);
@@ -417,24 +432,24 @@ bool ServerSession::rewrite_held(evbuffer* in) {
   }
   const Held kind = held_;
   held_ = Held::None;
-  const std::string* out = &held_packet_;
+  const std::string* out = &hb.packet;
   switch (kind) {
     case Held::PrepareOk:
-      renumber_prepare_ok(held_packet_);
+      renumber_prepare_ok(hb.packet);
       break;
     case Held::PrepareDefinition:
-      owner_->on_statement_metadata(this, held_packet_);
+      owner_->on_statement_metadata(this, hb.packet);
       break;
     default:
-      if (!parse_tracked_ok(held_packet_, held_ok_)) {
+      if (!parse_tracked_ok(hb.packet, hb.ok)) {
         bump(counters_.errors);
         lose("malformed OK packet from the backend");  // may delete this
         return false;
       }
-      owner_->on_session_state(this, held_ok_);
+      owner_->on_session_state(this, hb.ok);
       static const proto::TrackerSet kNone;
-      build_client_ok(held_ok_, client_caps_, trackers_ ? *trackers_ : kNone, mariadb(), client_ok_);
-      out = &client_ok_;
+      build_client_ok(hb.ok, client_caps_, trackers_ && *trackers_ ? **trackers_ : kNone, mariadb(), hb.client_ok);
+      out = &hb.client_ok;
       break;
   }
   frame_packet(client_->output(), first_seq, *out);
@@ -442,7 +457,7 @@ bool ServerSession::rewrite_held(evbuffer* in) {
   bump(counters_.bytes_to_clients, out->size() + kHeaderLen);
   response_bytes_ += out->size() + kHeaderLen;
   down_.took_packet(last_seq);
-  if (held_packet_.capacity() > kHeldBufferKeep) std::string().swap(held_packet_);
+  if (hb.packet.capacity() > kHeldBufferKeep) std::string().swap(hb.packet);
   return true;
 }
 

@@ -111,7 +111,7 @@ class ServerSession {
   // Who the responses are relayed to: the client's capabilities and what its
   // session trackers report, so that OKs are rebuilt as the server would
   // have sent them to it.
-  void set_client_view(uint32_t client_caps, const proto::TrackerSet* trackers) {
+  void set_client_view(uint32_t client_caps, const std::shared_ptr<const proto::TrackerSet>* trackers) {
     client_caps_ = client_caps;
     trackers_ = trackers;
   }
@@ -124,7 +124,7 @@ class ServerSession {
   // owner hears on_internal_done when every response has arrived.
   void run_internal(std::vector<std::string> payloads);
   // Each internal command's response, as packets.
-  const std::vector<std::vector<std::string>>& internal_results() const { return results_; }
+  const std::vector<std::vector<std::string>>& internal_results() const { return internal_->results; }
   // A command too long to read whole: `head` is its first bytes; the client
   // session moves the command itself with forward_upload().
   void begin_streamed(uint8_t command, const uint8_t* head, size_t head_len, Connection* client);
@@ -258,17 +258,24 @@ class ServerSession {
   bool streaming_ = false;       // the command itself is still being uploaded
   Connection* client_ = nullptr;  // where the response goes
   uint32_t client_caps_ = 0;
-  const proto::TrackerSet* trackers_ = nullptr;
+  const std::shared_ptr<const proto::TrackerSet>* trackers_ = nullptr;  // the owner's, which it may replace
   // A packet to rewrite (or to look at) waits to arrive whole.
   enum class Held { None, Ok, Eof, PrepareOk, PrepareDefinition };
   Held held_ = Held::None;
-  std::string held_packet_;       // the held packet, and the OK rebuilt from it
-  proto::TrackedOk held_ok_;
-  std::string client_ok_;
+  // Its buffers, made at the first held packet: an idle session has none.
+  struct HeldBuffers {
+    std::string packet;     // the held packet
+    proto::TrackedOk ok;    // parsed
+    std::string client_ok;  // rebuilt for the client
+  };
+  std::unique_ptr<HeldBuffers> held_buf_;
   // Internal commands: their payloads (for the tracker), and what came back.
-  std::vector<std::string> internal_;
-  size_t internal_next_ = 0;
-  std::vector<std::vector<std::string>> results_;
+  struct InternalRun {
+    std::vector<std::string> commands;
+    size_t next = 0;
+    std::vector<std::vector<std::string>> results;
+  };
+  std::unique_ptr<InternalRun> internal_;  // while the proxy's own commands run, and until read
   bool tracking_on_ = false;
   uint64_t synced_version_ = 0;
   std::string schema_;

@@ -37,7 +37,7 @@ class SessionHost {
   virtual shm::WorkerCounters& counters() = 0;
 
   virtual uint64_t next_ss_id() = 0;
-  virtual BackendFacts backend_facts(const std::string& cluster) = 0;
+  virtual std::shared_ptr<const BackendFacts> backend_facts(const std::string& cluster) = 0;
   virtual void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) = 0;
   virtual void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) = 0;
   virtual ServerPool& server_pool() = 0;

@@ -215,14 +215,15 @@ std::string SessionState::replay_set(const std::string& prefix) const {
 }
 
 bool SessionState::echo_matches(const TrackedOk& echo, std::string& difference) const {
-  std::map<std::string, std::string> seen;
-  for (const StateChange& c : echo.changes)
-    if (c.type == SESSION_TRACK_SYSTEM_VARIABLES) seen[lower(c.name)] = std::string(c.value);
-  for (const auto& [name, value] : vars_) {
-    auto it = seen.find(name);
-    // A variable set to the value it had is not always reported again.
-    if (it != seen.end() && it->second != value) {
-      difference = name + " is '" + it->second + "', not '" + value + "'";
+  // A variable set to the value it had is not always reported again: only
+  // what the echo reports is compared.
+  for (const StateChange& c : echo.changes) {
+    if (c.type != SESSION_TRACK_SYSTEM_VARIABLES) continue;
+    bool lower_case = true;
+    for (char ch : c.name) lower_case = lower_case && !(ch >= 'A' && ch <= 'Z');
+    auto it = lower_case ? vars_.find(c.name) : vars_.find(lower(c.name));
+    if (it != vars_.end() && it->second != c.value) {
+      difference = it->first + " is '" + std::string(c.value) + "', not '" + it->second + "'";
       return false;
     }
   }

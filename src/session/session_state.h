@@ -85,7 +85,7 @@ class SessionState {
  private:
   void changed() { ++version_; }
 
-  std::map<std::string, std::string> vars_;  // lower-case name -> value
+  std::map<std::string, std::string, std::less<>> vars_;  // lower-case name -> value
   std::string schema_;
   std::string characteristics_;  // statements that set the next transaction's characteristics
   uint64_t last_insert_id_ = 0;

@@ -85,7 +85,9 @@ class FakeHost : public SessionHost, public SessionDirectory {
   pid_t tid() const override { return 7; }
   shm::WorkerCounters& counters() override { return counters_; }
   uint64_t next_ss_id() override { return ++ss_ids_; }
-  BackendFacts backend_facts(const std::string&) override { return BackendFacts{}; }
+  std::shared_ptr<const BackendFacts> backend_facts(const std::string&) override {
+    return std::make_shared<const BackendFacts>();
+  }
   void note_backend_handshake(const std::string&, const proto::Handshake&) override {}
   void note_backend_trackers(const std::string&, const proto::TrackerSet&) override {}
   ServerPool& server_pool() override { return pool_; }
