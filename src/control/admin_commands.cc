@@ -95,20 +95,30 @@ After show_sessions(Context& cx) {
   return After::Continue;
 }
 
-After show_attributes(Context& cx) {
-  auto all = cx.directory.snapshot();
-  const shm::SessionRecord* r = resolve(cx, all, cx.st.has_id ? cx.st.id : cx.caller.cs_id, true);
-  if (!r) return After::Continue;
+// The columns (name, value, info) of ATTRIBUTE and VARIABLES.
+std::vector<ColumnDef> name_value_info(const char* name_column) {
   std::vector<ColumnDef> cols(3);
-  cols[0].name = "attribute_name";
+  cols[0].name = name_column;
   cols[1].name = "value";
   cols[2].name = "info";
+  return cols;
+}
+
+// The session SHOW PROXYSESSION ATTRIBUTE / VARIABLES [id] is about.
+const shm::SessionRecord* shown_session(Context& cx, const std::vector<shm::SessionRecord>& all) {
+  return resolve(cx, all, cx.st.has_id ? cx.st.id : cx.caller.cs_id, true);
+}
+
+After show_attributes(Context& cx) {
+  auto all = cx.directory.snapshot();
+  const shm::SessionRecord* r = shown_session(cx, all);
+  if (!r) return After::Continue;
   std::vector<TextRow> rows;
   for (auto& a : view::session_attributes(*r, cx.directory.pid(), view::now_us())) {
     if (cx.st.has_like && !sql::like_match(a.name, cx.st.like)) continue;
     rows.push_back({a.name, a.value, a.info});
   }
-  cx.result(cols, rows);
+  cx.result(name_value_info("attribute_name"), rows);
   return After::Continue;
 }
 
@@ -116,17 +126,13 @@ After show_attributes(Context& cx) {
 // server session, from the session's variables area.
 After show_variables(Context& cx) {
   auto all = cx.directory.snapshot();
-  const shm::SessionRecord* r = resolve(cx, all, cx.st.has_id ? cx.st.id : cx.caller.cs_id, true);
+  const shm::SessionRecord* r = shown_session(cx, all);
   if (!r) return After::Continue;
   std::string area;
   if (!cx.directory.variables(*r, area)) {
     cx.unknown_thread(r->cs_id);  // it ended in the meantime
     return After::Continue;
   }
-  std::vector<ColumnDef> cols(3);
-  cols[0].name = "variable_name";
-  cols[1].name = "value";
-  cols[2].name = "info";
   std::vector<TextRow> rows;
   for (auto& v : view::session_variables(area)) {
     if (cx.st.has_like && !sql::like_match(v.name, cx.st.like)) continue;
@@ -136,7 +142,7 @@ After show_variables(Context& cx) {
     cx.note(er::ER_UNKNOWN_ERROR.code,
             std::to_string(r->vars_dropped) + " entries do not fit the " + std::to_string(shm::kVarsBytes) +
                 "-byte shared-memory area and are not shown; the proxy still keeps and replays them");
-  cx.result(cols, rows);
+  cx.result(name_value_info("variable_name"), rows);
   return After::Continue;
 }
 

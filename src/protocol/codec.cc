@@ -102,16 +102,7 @@ uint64_t Reader::lenenc_int(bool* is_null) {
   }
 }
 
-std::string Reader::lenenc_str() {
-  uint64_t n = lenenc_int();
-  if (!ok_) return {};
-  if (n > remaining()) {
-    ok_ = false;
-    p_ = end_;
-    return {};
-  }
-  return bytes(static_cast<size_t>(n));
-}
+std::string Reader::lenenc_str() { return std::string(lenenc_view()); }
 
 std::string_view Reader::lenenc_view() {
   uint64_t n = lenenc_int();
