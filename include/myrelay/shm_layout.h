@@ -1,9 +1,9 @@
-// The shared-memory session table's layout, version 2.  This header is the
+// The shared-memory session table's layout, version 3.  This header is the
 // contract between myrelayd, which writes the segment, and any outside reader
 // (myrelayctl, monitoring tools): fixed-size records, offsets instead of
 // pointers, always NUL-terminated strings.
 //
-// Segment:  Header | WorkerInfo[worker_count] | Slot[slot_count]
+// Segment:  Header | WorkerInfo[worker_count] | Slot[slot_count] | ServerEntry[server_count]
 //
 // Writers: each slot and each WorkerInfo is written only by its owning worker
 // thread.  A slot's record is written under `changecount` (odd while being
@@ -26,7 +26,8 @@ namespace myrelay::shm {
 constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
 // 2: sessions' state (restorable, last insert id, prepared statements) and
 // their variables area.
-constexpr uint32_t kLayoutVersion = 2;
+// 3: the backend servers' health (ServerEntry).
+constexpr uint32_t kLayoutVersion = 3;
 
 constexpr size_t kNameLen = 64;       // cluster, tenant, user
 constexpr size_t kDbLen = 196;        // 64 characters of utf8mb3
@@ -68,7 +69,10 @@ struct Header {
   uint32_t pad;
   std::atomic<uint64_t> sessions_in_use;      // slots in use, for a quick look
   std::atomic<uint64_t> connections_refused;  // over max_connections (written by the acceptor)
-  std::atomic<uint64_t> reserved[6];
+  uint64_t servers_offset;    // the ServerEntry table
+  uint32_t server_count;
+  uint32_t server_entry_size; // sizeof(ServerEntry)
+  std::atomic<uint64_t> reserved[4];
 };
 
 // Counters of one worker; only that worker adds to them (relaxed atomics).
@@ -87,7 +91,10 @@ struct WorkerCounters {
   std::atomic<uint64_t> control_garbage;      // bytes dropped from the control pipe
   std::atomic<uint64_t> backend_reuses;       // logins served by a pooled server session
   std::atomic<uint64_t> pool_idle;            // server sessions in the pool now (a gauge)
-  std::atomic<uint64_t> reserved[5];          // zero; older readers saw reserved[7] here
+  std::atomic<uint64_t> reads_to_replicas;    // statements the read/write split sent to a replica
+  std::atomic<uint64_t> causal_waits;         // MASTER_GTID_WAITs before a causal read
+  std::atomic<uint64_t> causal_read_fallbacks;  // causal reads that ran on the primary instead
+  std::atomic<uint64_t> reserved[2];          // zero
 };
 static_assert(sizeof(WorkerCounters) == 19 * 8, "WorkerCounters keeps layout v1's size");
 
@@ -201,6 +208,54 @@ struct Slot {
   std::atomic<uint32_t> vars_changecount;
   std::atomic<uint32_t> vars_len;
   std::atomic<uint64_t> vars[kVarsBytes / 8];
+};
+
+// ---- Backend servers: their health, as the proxy's checker sees it ----
+
+// Backend servers (of every cluster) the table holds; a configuration with
+// more is refused.
+constexpr size_t kMaxServers = 128;
+constexpr size_t kAddressLen = kIpLen + 16;  // host:port
+constexpr size_t kErrorLen = 160;
+
+// SHOW PROXYCONGESTION's state column.
+enum class ServerState : uint8_t { Unchecked = 0, Alive = 1, Down = 2, Lagging = 3 };
+enum ServerEntryUse : uint32_t { kServerFree = 0, kServerConfigured = 1, kServerRemoved = 2 };
+
+// One server's record, written by the health checker (the daemon's main
+// thread) under the entry's changecount, read like a session's record.
+struct ServerHealthRecord {
+  uint32_t in_use;                // ServerEntryUse
+  uint8_t role;                   // as it acts now: 0 primary (writable), 1 replica
+  uint8_t configured_role;        // as configured
+  uint8_t state;                  // ServerState
+  uint8_t read_only;              // 0, 1, or 2 = not known (no monitor account, not checked yet)
+  char cluster[kNameLen];
+  char address[kAddressLen];      // host:port as configured
+  int32_t weight;
+  int32_t consecutive_failures;
+  int64_t lag_s;                  // seconds behind its primary; -1 = NULL (replication stopped) or not a replica
+  int64_t last_check_us;          // Unix microseconds; 0 = never
+  uint64_t checks;
+  uint64_t failed_checks;
+  char last_error[kErrorLen];     // why the last failed check failed
+};
+static_assert(std::is_trivially_copyable_v<ServerHealthRecord>, "copied word by word");
+static_assert(sizeof(ServerHealthRecord) % 8 == 0, "copied in 64-bit words");
+constexpr size_t kServerWords = sizeof(ServerHealthRecord) / 8;
+
+// What a worker routes by: one word, loaded once per choice.
+enum ServerRouting : uint32_t {
+  kRouteUp = 1u << 0,        // new server sessions may go there
+  kRouteWritable = 1u << 1,  // writes go there (read_only = 0, or configured primary while unchecked)
+  kRouteReadable = 1u << 2,  // replica reads may go there (up, replicating, lag within max_replica_lag_s)
+};
+
+struct ServerEntry {
+  std::atomic<uint32_t> changecount;
+  std::atomic<uint32_t> routing;          // ServerRouting bits (the checker stores them)
+  std::atomic<int64_t> server_sessions;   // open server sessions to it, of every worker (fetch_add)
+  std::atomic<uint64_t> words[kServerWords];
 };
 
 }  // namespace myrelay::shm

@@ -18,6 +18,11 @@ MR_APP2_PASSWORD=${MR_APP2_PASSWORD:-secret2}
 # How app2's password is written into generated configs: plain text unless the
 # caller sets the "*HEX" form here.
 MR_APP2_PASSWORD_CONF=${MR_APP2_PASSWORD_CONF:-$MR_APP2_PASSWORD}
+# The replication account of a replica (repl@'%', REPLICATION SLAVE) and the
+# account myrelay's replica monitor logs in with (myrelay_monitor@'%', SLAVE
+# MONITOR, BINLOG MONITOR, PROCESS); test/integration/run.sh creates both.
+MR_REPL_PASSWORD=${MR_REPL_PASSWORD:-replpw}
+MR_MONITOR_PASSWORD=${MR_MONITOR_PASSWORD:-monitorpw}
 
 MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
   libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libboost-dev
@@ -192,6 +197,11 @@ free_port() {
 # then starts mariadbd on 127.0.0.1:PORT with socket, pid file and error log in
 # DIR and waits (up to 60 s) until it answers.  MR_DETACH=1 starts it in its own
 # session so it outlives the calling script (quickstart).
+# Binary logging is off (--skip-log-bin) unless the extra options turn it on:
+# they come after --skip-log-bin, and a later --log-bin wins (checked with
+# MariaDB 10.11: SELECT @@log_bin is 1), e.g. for a GTID primary
+#   mariadb_start DIR PORT --log-bin=mysql-bin --server-id=1 --log-slave-updates --gtid-strict-mode=1
+# (a relative --log-bin name puts the binlog into DIR/data).
 mariadb_start() {
   local dir=$1 port=$2
   shift 2
@@ -267,6 +277,113 @@ mariadb_stop() {
     wait_pid_gone "$pid" 5 || true
   fi
   return 0
+}
+
+# _mr_sql_quote STRING: STRING as an SQL string literal ('...', quotes doubled).
+_mr_sql_quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/\\\\/\\\\\\\\/g; s/'/''/g")"; }
+
+# _mr_slave_field STATUS FIELD: the value of FIELD in SHOW SLAVE STATUS\G output.
+_mr_slave_field() {
+  printf '%s\n' "$1" | sed -n "s/^[[:space:]]*$2:[[:space:]]\{0,1\}//p" | head -1
+}
+
+# _mr_replica_status DIR: one line describing the replication threads of DIR's
+# server (for error messages).
+_mr_replica_status() {
+  local st
+  st=$(mariadb_root "$1" -e 'SHOW SLAVE STATUS\G' 2>&1)
+  printf 'Slave_IO_Running=%s Slave_SQL_Running=%s Last_IO_Error=[%s] Last_SQL_Error=[%s] Gtid_Slave_Pos=%s\n' \
+    "$(_mr_slave_field "$st" Slave_IO_Running)" "$(_mr_slave_field "$st" Slave_SQL_Running)" \
+    "$(_mr_slave_field "$st" Last_IO_Error)" "$(_mr_slave_field "$st" Last_SQL_Error)" \
+    "$(_mr_slave_field "$st" Gtid_Slave_Pos)"
+}
+
+# _mr_replica_wait_gtid REPLICA_DIR GTID_POS TIMEOUT_S: MASTER_GTID_WAIT on the
+# replica; true when it reached GTID_POS within TIMEOUT_S seconds.
+_mr_replica_wait_gtid() {
+  local dir=$1 pos=$2 secs=$3 r
+  [ "$secs" -ge 1 ] 2>/dev/null || secs=1
+  r=$(mariadb_root "$dir" -N -B -e "SELECT MASTER_GTID_WAIT($(_mr_sql_quote "$pos"), $secs)" 2>&1)
+  if [ "$r" != 0 ]; then
+    mr_die "replica $dir did not reach GTID position [$pos] within $secs s (MASTER_GTID_WAIT: $r; $(_mr_replica_status "$dir"))"
+    return 1
+  fi
+}
+
+# mariadb_start_replica DIR PORT PRIMARY_PORT REPL_USER REPL_PASSWORD [extra mariadbd options...]
+# Starts a GTID replica of the MariaDB server on 127.0.0.1:PRIMARY_PORT:
+# mariadb_start DIR PORT with --server-id=2 --log-bin=mysql-bin
+# --log-slave-updates --gtid-strict-mode=1 --read-only=1 --relay-log=relay-bin
+# (the extra options come after them, e.g. another --server-id for a second
+# replica), then CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos and START
+# SLAVE as REPL_USER (needs REPLICATION SLAVE on the primary).  A new DIR
+# starts with an empty gtid_slave_pos, so it replays the primary's binlog from
+# its first event: the primary must have had binary logging on since it was
+# initialized (everything before that, e.g. mariadb-install-db's system tables,
+# is the same on both anyway).  Waits (MR_REPLICA_WAIT_S, default 60 s, in
+# all) until Slave_IO_Running and Slave_SQL_Running are Yes and the replica
+# has applied the primary's @@gtid_binlog_pos (read over TCP as REPL_USER).
+# Root on the replica can still write (READ_ONLY ADMIN); don't, or GTID strict
+# mode stops replication.  Stop it with mariadb_stop DIR, before the primary.
+mariadb_start_replica() {
+  if [ $# -lt 5 ]; then
+    mr_die "mariadb_start_replica: DIR PORT PRIMARY_PORT REPL_USER REPL_PASSWORD required"
+    return 1
+  fi
+  local dir=$1 port=$2 primary_port=$3 ruser=$4 rpass=$5
+  shift 5
+  local wait_s=${MR_REPLICA_WAIT_S:-60} deadline st io sql pos i
+  deadline=$((SECONDS + wait_s))
+  mariadb_start "$dir" "$port" --server-id=2 --log-bin=mysql-bin --log-slave-updates \
+    --gtid-strict-mode=1 --read-only=1 --relay-log=relay-bin "$@" || return 1
+  dir=$(cd "$dir" && pwd)
+  mr_log "mariadb: replica in $dir follows 127.0.0.1:$primary_port (GTID, slave_pos)"
+  if ! mariadb_root "$dir" <<SQL
+CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$primary_port,
+  MASTER_USER=$(_mr_sql_quote "$ruser"), MASTER_PASSWORD=$(_mr_sql_quote "$rpass"),
+  MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos;
+START SLAVE;
+SQL
+  then
+    mr_die "mariadb_start_replica: CHANGE MASTER TO / START SLAVE failed in $dir"
+    return 1
+  fi
+  # Both threads running (bounded by the deadline; an SQL error stops early).
+  for ((i = 0; ; i++)); do
+    st=$(mariadb_root "$dir" -e 'SHOW SLAVE STATUS\G' 2>/dev/null)
+    io=$(_mr_slave_field "$st" Slave_IO_Running)
+    sql=$(_mr_slave_field "$st" Slave_SQL_Running)
+    [ "$io" = Yes ] && [ "$sql" = Yes ] && break
+    if [ "$sql" = No ] && [ -n "$(_mr_slave_field "$st" Last_SQL_Error)" ]; then
+      mr_die "replica $dir: SQL thread stopped ($(_mr_replica_status "$dir"))"
+      return 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      mr_die "replica $dir: replication not running after $wait_s s ($(_mr_replica_status "$dir"))"
+      return 1
+    fi
+    sleep 0.2
+  done
+  # Caught up with the primary.
+  if ! pos=$(mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$primary_port" -u"$ruser" -p"$rpass" \
+      --connect-timeout=10 -N -B -e 'SELECT @@global.gtid_binlog_pos' 2>"$dir/replica-setup.err"); then
+    mr_die "mariadb_start_replica: cannot read the primary's @@gtid_binlog_pos as $ruser: $(cat "$dir/replica-setup.err")"
+    return 1
+  fi
+  _mr_replica_wait_gtid "$dir" "$pos" $((deadline - SECONDS)) || return 1
+  mr_log "mariadb: replica on 127.0.0.1:$port caught up with the primary at [$pos]"
+}
+
+# mariadb_wait_replica_caught_up PRIMARY_DIR REPLICA_DIR [TIMEOUT_S]: waits (default
+# 60 s) until the replica of REPLICA_DIR has applied everything the primary of
+# PRIMARY_DIR had binlogged when called (its @@gtid_binlog_pos; MASTER_GTID_WAIT).
+mariadb_wait_replica_caught_up() {
+  local pdir=${1-} rdir=${2-} secs=${3:-60} pos
+  if ! pos=$(mariadb_root "$pdir" -N -B -e 'SELECT @@global.gtid_binlog_pos'); then
+    mr_die "cannot read @@gtid_binlog_pos of the primary in $pdir"
+    return 1
+  fi
+  _mr_replica_wait_gtid "$rdir" "$pos" "$secs"
 }
 
 # ---------------------------------------------------------------- myrelayd
@@ -357,6 +474,17 @@ myrelayd_stop_all() {
 #   cluster=NAME:PORT        an extra cluster on 127.0.0.1:PORT (repeatable)
 #   tenant=NAME:USER:PASSWORD  an extra tenant with one user (repeatable)
 #   proxy.KEY=VALUE, timeouts.KEY=VALUE  any other key of those sections
+#   replica=PORT[:WEIGHT]    a server "- { address: 127.0.0.1:PORT, role:
+#                            replica[, weight: WEIGHT] }" in cluster main
+#                            (repeatable, in the order given)
+#   primary_weight=W         "weight: W" on main's primary entry [none]
+#   cluster.KEY=VALUE        the line "KEY: VALUE" in cluster main after its
+#                            servers (repeatable; VALUE verbatim YAML), e.g.
+#                            cluster.read_write_split=on, cluster.max_replica_lag_s=5,
+#                            cluster.causal_reads=on, cluster.causal_reads_timeout_ms=500,
+#                            cluster.monitor="{ user: myrelay_monitor, password: \"$MR_MONITOR_PASSWORD\", interval_ms: 200 }"
+#   app.KEY=VALUE            the line "KEY: VALUE" in tenant app after its
+#                            name (repeatable; VALUE verbatim), e.g. app.read_write_split=on
 # Tenants: sys (privileged; root / $MR_ROOT_PASSWORD) and app (app /
 # $MR_APP_PASSWORD, app2 / $MR_APP2_PASSWORD_CONF); defaults app and main.
 write_config() {
@@ -367,6 +495,7 @@ write_config() {
   local shutdown_grace_s=5 log_file=- log_level=info dir="" name=""
   local server_pool_size=0 server_pool_idle_s=60
   local clusters=() tenants=() proxy_extra=() timeouts_extra=() kv k v
+  local replicas=() primary_weight="" cluster_extra=() app_extra=()
   for kv in "$@"; do
     k=${kv%%=*}
     v=${kv#*=}
@@ -390,6 +519,12 @@ write_config() {
       tenant) tenants+=("$v") ;;
       proxy.*) proxy_extra+=("${k#proxy.}: $v") ;;
       timeouts.*) timeouts_extra+=("${k#timeouts.}: $v") ;;
+      replica)
+        [[ "$v" =~ ^[0-9]+(:[0-9]+)?$ ]] || { mr_die "write_config: replica=PORT[:WEIGHT], not $v"; return 1; }
+        replicas+=("$v") ;;
+      primary_weight) primary_weight=$v ;;
+      cluster.*) cluster_extra+=("${k#cluster.}: $v") ;;
+      app.*) app_extra+=("${k#app.}: $v") ;;
       *) mr_die "write_config: unknown key $k"; return 1 ;;
     esac
   done
@@ -429,7 +564,16 @@ write_config() {
     echo "clusters:"
     echo "  - name: main"
     echo "    servers:"
-    echo "      - { address: 127.0.0.1:$backend_port, role: primary }"
+    echo "      - { address: 127.0.0.1:$backend_port, role: primary${primary_weight:+, weight: $primary_weight} }"
+    local r
+    for r in "${replicas[@]}"; do
+      if [ "${r#*:}" != "$r" ]; then
+        echo "      - { address: 127.0.0.1:${r%%:*}, role: replica, weight: ${r#*:} }"
+      else
+        echo "      - { address: 127.0.0.1:$r, role: replica }"
+      fi
+    done
+    for x in "${cluster_extra[@]}"; do echo "    $x"; done
     local c
     for c in "${clusters[@]}"; do
       echo "  - name: ${c%%:*}"
@@ -442,6 +586,7 @@ write_config() {
     echo "    users:"
     echo "      - { name: root, password: \"$MR_ROOT_PASSWORD\" }"
     echo "  - name: app"
+    for x in "${app_extra[@]}"; do echo "    $x"; done
     echo "    users:"
     echo "      - { name: app, password: \"$MR_APP_PASSWORD\" }"
     echo "      - { name: app2, password: \"$MR_APP2_PASSWORD_CONF\" }"

@@ -74,20 +74,28 @@ const shm::SessionRecord* resolve(Context& cx, const std::vector<shm::SessionRec
   return nullptr;
 }
 
-After show_sessions(Context& cx) {
+// Column definitions: BIGINTs where `numeric` says so, strings elsewhere.
+std::vector<ColumnDef> columns(const std::vector<std::string>& names, bool (*numeric)(size_t), uint16_t number_flags) {
   std::vector<ColumnDef> cols;
-  const auto& names = view::session_columns();
   for (size_t i = 0; i < names.size(); ++i) {
     ColumnDef c;
     c.name = names[i];
-    if (view::session_column_is_numeric(i)) {
+    if (numeric(i)) {
       c.type = MYSQL_TYPE_LONGLONG;
       c.charset = 63;  // binary
       c.length = 20;
-      c.flags = 0x8000 | 0x0020 | 0x0001;  // NUM, UNSIGNED, NOT NULL
+      c.flags = number_flags;
     }
     cols.push_back(c);
   }
+  return cols;
+}
+
+constexpr uint16_t kNumFlag = 0x8000, kUnsignedFlag = 0x0020, kNotNullFlag = 0x0001;
+
+After show_sessions(Context& cx) {
+  std::vector<ColumnDef> cols =
+      columns(view::session_columns(), view::session_column_is_numeric, kNumFlag | kUnsignedFlag | kNotNullFlag);
   std::vector<TextRow> rows;
   for (const auto& r : cx.directory.snapshot())
     if (AccessRules::may_list(cx.caller, r)) rows.push_back(view::session_row(r, cx.directory.pid()));
@@ -171,6 +179,27 @@ After show_processlist(Context& cx) {
                     r.has_db ? std::optional<std::string>(get_field(r.db)) : std::nullopt, get_field(r.command),
                     std::to_string(since), std::string(),
                     self ? std::optional<std::string>("SHOW PROCESSLIST") : std::nullopt, std::string("0.000")});
+  }
+  cx.result(cols, rows);
+  return After::Continue;
+}
+
+// SHOW PROXYCONGESTION [cluster]: what the health checker found of each
+// backend server (ODP's name), for everyone.
+After show_congestion(Context& cx) {
+  // lag_s may be NULL.
+  std::vector<ColumnDef> cols = columns(view::congestion_columns(), view::congestion_column_is_numeric, kNumFlag);
+  std::vector<TextRow> rows;
+  bool known = cx.st.cluster.empty();
+  for (const auto& s : cx.directory.servers()) {
+    if (s.rec.in_use != shm::kServerConfigured) continue;
+    if (!cx.st.cluster.empty() && get_field(s.rec.cluster) != cx.st.cluster) continue;
+    known = true;
+    rows.push_back(view::congestion_row(s.rec, s.server_sessions));
+  }
+  if (!known) {
+    cx.error(er::ER_BAD_DB_ERROR, "Unknown cluster '" + cx.st.cluster + "'");
+    return After::Continue;
   }
   cx.result(cols, rows);
   return After::Continue;
@@ -286,6 +315,7 @@ const Command kCommands[] = {
     {Kind::KillUser, false, kill_user_cmd},
     {Kind::KillQueryUser, false, kill_query_user_cmd},
     {Kind::ShowProcesslist, false, show_processlist},
+    {Kind::ShowCongestion, false, show_congestion},
 };
 
 }  // namespace

@@ -8,7 +8,7 @@ namespace myrelay {
 
 using namespace proto;
 
-BackendKiller::BackendKiller(SessionHost& host, std::function<void(BackendKiller*)> done,
+BackendKiller::BackendKiller(BackendHost& host, std::function<void(BackendKiller*)> done,
                              const BackendServer& server, const std::string& cluster, const BackendLogin& login,
                              uint32_t server_sessid, bool query_only)
     : done_(std::move(done)), target_(server_sessid), query_only_(query_only) {

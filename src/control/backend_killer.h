@@ -13,13 +13,13 @@
 
 namespace myrelay {
 
-class SessionHost;
+class BackendHost;
 
 class BackendKiller : public ServerSessionOwner {
  public:
   // Starts at once; `done` is called once, when it has finished (its owner
   // frees it later, outside its callbacks).
-  BackendKiller(SessionHost& host, std::function<void(BackendKiller*)> done, const BackendServer& server,
+  BackendKiller(BackendHost& host, std::function<void(BackendKiller*)> done, const BackendServer& server,
                 const std::string& cluster, const BackendLogin& login, uint32_t server_sessid, bool query_only);
   ~BackendKiller() override;
   BackendKiller(const BackendKiller&) = delete;

@@ -26,4 +26,10 @@ bool ShmSessionDirectory::send(const shm::SessionRecord& target, const control::
   return control::send_fd(control_fds_[size_t(target.worker)], req, error);
 }
 
+std::vector<SessionDirectory::Server> ShmSessionDirectory::servers() const {
+  std::vector<Server> out;
+  for (const auto& v : table_.servers()) out.push_back({v.rec, v.server_sessions});
+  return out;
+}
+
 }  // namespace myrelay

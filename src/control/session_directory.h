@@ -28,6 +28,12 @@ class SessionDirectory {
   virtual bool variables(const shm::SessionRecord& r, std::string& area) const = 0;
   // The daemon's pid (SHOW PROXYSESSION's pid column).
   virtual int pid() const = 0;
+  // The backend servers' health (SHOW PROXYCONGESTION).
+  struct Server {
+    shm::ServerHealthRecord rec;
+    int64_t server_sessions;
+  };
+  virtual std::vector<Server> servers() const = 0;
 };
 
 class ShmSessionDirectory : public SessionDirectory {
@@ -40,6 +46,7 @@ class ShmSessionDirectory : public SessionDirectory {
   bool send(const shm::SessionRecord& target, const control::Request& req, std::string& error) override;
   bool variables(const shm::SessionRecord& r, std::string& area) const override;
   int pid() const override { return pid_; }
+  std::vector<Server> servers() const override;
 
  private:
   const ShmTable& table_;

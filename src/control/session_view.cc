@@ -3,7 +3,10 @@
 
 #include <sys/time.h>
 
+#include <ctime>
+
 #include "control/shm_table.h"
+#include "routing/server_health.h"
 
 namespace myrelay::view {
 
@@ -147,7 +150,7 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
     add("ss_id", std::to_string(s.ss_id), info);
     add("server_ip", get_field(s.server_ip), info);
     add("server_port", std::to_string(s.server_port), info);
-    add("server_role", s.role == 0 ? "primary" : "replica", info);
+    add("role", s.role == 0 ? "primary" : "replica", info);  // as it acts now
     add("server_sessid", std::to_string(s.server_sessid), info);
     add("state", std::string(server_state_name(s.state)), info);
     add("transact_count", std::to_string(s.transact_count), info);
@@ -156,6 +159,38 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
     add("connected_s", seconds_since(s.created_us, now), info);
   }
   return a;
+}
+
+const std::vector<std::string>& congestion_columns() {
+  static const std::vector<std::string> kColumns = {"cluster", "server", "role", "state", "lag_s",
+                                                    "last_check", "consecutive_failures", "server_sessions"};
+  return kColumns;
+}
+
+bool congestion_column_is_numeric(size_t i) { return i == 4 || i == 6 || i == 7; }
+
+std::vector<std::optional<std::string>> congestion_row(const shm::ServerHealthRecord& rec, int64_t server_sessions) {
+  std::optional<std::string> lag, checked;
+  // A lag only for a server that replicates; NULL when its replication is
+  // stopped (as Seconds_Behind_Master says) or nothing was checked.
+  if (rec.lag_s >= 0) lag = std::to_string(rec.lag_s);
+  if (rec.last_check_us > 0) {
+    time_t secs = time_t(rec.last_check_us / 1000000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03d", int(rec.last_check_us % 1000000 / 1000));
+    checked = std::string(buf);
+  }
+  return {get_field(rec.cluster),
+          get_field(rec.address),
+          std::string(rec.role == 0 ? "primary" : "replica"),
+          std::string(health_state_name(rec.state)),
+          lag,
+          checked,
+          std::to_string(rec.consecutive_failures),
+          std::to_string(server_sessions < 0 ? 0 : server_sessions)};
 }
 
 }  // namespace myrelay::view

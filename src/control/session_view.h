@@ -41,6 +41,11 @@ struct Variable {
 };
 std::vector<Variable> session_variables(std::string_view area);
 
+// SHOW PROXYCONGESTION and myrelayctl servers: one backend server's health.
+const std::vector<std::string>& congestion_columns();
+bool congestion_column_is_numeric(size_t i);
+std::vector<std::optional<std::string>> congestion_row(const shm::ServerHealthRecord& rec, int64_t server_sessions);
+
 int64_t now_us();
 
 }  // namespace myrelay::view

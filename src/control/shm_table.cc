@@ -74,6 +74,11 @@ WorkerInfo* ShmTable::worker(uint32_t i) const {
                                        size_t(i) * header_->worker_info_size);
 }
 
+ServerEntry* ShmTable::server(uint32_t i) const {
+  return reinterpret_cast<ServerEntry*>(static_cast<char*>(base_) + header_->servers_offset +
+                                        size_t(i) * header_->server_entry_size);
+}
+
 Slot* ShmTable::slot(uint32_t i) const {
   return reinterpret_cast<Slot*>(static_cast<char*>(base_) + header_->slots_offset +
                                  size_t(i) * header_->slot_size);
@@ -124,7 +129,8 @@ std::unique_ptr<ShmTable> ShmTable::create(const CreateOptions& opts, std::strin
   t->owner_ = true;
   size_t workers_off = align64(sizeof(Header));
   size_t slots_off = align64(workers_off + opts.worker_count * sizeof(WorkerInfo));
-  t->size_ = slots_off + size_t(opts.slot_count) * sizeof(Slot);
+  size_t servers_off = align64(slots_off + size_t(opts.slot_count) * sizeof(Slot));
+  t->size_ = servers_off + size_t(opts.server_count) * sizeof(ServerEntry);
   try {
     // Owner read-write; the admin group may read (it never writes here).
     mode_t mode = opts.admin_gid != gid_t(-1) ? 0640 : 0600;
@@ -163,6 +169,9 @@ std::unique_ptr<ShmTable> ShmTable::create(const CreateOptions& opts, std::strin
   h->slots_offset = slots_off;
   h->worker_count = opts.worker_count;
   h->slot_count = opts.slot_count;
+  h->servers_offset = servers_off;
+  h->server_count = opts.server_count;
+  h->server_entry_size = sizeof(ServerEntry);
   h->pid = getpid();
   h->proxy_id = opts.proxy_id;
   h->start_time = uint64_t(time(nullptr));
@@ -228,7 +237,8 @@ std::unique_ptr<ShmTable> ShmTable::attach(const std::string& name, AttachError&
     return nullptr;
   }
   if (h->header_size != sizeof(Header) || h->worker_info_size != sizeof(WorkerInfo) ||
-      h->slot_size != sizeof(Slot) ||
+      h->slot_size != sizeof(Slot) || h->server_entry_size != sizeof(ServerEntry) ||
+      h->servers_offset + uint64_t(h->server_count) * h->server_entry_size > t->size_ ||
       h->slots_offset + uint64_t(h->slot_count) * h->slot_size > t->size_ ||
       h->workers_offset + uint64_t(h->worker_count) * h->worker_info_size > t->size_) {
     code = AttachError::BadLayout;
@@ -266,14 +276,40 @@ void ShmTable::release_slot(uint32_t index) {
   header_->sessions_in_use.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void ShmTable::write_record(Slot* slot, const SessionRecord& rec) {
-  uint64_t words[kRecordWords];
-  memcpy(words, &rec, sizeof(words));
-  uint32_t c = slot->changecount.load(std::memory_order_relaxed);
-  slot->changecount.store(c + 1, std::memory_order_relaxed);
+// The changecount protocol's two halves (shm_layout.h): `n` words stored
+// under an odd count, and copied out until a copy was made under one even
+// count that did not change.
+static void store_words(std::atomic<uint32_t>& count, std::atomic<uint64_t>* dst, const void* src, size_t n) {
+  uint32_t c = count.load(std::memory_order_relaxed);
+  count.store(c + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  for (size_t i = 0; i < kRecordWords; ++i) slot->words[i].store(words[i], std::memory_order_relaxed);
-  slot->changecount.store(c + 2, std::memory_order_release);
+  const auto* bytes = static_cast<const unsigned char*>(src);
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t w;
+    memcpy(&w, bytes + i * 8, 8);
+    dst[i].store(w, std::memory_order_relaxed);
+  }
+  count.store(c + 2, std::memory_order_release);
+}
+
+// `words(before)` gives how many words to copy (it may read a length stored
+// with them); false when the writer kept changing them.
+template <typename WordsFn>
+static bool load_words(const std::atomic<uint32_t>& count, const std::atomic<uint64_t>* src, uint64_t* dst,
+                       WordsFn words, int max_tries) {
+  for (int attempt = 0; attempt < max_tries; ++attempt) {
+    uint32_t before = count.load(std::memory_order_acquire);
+    if (before & 1) continue;  // being written
+    size_t n = words();
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i].load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (count.load(std::memory_order_relaxed) == before) return true;
+  }
+  return false;
+}
+
+void ShmTable::write_record(Slot* slot, const SessionRecord& rec) {
+  store_words(slot->changecount, slot->words, &rec, kRecordWords);
   slot->occupied.store(rec.in_use, std::memory_order_relaxed);
 }
 
@@ -311,24 +347,16 @@ void ShmTable::write_changes(Slot* slot, const SessionRecord& rec) {
 
 bool ShmTable::read_record(const Slot* slot, SessionRecord& out, int max_tries) {
   uint64_t words[kRecordWords];
-  for (int attempt = 0; attempt < max_tries; ++attempt) {
-    uint32_t before = slot->changecount.load(std::memory_order_acquire);
-    if (before & 1) continue;  // being written
-    for (size_t i = 0; i < kRecordWords; ++i) words[i] = slot->words[i].load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    uint32_t after = slot->changecount.load(std::memory_order_relaxed);
-    if (before == after) {
-      memcpy(&out, words, sizeof(out));
-      return true;
-    }
-  }
-  return false;
+  if (!load_words(slot->changecount, slot->words, words, [] { return kRecordWords; }, max_tries)) return false;
+  memcpy(&out, words, sizeof(out));
+  return true;
 }
 
 void ShmTable::write_vars(Slot* slot, std::string_view bytes) {
   size_t n = std::min(bytes.size(), kVarsBytes);
   uint64_t words[kVarsBytes / 8] = {};
   memcpy(words, bytes.data(), n);
+  // The length is a word of its own, stored under the same count.
   uint32_t c = slot->vars_changecount.load(std::memory_order_relaxed);
   slot->vars_changecount.store(c + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
@@ -339,18 +367,14 @@ void ShmTable::write_vars(Slot* slot, std::string_view bytes) {
 
 bool ShmTable::read_vars(const Slot* slot, std::string& out, int max_tries) {
   uint64_t words[kVarsBytes / 8];
-  for (int attempt = 0; attempt < max_tries; ++attempt) {
-    uint32_t before = slot->vars_changecount.load(std::memory_order_acquire);
-    if (before & 1) continue;
-    size_t n = std::min<size_t>(slot->vars_len.load(std::memory_order_relaxed), kVarsBytes);
-    for (size_t i = 0; i < (n + 7) / 8; ++i) words[i] = slot->vars[i].load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (slot->vars_changecount.load(std::memory_order_relaxed) == before) {
-      out.assign(reinterpret_cast<const char*>(words), n);
-      return true;
-    }
-  }
-  return false;
+  size_t n = 0;
+  auto count = [&] {
+    n = std::min<size_t>(slot->vars_len.load(std::memory_order_relaxed), kVarsBytes);
+    return (n + 7) / 8;
+  };
+  if (!load_words(slot->vars_changecount, slot->vars, words, count, max_tries)) return false;
+  out.assign(reinterpret_cast<const char*>(words), n);
+  return true;
 }
 
 bool ShmTable::session_variables(const SessionRecord& r, std::string& out) const {
@@ -359,6 +383,30 @@ bool ShmTable::session_variables(const SessionRecord& r, std::string& out) const
   SessionRecord now;
   if (!read_vars(s, out) || !read_record(s, now)) return false;
   return now.in_use && now.proxy_sessid == r.proxy_sessid;
+}
+
+void ShmTable::write_server(ServerEntry* e, const ServerHealthRecord& rec) {
+  store_words(e->changecount, e->words, &rec, kServerWords);
+}
+
+bool ShmTable::read_server(const ServerEntry* e, ServerHealthRecord& out, int max_tries) {
+  uint64_t words[kServerWords];
+  if (!load_words(e->changecount, e->words, words, [] { return kServerWords; }, max_tries)) return false;
+  memcpy(&out, words, sizeof(out));
+  return true;
+}
+
+std::vector<ShmTable::ServerView> ShmTable::servers() const {
+  std::vector<ServerView> v;
+  for (uint32_t i = 0; i < server_count(); ++i) {
+    const ServerEntry* e = server(i);
+    ServerView sv{i, {}, 0, 0};
+    if (!read_server(e, sv.rec) || sv.rec.in_use == kServerFree) continue;
+    sv.routing = e->routing.load(std::memory_order_relaxed);
+    sv.server_sessions = e->server_sessions.load(std::memory_order_relaxed);
+    v.push_back(sv);
+  }
+  return v;
 }
 
 std::vector<SessionRecord> ShmTable::snapshot() const {

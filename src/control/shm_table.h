@@ -63,6 +63,7 @@ class ShmTable {
     std::string listen;
     std::string version;
     gid_t admin_gid = gid_t(-1);  // -1: no admin group
+    uint32_t server_count = shm::kMaxServers;
   };
   // Daemon side.  Replaces a segment left by a dead daemon; refuses (with its
   // pid in the message) one that belongs to a live daemon.
@@ -78,6 +79,8 @@ class ShmTable {
   shm::Slot* slot(uint32_t i) const;
   uint32_t slot_count() const { return header_->slot_count; }
   uint32_t worker_count() const { return header_->worker_count; }
+  shm::ServerEntry* server(uint32_t i) const;
+  uint32_t server_count() const { return header_->server_count; }
   const std::string& name() const { return name_; }
 
   // Daemon side: a free slot, or -1.
@@ -108,6 +111,18 @@ class ShmTable {
   // The variables area of the session `r` (a record from snapshot()):
   // false when its slot holds another session by now.
   bool session_variables(const shm::SessionRecord& r, std::string& out) const;
+
+  // A server's health record, the same way (its single writer: the checker).
+  static void write_server(shm::ServerEntry* e, const shm::ServerHealthRecord& rec);
+  static bool read_server(const shm::ServerEntry* e, shm::ServerHealthRecord& out, int max_tries = 1000);
+  // Every server entry in use, with its routing bits and session count.
+  struct ServerView {
+    uint32_t index;
+    shm::ServerHealthRecord rec;
+    uint32_t routing;
+    int64_t server_sessions;
+  };
+  std::vector<ServerView> servers() const;
 
   // Every slot in use, copied consistently.
   std::vector<shm::SessionRecord> snapshot() const;

@@ -234,6 +234,17 @@ AdminStatement parse_admin(std::string_view sql) {
       st.kind = AdminStatement::Kind::ShowProcesslist;
       return st;
     }
+    if (what.type == Token::Word && what.text == "PROXYCONGESTION") {
+      Token name = lx.peek();
+      if (name.type == Token::Word || name.type == Token::String) {  // main, 'main-2'
+        lx.next();
+        st.cluster = name.type == Token::Word ? name.raw : name.text;
+      }
+      if (!at_statement_end(lx))
+        return malformed("expected a cluster name or the end of the statement after SHOW PROXYCONGESTION");
+      st.kind = AdminStatement::Kind::ShowCongestion;
+      return st;
+    }
     if (what.type != Token::Word || what.text != "PROXYSESSION") return st;
     Token t = lx.peek();
     if (t.type == Token::End || t.type == Token::Semicolon) {

@@ -31,6 +31,7 @@ struct AdminStatement {
     KillQueryUser,     // KILL QUERY USER name
     ShowProcesslist,   // SHOW [FULL] PROCESSLIST: the proxy's sessions
     ShowWarnings,      // SHOW WARNINGS [LIMIT n]: ours only after a proxy statement left notes
+    ShowCongestion,    // SHOW PROXYCONGESTION [cluster]: the backend servers' health
   };
   Kind kind = Kind::None;
   bool has_id = false;
@@ -41,6 +42,7 @@ struct AdminStatement {
   std::string like;
   std::string user;  // KILL USER
   std::string host;  // KILL USER name@host; empty: any
+  std::string cluster;  // SHOW PROXYCONGESTION cluster; empty: every cluster
   std::string error;
 };
 

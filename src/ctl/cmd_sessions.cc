@@ -31,22 +31,12 @@ int cmd_sessions(const Options& o, const ShmTable& t) {
     print_row_count(table.rows.size());
     return kOk;
   }
+  // proxy_sessid stays a string: it is wider than 2^53.
+  table.numeric[0] = false;
   Json j;
-  j.begin_object().key("pid").num_i(pid).key("sessions").begin_array();
-  for (const Row& r : table.rows) {
-    j.begin_object();
-    for (size_t c = 0; c < cols.size(); ++c) {
-      j.key(cols[c]);
-      if (!r[c])
-        j.null();
-      else if (table.numeric[c] && cols[c] != "proxy_sessid")
-        j.num(to_u64(*r[c]));
-      else
-        j.str(*r[c]);
-    }
-    j.end_object();
-  }
-  j.end_array().end_object();
+  j.begin_object().key("pid").num_i(pid).key("sessions");
+  json_rows(j, table);
+  j.end_object();
   print_json(j);
   return kOk;
 }

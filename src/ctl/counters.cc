@@ -168,7 +168,73 @@ int cmd_metrics(const Options&, const ShmTable& t) {
     for (const auto& w : s.workers)
       sample(out, kCounters[c].metric, "worker=\"" + std::to_string(w.index) + "\"", w.values[c]);
   }
+  // Per backend server: what the health checker found.
+  auto servers = t.servers();
+  struct Gauge {
+    const char* name;
+    const char* help;
+    bool gauge;
+    uint64_t (*value)(const ShmTable::ServerView&);
+  };
+  static const Gauge kServerGauges[] = {
+      {"myrelay_server_up", "Whether the server takes new server sessions (not down).", true,
+       [](const ShmTable::ServerView& v) { return uint64_t((v.routing & shm::kRouteUp) ? 1 : 0); }},
+      {"myrelay_server_writable", "Whether writes go to the server (read_only=0 as last checked).", true,
+       [](const ShmTable::ServerView& v) { return uint64_t((v.routing & shm::kRouteWritable) ? 1 : 0); }},
+      {"myrelay_server_readable", "Whether replica reads go to the server (up, replicating, lag within limit).", true,
+       [](const ShmTable::ServerView& v) { return uint64_t((v.routing & shm::kRouteReadable) ? 1 : 0); }},
+      {"myrelay_server_lag_seconds", "Replication lag as last checked (absent: NULL or not a replica).", true,
+       nullptr},
+      {"myrelay_server_sessions", "Server sessions open to the server, every worker's.", true,
+       [](const ShmTable::ServerView& v) { return uint64_t(v.server_sessions < 0 ? 0 : v.server_sessions); }},
+      {"myrelay_server_consecutive_failures", "Health checks failed in a row.", true,
+       [](const ShmTable::ServerView& v) { return uint64_t(v.rec.consecutive_failures); }},
+      {"myrelay_server_checks_total", "Health checks run.", false,
+       [](const ShmTable::ServerView& v) { return v.rec.checks; }},
+      {"myrelay_server_failed_checks_total", "Health checks that failed.", false,
+       [](const ShmTable::ServerView& v) { return v.rec.failed_checks; }},
+  };
+  for (const Gauge& g : kServerGauges) {
+    family(out, g.name, g.help, g.gauge);
+    for (const auto& v : servers) {
+      if (v.rec.in_use != shm::kServerConfigured) continue;
+      std::string labels = "cluster=\"" + label_value(get_field(v.rec.cluster)) + "\",server=\"" +
+                           label_value(get_field(v.rec.address)) + "\",role=\"" +
+                           (v.rec.role == 0 ? "primary" : "replica") + "\"";
+      if (!g.value) {
+        if (v.rec.lag_s >= 0) sample(out, g.name, labels, uint64_t(v.rec.lag_s));
+        continue;
+      }
+      sample(out, g.name, labels, g.value(v));
+    }
+  }
   fputs(out.c_str(), stdout);
+  return kOk;
+}
+
+// ---------------------------------------------------------------- servers
+
+// The backend servers' health, as SHOW PROXYCONGESTION prints it.
+int cmd_servers(const Options& o, const ShmTable& t) {
+  const auto& cols = view::congestion_columns();
+  Table table;
+  table.columns = cols;
+  for (size_t c = 0; c < cols.size(); ++c) table.numeric.push_back(view::congestion_column_is_numeric(c));
+  for (const auto& v : t.servers()) {
+    if (v.rec.in_use != shm::kServerConfigured) continue;
+    if (o.cluster && get_field(v.rec.cluster) != *o.cluster) continue;
+    table.rows.push_back(view::congestion_row(v.rec, v.server_sessions));
+  }
+  if (!o.json) {
+    if (!table.rows.empty()) print_table(stdout, table);
+    print_row_count(table.rows.size());
+    return kOk;
+  }
+  Json j;
+  j.begin_object().key("servers");
+  json_rows(j, table);
+  j.end_object();
+  print_json(j);
   return kOk;
 }
 

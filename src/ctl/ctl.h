@@ -84,6 +84,10 @@ struct Table {
 // always), else its printable() form in `scratch`.
 void print_table(FILE* out, const Table& t);
 void print_row_count(size_t n);
+class Json;
+// A table's rows as a JSON array of objects: numeric columns as numbers,
+// NULL as null.
+void json_rows(Json& j, const Table& t);
 class Json {
  public:
   Json& begin_object() { return open('{'); }
@@ -262,6 +266,14 @@ inline const CounterDef kCounters[] = {
     {"control_garbage_bytes", "ctl_garbage", "myrelay_control_garbage_bytes_total",
      "Bytes of garbage dropped from the worker's control pipe.", false,
      &shm::WorkerCounters::control_garbage},
+    {"reads_to_replicas", "replica_reads", "myrelay_replica_reads_total",
+     "Statements the read/write split sent to a replica.", false, &shm::WorkerCounters::reads_to_replicas},
+    {"causal_waits", "causal_waits", "myrelay_causal_waits_total",
+     "Causal reads that first waited (MASTER_GTID_WAIT) for the session's last write.", false,
+     &shm::WorkerCounters::causal_waits},
+    {"causal_read_fallbacks", "causal_fallbk", "myrelay_causal_read_fallbacks_total",
+     "Causal reads that ran on the primary because the replica did not catch up in time.", false,
+     &shm::WorkerCounters::causal_read_fallbacks},
 };
 constexpr size_t kNumCounters = sizeof(kCounters) / sizeof(kCounters[0]);
 
@@ -293,5 +305,6 @@ int cmd_kill(const Options& o, const ShmTable& t);
 int cmd_stats(const Options& o, const ShmTable& t);
 int cmd_metrics(const Options& o, const ShmTable& t);
 int cmd_top(const Options& o, const ShmTable& t);
+int cmd_servers(const Options& o, const ShmTable& t);
 
 }  // namespace myrelay::ctl

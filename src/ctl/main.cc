@@ -24,6 +24,8 @@ void usage(FILE* out) {
           "                      server session (SHOW PROXYSESSION VARIABLES ID)\n"
           "  kill ID [SS_ID]     end client session ID (or only its server session SS_ID)\n"
           "                      and wait until it is gone\n"
+          "  servers             the backend servers' health, as SHOW PROXYCONGESTION\n"
+          "                      prints it (--cluster C: one cluster's)\n"
           "  stats               per-worker and global counters\n"
           "  metrics             the counters in Prometheus text format (when the daemon\n"
           "                      is down: myrelay_up 0, and exit status 2 or 3)\n"
@@ -196,6 +198,7 @@ int run(int argc, char** argv) {
        "sessions [--user U] [--tenant T] [--cluster C] [--state S] [--worker N]"},
       {"session", cmd_session, 1, 1, true, "session ID [--variables] [--like PATTERN]"},
       {"kill", cmd_kill, 1, 2, false, "kill ID [SS_ID] [--timeout SECS]"},
+      {"servers", cmd_servers, 0, 0, true, "servers [--cluster C]"},
       {"stats", cmd_stats, 0, 0, true, "stats"},
       {"metrics", cmd_metrics, 0, 0, false, "metrics"},
       {"top", cmd_top, 0, 0, false, "top [--interval SECS] [--count N] [filters]"},
@@ -215,7 +218,7 @@ int run(int argc, char** argv) {
     uint64_t v;
     if (!parse_u64(o.args[i], v)) return bad_usage("not an id: '" + o.args[i] + "'");
   }
-  if (o.json && !cmd->json) return bad_usage("--json applies to sessions, session and stats");
+  if (o.json && !cmd->json) return bad_usage("--json applies to sessions, session, servers and stats");
   if (o.variables && cmd->run != cmd_session) return bad_usage("--variables applies to session");
   std::unique_ptr<ShmTable> table;
   rc = open_table(o, table);

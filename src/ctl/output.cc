@@ -156,4 +156,22 @@ void print_json(const Json& j) {
 // A numeric cell of session_row() or session_attributes() as a number.
 uint64_t to_u64(const std::string& s) { return strtoull(s.c_str(), nullptr, 10); }
 
+void json_rows(Json& j, const Table& t) {
+  j.begin_array();
+  for (const Row& r : t.rows) {
+    j.begin_object();
+    for (size_t c = 0; c < t.columns.size(); ++c) {
+      j.key(t.columns[c]);
+      if (!r[c])
+        j.null();
+      else if (t.numeric[c])
+        j.num(to_u64(*r[c]));
+      else
+        j.str(*r[c]);
+    }
+    j.end_object();
+  }
+  j.end_array();
+}
+
 }  // namespace myrelay::ctl

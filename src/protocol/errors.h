@@ -29,6 +29,7 @@ constexpr Error ER_SPECIFIC_ACCESS_DENIED_ERROR{1227, "42000"};  // needs SUPER
 constexpr Error ER_NOT_SUPPORTED_AUTH_MODE{1251, "08004"};
 constexpr Error ER_QUERY_INTERRUPTED{1317, "70100"};
 constexpr Error ER_CONNECT_TO_FOREIGN_DATA_SOURCE{1429, "HY000"};  // a backend unreachable
+constexpr Error ER_OPTION_PREVENTS_STATEMENT{1290, "HY000"};     // no writable server (read-only)
 constexpr Error ER_CONNECTION_KILLED{1927, "70100"};
 constexpr Error ER_NOT_SUPPORTED_YET{1235, "42000"};
 constexpr Error ER_UNKNOWN_STMT_HANDLER{1243, "HY000"};

@@ -41,6 +41,12 @@ const UserEntry* Config::find_user(const Tenant& t, const std::string& name) con
   return nullptr;
 }
 
+bool Config::splits(const Cluster& c, const Tenant* t, const UserEntry* u) {
+  if (u && u->read_write_split) return *u->read_write_split;
+  if (t && t->read_write_split) return *t->read_write_split;
+  return c.read_write_split;
+}
+
 int Config::effective_workers() const {
   if (workers > 0) return workers;
   long n = sysconf(_SC_NPROCESSORS_ONLN);

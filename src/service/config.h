@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,7 +32,14 @@ const char* server_role_name(ServerRole r);
 
 struct BackendServer {
   HostPort address;
-  ServerRole role = ServerRole::Primary;
+  ServerRole role = ServerRole::Primary;  // as configured; the health checker may see otherwise
+  // Its share of the reads; -1 (unset): 1 while it acts as a replica, 0
+  // while it is the writable one (a primary takes reads only when given a weight).
+  int weight = -1;
+  // This server's entry in the health table (routing/server_health.h),
+  // given by the proxy when the configuration is loaded or reloaded; the
+  // same cluster and address keep the same entry across reloads.
+  int health = -1;
   // The address resolved by resolve_backends(), on the main thread when the
   // configuration is loaded or reloaded: a worker never waits for DNS.
   // An IPv4 or IPv6 address (every server session holds a copy: no
@@ -45,9 +53,23 @@ struct BackendServer {
   std::string resolve_error;
 };
 
+// The account the proxy's own connections use: health checks, and side
+// connections where one is configured.
+struct MonitorAccount {
+  std::string user;               // "" = none configured
+  std::string password;           // clear text: health checks log in with it
+  int interval_ms = 1000;
+};
+
 struct Cluster {
   std::string name;
   std::vector<BackendServer> servers;
+  // Read/write split (DESIGN section 4).
+  bool read_write_split = false;
+  int max_replica_lag_s = 10;
+  bool causal_reads = false;
+  int causal_reads_timeout_ms = 1000;
+  MonitorAccount monitor;
 };
 
 struct UserEntry {
@@ -56,12 +78,14 @@ struct UserEntry {
   // the clear password.  has_password=false means an empty password.
   bool has_password = false;
   Sha1Digest hash2{};
+  std::optional<bool> read_write_split;  // overrides the tenant's and the cluster's
 };
 
 struct Tenant {
   std::string name;
   bool privileged = false;
   std::vector<UserEntry> users;
+  std::optional<bool> read_write_split;  // overrides the cluster's
 };
 
 constexpr int kMaxWorkers = 256;
@@ -116,6 +140,8 @@ struct Config {
   // answer to an auth switch) must go on sending within this, as the
   // server's net_read_timeout.
   int net_read_timeout_s = 30;
+  int replica_idle_s = 60;     // an idle replica server session is closed after this
+  int primary_wait_ms = 5000;  // a write waits this long for a writable server
 
   // defaults:
   std::string default_tenant = "app";
@@ -127,6 +153,9 @@ struct Config {
   const Cluster* find_cluster(const std::string& name) const;
   const Tenant* find_tenant(const std::string& name) const;
   const UserEntry* find_user(const Tenant& t, const std::string& name) const;
+  // Whether a session of this user, tenant and cluster splits reads from
+  // writes: the user's choice, else the tenant's, else the cluster's.
+  static bool splits(const Cluster& c, const Tenant* t, const UserEntry* u);
   // workers resolved: 0 becomes the number of online cores.
   int effective_workers() const;
 };

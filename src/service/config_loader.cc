@@ -24,6 +24,10 @@ namespace myrelay {
 
 namespace {
 
+// Seconds are capped at a year (MySQL's wait_timeout maximum) so that
+// converting them to milliseconds cannot overflow.
+constexpr long long kMaxMs = INT_MAX, kMaxS = 365LL * 24 * 3600;
+
 std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
 
 std::string index(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
@@ -180,6 +184,8 @@ class Loader {
   void load_timeouts(const YAML::Node& n, Config& c) const;
   void load_defaults(const YAML::Node& n, Config& c);
   void load_clusters(const YAML::Node& n, Config& c) const;
+  void load_split(const Fields& f, const std::string& p, Cluster& cl) const;
+  std::optional<bool> get_split(const Fields& f, const std::string& p) const;
   void load_tenants(const YAML::Node& n, Config& c) const;
   void check_shared_accounts(Config& c, const YAML::Node* node) const;
   UserEntry load_user(const YAML::Node& n, const std::string& path) const;
@@ -389,10 +395,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   const std::string p = "timeouts";
   Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "client_idle_s", "shutdown_grace_s",
-                              "server_pool_idle_s", "net_read_timeout_s"});
-  // Seconds are capped at a year (MySQL's wait_timeout maximum) so that
-  // converting them to milliseconds cannot overflow.
-  constexpr long long kMaxMs = INT_MAX, kMaxS = 365LL * 24 * 3600;
+                              "server_pool_idle_s", "net_read_timeout_s", "replica_idle_s", "primary_wait_ms"});
   if (auto n = find(f, "handshake_ms"))
     c.handshake_ms = static_cast<int>(get_int(*n, join(p, "handshake_ms"), 1, kMaxMs));
   if (auto n = find(f, "backend_connect_ms"))
@@ -405,6 +408,10 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
     c.server_pool_idle_s = static_cast<int>(get_int(*n, join(p, "server_pool_idle_s"), 1, kMaxS));
   if (auto n = find(f, "net_read_timeout_s"))
     c.net_read_timeout_s = static_cast<int>(get_int(*n, join(p, "net_read_timeout_s"), 1, kMaxS));
+  if (auto n = find(f, "replica_idle_s"))
+    c.replica_idle_s = static_cast<int>(get_int(*n, join(p, "replica_idle_s"), 1, kMaxS));
+  if (auto n = find(f, "primary_wait_ms"))
+    c.primary_wait_ms = static_cast<int>(get_int(*n, join(p, "primary_wait_ms"), 0, kMaxMs));
 }
 
 void Loader::load_defaults(const YAML::Node& node, Config& c) {
@@ -426,7 +433,8 @@ void Loader::load_clusters(const YAML::Node& node, Config& c) const {
   size_t i = 0;
   for (const YAML::Node& item : node) {
     const std::string p = index("clusters", i++);
-    Fields f = fields(item, p, {"name", "servers"});
+    Fields f = fields(item, p, {"name", "servers", "read_write_split", "max_replica_lag_s", "causal_reads",
+                                "causal_reads_timeout_ms", "monitor"});
     Cluster cl;
     auto name = find(f, "name");
     if (!name) fail(p, "missing key 'name'", &item);
@@ -443,7 +451,7 @@ void Loader::load_clusters(const YAML::Node& node, Config& c) const {
     size_t j = 0;
     for (const YAML::Node& s : *servers) {
       const std::string spj = index(sp, j++);
-      Fields sf = fields(s, spj, {"address", "role"});
+      Fields sf = fields(s, spj, {"address", "role", "weight"});
       BackendServer srv;
       auto addr = find(sf, "address");
       if (!addr) fail(spj, "missing key 'address'", &s);
@@ -465,18 +473,55 @@ void Loader::load_clusters(const YAML::Node& node, Config& c) const {
           fail(join(spj, "role"), "expected primary or replica, got '" + r + "'", role);
         }
       }
+      if (auto w = find(sf, "weight")) srv.weight = static_cast<int>(get_int(*w, join(spj, "weight"), 0, 1000000));
       cl.servers.push_back(srv);
     }
+    load_split(f, p, cl);
     c.clusters.push_back(std::move(cl));
   }
 }
 
+// The read/write split's keys of a cluster (DESIGN section 4).
+void Loader::load_split(const Fields& f, const std::string& p, Cluster& cl) const {
+  if (auto s = get_split(f, p)) cl.read_write_split = *s;
+  if (auto n = find(f, "max_replica_lag_s"))
+    cl.max_replica_lag_s = static_cast<int>(get_int(*n, join(p, "max_replica_lag_s"), 0, kMaxS));
+  if (auto n = find(f, "causal_reads")) cl.causal_reads = get_bool(*n, join(p, "causal_reads"));
+  if (auto n = find(f, "causal_reads_timeout_ms"))
+    cl.causal_reads_timeout_ms = static_cast<int>(get_int(*n, join(p, "causal_reads_timeout_ms"), 1, kMaxMs));
+  if (auto m = find(f, "monitor")) {
+    const std::string mp = join(p, "monitor");
+    Fields mf = fields(*m, mp, {"user", "password", "interval_ms"});
+    auto user = find(mf, "user");
+    if (!user) fail(mp, "missing key 'user' (the account the proxy checks the servers' health with)", m);
+    cl.monitor.user = get_nonempty(*user, join(mp, "user"));
+    if (auto pw = find(mf, "password")) cl.monitor.password = get_string(*pw, join(mp, "password"));
+    if (auto n = find(mf, "interval_ms"))
+      cl.monitor.interval_ms = static_cast<int>(get_int(*n, join(mp, "interval_ms"), 10, 3600 * 1000));
+  }
+  bool replica = false;
+  for (const BackendServer& s : cl.servers) replica = replica || s.role == ServerRole::Replica;
+  // A split with no one to read from, or no one to follow a failover with,
+  // is a mistake an operator should hear about at once.
+  if (cl.read_write_split && !replica)
+    fail(join(p, "read_write_split"), "cluster '" + cl.name + "' has no server with role: replica to read from",
+         find(f, "read_write_split"));
+}
+
+// read_write_split: on | off, for a cluster, a tenant or a user.
+std::optional<bool> Loader::get_split(const Fields& f, const std::string& p) const {
+  auto n = find(f, "read_write_split");
+  if (!n) return std::nullopt;
+  return get_bool(*n, join(p, "read_write_split"));
+}
+
 UserEntry Loader::load_user(const YAML::Node& n, const std::string& path) const {
-  Fields f = fields(n, path, {"name", "password"});
+  Fields f = fields(n, path, {"name", "password", "read_write_split"});
   UserEntry u;
   auto name = find(f, "name");
   if (!name) fail(path, "missing key 'name'", &n);
   u.name = get_name(*name, join(path, "name"));
+  u.read_write_split = get_split(f, path);
   auto pw = find(f, "password");
   if (!pw) return u;  // no password
   const std::string pp = join(path, "password");
@@ -524,7 +569,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
   size_t i = 0;
   for (const YAML::Node& item : node) {
     const std::string p = index("tenants", i++);
-    Fields f = fields(item, p, {"name", "privileged", "users"});
+    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split"});
     Tenant t;
     auto name = find(f, "name");
     if (!name) fail(p, "missing key 'name'", &item);
@@ -533,6 +578,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
       if (c.tenants[j].name == t.name)
         fail(join(p, "name"), "duplicate tenant name '" + t.name + "' (also " + index("tenants", j) + ")", name);
     if (auto n = find(f, "privileged")) t.privileged = get_bool(*n, join(p, "privileged"));
+    t.read_write_split = get_split(f, p);
     if (auto users = find(f, "users")) {
       const std::string up = join(p, "users");
       expect_list(*users, up);
@@ -575,6 +621,12 @@ Config Loader::load(const std::string& text) {
 
   if (c.clusters.empty())
     fail("clusters", "at least one cluster with at least one server is required", find(f, "clusters"));
+  size_t servers = 0;
+  for (const Cluster& cl : c.clusters) servers += cl.servers.size();
+  if (servers > shm::kMaxServers)
+    fail("clusters", std::to_string(servers) + " servers in all; the proxy's health table holds at most " +
+                         std::to_string(shm::kMaxServers),
+         find(f, "clusters"));
   if (c.tenants.empty()) fail("tenants", "at least one tenant with at least one user is required", find(f, "tenants"));
   bool any_user = false;
   for (const Tenant& t : c.tenants) any_user = any_user || !t.users.empty();

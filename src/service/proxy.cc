@@ -16,6 +16,8 @@
 
 #include "control/shm_table.h"
 #include "protocol/packets.h"
+#include "routing/health_checker.h"
+#include "routing/server_health.h"
 #include "service/log.h"
 #include "service/worker.h"
 
@@ -30,6 +32,7 @@ Proxy::Proxy(std::shared_ptr<const Config> cfg)
       start_time_(uint64_t(time(nullptr))) {}
 
 Proxy::~Proxy() {
+  checker_.reset();
   InboxItem stop;
   stop.kind = InboxItem::Kind::Stop;
   for (auto& w : workers_) w->post(stop);
@@ -55,7 +58,23 @@ bool Proxy::start(std::string& error) {
     return false;
   }
   if (!setup_shm(error)) return false;
+  health_ = std::make_unique<ServerHealthTable>(*shm_);
+  unknown_server_.routing.store(shm::kRouteUp | shm::kRouteWritable | shm::kRouteReadable);
+  {
+    // Every server gets its health entry before any session can look.
+    auto assigned = std::make_shared<Config>(*cfg);
+    try {
+      health_->assign(*assigned);
+    } catch (const ConfigError& e) {
+      error = e.what();
+      return false;
+    }
+    cfg = assigned;
+    std::atomic_store(&cfg_, cfg);
+  }
   facts_.probe(*cfg);
+  checker_ = std::make_unique<HealthChecker>(base_, [this] { return config(); }, *health_, facts_);
+  checker_->reconfigure();
 
   int n = cfg->effective_workers();
   std::vector<int> control_fds;
@@ -177,13 +196,20 @@ void Proxy::reload() {
         fresh->effective_workers() != old->effective_workers())
       LOG_WARN("reload: listen, proxy_id and workers change only at restart; kept as they were");
     resolve_backends(*fresh);  // here, on the main thread: workers never wait for DNS
+    health_->assign(*fresh);  // before anyone sees it: servers added, removed, changed
     log_config_warnings(*fresh);
     log_set_level(fresh->log_level);
     std::atomic_store(&cfg_, std::shared_ptr<const Config>(std::move(fresh)));
+    checker_->reconfigure();
     LOG_INFO("configuration reloaded from %s", old->file.c_str());
   } catch (const ConfigError& e) {
     LOG_ERROR("reload rejected, the running configuration is kept: %s", e.what());
   }
+}
+
+shm::ServerEntry& Proxy::server_entry(const BackendServer& server) {
+  if (server.health < 0 || !health_) return unknown_server_;
+  return health_->entry(server.health);
 }
 
 Worker* Proxy::pick_worker() {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "control/session_directory.h"
+#include "myrelay/shm_layout.h"
 #include "routing/backend_facts.h"
 #include "service/acceptor.h"
 #include "service/admission.h"
@@ -24,6 +25,8 @@ namespace myrelay {
 
 class Worker;
 class ShmTable;
+class ServerHealthTable;
+class HealthChecker;
 
 class Proxy {
  public:
@@ -47,6 +50,8 @@ class Proxy {
   uint64_t start_time() const { return start_time_; }
 
   Admission& admission() { return admission_; }
+  // A server's health entry (every configured server has one).
+  shm::ServerEntry& server_entry(const BackendServer& server);
 
  private:
   void dispatch(int fd, const std::string& ip, uint16_t port);
@@ -70,6 +75,10 @@ class Proxy {
   Admission admission_;
   LogRateLimit refusal_log_{10};
   BackendFactsTable facts_;
+  std::unique_ptr<ServerHealthTable> health_;
+  std::unique_ptr<HealthChecker> checker_;
+  // For a server without an entry (none should be): up, writable, readable.
+  shm::ServerEntry unknown_server_{};
 };
 
 }  // namespace myrelay

@@ -18,6 +18,7 @@
 
 #include "control/control_pipe.h"
 #include "myrelay/shm_layout.h"
+#include "routing/router.h"
 #include "routing/server_pool.h"
 #include "service/log.h"
 #include "service/worker_inbox.h"
@@ -62,6 +63,8 @@ class Worker : public SessionHost {
   void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) override;
   void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) override;
   ServerPool& server_pool() override { return *pool_; }
+  shm::ServerEntry& server_entry(const BackendServer& server) override;
+  routing::ReadBalancer& read_balancer() override { return balancer_; }
   SessionDirectory& directory() override;
   void stop_backend_statement(const BackendServer& server, const std::string& cluster, const BackendLogin& login,
                               uint32_t server_sessid, bool query_only) override;
@@ -96,6 +99,7 @@ class Worker : public SessionHost {
   LogRateLimit stale_log_{10};
   shm::WorkerInfo* info_ = nullptr;
   std::unique_ptr<ServerPool> pool_;  // idle server sessions (proxy.server_pool_size)
+  routing::ReadBalancer balancer_;
   std::set<BackendKiller*> killers_;
   std::vector<BackendKiller*> dead_killers_;
   std::thread thread_;

@@ -169,18 +169,22 @@ void ClientSession::handle_command(std::string&& payload) {
   send_to_server(std::move(payload));
 }
 
-// Whether the current server session can take a command now: logged in and
-// holding the session's state.  Otherwise the command waits: for a new
-// server session (the last was lost or killed while idle) or for the state
-// to be replayed on it.
-bool ClientSession::ensure_server() {
-  if (current_ && current_->ready()) {
-    if (current_->synced_version() == state_.version() || !current_->tracks_state()) return true;
-    return !start_sync(current_);
+// Chooses the server session the command goes to (client_routing.cc) and
+// whether it can take the command now: logged in, holding the session's
+// state, and (a causal read) holding the session's last write.  Otherwise
+// the command waits: for a new server session, for the state to be
+// replayed on it, for the replica to catch up, for a writable server.
+ClientSession::Route ClientSession::ensure_server(uint8_t cmd, std::string_view payload) {
+  Route r = route_command(cmd, payload);
+  if (r != Route::Go) return r;
+  if (current_->tracks_state() && current_->synced_version() != state_.version() && start_sync(current_))
+    return Route::Wait;
+  if (needs_causal_wait(current_)) {
+    bump(counters_.causal_waits);
+    start_causal_wait(current_);
+    return Route::Wait;
   }
-  if (current_) release_server(current_);
-  begin_backend_login(Phase::AwaitServer);
-  return false;
+  return Route::Go;
 }
 
 void ClientSession::count_command(size_t bytes) {
@@ -193,6 +197,13 @@ void ClientSession::count_command(size_t bytes) {
 
 void ClientSession::forward_command(std::string&& payload) {
   command_ = uint8_t(payload[0]);
+  force_write_ = false;
+  if (read_routed_) {
+    read_retry_.assign(payload);  // run again elsewhere should its replica die before answering
+    if (!(current_->routing() & shm::kRouteWritable)) bump(counters_.reads_to_replicas);
+  } else if (!read_retry_.empty()) {
+    read_retry_.clear();
+  }
   count_command(payload.size() + kHeaderLen);
   change_phase(Phase::InCommand);
   current_->run(payload, conn_.get());  // may finish at once
@@ -212,7 +223,19 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
       send_error_and_close(er::ER_UNKNOWN_COM_ERROR, "Malformed packet", "malformed long command");
       return;
   }
-  if (!ensure_server()) return;  // the command stays in the input meanwhile
+  // A long text is not looked at whole before it goes: it runs where writes do.
+  switch (ensure_server(command, command == COM_QUERY ? std::string_view() : std::string_view(
+                                                                                 reinterpret_cast<const char*>(head), head_len))) {
+    case Route::Go:
+      break;
+    case Route::Wait:
+      return;  // the command stays in the input meanwhile
+    case Route::Answered:
+      close_after_flush("a long command could not be routed");
+      return;
+  }
+  force_write_ = false;
+  read_routed_ = false;
   if (PreparedStatements::names_statement(command) &&
       route_streamed_statement(conn_->input()) != StatementRoute::Forward)
     return;
@@ -274,7 +297,9 @@ void ClientSession::on_response_done(ServerSession* ss) {
   upload_starved_ = false;
   bytes_out_ += ss->response_bytes();
   const ResponseTracker& r = ss->response();
+  read_retry_.clear();
   if (r.have_status()) {
+    autocommit_ = r.last_status() & SERVER_STATUS_AUTOCOMMIT;
     bool now_in_trans = r.last_status() & SERVER_STATUS_IN_TRANS;
     if (now_in_trans && !in_trans_) {
       ++trans_count_;
@@ -333,7 +358,7 @@ void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
     return;
   }
   if (ss == current_ && phase_ == Phase::InCommand && ss->in_command()) {
-    fail_command(ss, why);
+    if (!retry_read_elsewhere(ss, why)) fail_command(ss, why);
     return;
   }
   drop_server(ss, ("backend closed the connection: " + why).c_str());

@@ -144,6 +144,7 @@ void ClientSession::authenticate(const std::string& auth_response) {
   std::shared_ptr<const BackendFacts> facts = host_.backend_facts(login_.cluster);
   client_trackers_ = facts->trackers ? facts->trackers : proto::TrackerSet::shared_mariadb_defaults();
   state_.reset(db_);
+  note_split();
   identity_changed();
   begin_backend_login(Phase::BackendLogin);
 }
@@ -173,33 +174,52 @@ BackendLogin ClientSession::backend_login() const {
                             peer_ip_ + ":" + std::to_string(peer_port_));
 }
 
-// Opens the session's server session to its cluster's primary (from the
-// worker's pool when one is there), for the login or for a command that
-// found none.
+// Whether this login's statements are split (the user's, the tenant's or
+// the cluster's choice).
+void ClientSession::note_split() {
+  const Cluster* cl = cfg_->find_cluster(login_.cluster);
+  const UserEntry* user = tenant_ ? cfg_->find_user(*tenant_, login_.user) : nullptr;
+  splits_ = cl && Config::splits(*cl, tenant_, user);
+}
+
+// The server a login's first server session goes to: the writable one, as
+// the health checker sees the cluster now.
+const BackendServer* ClientSession::login_server(const Cluster& cluster) {
+  return routing::login_server(cluster, [this](const BackendServer& s) {
+    return host_.server_entry(s).routing.load(std::memory_order_acquire);
+  });
+}
+
+// Opens the session's first server session (from the worker's pool when one
+// is there).
 void ClientSession::begin_backend_login(Phase phase) {
   change_phase(phase);
   const Cluster* cluster = cfg_->find_cluster(login_.cluster);
-  const BackendServer* server = cluster ? routing::primary_server(*cluster) : nullptr;
+  const BackendServer* server = cluster ? login_server(*cluster) : nullptr;
   if (!server) {
     send_error_and_close(er::ER_BAD_DB_ERROR, "Unknown cluster '" + login_.cluster + "'", "unknown cluster");
     return;
   }
-  BackendLogin login = backend_login();
-  bool may_reuse = cfg_->server_pool_size > 0 && !skip_pool_once_;
-  skip_pool_once_ = false;
-  if (may_reuse) {
-    if (auto pooled = host_.server_pool().take(cluster->name, *server, caps_, ext_caps_)) {
-      servers_.push_back(std::move(pooled));
-      current_ = servers_.back().get();
-      adopt_server(current_);
-      reused_server_ = true;
-      current_->reuse(login);  // COM_CHANGE_USER: heard like a login
-      return;
-    }
-  }
+  if (take_pooled(*server, cluster->name)) return;
   reused_server_ = false;
   current_ = open_server(*server, cluster->name);
-  current_->connect(login);
+  current_->connect(backend_login());
+}
+
+// A server session to `server` from the worker's pool, made current and
+// switched to this login (COM_CHANGE_USER: heard like a login).
+bool ClientSession::take_pooled(const BackendServer& server, const std::string& cluster) {
+  bool may_reuse = cfg_->server_pool_size > 0 && !skip_pool_once_;
+  skip_pool_once_ = false;
+  if (!may_reuse) return false;
+  auto pooled = host_.server_pool().take(cluster, server, caps_, ext_caps_);
+  if (!pooled) return false;
+  servers_.push_back(std::move(pooled));
+  current_ = servers_.back().get();
+  adopt_server(current_);
+  reused_server_ = true;
+  current_->reuse(backend_login());
+  return true;
 }
 
 void ClientSession::on_server_ready(ServerSession* ss) {
@@ -210,6 +230,7 @@ void ClientSession::on_server_ready(ServerSession* ss) {
     return;
   }
   if (ss != current_) return;
+  read_opening_ = false;
   bump(reused_server_ ? counters_.backend_reuses : counters_.backend_connects);
   // A backend that does not report session state leaves the proxy blind to
   // what the client changes: such a session can never be carried.
@@ -230,6 +251,7 @@ void ClientSession::login_complete(ServerSession* ss) {
   LOG_DEBUG("cs_id=%u '%s' logged in from %s:%u (ss_id=%llu, backend thread %u)", cs_id_, login_text_.c_str(),
             peer_ip_.c_str(), peer_port_, (unsigned long long)ss->ss_id(), ss->server_sessid());
   in_trans_ = ss->login_status() & SERVER_STATUS_IN_TRANS;
+  autocommit_ = ss->login_status() & SERVER_STATUS_AUTOCOMMIT;
   send_ok();
   arm_idle_timer();
   // The client has its answer; the server session's trackers are set up
@@ -248,7 +270,21 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
     take_server(ss);
     return;
   }
-  take_server(ss);  // deleted when this returns
+  const std::string addr = ss->server().address.str();
+  take_server(ss);  // deleted here
+  if (phase_ == Phase::AwaitServer && read_opening_ && !held_command_.empty()) {
+    // A replica that cannot take a session (down before its checker saw
+    // it): the read runs where writes do, and the client never knows.
+    LOG_INFO("cs_id=%u: read server %s refused a session: the read goes to the primary", cs_id_, addr.c_str());
+    read_opening_ = false;
+    force_write_ = true;
+    change_phase(Phase::Ready);
+    std::string held = std::move(held_command_);
+    held_command_.clear();
+    send_to_server(std::move(held));
+    if (phase_ == Phase::Ready) handle_input();
+    return;
+  }
   bool logging_in = phase_ == Phase::BackendLogin || phase_ == Phase::AwaitServer;
   if (phase_ == Phase::AwaitServer && end_if_unrestorable("its replacement could not log in")) return;
   if (reused_server_ && logging_in) {
@@ -336,7 +372,7 @@ void ClientSession::check_change_user(const std::string& payload) {
   uint8_t charset = change_user_.charset ? uint8_t(change_user_.charset) : charset_;
   HandshakeResponse hello = hello_;
   if (!change_user_.attributes.empty()) hello.attributes = change_user_.attributes;
-  const BackendServer* server = routing::primary_server(*cluster);
+  const BackendServer* server = login_server(*cluster);
   pending_ = std::make_unique<ServerSession>(*this, host_, *server, cluster->name, host_.next_ss_id(),
                                              cfg->backend_connect_ms);
   adopt_server(pending_.get());
@@ -365,6 +401,8 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
   db_ = change_user_.database;
   if (change_user_.charset) charset_ = uint8_t(change_user_.charset);
   in_trans_ = false;
+  autocommit_ = current_->login_status() & SERVER_STATUS_AUTOCOMMIT;
+  note_split();
   // A new login: the server's defaults, nothing left to carry, no statements.
   state_.reset(db_);
   stmts_.clear();

@@ -229,7 +229,11 @@ void ClientSession::fill_record(shm::SessionRecord& r) const {
     sr.server_sessid = ss->server_sessid();
     set_field(sr.server_ip, ss->server().address.host);
     sr.server_port = ss->server().address.port;
-    sr.role = ss->server().role == ServerRole::Primary ? 0 : 1;
+    // As it acts now (a failover may have turned it around); as configured
+    // while its server is down.
+    uint32_t routing = ss->routing();
+    sr.role = (routing & shm::kRouteUp) ? ((routing & shm::kRouteWritable) ? 0 : 1)
+                                        : (ss->server().role == ServerRole::Primary ? 0 : 1);
     sr.created_us = ss->created_us();
   };
   for (const auto& ss : servers_) add(ss.get());
@@ -251,6 +255,7 @@ ServerSession* ClientSession::open_server(const BackendServer& server, const std
 // for this client.
 void ClientSession::adopt_server(ServerSession* ss) {
   ss->set_owner(*this);
+  ss->attach_health(host_.server_entry(ss->server()));
   ss->set_client_view(caps_, &client_trackers_);
   identity_changed();
 }
@@ -266,22 +271,6 @@ ServerSession* ClientSession::server_for(const BackendServer& server) const {
     if (ss->server().address.host == server.address.host && ss->server().address.port == server.address.port)
       return ss.get();
   return nullptr;
-}
-
-bool ClientSession::select_server(const BackendServer& server) {
-  Step step(*this);
-  if (phase_ != Phase::Ready) return false;
-  if (ServerSession* ss = server_for(server)) {
-    current_ = ss;
-    return true;
-  }
-  if (servers_.size() >= shm::kMaxServerSessions) return false;
-  const Cluster* cluster = cfg_->find_cluster(login_.cluster);
-  current_ = open_server(server, cluster ? cluster->name : login_.cluster);
-  reused_server_ = false;
-  change_phase(Phase::AwaitServer);
-  current_->connect(backend_login());
-  return true;
 }
 
 std::unique_ptr<ServerSession> ClientSession::take_server(ServerSession* ss) {
@@ -575,7 +564,7 @@ void ClientSession::end_pending_login() {
 }
 
 void ClientSession::free_timers() {
-  for (event** t : {&handshake_timer_, &idle_timer_, &read_timer_}) {
+  for (event** t : {&handshake_timer_, &idle_timer_, &read_timer_, &route_timer_, &replica_timer_}) {
     if (*t) event_free(*t);
     *t = nullptr;
   }

@@ -11,6 +11,8 @@
 //   client_commands.cc  the command loop: dispatch, forwarding, uploads, completion
 //   client_sync.cc      the session's state, carried to each server session
 //   client_statements.cc  prepared statements on each server session
+//   client_routing.cc   which server session each command goes to: the
+//                       read/write split, health, failover, causal reads
 #pragma once
 
 #include <event2/event.h>
@@ -66,11 +68,6 @@ class ClientSession : public ServerSessionOwner {
   bool kill_server_session(uint64_t ss_id, const std::string& by);
   void kill_query(const std::string& by);
 
-  // Makes the server session to `server` the current one, opening it when
-  // the session has none there yet (the router's entry point).  False while
-  // a command runs or when the set is full.
-  bool select_server(const BackendServer& server);
-
   // ServerSessionOwner.
   void on_server_ready(ServerSession* ss) override;
   void on_server_login_failed(ServerSession* ss, const std::string& err_payload) override;
@@ -105,6 +102,10 @@ class ClientSession : public ServerSessionOwner {
   size_t prepared_statements() const { return stmts_.size(); }
 
  private:
+  // Where a command wants to run, and what routing it came to (client_routing.cc).
+  enum class Want { Stay, Write, Read };
+  enum class Route { Go, Wait, Answered };
+
   enum class Phase {
     AwaitHandshakeResponse,  // MCS_INIT ...
     AwaitAuthSwitchResponse,
@@ -199,7 +200,10 @@ class ClientSession : public ServerSessionOwner {
   void authenticate(const std::string& auth_response);
   void deny_access(bool used_password);
   BackendLogin backend_login() const;
+  void note_split();
+  const BackendServer* login_server(const Cluster& cluster);
   void begin_backend_login(Phase phase);
+  bool take_pooled(const BackendServer& server, const std::string& cluster);
   void login_complete(ServerSession* ss);
   void pool_server_session();
   void handle_change_user(const std::string& payload);
@@ -211,7 +215,7 @@ class ClientSession : public ServerSessionOwner {
   void process_commands();
   void handle_command(std::string&& payload);
   bool refuse_command(uint8_t cmd);
-  bool ensure_server();
+  Route ensure_server(uint8_t cmd, std::string_view payload);
   void forward_command(std::string&& payload);
   void start_streamed_command(uint8_t command, const uint8_t* head, size_t head_len);
   void pump_upload();
@@ -221,6 +225,25 @@ class ClientSession : public ServerSessionOwner {
   bool refuse_statement(std::string_view sql);
   bool note_statement(std::string_view sql);
   void after_reset(ServerSession* ss);
+
+  // ---- client_routing.cc ----
+  Want want_for(uint8_t cmd, std::string_view payload);
+  Route route_command(uint8_t cmd, std::string_view payload);
+  Route route_write();
+  ServerSession* read_session();
+  // Makes the server session to `server` current, opening it when the
+  // session has none there; Go when it is ready now.
+  Route use_server(const BackendServer& server, bool for_read);
+  Route wait_for_writable();
+  std::shared_ptr<const Config> live_config() const;
+  bool needs_causal_wait(ServerSession* ss) const;
+  void start_causal_wait(ServerSession* ss);
+  void finish_causal_wait(ServerSession* ss);
+  bool retry_read_elsewhere(ServerSession* ss, const std::string& why);
+  void release_idle_servers();
+  void arm_replica_timer();
+  static void on_route_timer(evutil_socket_t, short, void* arg);
+  static void on_replica_timer(evutil_socket_t, short, void* arg);
 
   // ---- client_statements.cc ----
   enum class StatementRoute { Forward, Wait, Answered };
@@ -298,13 +321,25 @@ class ClientSession : public ServerSessionOwner {
   bool preparing_kept_ = false;
   PreparedStatements::Statement* running_stmt_ = nullptr;  // valid until it is closed
   // What the proxy's own commands on the current server session are for.
-  enum class Internal { Sync, Reprepare };
+  enum class Internal { Sync, Reprepare, CausalWait };
   Internal internal_ = Internal::Sync;
   uint32_t reprepare_id_ = 0;
   uint32_t reprepare_failed_ = 0;
   uint64_t published_state_ = 0;  // the state version in the variables area
   uint32_t vars_dropped_ = 0;     // entries that did not fit it
   uint64_t trans_count_ = 0;
+
+  // Routing (client_routing.cc).
+  bool splits_ = false;        // the read/write split is on for this login
+  bool autocommit_ = true;     // as the last status the server sent says
+  bool force_write_ = false;   // the command waiting goes to the writable server
+  bool read_routed_ = false;   // the command in flight went to a read server
+  bool read_opening_ = false;  // the server session being opened is for a read
+  uint64_t read_ss_id_ = 0;    // the server session reads go to (0: to be chosen)
+  std::string read_retry_;     // the read in flight, kept to run it elsewhere if its replica dies
+  int64_t wait_since_us_ = 0;  // a write has waited for a writable server since
+  event* route_timer_ = nullptr;
+  event* replica_timer_ = nullptr;
 
   // This session's record in the shared segment, written only here.
   shm::Slot* slot_;

@@ -35,11 +35,17 @@ std::string close_command(uint32_t backend_id) {
 // A command read whole goes to the current server session once that holds
 // the session's state and the statement the command names.
 void ClientSession::send_to_server(std::string&& payload) {
-  if (!ensure_server()) {
-    held_command_ = std::move(payload);
-    return;
-  }
   uint8_t cmd = uint8_t(payload[0]);
+  switch (ensure_server(cmd, payload)) {
+    case Route::Go:
+      break;
+    case Route::Wait:
+      held_command_ = std::move(payload);
+      return;
+    case Route::Answered:
+      count_command(payload.size() + kHeaderLen);
+      return;
+  }
   if (PreparedStatements::names_statement(cmd)) {
     switch (route_statement(payload)) {
       case StatementRoute::Wait:

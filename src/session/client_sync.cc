@@ -5,6 +5,7 @@
 #include <event2/buffer.h>
 
 #include "control/shm_table.h"
+#include "protocol/text_result.h"
 #include "service/log.h"
 #include "session/client_session.h"
 #include "session/session_host.h"
@@ -38,24 +39,6 @@ std::vector<std::string> statements_of(const std::string& text) {
     pos = end + 1;
   }
   return out;
-}
-
-// The row of a one-row text result, as strings (NULL as "").
-bool single_row(const std::vector<std::string>& packets, size_t columns, std::vector<std::string>& row) {
-  for (const std::string& p : packets) {
-    if (p.empty() || uint8_t(p[0]) == kEofHeader || uint8_t(p[0]) == kErrHeader) continue;
-    Reader r(p);
-    std::vector<std::string> cells;
-    for (size_t i = 0; i < columns && r.ok(); ++i) {
-      bool null = false;
-      uint64_t n = r.lenenc_int(&null);
-      cells.push_back(null ? std::string() : r.bytes(size_t(n)));
-    }
-    if (r.ok() && r.at_end()) {
-      row = std::move(cells);  // the last packet of that shape: the row (not a column definition)
-    }
-  }
-  return row.size() == columns;
 }
 
 }  // namespace
@@ -102,12 +85,14 @@ bool ClientSession::sync_succeeded(ServerSession* ss, std::string& why) {
     return packets.empty();
   };
   if (!host_.backend_facts(login_.cluster)->trackers) {
-    std::vector<std::string> row;
-    if (failed(results[i]) || !single_row(results[i], 4, row)) {
+    TextResult res;
+    if (failed(results[i]) || !parse_text_result(results[i], res, why) || res.rows.size() != 1 ||
+        res.columns.size() != 4) {
       if (why.empty()) why = "the tracker defaults could not be read";
       return false;
     }
-    TrackerSet t = TrackerSet::from(row[0], row[1], row[2], row[3]);
+    auto cell = [&](size_t c) { return res.rows[0][c].value_or(std::string()); };
+    TrackerSet t = TrackerSet::from(cell(0), cell(1), cell(2), cell(3));
     host_.note_backend_trackers(login_.cluster, t);
     client_trackers_ = host_.backend_facts(login_.cluster)->trackers;
     ++i;
@@ -128,6 +113,10 @@ void ClientSession::on_internal_done(ServerSession* ss) {
   if (ss != current_ || phase_ != Phase::AwaitServer) return;
   if (internal_ == Internal::Reprepare) {
     finish_reprepare(ss);
+    return;
+  }
+  if (internal_ == Internal::CausalWait) {
+    finish_causal_wait(ss);
     return;
   }
   std::string why;

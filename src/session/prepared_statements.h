@@ -45,6 +45,7 @@ class PreparedStatements {
     bool cursor_open = false;
     bool long_data = false;   // COM_STMT_SEND_LONG_DATA waits for an EXECUTE
     bool broken = false;      // prepared again with other counts: every use fails
+    int8_t replica_ok = -1;   // a replica may execute it (read/write split); -1 not yet judged
     std::vector<OnServer> on;
     OnServer* on_server(uint64_t ss_id);
   };

@@ -38,7 +38,7 @@ const char* ServerSession::state_name(State s) {
   return "MSS_UNKNOWN";
 }
 
-ServerSession::ServerSession(ServerSessionOwner& owner, SessionHost& host, const BackendServer& server,
+ServerSession::ServerSession(ServerSessionOwner& owner, BackendHost& host, const BackendServer& server,
                              std::string cluster, uint64_t ss_id, int connect_timeout_ms)
     : owner_(&owner),
       host_(host),
@@ -52,6 +52,13 @@ ServerSession::ServerSession(ServerSessionOwner& owner, SessionHost& host, const
 ServerSession::~ServerSession() {
   if (destroyed_) *destroyed_ = true;
   close();
+  if (health_) health_->server_sessions.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ServerSession::attach_health(shm::ServerEntry& entry) {
+  if (health_) return;
+  health_ = &entry;
+  entry.server_sessions.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ServerSession::change_state(State s) {
@@ -144,7 +151,10 @@ void ServerSession::start_command(uint8_t command, const uint8_t* head, size_t h
   blocked_on_client_ = false;
   held_ = Held::None;
   down_.reset();
-  if (client) ++requests_;  // the client's commands, not the proxy's own
+  if (client) {  // the client's commands, not the proxy's own
+    ++requests_;
+    last_used_us_ = host_.loop_time_us();
+  }
   tracker_.start(command, head, head_len, caps_, ext_caps_);
   change_state(State::Active);
 }

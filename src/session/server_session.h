@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,7 +29,7 @@
 namespace myrelay {
 
 class ServerSession;
-class SessionHost;
+class BackendHost;
 
 // Who hears about a server session: its client session, the pool, or a side
 // connection.  Every callback may delete the server session.
@@ -85,7 +86,7 @@ class ServerSession {
   enum class State { Init, Active, KeepAliveClientSlave, KeepAliveShared, Closed };
   static const char* state_name(State s);
 
-  ServerSession(ServerSessionOwner& owner, SessionHost& host, const BackendServer& server,
+  ServerSession(ServerSessionOwner& owner, BackendHost& host, const BackendServer& server,
                 std::string cluster, uint64_t ss_id, int connect_timeout_ms);
   ~ServerSession();
   ServerSession(const ServerSession&) = delete;
@@ -106,6 +107,15 @@ class ServerSession {
   // what this session has (a pooled session can only serve such a client).
   bool can_serve(uint32_t client_caps, uint32_t client_ext_caps) const;
   void set_owner(ServerSessionOwner& owner) { owner_ = &owner; }
+  // Its server's health entry: the session is counted in its
+  // server_sessions until it is destroyed, and routing() reads it.
+  void attach_health(shm::ServerEntry& entry);
+  // The server's routing word (shm::ServerRouting); every bit without an
+  // entry (a side connection).
+  uint32_t routing() const {
+    return health_ ? health_->routing.load(std::memory_order_acquire)
+                   : shm::kRouteUp | shm::kRouteWritable | shm::kRouteReadable;
+  }
 
   // ---- commands (server_session.cc) ----
   // Who the responses are relayed to: the client's capabilities and what its
@@ -185,6 +195,12 @@ class ServerSession {
   void count_transaction() { ++transact_count_; }
   uint64_t requests() const { return requests_; }
   int64_t created_us() const { return created_us_; }
+  // When the client's last command started on it.
+  int64_t last_used_us() const { return last_used_us_ ? last_used_us_ : created_us_; }
+  // The client session's last write that this (replica) session is known
+  // to hold (causal reads).
+  const std::string& causal_gtid() const { return causal_gtid_; }
+  void set_causal_gtid(const std::string& g) { causal_gtid_ = g; }
 
  private:
   enum class Phase { Connecting, AwaitHandshake, AwaitAuthResult, Ready };
@@ -232,7 +248,7 @@ class ServerSession {
   void lose(const std::string& why);  // closes, then tells the owner
 
   ServerSessionOwner* owner_;
-  SessionHost& host_;
+  BackendHost& host_;
   shm::WorkerCounters& counters_;
   BackendServer server_;
   std::string cluster_;
@@ -288,6 +304,9 @@ class ServerSession {
   uint64_t requests_ = 0;
   int64_t created_us_ = 0;
   bool* destroyed_ = nullptr;  // set by the destructor for a running callback
+  shm::ServerEntry* health_ = nullptr;
+  int64_t last_used_us_ = 0;
+  std::string causal_gtid_;
 };
 
 }  // namespace myrelay

@@ -16,6 +16,9 @@
 
 namespace myrelay {
 
+namespace routing {
+class ReadBalancer;
+}
 struct Config;
 struct BackendServer;
 struct BackendLogin;
@@ -23,22 +26,34 @@ class ClientSession;
 class ServerPool;
 class SessionDirectory;
 
-class SessionHost {
+// What a backend connection (a server session, a side connection, a health
+// check) needs of the loop it runs on: a worker, or the main thread's
+// health checker.
+class BackendHost {
  public:
-  virtual ~SessionHost() = default;
+  virtual ~BackendHost() = default;
 
   virtual event_base* base() = 0;
   // Wall-clock microseconds as of this loop iteration (cheap).
   virtual int64_t loop_time_us() = 0;
   // The configuration now in force (a reload replaces it).
   virtual std::shared_ptr<const Config> config() = 0;
+  virtual shm::WorkerCounters& counters() = 0;
+  virtual uint64_t next_ss_id() = 0;
+  virtual void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) = 0;
+};
+
+class SessionHost : public BackendHost {
+ public:
   virtual int index() const = 0;  // the worker's number
   virtual pid_t tid() const = 0;  // its kernel thread id
-  virtual shm::WorkerCounters& counters() = 0;
 
-  virtual uint64_t next_ss_id() = 0;
   virtual std::shared_ptr<const BackendFacts> backend_facts(const std::string& cluster) = 0;
-  virtual void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) = 0;
+  // The health of a backend server (BackendServer::health), which every
+  // worker reads and the health checker writes.
+  virtual shm::ServerEntry& server_entry(const BackendServer& server) = 0;
+  // The worker's share-out of reads among replicas.
+  virtual routing::ReadBalancer& read_balancer() = 0;
   virtual void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) = 0;
   virtual ServerPool& server_pool() = 0;
 

@@ -68,6 +68,7 @@ void SessionState::apply(const TrackedOk& ok, bool temporary) {
     switch (c.type) {
       case SESSION_TRACK_SYSTEM_VARIABLES: {
         std::string name = lower(c.name);
+        if (name == "last_gtid" && !c.value.empty()) last_gtid_ = std::string(c.value);
         if (temporary || !carried(name)) break;
         charset_connection = charset_connection || name == "character_set_connection";
         collation_connection = collation_connection || name == "collation_connection";

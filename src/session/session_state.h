@@ -67,6 +67,9 @@ class SessionState {
   const std::string& schema() const { return schema_; }
   const std::string& characteristics() const { return characteristics_; }
   uint64_t last_insert_id() const { return last_insert_id_; }
+  // The GTID of the session's last write, as the server reported it
+  // (last_gtid): what a causal read waits for on a replica.  Not replayed.
+  const std::string& last_gtid() const { return last_gtid_; }
 
   // The one SET statement that gives a server session these variables
   // (and, before them, `prefix` assignments: the proxy's own tracking),
@@ -89,6 +92,7 @@ class SessionState {
   std::string schema_;
   std::string characteristics_;  // statements that set the next transaction's characteristics
   uint64_t last_insert_id_ = 0;
+  std::string last_gtid_;
   uint32_t reasons_ = 0;
   bool found_rows_pending_ = false;  // the statement now running set it
   std::string pending_collation_;    // its SET NAMES ... COLLATE

@@ -11,12 +11,23 @@
 # Environment (exported by run.sh):
 #   MR_MODE        proxy | direct (direct: the tests target MariaDB itself)
 #   MR_PORT        the port under test on 127.0.0.1 (myrelayd, or MariaDB in direct mode)
-#   MR_DB_PORT     MariaDB's port;  MR_DB_DIR its directory (socket mysqld.sock)
+#   MR_DB_PORT     MariaDB's port;  MR_DB_DIR its directory (socket mysqld.sock);
+#                  binary log on (GTID, server id 1, binlog DIR/data/mysql-bin.*)
+#   MR_REPLICA_PORT  port of a GTID replica of it (server id 2, read_only=1,
+#                  caught up before the tests start: same users, databases,
+#                  tables);  MR_REPLICA_DIR its directory (socket mysqld.sock).
+#                  Don't write on it as root: GTID strict mode would stop
+#                  replication.  mariadb_wait_replica_caught_up "$MR_DB_DIR"
+#                  "$MR_REPLICA_DIR" waits until it applied the primary's writes.
 #   MR_TMP         the run's temporary directory
 #   MR_CLIENT      test/integration/mr_client (the C client)
 #   MYRELAYD       the daemon binary;  MR_DAEMON_PID / MR_DAEMON_LOG: the main daemon
 #   MR_ROOT_PASSWORD MR_APP_PASSWORD MR_APP2_PASSWORD  passwords of root (tenant
 #                  sys), app and app2 (tenant app), the same on the backend
+#   MR_REPL_PASSWORD  password of repl@'%' (REPLICATION SLAVE), the account
+#                  the replica replicates with
+#   MR_MONITOR_PASSWORD  password of myrelay_monitor@'%' (SLAVE MONITOR,
+#                  BINLOG MONITOR, PROCESS): for myrelayd's replica monitor
 #   MR_BIG_ROWS    rows of test.big
 
 MR_IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The integration suite: a real MariaDB server on 127.0.0.1 (free port, in a
-# mktemp -d directory), a real myrelayd with 2 workers in front of it, and
+# mktemp -d directory; binary log and GTID on) with a GTID replica of it (a
+# second mariadbd, read_only), a real myrelayd with 2 workers in front of it, and
 # every test_* function of every t_*.sh run against it with the mariadb
 # command line, the C client (mr_client) and sysbench.
 #
@@ -40,13 +41,14 @@ done
 export MR_MODE=$mode
 export MYRELAYD=${MYRELAYD_BIN:-$builddir/src/myrelayd}
 export MR_CLIENT=${MR_CLIENT:-$builddir/test/integration/mr_client}
-export MR_ROOT_PASSWORD MR_APP_PASSWORD MR_APP2_PASSWORD
+export MR_ROOT_PASSWORD MR_APP_PASSWORD MR_APP2_PASSWORD MR_REPL_PASSWORD MR_MONITOR_PASSWORD
 export MR_BIG_ROWS=200000
 TEST_TIMEOUT=${MR_TEST_TIMEOUT:-180}
 
 MR_TMP=$(mktemp -d /tmp/myrelay-it.XXXXXX) || exit 1
 export MR_TMP
 export MR_DB_DIR=$MR_TMP/db
+export MR_REPLICA_DIR=$MR_TMP/replica
 
 passed=0
 failed=0
@@ -56,6 +58,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   myrelayd_stop_all
+  mariadb_stop "$MR_REPLICA_DIR"
   mariadb_stop "$MR_DB_DIR"
   if [ "$keep" = 1 ]; then
     echo "# kept $MR_TMP" >&2
@@ -84,10 +87,27 @@ summary_and_exit() {
 }
 
 # ---------------------------------------------------------------- MariaDB
+# The primary logs everything from its first statement on (GTID, server id 1),
+# so the replica started below replays the whole binlog: every user, database
+# and table created here reaches it through replication.
 MR_DB_PORT=$(free_port) || exit 1
 export MR_DB_PORT
-if ! mariadb_start "$MR_DB_DIR" "$MR_DB_PORT" >&2; then
+if ! mariadb_start "$MR_DB_DIR" "$MR_DB_PORT" --log-bin=mysql-bin --server-id=1 \
+    --log-slave-updates --gtid-strict-mode=1 >&2; then
   report_fail "MariaDB starts" "see above"
+  summary_and_exit
+fi
+
+# Replication accounts, before any data: repl (the replica's IO thread) and
+# myrelay_monitor (what myrelayd's replica monitor logs in as).
+if ! mariadb_root "$MR_DB_DIR" <<SQL
+CREATE USER 'repl'@'%' IDENTIFIED BY '$MR_REPL_PASSWORD';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
+CREATE USER 'myrelay_monitor'@'%' IDENTIFIED BY '$MR_MONITOR_PASSWORD';
+GRANT SLAVE MONITOR, BINLOG MONITOR, PROCESS ON *.* TO 'myrelay_monitor'@'%';
+SQL
+then
+  report_fail "replication users set up in MariaDB" "SQL failed"
   summary_and_exit
 fi
 
@@ -135,6 +155,19 @@ then
   report_fail "test data set up in MariaDB" "SQL failed"
   summary_and_exit
 fi
+# ---------------------------------------------------------------- replica
+# A GTID replica of that server (server id 2, read_only), caught up with all of
+# the above (test.big included) before any test runs.
+MR_REPLICA_PORT=$(free_port) || exit 1
+export MR_REPLICA_PORT
+replica_start=$SECONDS
+if ! mariadb_start_replica "$MR_REPLICA_DIR" "$MR_REPLICA_PORT" "$MR_DB_PORT" repl "$MR_REPL_PASSWORD" >&2 ||
+   ! mariadb_wait_replica_caught_up "$MR_DB_DIR" "$MR_REPLICA_DIR" 60 >&2; then
+  report_fail "MariaDB replica starts" "see above"
+  summary_and_exit
+fi
+echo "# MariaDB replica on 127.0.0.1:$MR_REPLICA_PORT, caught up after $((SECONDS - replica_start)) s"
+
 # app2's password goes into the config in its "*HEX" form, so both forms are used.
 MR_APP2_PASSWORD_CONF=$(mariadb_root "$MR_DB_DIR" -N -B -e "SELECT PASSWORD('$MR_APP2_PASSWORD')")
 export MR_APP2_PASSWORD_CONF

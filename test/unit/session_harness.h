@@ -19,6 +19,7 @@
 #include "control/shm_table.h"
 #include "myrelay/shm_layout.h"
 #include "protocol/packets.h"
+#include "routing/router.h"
 #include "routing/server_pool.h"
 #include "service/config.h"
 #include "session/client_session.h"
@@ -76,7 +77,18 @@ class FakeBackend {
 class FakeHost : public SessionHost, public SessionDirectory {
  public:
   explicit FakeHost(event_base* base) : base_(base), pool_(base, counters_.pool_idle) {}
-  void set_config(std::shared_ptr<const Config> cfg) { cfg_ = std::move(cfg); }
+  // Gives each server a health entry (in order), routed as its role says:
+  // a test changes entries[i].routing to play the health checker.
+  void set_config(Config cfg) {
+    int i = 0;
+    for (Cluster& cl : cfg.clusters)
+      for (BackendServer& s : cl.servers) {
+        s.health = i;
+        entries[i++].routing.store(shm::kRouteUp | (s.role == ServerRole::Primary ? shm::kRouteWritable
+                                                                                   : shm::kRouteReadable));
+      }
+    cfg_ = std::make_shared<const Config>(std::move(cfg));
+  }
 
   event_base* base() override { return base_; }
   int64_t loop_time_us() override;
@@ -91,6 +103,8 @@ class FakeHost : public SessionHost, public SessionDirectory {
   void note_backend_handshake(const std::string&, const proto::Handshake&) override {}
   void note_backend_trackers(const std::string&, const proto::TrackerSet&) override {}
   ServerPool& server_pool() override { return pool_; }
+  shm::ServerEntry& server_entry(const BackendServer& s) override { return entries[s.health]; }
+  routing::ReadBalancer& read_balancer() override { return balancer_; }
   SessionDirectory& directory() override { return *this; }
   void stop_backend_statement(const BackendServer&, const std::string&, const BackendLogin&, uint32_t server_sessid,
                               bool query_only) override {
@@ -107,8 +121,10 @@ class FakeHost : public SessionHost, public SessionDirectory {
     return ShmTable::read_vars(&slot, area);
   }
   int pid() const override { return 1; }
+  std::vector<Server> servers() const override { return {}; }
 
   shm::Slot slot{};
+  shm::ServerEntry entries[8]{};
   std::vector<ClientSession*> closed;
   std::vector<std::string> stopped;
   int logins_finished = 0;
@@ -118,6 +134,7 @@ class FakeHost : public SessionHost, public SessionDirectory {
   std::shared_ptr<const Config> cfg_;
   shm::WorkerCounters counters_{};
   ServerPool pool_;
+  routing::ReadBalancer balancer_;
   uint64_t ss_ids_ = 0;
 };
 

@@ -32,6 +32,22 @@ class FakeDirectory : public SessionDirectory {
     return true;
   }
   int pid() const override { return 4242; }
+  std::vector<Server> server_list;
+  std::vector<Server> servers() const override { return server_list; }
+  void add_server(const std::string& cluster, const std::string& addr, uint8_t role, uint8_t state, int64_t lag,
+                  int failures, int64_t sessions) {
+    Server s{};
+    s.rec.in_use = shm::kServerConfigured;
+    set_field(s.rec.cluster, cluster);
+    set_field(s.rec.address, addr);
+    s.rec.role = role;
+    s.rec.state = state;
+    s.rec.lag_s = lag;
+    s.rec.consecutive_failures = failures;
+    s.rec.last_check_us = 1700000000123456;
+    s.server_sessions = sessions;
+    server_list.push_back(s);
+  }
   std::map<uint32_t, std::string> vars;  // by cs_id
   bool variables(const shm::SessionRecord& r, std::string& area) const override {
     auto it = vars.find(r.cs_id);
@@ -105,6 +121,7 @@ class AdminCommandsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(show_variables);
   CPPUNIT_TEST(unreachable_worker_is_an_error);
   CPPUNIT_TEST(malformed_statement);
+  CPPUNIT_TEST(show_congestion);
   CPPUNIT_TEST_SUITE_END();
 
   FakeDirectory dir;
@@ -242,6 +259,35 @@ class AdminCommandsTest : public CppUnit::TestFixture {
   void malformed_statement() {
     CPPUNIT_ASSERT_EQUAL(uint16_t(1064), error_code(run("KILL PROXYSESSION", root)));
     CPPUNIT_ASSERT_EQUAL(uint16_t(1064), error_code(run("SHOW PROXYSESSION ATTRIBUTE x", root)));
+  }
+
+  void show_congestion() {
+    dir.add_server("main", "127.0.0.1:3306", 0, uint8_t(shm::ServerState::Alive), -1, 0, 12);
+    dir.add_server("main", "127.0.0.1:3307", 1, uint8_t(shm::ServerState::Lagging), 42, 0, 3);
+    dir.add_server("other", "127.0.0.1:3308", 1, uint8_t(shm::ServerState::Down), -1, 3, 0);
+    std::string out = run("SHOW PROXYCONGESTION", bob);  // for everyone
+    CPPUNIT_ASSERT_EQUAL(size_t(3), row_count(out));
+    auto p = packets(out);
+    // count, 8 definitions, EOF, rows...
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 8 + 1 + 3 + 1), p.size());
+    Reader row(p[11]);  // the lagging replica
+    std::vector<std::string> cells;
+    for (int i = 0; i < 8; ++i) {
+      bool null = false;
+      uint64_t n = row.lenenc_int(&null);
+      cells.push_back(null ? "NULL" : row.bytes(size_t(n)));
+    }
+    CPPUNIT_ASSERT_EQUAL(std::string("main"), cells[0]);
+    CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1:3307"), cells[1]);
+    CPPUNIT_ASSERT_EQUAL(std::string("replica"), cells[2]);
+    CPPUNIT_ASSERT_EQUAL(std::string("lagging"), cells[3]);
+    CPPUNIT_ASSERT_EQUAL(std::string("42"), cells[4]);
+    CPPUNIT_ASSERT(cells[5].find(".123") != std::string::npos);  // milliseconds of last_check
+    CPPUNIT_ASSERT_EQUAL(std::string("3"), cells[7]);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), row_count(run("SHOW PROXYCONGESTION main", bob)));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("show proxycongestion 'other';", bob)));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1049), error_code(run("SHOW PROXYCONGESTION nosuch", bob)));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1064), error_code(run("SHOW PROXYCONGESTION main extra", bob)));
   }
 };
 

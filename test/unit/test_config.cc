@@ -77,6 +77,7 @@ std::string example_path() {
 class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(ConfigTest);
   CPPUNIT_TEST(testFullConfig);
+  CPPUNIT_TEST(testReadWriteSplitKeys);
   CPPUNIT_TEST(testDefaultsApplied);
   CPPUNIT_TEST(testSyntaxError);
   CPPUNIT_TEST(testMultipleDocuments);
@@ -594,6 +595,67 @@ class ConfigTest : public CppUnit::TestFixture {
     const UserEntry* u = c.find_user(*app, "app");
     CPPUNIT_ASSERT(u && u->has_password);
     CPPUNIT_ASSERT_EQUAL(kSecretHash, format_password_hash(u->hash2));
+  }
+
+  void testReadWriteSplitKeys() {
+    const std::string split =
+        "timeouts:\n  replica_idle_s: 7\n  primary_wait_ms: 250\n"
+        "clusters:\n"
+        "  - name: main\n"
+        "    servers:\n"
+        "      - { address: 127.0.0.1:3306, role: primary }\n"
+        "      - { address: 127.0.0.1:3307, role: replica, weight: 3 }\n"
+        "    read_write_split: on\n"
+        "    max_replica_lag_s: 4\n"
+        "    causal_reads: on\n"
+        "    causal_reads_timeout_ms: 50\n"
+        "    monitor: { user: mon, password: \"m on\", interval_ms: 100 }\n"
+        "tenants:\n"
+        "  - name: app\n"
+        "    read_write_split: off\n"
+        "    users:\n"
+        "      - { name: app }\n"
+        "      - { name: reader, read_write_split: on }\n";
+    Config c = load(split);
+    const Cluster& cl = c.clusters[0];
+    CPPUNIT_ASSERT(cl.read_write_split && cl.causal_reads);
+    CPPUNIT_ASSERT_EQUAL(4, cl.max_replica_lag_s);
+    CPPUNIT_ASSERT_EQUAL(50, cl.causal_reads_timeout_ms);
+    CPPUNIT_ASSERT_EQUAL(std::string("mon"), cl.monitor.user);
+    CPPUNIT_ASSERT_EQUAL(std::string("m on"), cl.monitor.password);
+    CPPUNIT_ASSERT_EQUAL(100, cl.monitor.interval_ms);
+    CPPUNIT_ASSERT_EQUAL(-1, cl.servers[0].weight);  // unset: the primary reads only when given one
+    CPPUNIT_ASSERT_EQUAL(3, cl.servers[1].weight);
+    CPPUNIT_ASSERT_EQUAL(7, c.replica_idle_s);
+    CPPUNIT_ASSERT_EQUAL(250, c.primary_wait_ms);
+    const Tenant& t = c.tenants[0];
+    CPPUNIT_ASSERT(!Config::splits(cl, &t, &t.users[0]));  // the tenant's off
+    CPPUNIT_ASSERT(Config::splits(cl, &t, &t.users[1]));   // the user's on wins
+    CPPUNIT_ASSERT(Config::splits(cl, nullptr, nullptr));  // the cluster's
+    // Defaults: everything to the primary, as before.
+    Config d = load(kMinimal);
+    CPPUNIT_ASSERT(!d.clusters[0].read_write_split && !d.clusters[0].causal_reads);
+    CPPUNIT_ASSERT_EQUAL(10, d.clusters[0].max_replica_lag_s);
+    CPPUNIT_ASSERT_EQUAL(1000, d.clusters[0].causal_reads_timeout_ms);
+    CPPUNIT_ASSERT(d.clusters[0].monitor.user.empty());
+    CPPUNIT_ASSERT_EQUAL(60, d.replica_idle_s);
+    CPPUNIT_ASSERT_EQUAL(5000, d.primary_wait_ms);
+    // Mistakes an operator should hear of.
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:3306 }\n"
+                 "    read_write_split: on\n" + kTenants,
+                 "t.yaml: clusters[0].read_write_split: ", "no server with role: replica");
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:3306 }\n"
+                 "    monitor: { password: x }\n" + kTenants,
+                 "t.yaml: clusters[0].monitor: ", "missing key 'user'");
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:3306, weight: -2 }\n" +
+                     kTenants,
+                 "t.yaml: clusters[0].servers[0].weight: ", "between 0 and");
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:3306 }\n"
+                 "    read_write_split: maybe\n" + kTenants,
+                 "t.yaml: clusters[0].read_write_split: ", "expected true or false");
+    expect_error("clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:3306 }\n"
+                 "    monitor: { user: m, interval_ms: 0 }\n" + kTenants,
+                 "t.yaml: clusters[0].monitor.interval_ms: ", "between 10 and");
   }
 };
 

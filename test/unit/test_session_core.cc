@@ -56,15 +56,23 @@ class SessionCoreTest : public CppUnit::TestFixture {
     a_ = std::make_unique<FakeBackend>(base_);
     b_ = std::make_unique<FakeBackend>(base_);
     host_ = std::make_unique<FakeHost>(base_);
+    start_session(false);
+  }
+
+  // A session of a cluster with A as primary and B as replica.
+  void start_session(bool split) {
+    if (session_) delete session_;
+    client_.reset();
     std::string yaml =
         "clusters:\n  - name: main\n    servers:\n"
         "      - { address: 127.0.0.1:" + std::to_string(a_->port()) + ", role: primary }\n"
         "      - { address: 127.0.0.1:" + std::to_string(b_->port()) + ", role: replica }\n"
+        "    read_write_split: " + (split ? "on" : "off") + "\n"
         "tenants:\n  - name: app\n    users:\n      - { name: app, password: secret }\n"
         "      - { name: other, password: pw2 }\n";
     Config cfg = load_config_string(yaml, "t.yaml");
     CPPUNIT_ASSERT_EQUAL(0, resolve_backends(cfg));
-    host_->set_config(std::make_shared<const Config>(std::move(cfg)));
+    host_->set_config(std::move(cfg));
     int fds[2];
     CPPUNIT_ASSERT_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds));
     session_ = new ClientSession(*host_, fds[0], "127.0.0.1", 5555, 0x80000001, 77, &host_->slot, 0);
@@ -138,33 +146,43 @@ class SessionCoreTest : public CppUnit::TestFixture {
   }
 
   void two_server_sessions_kill_one() {
+    start_session(true);  // the read/write split on: SELECT 1 goes to the replica
     CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
-    CPPUNIT_ASSERT_EQUAL(std::string("100"), client_->query("SELECT 1").at(0));
     uint64_t first = session_->current_server()->ss_id();
-    CPPUNIT_ASSERT(session_->select_server(server(1)));
-    turn(base_, 20);
+    CPPUNIT_ASSERT_EQUAL(std::string("OK"), client_->query("SET x=1").at(0));  // a write: A
     CPPUNIT_ASSERT_EQUAL(std::string("100"), client_->query("SELECT 1").at(0));  // B's first thread is 100 too
     CPPUNIT_ASSERT_EQUAL(size_t(2), session_->server_sessions().size());
     CPPUNIT_ASSERT_EQUAL(size_t(1), b_->log().size());
+    CPPUNIT_ASSERT_EQUAL(std::string("100:3:SELECT 1"), b_->log().back());
     shm::SessionRecord r = record();
     CPPUNIT_ASSERT_EQUAL(uint32_t(2), r.svr_session_count);
     CPPUNIT_ASSERT_EQUAL(uint8_t(1), r.servers[1].role);  // the replica
     CPPUNIT_ASSERT_EQUAL(uint16_t(b_->port()), r.servers[1].server_port);
-    // Back to the first one: it is still there, and in use again.
-    CPPUNIT_ASSERT(session_->select_server(server(0)));
+    // A write goes back to the first one: it is still there, and in use again.
+    CPPUNIT_ASSERT_EQUAL(std::string("OK"), client_->query("SET y=2").at(0));
     CPPUNIT_ASSERT_EQUAL(first, session_->current_server()->ss_id());
     // Kill the idle one: the session goes on, on the other.
     uint64_t second = session_->server_sessions()[1]->ss_id();
     CPPUNIT_ASSERT(session_->kill_server_session(second, "test"));
     CPPUNIT_ASSERT(!session_->kill_server_session(second, "test"));  // gone already
     CPPUNIT_ASSERT_EQUAL(uint32_t(1), record().svr_session_count);
-    CPPUNIT_ASSERT_EQUAL(std::string("100"), client_->query("SELECT 1").at(0));
     CPPUNIT_ASSERT(host_->stopped.empty());  // nothing was running on it
-    // Kill the current one: the next statement opens a new one.
-    CPPUNIT_ASSERT(session_->kill_server_session(first, "test"));
-    CPPUNIT_ASSERT_EQUAL(uint32_t(0), record().svr_session_count);
+    // The next read opens a new one there.
     CPPUNIT_ASSERT_EQUAL(std::string("101"), client_->query("SELECT 1").at(0));
+    CPPUNIT_ASSERT_EQUAL(0, b_->log().back().compare(0, 4, "101:"));
+    const size_t b_commands = b_->log().size();
+    // Kill the writer: the next write opens a new one.
+    CPPUNIT_ASSERT(session_->kill_server_session(first, "test"));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(1), record().svr_session_count);
+    CPPUNIT_ASSERT_EQUAL(std::string("OK"), client_->query("SET z=3").at(0));
     CPPUNIT_ASSERT(session_->current_server()->ss_id() != first);
+    // The replica down: reads go to the primary.
+    host_->entries[1].routing.store(0);
+    CPPUNIT_ASSERT_EQUAL(std::string("101"), client_->query("SELECT 1").at(0));  // A's second thread
+    for (size_t i = b_commands; i < b_->log().size(); ++i)
+      CPPUNIT_ASSERT(b_->log()[i].find("SELECT") == std::string::npos);
+    turn(base_, 5);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(1), record().svr_session_count);  // the one to the down server closed
   }
 
   void kill_server_session_mid_command() {
