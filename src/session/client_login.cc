@@ -180,6 +180,7 @@ void ClientSession::note_split() {
   const Cluster* cl = cfg_->find_cluster(login_.cluster);
   const UserEntry* user = tenant_ ? cfg_->find_user(*tenant_, login_.user) : nullptr;
   splits_ = cl && Config::splits(*cl, tenant_, user);
+  causal_reads_ = cl && cl->causal_reads;
 }
 
 // The server a login's first server session goes to: the writable one, as

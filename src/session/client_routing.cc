@@ -222,11 +222,8 @@ void ClientSession::on_route_timer(evutil_socket_t, short, void* arg) {
 // ---- causal reads ----
 
 bool ClientSession::needs_causal_wait(ServerSession* ss) const {
-  if (!read_routed_ || state_.last_gtid().empty() || ss->causal_gtid() == state_.last_gtid() ||
-      (ss->routing() & shm::kRouteWritable))
-    return false;
-  const Cluster* cl = cfg_->find_cluster(login_.cluster);
-  return cl && cl->causal_reads;
+  return causal_reads_ && read_routed_ && !state_.last_gtid().empty() && ss->causal_gtid() != state_.last_gtid() &&
+         !(ss->routing() & shm::kRouteWritable);
 }
 
 // MASTER_GTID_WAIT on the replica for the session's last write; the command

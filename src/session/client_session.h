@@ -331,6 +331,7 @@ class ClientSession : public ServerSessionOwner {
 
   // Routing (client_routing.cc).
   bool splits_ = false;        // the read/write split is on for this login
+  bool causal_reads_ = false;  // its cluster's causal_reads
   bool autocommit_ = true;     // as the last status the server sent says
   bool force_write_ = false;   // the command waiting goes to the writable server
   bool read_routed_ = false;   // the command in flight went to a read server

@@ -118,6 +118,29 @@ test_split_tenant_override_and_weights() {
   [ $((r1 - r0)) -ge 30 ] && [ $((p1 - p0)) -ge 30 ] || fail "reads not spread by weight: primary $((p1 - p0)), replica $((r1 - r0))"
 }
 
+# Binary prepared statements: a replica-safe SELECT executes on the replica
+# (prepared again there under the proxy's id), an INSERT on the primary.
+test_split_prepared_statements() {
+  need_replica
+  need_client
+  split_table
+  SPLIT_CHECK_MS=600000 split_daemon splitps
+  local in=$TT/p.in out=$TT/p.out fd rp0 re0 pe0
+  rp0=$(com rpq Com_stmt_prepare) re0=$(com rpq Com_stmt_execute) pe0=$(com pq Com_stmt_execute)
+  mkfifo "$in"
+  "$MR_CLIENT" 127.0.0.1 "$AUX_PORT" app "$MR_APP_PASSWORD" test script <"$in" >"$out" 2>&1 &
+  exec {fd}>"$in"
+  printf '%s\n' "prepare sel SELECT v FROM split_t WHERE id = ?" "prepare ins INSERT INTO split_t (v) VALUES (?)" \
+    "bind sel 1" "exec sel" "exec sel" "bind ins 77" "exec ins" "exec sel" "mark done" >&"$fd"
+  wait_until 20 grep -q "^mark done" "$out" || fail "session stuck: $(tail -5 "$out")"
+  exec {fd}>&-
+  grep -q "error\|ERROR" "$out" && fail "an error: $(cat "$out")"
+  [ "$(grep -c '^ok affected' "$out")" = 4 ] || fail "four executions expected: $(cat "$out")"
+  [ $(($(com rpq Com_stmt_execute) - re0)) = 3 ] || fail "the SELECT's three executions did not run on the replica"
+  [ $(($(com rpq Com_stmt_prepare) - rp0)) = 1 ] || fail "the SELECT was not prepared once on the replica"
+  [ $(($(com pq Com_stmt_execute) - pe0)) = 1 ] || fail "the INSERT did not execute on the primary"
+}
+
 # Causal reads: every read sees the session's own write, with the replica's
 # SQL thread stopped for part of the loop (the read then goes to the primary
 # once MASTER_GTID_WAIT times out).
