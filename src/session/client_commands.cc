@@ -197,6 +197,8 @@ void ClientSession::count_command(size_t bytes) {
 
 void ClientSession::forward_command(std::string&& payload) {
   command_ = uint8_t(payload[0]);
+  count_command(payload.size() + kHeaderLen);
+  current_->set_last_used(last_active_us_);
   force_write_ = false;
   if (read_routed_) {
     read_retry_.assign(payload);  // run again elsewhere should its replica die before answering
@@ -204,7 +206,6 @@ void ClientSession::forward_command(std::string&& payload) {
   } else if (!read_retry_.empty()) {
     read_retry_.clear();
   }
-  count_command(payload.size() + kHeaderLen);
   change_phase(Phase::InCommand);
   current_->run(payload, conn_.get());  // may finish at once
 }
@@ -246,6 +247,7 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
   command_ = command;
   use_db_.clear();
   count_command(0);  // its bytes are counted as they move
+  current_->set_last_used(last_active_us_);
   change_phase(Phase::InCommand);
   up_.reset();
   streamed_text_.reset();

@@ -151,10 +151,7 @@ void ServerSession::start_command(uint8_t command, const uint8_t* head, size_t h
   blocked_on_client_ = false;
   held_ = Held::None;
   down_.reset();
-  if (client) {  // the client's commands, not the proxy's own
-    ++requests_;
-    last_used_us_ = host_.loop_time_us();
-  }
+  if (client) ++requests_;  // the client's commands, not the proxy's own
   tracker_.start(command, head, head_len, caps_, ext_caps_);
   change_state(State::Active);
 }

@@ -195,8 +195,10 @@ class ServerSession {
   void count_transaction() { ++transact_count_; }
   uint64_t requests() const { return requests_; }
   int64_t created_us() const { return created_us_; }
-  // When the client's last command started on it.
+  // When the client's last command started on it (as its client session
+  // tells: the clock is read once per command, there).
   int64_t last_used_us() const { return last_used_us_ ? last_used_us_ : created_us_; }
+  void set_last_used(int64_t us) { last_used_us_ = us; }
   // The client session's last write that this (replica) session is known
   // to hold (causal reads).
   const std::string& causal_gtid() const { return causal_gtid_; }
