@@ -26,8 +26,8 @@ namespace myrelay::shm {
 constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
 // 2: sessions' state (restorable, last insert id, prepared statements) and
 // their variables area.
-// 3: the backend servers' health (ServerEntry).
-constexpr uint32_t kLayoutVersion = 3;
+// 3: the backend servers' health (ServerEntry).  4: each slot's statement area.
+constexpr uint32_t kLayoutVersion = 4;
 
 constexpr size_t kNameLen = 64;       // cluster, tenant, user
 constexpr size_t kDbLen = 196;        // 64 characters of utf8mb3
@@ -41,6 +41,9 @@ constexpr size_t kCommandLen = 24;
 // fit is left out and counted (SessionRecord::vars_dropped); the proxy
 // itself keeps all of it.
 constexpr size_t kVarsBytes = 2048;
+// Per session: the text of the current (or last) statement, its first
+// proxy.statement_text_bytes bytes (at most this many).
+constexpr size_t kStatementBytes = 512;
 
 // The writer and the readers use these across processes: they must be
 // lock-free, hence address-free.
@@ -208,6 +211,14 @@ struct Slot {
   std::atomic<uint32_t> vars_changecount;
   std::atomic<uint32_t> vars_len;
   std::atomic<uint64_t> vars[kVarsBytes / 8];
+  // The statement area, under a changecount of its own: the text of the
+  // statement running (or run last), when it started, and when it ended
+  // (0 while it runs).  Written once as a statement starts and once as it ends.
+  std::atomic<uint32_t> stmt_changecount;
+  std::atomic<uint32_t> stmt_len;
+  std::atomic<int64_t> stmt_start_us;
+  std::atomic<int64_t> stmt_end_us;
+  std::atomic<uint64_t> stmt[kStatementBytes / 8];
 };
 
 // ---- Backend servers: their health, as the proxy's checker sees it ----

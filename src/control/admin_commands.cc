@@ -122,7 +122,9 @@ After show_attributes(Context& cx) {
   const shm::SessionRecord* r = shown_session(cx, all);
   if (!r) return After::Continue;
   std::vector<TextRow> rows;
-  for (auto& a : view::session_attributes(*r, cx.directory.pid(), view::now_us())) {
+  view::StatementInfo st;
+  bool have_statement = cx.directory.statement(*r, st);
+  for (auto& a : view::session_attributes(*r, cx.directory.pid(), view::now_us(), have_statement ? &st : nullptr)) {
     if (cx.st.has_like && !sql::like_match(a.name, cx.st.like)) continue;
     rows.push_back({a.name, a.value, a.info});
   }

@@ -32,4 +32,11 @@ std::vector<SessionDirectory::Server> ShmSessionDirectory::servers() const {
   return out;
 }
 
+bool ShmSessionDirectory::statement(const shm::SessionRecord& r, view::StatementInfo& out) const {
+  ShmTable::Statement st;
+  if (!table_.session_statement(r, st)) return false;
+  out = {std::move(st.text), st.start_us, st.end_us};
+  return true;
+}
+
 }  // namespace myrelay

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "control/control_pipe.h"
+#include "control/session_view.h"
 #include "myrelay/shm_layout.h"
 
 namespace myrelay {
@@ -28,6 +29,8 @@ class SessionDirectory {
   virtual bool variables(const shm::SessionRecord& r, std::string& area) const = 0;
   // The daemon's pid (SHOW PROXYSESSION's pid column).
   virtual int pid() const = 0;
+  // The session's statement area; false when the session has ended meanwhile.
+  virtual bool statement(const shm::SessionRecord& r, view::StatementInfo& out) const = 0;
   // The backend servers' health (SHOW PROXYCONGESTION).
   struct Server {
     shm::ServerHealthRecord rec;
@@ -47,6 +50,7 @@ class ShmSessionDirectory : public SessionDirectory {
   bool variables(const shm::SessionRecord& r, std::string& area) const override;
   int pid() const override { return pid_; }
   std::vector<Server> servers() const override;
+  bool statement(const shm::SessionRecord& r, view::StatementInfo& out) const override;
 
  private:
   const ShmTable& table_;

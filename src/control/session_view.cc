@@ -108,7 +108,7 @@ static std::string seconds_since(int64_t then_us, int64_t now) {
   return std::to_string(d / 1000000);
 }
 
-std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64_t now) {
+std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64_t now, const StatementInfo* st) {
   std::vector<Attribute> a;
   const std::string cs = "client session";
   auto add = [&](const char* name, std::optional<std::string> v, const std::string& info) {
@@ -142,6 +142,16 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
   add("not_restorable_because", not_restorable_because(reasons_of(r)), cs);
   add("prepared_statements", std::to_string(r.prepared_statements), cs);
   add("last_insert_id", std::to_string(r.last_insert_id), cs);
+  if (st) {
+    bool any = st->start_us > 0;
+    int64_t until = st->end_us ? st->end_us : now;
+    // Running while `active` is true; otherwise the last one.
+    add("statement", any && !st->text.empty() ? std::optional<std::string>(st->text) : std::nullopt, cs);
+    add("statement_time_ms",
+        any ? std::optional<std::string>(std::to_string(until > st->start_us ? (until - st->start_us) / 1000 : 0))
+            : std::nullopt,
+        cs);
+  }
   int n = 0;
   for (const auto& s : r.servers) {
     if (s.ss_id == 0) continue;

@@ -27,7 +27,16 @@ struct Attribute {
   std::optional<std::string> value;
   std::string info;
 };
-std::vector<Attribute> session_attributes(const shm::SessionRecord& r, int pid, int64_t now_us);
+// What a slot's statement area held (ShmTable::read_statement).
+struct StatementInfo {
+  std::string text;
+  int64_t start_us = 0;  // 0: none yet
+  int64_t end_us = 0;    // 0: still running
+};
+// With `st`, the rows `statement` and `statement_time_ms` too (the running
+// statement's time so far, or the last one's duration).
+std::vector<Attribute> session_attributes(const shm::SessionRecord& r, int pid, int64_t now_us,
+                                          const StatementInfo* st = nullptr);
 // Why a session cannot be carried to another server session (NotRestorable bits).
 uint32_t reasons_of(const shm::SessionRecord& r);
 // The reasons a session cannot be carried, comma-separated ("" when it can).

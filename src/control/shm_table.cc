@@ -377,6 +377,55 @@ bool ShmTable::read_vars(const Slot* slot, std::string& out, int max_tries) {
   return true;
 }
 
+void ShmTable::write_statement(Slot* slot, std::string_view text, int64_t start_us) {
+  size_t n = std::min(text.size(), kStatementBytes);
+  uint64_t words[kStatementBytes / 8];
+  size_t nw = (n + 7) / 8;
+  if (nw) words[nw - 1] = 0;
+  memcpy(words, text.data(), n);
+  uint32_t c = slot->stmt_changecount.load(std::memory_order_relaxed);
+  slot->stmt_changecount.store(c + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  slot->stmt_len.store(uint32_t(n), std::memory_order_relaxed);
+  slot->stmt_start_us.store(start_us, std::memory_order_relaxed);
+  slot->stmt_end_us.store(0, std::memory_order_relaxed);
+  for (size_t i = 0; i < nw; ++i) slot->stmt[i].store(words[i], std::memory_order_relaxed);
+  slot->stmt_changecount.store(c + 2, std::memory_order_release);
+}
+
+void ShmTable::end_statement(Slot* slot, int64_t end_us) {
+  uint32_t c = slot->stmt_changecount.load(std::memory_order_relaxed);
+  slot->stmt_changecount.store(c + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  slot->stmt_end_us.store(end_us, std::memory_order_relaxed);
+  slot->stmt_changecount.store(c + 2, std::memory_order_release);
+}
+
+bool ShmTable::read_statement(const Slot* slot, Statement& out, int max_tries) {
+  uint64_t words[kStatementBytes / 8];
+  size_t n = 0;
+  int64_t start = 0, end = 0;
+  auto count = [&] {
+    n = std::min<size_t>(slot->stmt_len.load(std::memory_order_relaxed), kStatementBytes);
+    start = slot->stmt_start_us.load(std::memory_order_relaxed);
+    end = slot->stmt_end_us.load(std::memory_order_relaxed);
+    return (n + 7) / 8;
+  };
+  if (!load_words(slot->stmt_changecount, slot->stmt, words, count, max_tries)) return false;
+  out.text.assign(reinterpret_cast<const char*>(words), n);
+  out.start_us = start;
+  out.end_us = end;
+  return true;
+}
+
+bool ShmTable::session_statement(const SessionRecord& r, Statement& out) const {
+  if (r.slot >= slot_count()) return false;
+  const Slot* s = slot(r.slot);
+  SessionRecord now;
+  if (!read_statement(s, out) || !read_record(s, now)) return false;
+  return now.in_use && now.proxy_sessid == r.proxy_sessid;
+}
+
 bool ShmTable::session_variables(const SessionRecord& r, std::string& out) const {
   if (r.slot >= slot_count()) return false;
   const Slot* s = slot(r.slot);

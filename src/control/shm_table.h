@@ -108,6 +108,19 @@ class ShmTable {
   // The variables area, the same way (at most kVarsBytes; longer is cut).
   static void write_vars(shm::Slot* slot, std::string_view bytes);
   static bool read_vars(const shm::Slot* slot, std::string& out, int max_tries = 1000);
+  // The statement area (the slot's writer only; `text` is cut at
+  // kStatementBytes), and its end.
+  static void write_statement(shm::Slot* slot, std::string_view text, int64_t start_us);
+  static void end_statement(shm::Slot* slot, int64_t end_us);
+  struct Statement {
+    std::string text;
+    int64_t start_us = 0;
+    int64_t end_us = 0;  // 0: still running
+  };
+  static bool read_statement(const shm::Slot* slot, Statement& out, int max_tries = 1000);
+  // The statement area of the session `r` (a record from snapshot()): false
+  // when its slot holds another session by now.
+  bool session_statement(const shm::SessionRecord& r, Statement& out) const;
   // The variables area of the session `r` (a record from snapshot()):
   // false when its slot holds another session by now.
   bool session_variables(const shm::SessionRecord& r, std::string& out) const;

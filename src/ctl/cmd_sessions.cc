@@ -50,7 +50,7 @@ bool attribute_is_number(const std::string& name) {
   static const std::set<std::string> kNumbers = {
       "cs_id", "host_port", "total_trans_cnt", "svr_session_cnt", "tid", "pid", "worker",
       "using_ssl", "queries", "bytes_in", "bytes_out", "connected_s", "idle_s", "ss_id",
-      "server_port", "server_sessid", "transact_count", "requests"};
+      "server_port", "server_sessid", "transact_count", "requests", "statement_time_ms"};
   return kNumbers.count(name) != 0;
 }
 
@@ -115,7 +115,11 @@ int cmd_session(const Options& o, const ShmTable& t) {
   int rc = resolve(t, operand(o, 1), f);
   if (rc >= 0) return rc;
   if (o.variables) return print_variables(o, t, f.rec);
-  auto attrs = view::session_attributes(f.rec, t.header()->pid, view::now_us());
+  ShmTable::Statement st;
+  view::StatementInfo info;
+  bool have_statement = t.session_statement(f.rec, st);
+  if (have_statement) info = {std::move(st.text), st.start_us, st.end_us};
+  auto attrs = view::session_attributes(f.rec, t.header()->pid, view::now_us(), have_statement ? &info : nullptr);
   if (o.like) {
     attrs.erase(std::remove_if(attrs.begin(), attrs.end(),
                                [&](const view::Attribute& a) { return !sql::like_match(a.name, *o.like); }),

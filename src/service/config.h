@@ -86,6 +86,7 @@ struct Tenant {
   bool privileged = false;
   std::vector<UserEntry> users;
   std::optional<bool> read_write_split;  // overrides the cluster's
+  std::optional<int> idle_in_transaction_s;  // overrides timeouts.idle_in_transaction_s
 };
 
 constexpr int kMaxWorkers = 256;
@@ -122,6 +123,9 @@ struct Config {
   std::string group;
   // Facility of the messages when log_file is "syslog".
   std::string syslog_facility = "daemon";
+  // Bytes of each session's current statement that SHOW PROXYSESSION
+  // ATTRIBUTE and myrelayctl show (shm::kStatementBytes at most); 0 = none.
+  int statement_text_bytes = 256;
   // Idle server sessions each worker keeps for reuse after their clients
   // quit (reset, then given to the next login with COM_CHANGE_USER); 0 = off.
   int server_pool_size = 0;
@@ -141,6 +145,9 @@ struct Config {
   // server's net_read_timeout.
   int net_read_timeout_s = 30;
   int replica_idle_s = 60;     // an idle replica server session is closed after this
+  // A session idle this long inside a transaction is killed (the
+  // transaction rolls back); 0 = no limit.  A tenant may have its own.
+  int idle_in_transaction_s = 0;
   int primary_wait_ms = 5000;  // a write waits this long for a writable server
 
   // defaults:

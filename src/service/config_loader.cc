@@ -328,7 +328,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
                     {"listen", "proxy_id", "workers", "max_connections", "run_dir", "shm_name", "admin_group",
                      "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
                      "syslog_facility", "server_pool_size", "allow_shared_backend_accounts",
-                     "max_pending_logins", "max_pending_logins_per_host"});
+                     "max_pending_logins", "max_pending_logins_per_host", "statement_text_bytes"});
   if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
   if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
   if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
@@ -338,6 +338,9 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
     c.max_pending_logins = static_cast<int>(get_int(*n, join(p, "max_pending_logins"), 1, 1000000));
   if (auto n = find(f, "max_pending_logins_per_host"))
     c.max_pending_logins_per_host = static_cast<int>(get_int(*n, join(p, "max_pending_logins_per_host"), 1, 1000000));
+  if (auto n = find(f, "statement_text_bytes"))
+    c.statement_text_bytes =
+        static_cast<int>(get_int(*n, join(p, "statement_text_bytes"), 0, static_cast<long long>(shm::kStatementBytes)));
   if (auto n = find(f, "server_pool_size"))
     c.server_pool_size = static_cast<int>(get_int(*n, join(p, "server_pool_size"), 0, 100000));
   if (auto n = find(f, "allow_shared_backend_accounts"))
@@ -395,7 +398,8 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   const std::string p = "timeouts";
   Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "client_idle_s", "shutdown_grace_s",
-                              "server_pool_idle_s", "net_read_timeout_s", "replica_idle_s", "primary_wait_ms"});
+                              "server_pool_idle_s", "net_read_timeout_s", "replica_idle_s", "primary_wait_ms",
+                              "idle_in_transaction_s"});
   if (auto n = find(f, "handshake_ms"))
     c.handshake_ms = static_cast<int>(get_int(*n, join(p, "handshake_ms"), 1, kMaxMs));
   if (auto n = find(f, "backend_connect_ms"))
@@ -410,6 +414,8 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
     c.net_read_timeout_s = static_cast<int>(get_int(*n, join(p, "net_read_timeout_s"), 1, kMaxS));
   if (auto n = find(f, "replica_idle_s"))
     c.replica_idle_s = static_cast<int>(get_int(*n, join(p, "replica_idle_s"), 1, kMaxS));
+  if (auto n = find(f, "idle_in_transaction_s"))
+    c.idle_in_transaction_s = static_cast<int>(get_int(*n, join(p, "idle_in_transaction_s"), 0, kMaxS));
   if (auto n = find(f, "primary_wait_ms"))
     c.primary_wait_ms = static_cast<int>(get_int(*n, join(p, "primary_wait_ms"), 0, kMaxMs));
 }
@@ -569,7 +575,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
   size_t i = 0;
   for (const YAML::Node& item : node) {
     const std::string p = index("tenants", i++);
-    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split"});
+    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split", "timeouts"});
     Tenant t;
     auto name = find(f, "name");
     if (!name) fail(p, "missing key 'name'", &item);
@@ -579,6 +585,13 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
         fail(join(p, "name"), "duplicate tenant name '" + t.name + "' (also " + index("tenants", j) + ")", name);
     if (auto n = find(f, "privileged")) t.privileged = get_bool(*n, join(p, "privileged"));
     t.read_write_split = get_split(f, p);
+    if (auto tn = find(f, "timeouts")) {
+      // The tenant's own limits (the global ones in timeouts: otherwise).
+      const std::string tp = join(p, "timeouts");
+      Fields tf = fields(*tn, tp, {"idle_in_transaction_s"});
+      if (auto n = find(tf, "idle_in_transaction_s"))
+        t.idle_in_transaction_s = static_cast<int>(get_int(*n, join(tp, "idle_in_transaction_s"), 0, kMaxS));
+    }
     if (auto users = find(f, "users")) {
       const std::string up = join(p, "users");
       expect_list(*users, up);

@@ -6,6 +6,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "control/admin_commands.h"
@@ -195,9 +196,26 @@ void ClientSession::count_command(size_t bytes) {
   last_active_us_ = host_.loop_time_us();
 }
 
+void ClientSession::statement_started(std::string_view text) {
+  if (!slot_) return;
+  size_t n = size_t(cfg_->statement_text_bytes);
+  ShmTable::write_statement(slot_, text.substr(0, std::min(n, text.size())), last_active_us_);
+  statement_running_ = true;
+}
+
+void ClientSession::statement_ended() {
+  if (!statement_running_ || !slot_) return;
+  statement_running_ = false;
+  ShmTable::end_statement(slot_, last_active_us_);
+}
+
 void ClientSession::forward_command(std::string&& payload) {
   command_ = uint8_t(payload[0]);
   count_command(payload.size() + kHeaderLen);
+  if (command_ == COM_QUERY || command_ == COM_STMT_PREPARE)
+    statement_started(std::string_view(payload).substr(1));
+  else if (running_stmt_ && PreparedStatements::names_statement(command_) && command_ != COM_STMT_SEND_LONG_DATA)
+    statement_started(running_stmt_->sql);
   current_->set_last_used(last_active_us_);
   force_write_ = false;
   if (read_routed_) {
@@ -248,6 +266,10 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
   use_db_.clear();
   count_command(0);  // its bytes are counted as they move
   current_->set_last_used(last_active_us_);
+  if (command == COM_QUERY || command == COM_STMT_PREPARE)
+    statement_started(std::string_view(reinterpret_cast<const char*>(head) + 1, head_len - 1));
+  else if (running_stmt_ && command != COM_STMT_SEND_LONG_DATA)
+    statement_started(running_stmt_->sql);
   change_phase(Phase::InCommand);
   up_.reset();
   streamed_text_.reset();
@@ -306,6 +328,7 @@ void ClientSession::on_response_done(ServerSession* ss) {
     if (now_in_trans && !in_trans_) {
       ++trans_count_;
       ss->count_transaction();
+      transaction_began();
     }
     in_trans_ = now_in_trans;
   }
@@ -330,6 +353,7 @@ void ClientSession::on_response_done(ServerSession* ss) {
     if (ss->schema() != state_.schema()) ss->set_schema(state_.schema());
   }
   last_active_us_ = host_.loop_time_us();
+  statement_ended();
   change_phase(Phase::Ready);
   if (host_.draining() && !in_trans_) {
     close_after_flush("proxy shutting down");
@@ -421,6 +445,7 @@ bool ClientSession::run_admin_command(std::string_view sql_text) {
   if (st.kind == sql::AdminStatement::Kind::ShowWarnings && local_warnings_.empty()) return false;
   command_ = COM_QUERY;
   count_command(sql_text.size() + kHeaderLen + 1);
+  statement_started(sql_text);
   change_phase(Phase::LocalCommand);  // as the session sees itself in SHOW PROXYSESSION
   publish();
   admin::Caller caller;
@@ -439,6 +464,8 @@ bool ClientSession::run_admin_command(std::string_view sql_text) {
   conn_->flush();
   bytes_out_ += out.size();
   bump(counters_.bytes_to_clients, out.size());
+  last_active_us_ = host_.loop_time_us();
+  statement_ended();
   if (after == admin::After::CloseSession) {
     LOG_INFO("cs_id=%u '%s' killed itself", cs_id_, login_text_.c_str());
     close_after_flush("killed itself");
@@ -460,19 +487,50 @@ void ClientSession::arm_idle_timer() {
   evtimer_add(idle_timer_, &tv);
 }
 
+// A transaction began: with idle_in_transaction_s set, the idle timer must
+// look again by then (once per transaction, not per statement).
+void ClientSession::transaction_began() {
+  int limit_s = idle_in_transaction_s();
+  if (!limit_s || !idle_timer_) return;
+  timeval tv{limit_s, 0};
+  evtimer_add(idle_timer_, &tv);
+}
+
+int ClientSession::idle_in_transaction_s() const {
+  if (tenant_ && tenant_->idle_in_transaction_s) return *tenant_->idle_in_transaction_s;
+  return cfg_->idle_in_transaction_s;
+}
+
 void ClientSession::on_idle_timer(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
-  int64_t limit_us = int64_t(self->cfg_->client_idle_s) * 1000000;
-  int64_t idle_us = self->host_.loop_time_us() - self->last_active_us_;
-  bool idle = self->phase_ == Phase::Ready;
-  if (idle && idle_us >= limit_us) {
+  const int64_t idle_us = self->host_.loop_time_us() - self->last_active_us_;
+  const bool idle = self->phase_ == Phase::Ready;
+  int64_t wait_us = int64_t(self->cfg_->client_idle_s) * 1000000;
+  // Whether an idle limit has passed; if not, the timer looks again when it
+  // could have (a busy session: one whole limit from now).
+  auto expired = [&](int64_t limit_us) {
+    if (idle && idle_us >= limit_us) return true;
+    wait_us = std::min(wait_us, idle ? limit_us - idle_us : limit_us);
+    return false;
+  };
+  if (expired(int64_t(self->cfg_->client_idle_s) * 1000000)) {
     LOG_INFO("cs_id=%u '%s' from %s:%u idle for %d s: closing", self->cs_id_, self->login_text_.c_str(),
              self->peer_ip_.c_str(), self->peer_port_, self->cfg_->client_idle_s);
     self->close("client idle timeout");
     return;
   }
-  int64_t wait_us = idle ? limit_us - idle_us : limit_us;
+  // Idle inside a transaction: the session is killed, and its server
+  // session's close rolls the transaction back on the backend.
+  const int in_trans_limit_s = self->idle_in_transaction_s();
+  if (self->in_trans_ && in_trans_limit_s > 0 && expired(int64_t(in_trans_limit_s) * 1000000)) {
+    LOG_INFO("cs_id=%u '%s' from %s:%u idle for %d s inside a transaction (idle_in_transaction_s): killed, the "
+             "transaction rolls back",
+             self->cs_id_, self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, in_trans_limit_s);
+    bump(self->counters_.kills);
+    self->close("idle_in_transaction_s");
+    return;
+  }
   timeval tv{time_t(wait_us / 1000000), suseconds_t(wait_us % 1000000)};
   evtimer_add(self->idle_timer_, &tv);
 }

@@ -81,6 +81,7 @@ void ClientSession::start() {
     close("cannot set up the connection");
     return;
   }
+  if (slot_) ShmTable::write_statement(slot_, std::string_view(), 0);  // not the slot's last session's
   conn_->set_callbacks(on_client_read, on_client_write, on_client_event, this);
   conn_->set_read_high_water(kReadHighWater);
   conn_->set_write_low_water(kWriteLowWater);

@@ -220,6 +220,9 @@ class ClientSession : public ServerSessionOwner {
   void start_streamed_command(uint8_t command, const uint8_t* head, size_t head_len);
   void pump_upload();
   void count_command(size_t bytes);
+  // The statement area in shared memory: what runs, since when.
+  void statement_started(std::string_view text);
+  void statement_ended();
   void complete_command(ServerSession* ss);
   bool run_admin_command(std::string_view sql);
   bool refuse_statement(std::string_view sql);
@@ -259,6 +262,8 @@ class ClientSession : public ServerSessionOwner {
   bool judge_streamed_statement();
   void fail_command(ServerSession* ss, const std::string& why);
   void arm_idle_timer();
+  void transaction_began();
+  int idle_in_transaction_s() const;
 
   SessionHost& host_;
   shm::WorkerCounters& counters_;  // the worker's, in shared memory
@@ -358,6 +363,7 @@ class ClientSession : public ServerSessionOwner {
   int64_t last_read_us_ = 0;     // when the client last sent bytes while owing some
   bool client_progress_ = false;  // bytes arrived since watch_reads() last looked
   bool partial_command_ = false;  // the input holds the start of a command only
+  bool statement_running_ = false;  // its start is in the statement area, its end not yet
   bool upload_starved_ = false;  // the upload waits for the client, not the backend
 };
 

@@ -122,6 +122,12 @@ class FakeHost : public SessionHost, public SessionDirectory {
   }
   int pid() const override { return 1; }
   std::vector<Server> servers() const override { return {}; }
+  bool statement(const shm::SessionRecord&, view::StatementInfo& out) const override {
+    ShmTable::Statement st;
+    if (!ShmTable::read_statement(&slot, st)) return false;
+    out = {st.text, st.start_us, st.end_us};
+    return true;
+  }
 
   shm::Slot slot{};
   shm::ServerEntry entries[8]{};

@@ -34,6 +34,13 @@ class FakeDirectory : public SessionDirectory {
   int pid() const override { return 4242; }
   std::vector<Server> server_list;
   std::vector<Server> servers() const override { return server_list; }
+  std::map<uint32_t, view::StatementInfo> statements;  // by cs_id
+  bool statement(const shm::SessionRecord& r, view::StatementInfo& out) const override {
+    auto it = statements.find(r.cs_id);
+    if (it == statements.end()) return false;
+    out = it->second;
+    return true;
+  }
   void add_server(const std::string& cluster, const std::string& addr, uint8_t role, uint8_t state, int64_t lag,
                   int failures, int64_t sessions) {
     Server s{};

@@ -640,6 +640,17 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(d.clusters[0].monitor.user.empty());
     CPPUNIT_ASSERT_EQUAL(60, d.replica_idle_s);
     CPPUNIT_ASSERT_EQUAL(5000, d.primary_wait_ms);
+    // The statement area's bound, and idle transactions (a tenant's own wins).
+    CPPUNIT_ASSERT_EQUAL(256, d.statement_text_bytes);
+    CPPUNIT_ASSERT_EQUAL(0, d.idle_in_transaction_s);
+    Config s = load("proxy:\n  statement_text_bytes: 0\ntimeouts:\n  idle_in_transaction_s: 30\n" + kClusters +
+                    "tenants:\n  - name: app\n    timeouts: { idle_in_transaction_s: 5 }\n    users: [ { name: app } ]\n");
+    CPPUNIT_ASSERT_EQUAL(0, s.statement_text_bytes);
+    CPPUNIT_ASSERT_EQUAL(30, s.idle_in_transaction_s);
+    CPPUNIT_ASSERT_EQUAL(5, *s.tenants[0].idle_in_transaction_s);
+    expect_error(with_proxy("statement_text_bytes: 513"), "t.yaml: proxy.statement_text_bytes: ", "between 0 and 512");
+    expect_error(kClusters + "tenants:\n  - name: app\n    timeouts: { statement_time: 5 }\n    users: [ { name: app } ]\n",
+                 "t.yaml: tenants[0].timeouts.statement_time: ", "unknown key");
     // Mistakes an operator should hear of.
     expect_error("clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:3306 }\n"
                  "    read_write_split: on\n" + kTenants,

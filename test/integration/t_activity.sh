@@ -1,0 +1,113 @@
+# What each session is running (SHOW PROXYSESSION ATTRIBUTE's statement and
+# statement_time_ms, from the slot's statement area, by SQL and by
+# myrelayctl), and the limits the proxy enforces on idle transactions.
+# shellcheck shell=bash
+
+CTL=${MYRELAYCTL:-$(dirname "$MYRELAYD")/myrelayctl}
+arq() { cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B --skip-print-query-on-error -e "$1"; }
+
+# A C-client session driven through a FIFO: act_open NAME; act_run NAME STEP...
+declare -A ACT_FD
+act_open() {
+  local name=$1 fd
+  mkfifo "$TT/$name.in"
+  "$MR_CLIENT" 127.0.0.1 "$AUX_PORT" app "$MR_APP_PASSWORD" test script <"$TT/$name.in" >"$TT/$name.out" 2>&1 &
+  exec {fd}>"$TT/$name.in"
+  ACT_FD[$name]=$fd
+}
+act_send() {
+  local name=$1
+  shift
+  printf '%s\n' "$@" >&"${ACT_FD[$name]}"
+}
+act_wait() { wait_until 30 grep -q "^mark $2\$" "$TT/$1.out" || fail "session $1 stuck: $(tail -5 "$TT/$1.out")"; }
+act_id() {
+  act_send "$1" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'" "mark id"
+  act_wait "$1" id
+  sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' "$TT/$1.out" | tail -1
+}
+
+test_statement_running_and_last() {
+  need_proxy
+  need_client
+  start_aux_daemon stmt
+  act_open s
+  local id out ms
+  id=$(act_id s)
+  act_send s "query SELECT SLEEP(1.5), 'marker-7781' AS m" "mark slept"
+  sleep 0.6
+  out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id")
+  assert_contains "$out" "statement	SELECT SLEEP(1.5), 'marker-7781' AS m	client session" "the running statement"
+  assert_contains "$out" "active	true" "running: active"
+  ms=$(awk -F'\t' '$1 == "statement_time_ms" { print $2 }' <<<"$out")
+  [ "${ms:-0}" -ge 400 ] && [ "$ms" -lt 1500 ] || fail "statement_time_ms while running: $ms"
+  out=$("$CTL" -c "$TT/stmt.yaml" session "$id" --like 'statement%') || fail "myrelayctl session: $out"
+  assert_contains "$out" "marker-7781" "myrelayctl sees the statement"
+  act_wait s slept
+  out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id")
+  assert_contains "$out" "statement	SELECT SLEEP(1.5), 'marker-7781' AS m	client session" "the last statement once done"
+  assert_contains "$out" "active	false" "done: not active"
+  ms=$(awk -F'\t' '$1 == "statement_time_ms" { print $2 }' <<<"$out")
+  [ "${ms:-0}" -ge 1400 ] && [ "$ms" -lt 3000 ] || fail "the last statement's time: $ms"
+  # Prepared statements show their text; the proxy's own statements too.
+  act_send s "prepare p SELECT ? + 1 AS marker_ps" "bind p 41" "exec p" "mark ps"
+  act_wait s ps
+  out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id LIKE 'statement'")
+  assert_contains "$out" "SELECT ? + 1 AS marker_ps" "an executed prepared statement's text"
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SHOW PROXYSESSION ATTRIBUTE LIKE 'statement'")
+  assert_contains "$out" "statement	SHOW PROXYSESSION ATTRIBUTE LIKE 'statement'	client session" "own statement"
+  exec {ACT_FD[s]}>&-
+}
+
+test_statement_text_bound() {
+  need_proxy
+  need_client
+  start_aux_daemon stmt16 proxy.statement_text_bytes=16
+  act_open s
+  local id out
+  id=$(act_id s)
+  act_send s "query SELECT 'abcdefghijklmnopqrstuvwxyz'" "mark q"
+  act_wait s q
+  out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id LIKE 'statement'")
+  assert_eq "statement	SELECT 'abcdefgh	client session" "$out" "16 bytes of the text"
+  exec {ACT_FD[s]}>&-
+  myrelayd_stop "$AUX_PID" 5
+  start_aux_daemon stmt0 proxy.statement_text_bytes=0
+  act_open z
+  id=$(act_id z)
+  out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id LIKE 'statement%'")
+  assert_contains "$out" "statement	NULL" "statement_text_bytes: 0 keeps no text"
+  assert_contains "$out" "statement_time_ms	" "but the time"
+  exec {ACT_FD[z]}>&-
+}
+
+# A session idle inside a transaction past idle_in_transaction_s is killed and
+# its transaction rolls back; a tenant may have its own limit (0: none).
+test_idle_in_transaction_killed() {
+  need_proxy
+  need_client
+  dq "CREATE TABLE IF NOT EXISTS test.iit (id INT PRIMARY KEY)" || fail "table"
+  start_aux_daemon iit timeouts.idle_in_transaction_s=1
+  act_open t
+  act_send t "query BEGIN" "query INSERT INTO iit VALUES (1)" "query SELECT 'busy', SLEEP(1.3)" "mark busy" \
+    "sleep 2.2" "query SELECT 1" "mark after"
+  act_wait t busy
+  grep -q "Lost connection\|server has gone away\|2013\|2006" "$TT/t.out" && fail "killed while busy: $(cat "$TT/t.out")"
+  act_wait t after
+  grep -q "2013\|2006\|Lost connection\|gone away" "$TT/t.out" || fail "not killed when idle in the transaction: $(cat "$TT/t.out")"
+  [ "$(dq 'SELECT COUNT(*) FROM test.iit WHERE id = 1')" = 0 ] || fail "the transaction was not rolled back"
+  grep -q "inside a transaction (idle_in_transaction_s): killed" "$AUX_LOG" || fail "not logged"
+  # Idle outside a transaction: nothing happens.
+  local out
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -D test -N -B -e "SELECT 1; DO SLEEP(1.5); SELECT 2") || fail "outside: $out"
+  myrelayd_stop "$AUX_PID" 5
+  # The tenant's own 0 wins over the global 1.
+  start_aux_daemon iit0 timeouts.idle_in_transaction_s=1 "app.timeouts={ idle_in_transaction_s: 0 }"
+  act_open u
+  act_send u "query BEGIN" "query INSERT INTO iit VALUES (2)" "sleep 2" "query COMMIT" "mark done"
+  act_wait u done
+  grep -q "2013\|2006\|Lost connection\|gone away" "$TT/u.out" && fail "killed despite the tenant's 0: $(cat "$TT/u.out")"
+  [ "$(dq 'SELECT COUNT(*) FROM test.iit WHERE id = 2')" = 1 ] || fail "the tenant's transaction did not commit"
+  dq "DROP TABLE test.iit"
+  exec {ACT_FD[u]}>&-
+}
