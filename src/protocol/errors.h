@@ -31,6 +31,7 @@ constexpr Error ER_QUERY_INTERRUPTED{1317, "70100"};
 constexpr Error ER_CONNECT_TO_FOREIGN_DATA_SOURCE{1429, "HY000"};  // a backend unreachable
 constexpr Error ER_OPTION_PREVENTS_STATEMENT{1290, "HY000"};     // no writable server (read-only)
 constexpr Error ER_CONNECTION_KILLED{1927, "70100"};
+constexpr Error ER_STATEMENT_TIMEOUT{1969, "70100"};  // max_statement_time exceeded
 constexpr Error ER_NOT_SUPPORTED_YET{1235, "42000"};
 constexpr Error ER_UNKNOWN_STMT_HANDLER{1243, "HY000"};
 constexpr Error ER_NEED_REPREPARE{1615, "HY000"};

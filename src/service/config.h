@@ -87,6 +87,7 @@ struct Tenant {
   std::vector<UserEntry> users;
   std::optional<bool> read_write_split;  // overrides the cluster's
   std::optional<int> idle_in_transaction_s;  // overrides timeouts.idle_in_transaction_s
+  std::optional<int> statement_ms;           // overrides timeouts.statement_ms
 };
 
 constexpr int kMaxWorkers = 256;
@@ -148,6 +149,9 @@ struct Config {
   // A session idle this long inside a transaction is killed (the
   // transaction rolls back); 0 = no limit.  A tenant may have its own.
   int idle_in_transaction_s = 0;
+  // A statement running longer is stopped on the backend (KILL QUERY) and
+  // the client gets ERROR 1969; 0 = no limit.  A tenant may have its own.
+  int statement_ms = 0;
   int primary_wait_ms = 5000;  // a write waits this long for a writable server
 
   // defaults:

@@ -399,7 +399,7 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   const std::string p = "timeouts";
   Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "client_idle_s", "shutdown_grace_s",
                               "server_pool_idle_s", "net_read_timeout_s", "replica_idle_s", "primary_wait_ms",
-                              "idle_in_transaction_s"});
+                              "idle_in_transaction_s", "statement_ms"});
   if (auto n = find(f, "handshake_ms"))
     c.handshake_ms = static_cast<int>(get_int(*n, join(p, "handshake_ms"), 1, kMaxMs));
   if (auto n = find(f, "backend_connect_ms"))
@@ -416,6 +416,8 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
     c.replica_idle_s = static_cast<int>(get_int(*n, join(p, "replica_idle_s"), 1, kMaxS));
   if (auto n = find(f, "idle_in_transaction_s"))
     c.idle_in_transaction_s = static_cast<int>(get_int(*n, join(p, "idle_in_transaction_s"), 0, kMaxS));
+  if (auto n = find(f, "statement_ms"))
+    c.statement_ms = static_cast<int>(get_int(*n, join(p, "statement_ms"), 0, kMaxMs));
   if (auto n = find(f, "primary_wait_ms"))
     c.primary_wait_ms = static_cast<int>(get_int(*n, join(p, "primary_wait_ms"), 0, kMaxMs));
 }
@@ -588,9 +590,11 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
     if (auto tn = find(f, "timeouts")) {
       // The tenant's own limits (the global ones in timeouts: otherwise).
       const std::string tp = join(p, "timeouts");
-      Fields tf = fields(*tn, tp, {"idle_in_transaction_s"});
+      Fields tf = fields(*tn, tp, {"idle_in_transaction_s", "statement_ms"});
       if (auto n = find(tf, "idle_in_transaction_s"))
         t.idle_in_transaction_s = static_cast<int>(get_int(*n, join(tp, "idle_in_transaction_s"), 0, kMaxS));
+      if (auto n = find(tf, "statement_ms"))
+        t.statement_ms = static_cast<int>(get_int(*n, join(tp, "statement_ms"), 0, kMaxMs));
     }
     if (auto users = find(f, "users")) {
       const std::string up = join(p, "users");

@@ -204,6 +204,10 @@ void ClientSession::statement_started(std::string_view text) {
 }
 
 void ClientSession::statement_ended() {
+  if (statement_timer_ && timed_query_) {
+    timed_query_ = 0;
+    evtimer_del(statement_timer_);
+  }
   if (!statement_running_ || !slot_) return;
   statement_running_ = false;
   ShmTable::end_statement(slot_, last_active_us_);
@@ -212,10 +216,13 @@ void ClientSession::statement_ended() {
 void ClientSession::forward_command(std::string&& payload) {
   command_ = uint8_t(payload[0]);
   count_command(payload.size() + kHeaderLen);
-  if (command_ == COM_QUERY || command_ == COM_STMT_PREPARE)
+  if (command_ == COM_QUERY || command_ == COM_STMT_PREPARE) {
     statement_started(std::string_view(payload).substr(1));
-  else if (running_stmt_ && PreparedStatements::names_statement(command_) && command_ != COM_STMT_SEND_LONG_DATA)
+    watch_statement_time();
+  } else if (running_stmt_ && PreparedStatements::names_statement(command_) && command_ != COM_STMT_SEND_LONG_DATA) {
     statement_started(running_stmt_->sql);
+    watch_statement_time();
+  }
   current_->set_last_used(last_active_us_);
   force_write_ = false;
   if (read_routed_) {
@@ -270,6 +277,7 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
     statement_started(std::string_view(reinterpret_cast<const char*>(head) + 1, head_len - 1));
   else if (running_stmt_ && command != COM_STMT_SEND_LONG_DATA)
     statement_started(running_stmt_->sql);
+  if (command != COM_STMT_SEND_LONG_DATA) watch_statement_time();
   change_phase(Phase::InCommand);
   up_.reset();
   streamed_text_.reset();
@@ -533,6 +541,41 @@ void ClientSession::on_idle_timer(evutil_socket_t, short, void* arg) {
   }
   timeval tv{time_t(wait_us / 1000000), suseconds_t(wait_us % 1000000)};
   evtimer_add(self->idle_timer_, &tv);
+}
+
+// ---- the statement timeout ----
+
+int ClientSession::statement_ms() const {
+  if (tenant_ && tenant_->statement_ms) return *tenant_->statement_ms;
+  return cfg_->statement_ms;
+}
+
+// A statement to the backend starts: with statement_ms set, a timer for it
+// (one event operation at its start and one at its end, only then).
+void ClientSession::watch_statement_time() {
+  const int ms = statement_ms();
+  if (ms <= 0) return;
+  if (!statement_timer_) statement_timer_ = evtimer_new(host_.base(), on_statement_timer, this);
+  timed_query_ = queries_;
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(statement_timer_, &tv);
+}
+
+// The statement ran too long: it is stopped on the backend (KILL QUERY from
+// a side connection), and its "interrupted" error reaches the client as the
+// server's own max_statement_time error.
+void ClientSession::on_statement_timer(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  ServerSession* ss = self->current_;
+  if (self->timed_query_ != self->queries_ || self->phase_ != Phase::InCommand || !ss || !ss->in_command()) return;
+  self->timed_query_ = 0;
+  LOG_INFO("cs_id=%u '%s' from %s:%u: statement ran over statement_ms (%d ms): stopping it on backend thread %u",
+           self->cs_id_, self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, self->statement_ms(),
+           ss->server_sessid());
+  ss->replace_interrupted_error(
+      build_err(er::ER_STATEMENT_TIMEOUT, "Query execution was interrupted (max_statement_time exceeded)"));
+  self->host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true);
 }
 
 }  // namespace myrelay

@@ -565,7 +565,7 @@ void ClientSession::end_pending_login() {
 }
 
 void ClientSession::free_timers() {
-  for (event** t : {&handshake_timer_, &idle_timer_, &read_timer_, &route_timer_, &replica_timer_}) {
+  for (event** t : {&handshake_timer_, &idle_timer_, &read_timer_, &route_timer_, &replica_timer_, &statement_timer_}) {
     if (*t) event_free(*t);
     *t = nullptr;
   }

@@ -264,6 +264,9 @@ class ClientSession : public ServerSessionOwner {
   void arm_idle_timer();
   void transaction_began();
   int idle_in_transaction_s() const;
+  int statement_ms() const;
+  void watch_statement_time();
+  static void on_statement_timer(evutil_socket_t, short, void* arg);
 
   SessionHost& host_;
   shm::WorkerCounters& counters_;  // the worker's, in shared memory
@@ -272,6 +275,8 @@ class ClientSession : public ServerSessionOwner {
   event* handshake_timer_ = nullptr;
   event* idle_timer_ = nullptr;
   event* read_timer_ = nullptr;  // see watch_reads()
+  event* statement_timer_ = nullptr;  // timeouts.statement_ms
+  uint64_t timed_query_ = 0;          // the command (queries_) it is armed for
   std::string peer_ip_;
   uint16_t peer_port_;
   uint32_t cs_id_;

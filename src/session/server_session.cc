@@ -284,10 +284,13 @@ struct ResponseClassifier {
   ResponseTracker& tracker;
   bool rebuild_messages;  // every OK with a message needs rebuilding
   bool clear_eof_flags;   // the client does not track: no EOF may say the state changed
+  bool hold_errors;       // an error may have to be replaced (a statement timeout)
   PacketRelay::Verdict operator()(const uint8_t* head, size_t head_len, uint64_t length) {
     if (head_len && tracker.is_plain_row(head[0], length)) return PacketRelay::Verdict::Pass;
     ResponseTracker::Event ev = tracker.on_server_packet(head, head_len, length);
     if (ev == ResponseTracker::Event::Malformed) return PacketRelay::Verdict::Malformed;
+    if (hold_errors && head_len && head[0] == kErrHeader && ev == ResponseTracker::Event::Done)
+      return PacketRelay::Verdict::Hold;
     if (tracker.saw_ok() &&
         ((tracker.last_status() & SERVER_SESSION_STATE_CHANGED) || (rebuild_messages && tracker.ok_has_tail())))
       return PacketRelay::Verdict::Hold;
@@ -305,7 +308,7 @@ void ServerSession::relay_response() {
   // A MySQL backend encodes an OK's message for a tracking client only.
   const bool tracking_client = client_caps_ & CLIENT_SESSION_TRACK;
   ResponseClassifier classify{tracker_, tracks_state() && !mariadb() && !tracking_client,
-                              tracks_state() && !tracking_client};
+                              tracks_state() && !tracking_client, !interrupt_error_.empty()};
   for (;;) {
     if (held_ != Held::None && !rewrite_held(in)) return;  // not whole yet, or lost
     if (held_ == Held::None && tracker_.done()) break;    // a held packet ended it
@@ -329,7 +332,8 @@ void ServerSession::relay_response() {
         blocked_on_client_ = true;
         return;
       case PacketRelay::Stop::Held:
-        held_ = tracker_.saw_prepare_ok()    ? Held::PrepareOk
+        held_ = tracker_.ended_with_error()  ? Held::Err
+                : tracker_.saw_prepare_ok()  ? Held::PrepareOk
                 : tracker_.saw_prepare_def() ? Held::PrepareDefinition
                 : tracker_.saw_flagged_eof() ? Held::Eof
                                              : Held::Ok;
@@ -447,6 +451,11 @@ bool ServerSession::rewrite_held(evbuffer* in) {
     case Held::PrepareDefinition:
       owner_->on_statement_metadata(this, hb.packet);
       break;
+    case Held::Err: {
+      ErrPacket e;
+      if (parse_err(hb.packet, e) && e.code == er::ER_QUERY_INTERRUPTED.code) out = &interrupt_error_;
+      break;
+    }
     default:
       if (!parse_tracked_ok(hb.packet, hb.ok)) {
         bump(counters_.errors);
@@ -481,6 +490,7 @@ void ServerSession::renumber_prepare_ok(std::string& payload) {
 
 void ServerSession::finish_response() {
   in_command_ = false;
+  if (!interrupt_error_.empty()) interrupt_error_.clear();
   client_ = nullptr;
   change_state(State::KeepAliveClientSlave);
   owner_->on_response_done(this);  // may delete this

@@ -149,6 +149,10 @@ class ServerSession {
   bool upload_packet_done(uint64_t payload_len);
   // The client's output drained: go on relaying.
   void on_client_drained();
+  // The statement running is being stopped by the proxy (a timeout): the
+  // "Query execution was interrupted" the backend answers with reaches the
+  // client as `err_payload` instead.  For this command only.
+  void replace_interrupted_error(std::string err_payload) { interrupt_error_ = std::move(err_payload); }
 
   // Politely ends the backend connection (COM_QUIT when logged in).
   void close();
@@ -278,7 +282,7 @@ class ServerSession {
   uint32_t client_caps_ = 0;
   const std::shared_ptr<const proto::TrackerSet>* trackers_ = nullptr;  // the owner's, which it may replace
   // A packet to rewrite (or to look at) waits to arrive whole.
-  enum class Held { None, Ok, Eof, PrepareOk, PrepareDefinition };
+  enum class Held { None, Ok, Eof, PrepareOk, PrepareDefinition, Err };
   Held held_ = Held::None;
   // Its buffers, made at the first held packet: an idle session has none.
   struct HeldBuffers {
@@ -307,6 +311,7 @@ class ServerSession {
   int64_t created_us_ = 0;
   bool* destroyed_ = nullptr;  // set by the destructor for a running callback
   shm::ServerEntry* health_ = nullptr;
+  std::string interrupt_error_;  // see replace_interrupted_error()
   int64_t last_used_us_ = 0;
   std::string causal_gtid_;
 };

@@ -111,3 +111,33 @@ test_idle_in_transaction_killed() {
   dq "DROP TABLE test.iit"
   exec {ACT_FD[u]}>&-
 }
+
+# A statement running past statement_ms is stopped on the backend and the
+# client gets MariaDB's own ERROR 1969; the session goes on.  A tenant may
+# have its own limit.
+test_statement_timeout() {
+  need_proxy
+  start_aux_daemon stmtto timeouts.statement_ms=400
+  local out t0 t1
+  t0=$(now_ms)
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -D test -N -B -e \
+    "SELECT COUNT(*) FROM big a JOIN big b ON a.n + b.n < 0; SELECT 'after'" 2>&1) && fail "not stopped: $out"
+  t1=$(now_ms)
+  assert_contains "$out" "ERROR 1969 (70100)" "the timeout's error"
+  assert_contains "$out" "Query execution was interrupted (max_statement_time exceeded)" "its message"
+  [ $((t1 - t0)) -lt 5000 ] || fail "stopped only after $((t1 - t0)) ms"
+  wait_until 10 bash -c "[ -z \"\$(mariadb --no-defaults --socket='$MR_DB_DIR/mysqld.sock' -uroot -N -B -e \"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT COUNT(*) FROM big a JOIN%'\")\" ]" ||
+    fail "the statement still runs on the backend"
+  # The session goes on after it (--force: the client reads on after an error).
+  out=$(printf '%s\n' "SELECT COUNT(*) FROM big a JOIN big b ON a.n + b.n < 0;" "SELECT CONCAT('af', 'ter');" |
+    cli "$AUX_PORT" app "$MR_APP_PASSWORD" -D test -N -B --force 2>&1)
+  assert_contains "$out" "ERROR 1969" "the timeout in a session that goes on"
+  assert_contains "$out" "after" "the next statement of the same session"
+  grep -q "ran over statement_ms (400 ms)" "$AUX_LOG" || fail "not logged"
+  # Statements under the limit are untouched; a tenant's own 0 lifts it.
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(0.1), 7") || fail "short statement: $out"
+  myrelayd_stop "$AUX_PID" 5
+  start_aux_daemon stmtto0 timeouts.statement_ms=400 "app.timeouts={ statement_ms: 0 }"
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(1), 'done'") || fail "tenant without a limit: $out"
+  assert_contains "$out" "done" "the tenant's 0"
+}

@@ -643,8 +643,12 @@ class ConfigTest : public CppUnit::TestFixture {
     // The statement area's bound, and idle transactions (a tenant's own wins).
     CPPUNIT_ASSERT_EQUAL(256, d.statement_text_bytes);
     CPPUNIT_ASSERT_EQUAL(0, d.idle_in_transaction_s);
-    Config s = load("proxy:\n  statement_text_bytes: 0\ntimeouts:\n  idle_in_transaction_s: 30\n" + kClusters +
-                    "tenants:\n  - name: app\n    timeouts: { idle_in_transaction_s: 5 }\n    users: [ { name: app } ]\n");
+    Config s = load("proxy:\n  statement_text_bytes: 0\ntimeouts:\n  idle_in_transaction_s: 30\n  statement_ms: 900\n" +
+                    kClusters +
+                    "tenants:\n  - name: app\n    timeouts: { idle_in_transaction_s: 5, statement_ms: 0 }\n"
+                    "    users: [ { name: app } ]\n");
+    CPPUNIT_ASSERT_EQUAL(900, s.statement_ms);
+    CPPUNIT_ASSERT_EQUAL(0, *s.tenants[0].statement_ms);
     CPPUNIT_ASSERT_EQUAL(0, s.statement_text_bytes);
     CPPUNIT_ASSERT_EQUAL(30, s.idle_in_transaction_s);
     CPPUNIT_ASSERT_EQUAL(5, *s.tenants[0].idle_in_transaction_s);
