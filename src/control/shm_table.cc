@@ -381,8 +381,10 @@ void ShmTable::write_statement(Slot* slot, std::string_view text, int64_t start_
   size_t n = std::min(text.size(), kStatementBytes);
   uint64_t words[kStatementBytes / 8];
   size_t nw = (n + 7) / 8;
-  if (nw) words[nw - 1] = 0;
-  memcpy(words, text.data(), n);
+  if (nw) {  // an empty text may have no data pointer at all
+    words[nw - 1] = 0;
+    memcpy(words, text.data(), n);
+  }
   uint32_t c = slot->stmt_changecount.load(std::memory_order_relaxed);
   slot->stmt_changecount.store(c + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);

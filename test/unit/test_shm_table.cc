@@ -51,6 +51,7 @@ class ShmTableTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(no_torn_records_under_load);
   CPPUNIT_TEST(write_changes_stores_only_differences);
   CPPUNIT_TEST(write_changes_in_ranges);
+  CPPUNIT_TEST(statement_area);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -312,6 +313,28 @@ class ShmTableTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(writes.load() > 1000);
     CPPUNIT_ASSERT(reads.load() > 1000);
     CPPUNIT_ASSERT_EQUAL(uint64_t(0), torn.load());
+  }
+
+  // The statement area: cut at kStatementBytes, emptied (an empty view may
+  // have no data pointer), and ended.
+  void statement_area() {
+    auto slot = std::make_unique<shm::Slot>();
+    ShmTable::Statement st;
+    ShmTable::write_statement(slot.get(), std::string(600, 'x'), 5);
+    CPPUNIT_ASSERT(ShmTable::read_statement(slot.get(), st));
+    CPPUNIT_ASSERT_EQUAL(shm::kStatementBytes, st.text.size());
+    CPPUNIT_ASSERT_EQUAL(int64_t(5), st.start_us);
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), st.end_us);
+    ShmTable::end_statement(slot.get(), 9);
+    CPPUNIT_ASSERT(ShmTable::read_statement(slot.get(), st));
+    CPPUNIT_ASSERT_EQUAL(int64_t(9), st.end_us);
+    ShmTable::write_statement(slot.get(), "SELECT 1", 10);
+    CPPUNIT_ASSERT(ShmTable::read_statement(slot.get(), st));
+    CPPUNIT_ASSERT_EQUAL(std::string("SELECT 1"), st.text);
+    ShmTable::write_statement(slot.get(), std::string_view(), 0);
+    CPPUNIT_ASSERT(ShmTable::read_statement(slot.get(), st));
+    CPPUNIT_ASSERT(st.text.empty());
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), st.start_us);
   }
 };
 
