@@ -236,11 +236,19 @@ std::unique_ptr<ShmTable> ShmTable::attach(const std::string& name, AttachError&
             std::to_string(kLayoutVersion) + ": use the myrelayctl that came with the running myrelayd";
     return nullptr;
   }
+  // A broken or hostile writer may have put anything here: every region
+  // must lie whole inside the mapping (no overflow on the way) and be
+  // aligned for its atomics.
+  auto region_ok = [&](uint64_t offset, uint64_t count, uint64_t size) {
+    uint64_t bytes;
+    return offset % 64 == 0 && offset >= sizeof(Header) && !__builtin_mul_overflow(count, size, &bytes) &&
+           offset <= t->size_ && bytes <= t->size_ - offset;
+  };
   if (h->header_size != sizeof(Header) || h->worker_info_size != sizeof(WorkerInfo) ||
       h->slot_size != sizeof(Slot) || h->server_entry_size != sizeof(ServerEntry) ||
-      h->servers_offset + uint64_t(h->server_count) * h->server_entry_size > t->size_ ||
-      h->slots_offset + uint64_t(h->slot_count) * h->slot_size > t->size_ ||
-      h->workers_offset + uint64_t(h->worker_count) * h->worker_info_size > t->size_) {
+      !region_ok(h->servers_offset, h->server_count, h->server_entry_size) ||
+      !region_ok(h->slots_offset, h->slot_count, h->slot_size) ||
+      !region_ok(h->workers_offset, h->worker_count, h->worker_info_size)) {
     code = AttachError::BadLayout;
     error = "shared memory segment '" + name + "' has inconsistent sizes";
     return nullptr;

@@ -141,6 +141,21 @@ class ShmTableTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(!ShmTable::attach(o.name, code, err));
     CPPUNIT_ASSERT(code == ShmTable::AttachError::VersionMismatch);
     t->header()->layout_version = kLayoutVersion;
+    // Regions outside the mapping, past it by overflow, or misaligned (what
+    // the fuzzer of the reader found): refused, never read.
+    const uint64_t good = t->header()->slots_offset;
+    for (uint64_t bad : {good + 8, ~uint64_t(0) - 63, uint64_t(1) << 40}) {
+      t->header()->slots_offset = bad;
+      CPPUNIT_ASSERT(!ShmTable::attach(o.name, code, err));
+      CPPUNIT_ASSERT(code == ShmTable::AttachError::BadLayout);
+    }
+    t->header()->slots_offset = good;
+    const uint32_t slots = t->header()->slot_count;
+    t->header()->slot_count = 0xffffffffu;
+    CPPUNIT_ASSERT(!ShmTable::attach(o.name, code, err));
+    CPPUNIT_ASSERT(code == ShmTable::AttachError::BadLayout);
+    t->header()->slot_count = slots;
+    CPPUNIT_ASSERT(ShmTable::attach(o.name, code, err));
     t->header()->magic = 0x1234;
     CPPUNIT_ASSERT(!ShmTable::attach(o.name, code, err));
     CPPUNIT_ASSERT(code == ShmTable::AttachError::BadLayout);
