@@ -5,6 +5,7 @@
 // known keys (a typo must not silently leave a default in place) and every
 // error can name the dotted key path, e.g. "clusters[1].servers[0].address".
 #include <arpa/inet.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <utility>
 
 #include "myrelay/shm_layout.h"
@@ -614,17 +616,46 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
   }
 }
 
+// Counts a text's YAML documents, at most `cap` of them, without building
+// them.  yaml-cpp's LoadAll never returns for some texts (a lone ','): its
+// parser hands out the same empty document again and again.  A document
+// that starts where the last one did is that loop, not a document.
+size_t count_documents(const std::string& text, size_t cap) {
+  struct Starts : YAML::EventHandler {
+    std::vector<size_t> at;
+    void OnDocumentStart(const YAML::Mark& m) override { at.push_back(size_t(m.pos)); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  } starts;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  while (starts.at.size() < cap && parser.HandleNextDocument(starts)) {
+    size_t n = starts.at.size();
+    if (n >= 2 && starts.at[n - 1] <= starts.at[n - 2]) {
+      starts.at.pop_back();
+      break;
+    }
+  }
+  return starts.at.size();
+}
+
 Config Loader::load(const std::string& text) {
-  std::vector<YAML::Node> docs;
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(text);
+    if (count_documents(text, 2) > 1)
+      throw ConfigError(file_ + ": holds more than one YAML document ('---'); expected one");
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     std::string where = file_;
     if (!e.mark.is_null()) where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
     throw ConfigError(where + ": " + e.msg);
   }
-  if (docs.size() > 1) throw ConfigError(file_ + ": holds more than one YAML document ('---'); expected one");
-  YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
 
   Config c;
   c.file = file_;
