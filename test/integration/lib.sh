@@ -102,6 +102,30 @@ mrc() {
   "$MR_CLIENT" 127.0.0.1 "$MR_PORT" "$user" "$pass" test "$@"
 }
 
+# ---------------------------------------------------------------- scripted sessions
+
+# A C-client session driven step by step (mr_client script) through a FIFO,
+# in the test's directory: st_open NAME starts it on port ST_PORT (default
+# MR_PORT) as app (output in NAME.out); st_run NAME STEP... runs the steps,
+# waits until they are done and leaves their output in $OUT; st_close NAME.
+declare -A ST_FD
+st_open() {
+  local name=$1 fd
+  mkfifo "$name.in"
+  "$MR_CLIENT" 127.0.0.1 "${ST_PORT:-$MR_PORT}" app "$MR_APP_PASSWORD" test script <"$name.in" >"$name.out" 2>&1 &
+  exec {fd}>"$name.in"
+  ST_FD[$name]=$fd
+}
+st_close() { exec {ST_FD[$1]}>&-; }
+st_run() {
+  local name=$1 tag="m$RANDOM$RANDOM" before
+  shift
+  before=$(wc -l <"$name.out")
+  printf '%s\n' "$@" "mark $tag" >&"${ST_FD[$name]}"
+  wait_until 30 grep -q "^mark $tag\$" "$name.out" || fail "session $name is stuck: $(tail -5 "$name.out")"
+  OUT=$(tail -n +$((before + 1)) "$name.out" | sed "/^mark $tag\$/,\$d")
+}
+
 # ---------------------------------------------------------------- time, polling
 
 now_ms() { date +%s%3N; }

@@ -6,35 +6,21 @@
 CTL=${MYRELAYCTL:-$(dirname "$MYRELAYD")/myrelayctl}
 arq() { cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B --skip-print-query-on-error -e "$1"; }
 
-# A C-client session driven through a FIFO: act_open NAME; act_run NAME STEP...
-declare -A ACT_FD
-act_open() {
-  local name=$1 fd
-  mkfifo "$TT/$name.in"
-  "$MR_CLIENT" 127.0.0.1 "$AUX_PORT" app "$MR_APP_PASSWORD" test script <"$TT/$name.in" >"$TT/$name.out" 2>&1 &
-  exec {fd}>"$TT/$name.in"
-  ACT_FD[$name]=$fd
-}
-act_send() {
-  local name=$1
-  shift
-  printf '%s\n' "$@" >&"${ACT_FD[$name]}"
-}
-act_wait() { wait_until 30 grep -q "^mark $2\$" "$TT/$1.out" || fail "session $1 stuck: $(tail -5 "$TT/$1.out")"; }
-act_id() {
-  act_send "$1" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'" "mark id"
-  act_wait "$1" id
-  sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' "$TT/$1.out" | tail -1
+# The session's cs_id (st_open/st_run: lib.sh).
+st_cs_id() {
+  st_run "$1" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+  sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT"
 }
 
 test_statement_running_and_last() {
   need_proxy
   need_client
   start_aux_daemon stmt
-  act_open s
+  ST_PORT=$AUX_PORT
+  st_open s
   local id out ms
-  id=$(act_id s)
-  act_send s "query SELECT SLEEP(1.5), 'marker-7781' AS m" "mark slept"
+  id=$(st_cs_id s)
+  printf '%s\n' "query SELECT SLEEP(1.5), 'marker-7781' AS m" "mark slept" >&"${ST_FD[s]}"
   sleep 0.6
   out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id")
   assert_contains "$out" "statement	SELECT SLEEP(1.5), 'marker-7781' AS m	client session" "the running statement"
@@ -43,42 +29,42 @@ test_statement_running_and_last() {
   [ "${ms:-0}" -ge 400 ] && [ "$ms" -lt 1500 ] || fail "statement_time_ms while running: $ms"
   out=$("$CTL" -c "$TT/stmt.yaml" session "$id" --like 'statement%') || fail "myrelayctl session: $out"
   assert_contains "$out" "marker-7781" "myrelayctl sees the statement"
-  act_wait s slept
+  wait_until 30 grep -q "^mark slept" s.out || fail "session stuck: $(tail -5 s.out)"
   out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id")
   assert_contains "$out" "statement	SELECT SLEEP(1.5), 'marker-7781' AS m	client session" "the last statement once done"
   assert_contains "$out" "active	false" "done: not active"
   ms=$(awk -F'\t' '$1 == "statement_time_ms" { print $2 }' <<<"$out")
   [ "${ms:-0}" -ge 1400 ] && [ "$ms" -lt 3000 ] || fail "the last statement's time: $ms"
   # Prepared statements show their text; the proxy's own statements too.
-  act_send s "prepare p SELECT ? + 1 AS marker_ps" "bind p 41" "exec p" "mark ps"
-  act_wait s ps
+  st_run s "prepare p SELECT ? + 1 AS marker_ps" "bind p 41" "exec p"
   out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id LIKE 'statement'")
   assert_contains "$out" "SELECT ? + 1 AS marker_ps" "an executed prepared statement's text"
   out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SHOW PROXYSESSION ATTRIBUTE LIKE 'statement'")
   assert_contains "$out" "statement	SHOW PROXYSESSION ATTRIBUTE LIKE 'statement'	client session" "own statement"
-  exec {ACT_FD[s]}>&-
+  st_close s
 }
 
 test_statement_text_bound() {
   need_proxy
   need_client
   start_aux_daemon stmt16 proxy.statement_text_bytes=16
-  act_open s
+  ST_PORT=$AUX_PORT
+  st_open s
   local id out
-  id=$(act_id s)
-  act_send s "query SELECT 'abcdefghijklmnopqrstuvwxyz'" "mark q"
-  act_wait s q
+  id=$(st_cs_id s)
+  st_run s "query SELECT 'abcdefghijklmnopqrstuvwxyz'"
   out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id LIKE 'statement'")
   assert_eq "statement	SELECT 'abcdefgh	client session" "$out" "16 bytes of the text"
-  exec {ACT_FD[s]}>&-
+  st_close s
   myrelayd_stop "$AUX_PID" 5
   start_aux_daemon stmt0 proxy.statement_text_bytes=0
-  act_open z
-  id=$(act_id z)
+  ST_PORT=$AUX_PORT
+  st_open z
+  id=$(st_cs_id z)
   out=$(arq "SHOW PROXYSESSION ATTRIBUTE $id LIKE 'statement%'")
   assert_contains "$out" "statement	NULL" "statement_text_bytes: 0 keeps no text"
   assert_contains "$out" "statement_time_ms	" "but the time"
-  exec {ACT_FD[z]}>&-
+  st_close z
 }
 
 # A session idle inside a transaction past idle_in_transaction_s is killed and
@@ -88,13 +74,12 @@ test_idle_in_transaction_killed() {
   need_client
   dq "CREATE TABLE IF NOT EXISTS test.iit (id INT PRIMARY KEY)" || fail "table"
   start_aux_daemon iit timeouts.idle_in_transaction_s=1
-  act_open t
-  act_send t "query BEGIN" "query INSERT INTO iit VALUES (1)" "query SELECT 'busy', SLEEP(1.3)" "mark busy" \
-    "sleep 2.2" "query SELECT 1" "mark after"
-  act_wait t busy
-  grep -q "Lost connection\|server has gone away\|2013\|2006" "$TT/t.out" && fail "killed while busy: $(cat "$TT/t.out")"
-  act_wait t after
-  grep -q "2013\|2006\|Lost connection\|gone away" "$TT/t.out" || fail "not killed when idle in the transaction: $(cat "$TT/t.out")"
+  ST_PORT=$AUX_PORT
+  st_open t
+  st_run t "query BEGIN" "query INSERT INTO iit VALUES (1)" "query SELECT 'busy', SLEEP(1.3)"
+  grep -q "Lost connection\|server has gone away\|2013\|2006" t.out && fail "killed while busy: $(cat t.out)"
+  st_run t "sleep 2.2" "query SELECT 1"
+  grep -q "2013\|2006\|Lost connection\|gone away" <<<"$OUT" || fail "not killed when idle in the transaction: $(cat t.out)"
   [ "$(dq 'SELECT COUNT(*) FROM test.iit WHERE id = 1')" = 0 ] || fail "the transaction was not rolled back"
   grep -q "inside a transaction (idle_in_transaction_s): killed" "$AUX_LOG" || fail "not logged"
   # Idle outside a transaction: nothing happens.
@@ -103,13 +88,13 @@ test_idle_in_transaction_killed() {
   myrelayd_stop "$AUX_PID" 5
   # The tenant's own 0 wins over the global 1.
   start_aux_daemon iit0 timeouts.idle_in_transaction_s=1 "app.timeouts={ idle_in_transaction_s: 0 }"
-  act_open u
-  act_send u "query BEGIN" "query INSERT INTO iit VALUES (2)" "sleep 2" "query COMMIT" "mark done"
-  act_wait u done
-  grep -q "2013\|2006\|Lost connection\|gone away" "$TT/u.out" && fail "killed despite the tenant's 0: $(cat "$TT/u.out")"
+  ST_PORT=$AUX_PORT
+  st_open u
+  st_run u "query BEGIN" "query INSERT INTO iit VALUES (2)" "sleep 2" "query COMMIT"
+  grep -q "2013\|2006\|Lost connection\|gone away" u.out && fail "killed despite the tenant's 0: $(cat u.out)"
   [ "$(dq 'SELECT COUNT(*) FROM test.iit WHERE id = 2')" = 1 ] || fail "the tenant's transaction did not commit"
   dq "DROP TABLE test.iit"
-  exec {ACT_FD[u]}>&-
+  st_close u
 }
 
 # A statement running past statement_ms is stopped on the backend and the

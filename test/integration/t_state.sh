@@ -13,26 +13,6 @@ PY=${MR_PYTHON:-/usr/bin/python3}
 ST_PORT=$MR_PORT
 rq() { cli "$ST_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B --skip-print-query-on-error -e "$1"; }
 
-# ---- a C-client session driven step by step (mr_client script) ----
-# st_open NAME starts it (output in NAME.out); st_run NAME STEP... runs the
-# steps, waits until they are done and leaves their output in $OUT.
-declare -A ST_FD
-st_open() {
-  local name=$1 fd
-  mkfifo "$name.in"
-  "$MR_CLIENT" 127.0.0.1 "$ST_PORT" app "$MR_APP_PASSWORD" test script <"$name.in" >"$name.out" 2>&1 &
-  exec {fd}>"$name.in"
-  ST_FD[$name]=$fd
-}
-st_close() { exec {ST_FD[$1]}>&-; }
-st_run() {
-  local name=$1 tag="m$RANDOM$RANDOM" before
-  shift
-  before=$(wc -l <"$name.out")
-  printf '%s\n' "$@" "mark $tag" >&"${ST_FD[$name]}"
-  wait_until 30 grep -q "^mark $tag\$" "$name.out" || fail "session $name is stuck: $(tail -5 "$name.out")"
-  OUT=$(tail -n +$((before + 1)) "$name.out" | sed "/^mark $tag\$/,\$d")
-}
 # The session's cs_id and the backend connection it has now.
 st_cs_id() {
   st_run "$1" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
