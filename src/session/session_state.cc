@@ -62,6 +62,13 @@ bool SessionState::carried(const std::string& name) {
   return true;
 }
 
+bool SessionState::plain_identifier(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
 void SessionState::apply(const TrackedOk& ok, bool temporary) {
   bool charset_connection = false, collation_connection = false;
   for (const StateChange& c : ok.changes) {
@@ -70,6 +77,13 @@ void SessionState::apply(const TrackedOk& ok, bool temporary) {
         std::string name = lower(c.name);
         if (name == "last_gtid" && !c.value.empty()) last_gtid_ = std::string(c.value);
         if (temporary || !carried(name)) break;
+        // The name is pasted into the replayed SET: one that is not a plain
+        // identifier (only a broken or hostile backend reports it) cannot be
+        // carried, so the session stays on this connection instead.
+        if (!plain_identifier(name)) {
+          set_reason(kUnknownState, true);
+          break;
+        }
         charset_connection = charset_connection || name == "character_set_connection";
         collation_connection = collation_connection || name == "collation_connection";
         auto it = vars_.find(name);

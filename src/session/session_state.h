@@ -56,6 +56,8 @@ class SessionState {
   // with `schema` (the new login's database).
   void reset(const std::string& schema);
 
+  // [A-Za-z0-9_]{1,64}: a variable name that can be written into SQL as is.
+  static bool plain_identifier(std::string_view name);
   bool restorable() const { return reasons_ == 0; }
   uint32_t reasons() const { return reasons_; }
   uint64_t version() const { return version_; }

@@ -130,7 +130,7 @@ bool StatementFacts::worth_scanning(std::string_view sql) {
   // The characters and words every fact above needs one of.
   static const char* const kWords[] = {"temporary", "prepare", "get_lock", "handler", "lock", "xa", "call",
                                        "sql_calc", "last_insert_id", "names", "character", "charset",
-                                       "statement", "session_track", "immediate"};
+                                       "statement", "session_track", "immediate", "export"};
   if (memchr(sql.data(), '@', sql.size()) || memchr(sql.data(), ';', sql.size())) return true;
   auto lc = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
   for (size_t i = 0; i < sql.size(); ++i) {

@@ -158,6 +158,16 @@ class SessionStateTest : public CppUnit::TestFixture {
     tmp.changes = {{SESSION_TRACK_SYSTEM_VARIABLES, "time_zone", "+03:00"}};
     st.apply(tmp, true);
     CPPUNIT_ASSERT_EQUAL(size_t(1), st.variables().size());
+    // A variable name that is not a plain identifier is never pasted into
+    // the replayed SET: the session stays where it is instead.
+    TrackedOk odd;
+    odd.changes = {{SESSION_TRACK_SYSTEM_VARIABLES, "x = 1, @@session.sql_mode", "y"}};
+    st.apply(odd);
+    CPPUNIT_ASSERT(!st.restorable());
+    CPPUNIT_ASSERT(st.replay_set("").find("x = 1") == std::string::npos);
+    st.reset("");
+    CPPUNIT_ASSERT(parse(kSqlMode, ok));
+    st.apply(ok);
     // LOCK TABLES shows in the transaction state; an open transaction in the status.
     TrackedOk lock;
     lock.changes = {{SESSION_TRACK_TRANSACTION_STATE, "", "_______L"}};
@@ -269,6 +279,9 @@ class SessionStateTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(!StatementFacts::worth_scanning("SELECT c FROM sbtest1 WHERE id=5"));
     CPPUNIT_ASSERT(StatementFacts::worth_scanning("select get_lock('a', 0)"));
     CPPUNIT_ASSERT(StatementFacts::worth_scanning("SELECT 1 INTO @x"));
+    // Found by the fuzzer: FLUSH TABLES ... FOR EXPORT holds a lock too.
+    CPPUNIT_ASSERT(StatementFacts::worth_scanning("FLUSH TABLES t FOR EXPORT"));
+    CPPUNIT_ASSERT(has("flush tables t for export", StatementFacts::kLockTables));
   }
 };
 
