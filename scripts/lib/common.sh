@@ -27,7 +27,7 @@ MR_MONITOR_PASSWORD=${MR_MONITOR_PASSWORD:-monitorpw}
 MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
   libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libboost-dev
   mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd python3
-  python3-pymysql)
+  python3-pymysql libclang-rt-14-dev)
 
 mr_log() { printf '%s\n' "[$(date +%H:%M:%S)] $*" >&2; }
 mr_die() { printf '%s\n' "error: $*" >&2; return 1; }
@@ -87,6 +87,37 @@ build() {
 # VPATH build next to an in-tree one, so then the sources are mirrored into
 # build-asan/tree (keeping timestamps, so make rebuilds only what changed).
 # Prints nothing on stdout but sets MR_ASAN_BUILDDIR.
+# mirror_sources DIR: the checkout's sources (what git tracks or would
+# track) copied into DIR for a build of its own, writing only the files whose
+# content differs, which get the time of the copy: make then rebuilds exactly
+# what changed.  (Keeping the checkout's times instead would let a file
+# restored with an old time by git look older than an object compiled from
+# its previous content: a stale object.)
+mirror_sources() {
+  local dst=$1 stage
+  stage=$(mktemp -d /tmp/myrelay-sync.XXXXXX) || return 1
+  (
+    cd "$MR_SRCDIR" || exit 1
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      git ls-files -z --cached --others --exclude-standard |
+        tar --null -T - -cf - 2>/dev/null | tar -C "$stage" -xf - || exit 1
+    else
+      # not a git checkout: what .gitignore lists (build products) stays out
+      tar --exclude-vcs-ignores --exclude=./build-fuzz --exclude=./build-asan --exclude=./var \
+        --exclude=./autom4te.cache --exclude=./build-aux -cf - . | tar -C "$stage" -xf - || exit 1
+    fi
+    cd "$stage" || exit 1
+    find . -type f -print0 | while IFS= read -r -d '' f; do
+      if ! cmp -s "$f" "$dst/$f"; then
+        mkdir -p "$dst/$(dirname "$f")" && rm -f "$dst/$f" && cp -p "$f" "$dst/$f" && touch "$dst/$f" || exit 1
+      fi
+    done
+  )
+  local rc=$?
+  rm -rf "$stage"
+  return $rc
+}
+
 build_sanitizers() {
   local out="$MR_SRCDIR/build-asan"
   mkdir -p "$out" || return 1
@@ -113,15 +144,7 @@ build_sanitizers() {
     cd "$MR_SRCDIR" || exit 1
     mkdir -p "$out/tree" || exit 1
     mr_log "build (sanitizers): the checkout is configured in-tree, so mirroring its sources into $out/tree"
-    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-      git ls-files -z --cached --others --exclude-standard |
-        tar --null -T - -cf - 2>/dev/null | tar -C "$out/tree" -xf - || exit 1
-    else
-      # not a git checkout: what .gitignore lists (build products) stays out
-      tar --exclude-vcs-ignores --exclude=./build-asan --exclude=./var \
-        --exclude=./autom4te.cache --exclude=./build-aux -cf - . |
-        tar -C "$out/tree" -xf - || exit 1
-    fi
+    mirror_sources "$out/tree" || exit 1
     cd "$out/tree" || exit 1
     if [ ! -f Makefile ] || ! ./config.status --config 2>/dev/null | grep -q enable-sanitizers; then
       autoreconf -fi || exit 1
