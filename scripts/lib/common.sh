@@ -494,7 +494,7 @@ myrelayd_stop_all() {
 #   server_pool_size [0]  server_pool_idle_s [60]
 #   dir [directory of FILE]: run_dir is DIR/run-NAME, pid_file inside it
 #   name [FILE's base name]: makes run_dir and shm_name unique
-#   cluster=NAME:PORT        an extra cluster on 127.0.0.1:PORT (repeatable)
+#   cluster=NAME:[HOST:]PORT an extra cluster on HOST (127.0.0.1):PORT (repeatable)
 #   tenant=NAME:USER:PASSWORD  an extra tenant with one user (repeatable)
 #   proxy.KEY=VALUE, timeouts.KEY=VALUE  any other key of those sections
 #   replica=PORT[:WEIGHT]    a server "- { address: 127.0.0.1:PORT, role:
@@ -599,9 +599,12 @@ write_config() {
     for x in "${cluster_extra[@]}"; do echo "    $x"; done
     local c
     for c in "${clusters[@]}"; do
+      # NAME:PORT (on 127.0.0.1) or NAME:HOST:PORT
+      local addr=${c#*:}
+      [ "${addr#*:}" = "$addr" ] && addr="127.0.0.1:$addr"
       echo "  - name: ${c%%:*}"
       echo "    servers:"
-      echo "      - { address: 127.0.0.1:${c#*:}, role: primary }"
+      echo "      - { address: $addr, role: primary }"
     done
     echo "tenants:"
     echo "  - name: sys"

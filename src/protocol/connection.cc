@@ -376,6 +376,17 @@ void Connection::fail(short what, int err) {
 
 // ---- connecting ----
 
+bool Connection::set_keepalive(int idle_s) {
+  if (fd_ < 0 || idle_s <= 0) return false;
+  int on = 1, idle = idle_s, interval = std::max(1, std::min(10, idle_s / 3)), count = 3;
+  unsigned user_timeout_ms = unsigned(idle + interval * count) * 1000u;
+  return setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) == 0 &&
+         setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) == 0 &&
+         setsockopt(fd_, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval)) == 0 &&
+         setsockopt(fd_, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count)) == 0 &&
+         setsockopt(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms)) == 0;
+}
+
 int Connection::connect(const sockaddr* addr, int len) {
   if (fd_ >= 0 || !in_ || !out_) {
     errno = EINVAL;

@@ -57,6 +57,12 @@ class Connection {
   // event_cb, never from inside this call.  -1 (errno set): failed at once.
   int connect(const sockaddr* addr, int len);
 
+  // TCP keepalive on the socket: a peer silent for idle_s seconds is probed
+  // every max(1, min(10, idle_s / 3)) s and declared dead after 3 unanswered
+  // probes; data left unacknowledged that long fails the connection too
+  // (TCP_USER_TIMEOUT).  The loss then arrives as kError (ETIMEDOUT).
+  bool set_keepalive(int idle_s);
+
   // Sends what the output holds now, as far as the kernel takes it; the rest
   // goes when the socket is writable.  Never calls back from inside.
   void flush();

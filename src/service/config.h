@@ -137,7 +137,10 @@ struct Config {
 
   // timeouts:
   int handshake_ms = 10000;
-  int backend_connect_ms = 3000;
+  int backend_connect_ms = 3000;  // connecting and the whole login
+  // TCP keepalive on backend connections: a backend silent this long is
+  // probed, and declared lost a few probes later; 0 = off.
+  int backend_keepalive_s = 60;
   int client_idle_s = 28800;
   int shutdown_grace_s = 30;
   int server_pool_idle_s = 60;  // a pooled server session unused this long is closed

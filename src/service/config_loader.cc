@@ -399,13 +399,17 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
 
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   const std::string p = "timeouts";
-  Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "client_idle_s", "shutdown_grace_s",
+  Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "backend_keepalive_s", "client_idle_s",
+                              "shutdown_grace_s",
                               "server_pool_idle_s", "net_read_timeout_s", "replica_idle_s", "primary_wait_ms",
                               "idle_in_transaction_s", "statement_ms"});
   if (auto n = find(f, "handshake_ms"))
     c.handshake_ms = static_cast<int>(get_int(*n, join(p, "handshake_ms"), 1, kMaxMs));
   if (auto n = find(f, "backend_connect_ms"))
     c.backend_connect_ms = static_cast<int>(get_int(*n, join(p, "backend_connect_ms"), 1, kMaxMs));
+  // TCP_KEEPIDLE takes at most 32767 seconds.
+  if (auto n = find(f, "backend_keepalive_s"))
+    c.backend_keepalive_s = static_cast<int>(get_int(*n, join(p, "backend_keepalive_s"), 0, 32767));
   if (auto n = find(f, "client_idle_s"))
     c.client_idle_s = static_cast<int>(get_int(*n, join(p, "client_idle_s"), 1, kMaxS));
   if (auto n = find(f, "shutdown_grace_s"))

@@ -47,7 +47,11 @@ void ServerSession::connect(const BackendLogin& login) {
     fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
                "Can't connect to backend server " + server_.address.str() + " (" + std::to_string(err) +
                    " " + evutil_socket_error_to_string(err) + ")");
+    return;
   }
+  // A backend that vanishes without a FIN or RST (host down, network cut)
+  // under an idle session is noticed, not kept until the next statement.
+  if (int idle_s = host_.config()->backend_keepalive_s) conn_->set_keepalive(idle_s);
 }
 
 void ServerSession::arm_login_timer() {

@@ -225,3 +225,89 @@ test_client_idle_timeout() {
   echo "INFO: idle session closed, working session kept ($ms ms)"
   exec 7>&- 8>&-
 }
+
+# A backend that accepts the connection but never greets, and one that greets,
+# reads the login and never answers: timeouts.backend_connect_ms covers the
+# whole login, so the client gets ERROR 1429 instead of waiting forever.
+test_backend_stalls_login() {
+  need_proxy
+  local silent stall t0 ms out mode port
+  silent=$(free_port) || fail "no free port"
+  python3 "$MR_IT_DIR/fake_backend.py" silent "$silent" >silent.out 2>&1 &
+  stall=$(free_port) || fail "no free port"
+  python3 "$MR_IT_DIR/fake_backend.py" stall "$stall" >stall.out 2>&1 &
+  wait_until 10 grep -q ready silent.out || fail "fake backend did not start"
+  wait_until 10 grep -q ready stall.out || fail "fake backend did not start"
+  start_aux_daemon stalls cluster="silent:$silent" cluster="stall:$stall" backend_connect_ms=800
+  for mode in silent stall; do
+    t0=$(now_ms)
+    out=$(timeout 20 mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P"$AUX_PORT" -u"app@app#$mode" \
+      -p"$MR_APP_PASSWORD" -N -B -e "SELECT 1" 2>&1) && fail "$mode: login succeeded"
+    ms=$(($(now_ms) - t0))
+    echo "INFO: backend that is $mode at login: $out ($ms ms)"
+    assert_contains "$out" "ERROR 1429" "$mode: the client gets ER_CONNECT_TO_FOREIGN_DATA_SOURCE"
+    assert_contains "$out" "within 800 ms" "$mode: the error says which limit"
+    [ "$ms" -lt 5000 ] || fail "$mode: the error took $ms ms with backend_connect_ms 800"
+  done
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT 'up'" 2>&1)
+  assert_eq up "$out" "the cluster that answers still works"
+  pid_alive "$AUX_PID" || fail "myrelayd died"
+}
+
+# A backend that vanishes without closing (the network to it cut) under an
+# idle session: timeouts.backend_keepalive_s notices it, the server session
+# goes, and the session goes on over a new connection at its next statement.
+# The cut is a veth link into a network namespace of the test's own, with a
+# relay in it (proxy -> 10.x.y.2 in the namespace -> 10.x.y.1 -> MariaDB).
+KA_NS="" KA_VETH=""
+_ka_cleanup() {
+  [ -n "$KA_VETH" ] && ip link del "$KA_VETH" 2>/dev/null
+  [ -n "$KA_NS" ] && ip netns del "$KA_NS" 2>/dev/null
+  _mr_test_cleanup
+}
+test_backend_keepalive() {
+  need_proxy
+  command -v ip >/dev/null || skip "no ip command (iproute2)"
+  [ "$(id -u)" = 0 ] || skip "network namespaces need root"
+  local n=$((RANDOM % 200 + 20)) m=$((RANDOM % 250 + 2)) inner outer out cs t0 ms
+  KA_NS="mrka$$" KA_VETH="mrka$$a"
+  trap _ka_cleanup EXIT
+  ip netns add "$KA_NS" 2>/dev/null || skip "cannot create a network namespace here"
+  ip link add "$KA_VETH" type veth peer name "mrka$$b" || skip "no veth support"
+  ip link set "mrka$$b" netns "$KA_NS" &&
+    ip addr add "10.$n.$m.1/30" dev "$KA_VETH" && ip link set "$KA_VETH" up &&
+    ip -n "$KA_NS" addr add "10.$n.$m.2/30" dev "mrka$$b" && ip -n "$KA_NS" link set "mrka$$b" up &&
+    ip -n "$KA_NS" link set lo up || fail "namespace set-up failed"
+  outer=$(free_port) inner=$(free_port)
+  python3 "$MR_IT_DIR/fake_backend.py" relay "10.$n.$m.1" "$outer" 127.0.0.1 "$MR_DB_PORT" >outer.out 2>&1 &
+  ip netns exec "$KA_NS" python3 "$MR_IT_DIR/fake_backend.py" relay "10.$n.$m.2" "$inner" "10.$n.$m.1" "$outer" >inner.out 2>&1 &
+  wait_until 10 grep -q ready outer.out || fail "relay did not start: $(cat outer.out)"
+  wait_until 10 grep -q ready inner.out || fail "relay in the namespace did not start: $(cat inner.out)"
+  start_aux_daemon ka cluster="far:10.$n.$m.2:$inner" timeouts.backend_keepalive_s=2
+  ST_PORT=$AUX_PORT ST_USER='app@app#far'
+  st_open ka
+  st_run ka "query SELECT CONNECTION_ID()"
+  local conn1 conn2
+  conn1=$(head -1 <<<"$OUT")
+  [[ "$conn1" =~ ^[0-9]+$ ]] || fail "first statement over the relay: $OUT"
+  st_run ka "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+  cs=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  ka_servers() { cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -e "SHOW PROXYSESSION ATTRIBUTE $cs LIKE 'svr_session_cnt'" | cut -f2; }
+  ka_dropped() { [ "$(ka_servers)" = 0 ]; }
+  assert_eq 1 "$(ka_servers)" "one server session before the cut"
+  # The cut: the namespace's end goes down, so what the proxy sends is lost
+  # on the way (its own end stays up: no local error tells it).
+  ip -n "$KA_NS" link set "mrka$$b" down || fail "cannot take the link down"
+  t0=$(now_ms)
+  wait_until 20 ka_dropped ||
+    fail "the server session behind a cut link was still there after 20 s with backend_keepalive_s 2"
+  ms=$(($(now_ms) - t0))
+  echo "INFO: a silent backend under an idle session noticed after $ms ms (backend_keepalive_s 2)"
+  ip -n "$KA_NS" link set "mrka$$b" up || fail "cannot take the link up"
+  st_run ka "query SELECT CONNECTION_ID()"
+  conn2=$(head -1 <<<"$OUT")
+  [[ "$conn2" =~ ^[0-9]+$ ]] || fail "the next statement after the link came back: $OUT"
+  [ "$conn2" != "$conn1" ] || fail "still on backend connection $conn1"
+  st_close ka
+  pid_alive "$AUX_PID" || fail "myrelayd died"
+}

@@ -660,6 +660,11 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(30, s.idle_in_transaction_s);
     CPPUNIT_ASSERT_EQUAL(5, *s.tenants[0].idle_in_transaction_s);
     expect_error(with_proxy("statement_text_bytes: 513"), "t.yaml: proxy.statement_text_bytes: ", "between 0 and 512");
+    // Backend keepalive: on by default, 0 turns it off, TCP_KEEPIDLE's range.
+    CPPUNIT_ASSERT_EQUAL(60, d.backend_keepalive_s);
+    CPPUNIT_ASSERT_EQUAL(0, load("timeouts:\n  backend_keepalive_s: 0\n" + kClusters + kTenants).backend_keepalive_s);
+    expect_error("timeouts:\n  backend_keepalive_s: 40000\n" + kClusters + kTenants, "t.yaml: timeouts.backend_keepalive_s: ",
+                 "between 0 and 32767");
     expect_error(kClusters + "tenants:\n  - name: app\n    timeouts: { statement_time: 5 }\n    users: [ { name: app } ]\n",
                  "t.yaml: tenants[0].timeouts.statement_time: ", "unknown key");
     // Mistakes an operator should hear of.
