@@ -1,4 +1,4 @@
-// The shared-memory session table's layout, version 3.  This header is the
+// The shared-memory session table's layout (kLayoutVersion).  This header is the
 // contract between myrelayd, which writes the segment, and any outside reader
 // (myrelayctl, monitoring tools): fixed-size records, offsets instead of
 // pointers, always NUL-terminated strings.
@@ -27,7 +27,8 @@ constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
 // 2: sessions' state (restorable, last insert id, prepared statements) and
 // their variables area.
 // 3: the backend servers' health (ServerEntry).  4: each slot's statement area.
-constexpr uint32_t kLayoutVersion = 4;
+// 5: a session's transaction start and pending graceful kill.
+constexpr uint32_t kLayoutVersion = 5;
 
 constexpr size_t kNameLen = 64;       // cluster, tenant, user
 constexpr size_t kDbLen = 196;        // 64 characters of utf8mb3
@@ -181,7 +182,8 @@ struct SessionRecord {
   uint8_t in_trans;
   uint8_t using_ssl;
   uint8_t privileged;
-  uint16_t pad;
+  uint8_t kill_pending;           // KILL ... WHEN IDLE: ends at its next idle moment
+  uint8_t pad;
   char db[kDbLen];
   char command[kCommandLen];      // the command in flight, or "Sleep"
   uint64_t trans_count;
@@ -190,6 +192,7 @@ struct SessionRecord {
   uint64_t bytes_out;
   int64_t created_us;
   int64_t last_active_us;         // when the last command started or ended
+  int64_t trans_started_us;       // when the open transaction began (0: none)
   ServerSessionRecord servers[kMaxServerSessions];
   // Session state (DESIGN section 3a).
   uint32_t not_restorable;        // NotRestorable bits but kNrTransaction (see in_trans)
@@ -199,6 +202,8 @@ struct SessionRecord {
   uint32_t vars_dropped;          // entries that did not fit the variables area
 };
 static_assert(std::is_trivially_copyable_v<SessionRecord>, "SessionRecord is copied word by word");
+static_assert(offsetof(SessionRecord, kill_pending) / 8 == offsetof(SessionRecord, in_trans) / 8,
+              "kill_pending is published with in_trans, as an activity word");
 static_assert(sizeof(SessionRecord) % 8 == 0, "SessionRecord is copied in 64-bit words");
 
 constexpr size_t kRecordWords = sizeof(SessionRecord) / 8;

@@ -208,7 +208,7 @@ After show_congestion(Context& cx) {
 }
 
 bool send_request(Context& cx, const shm::SessionRecord& r, control::RequestType type, uint64_t ss_id,
-                  std::string* why = nullptr);
+                  std::string* why = nullptr, uint32_t timeout_s = 0);
 
 // KILL [CONNECTION | QUERY] USER name: every session of that user the caller
 // may kill, never the caller's own; OK with the number of sessions.  As the
@@ -238,9 +238,10 @@ After kill_user_cmd(Context& cx) { return kill_user(cx, false); }
 After kill_query_user_cmd(Context& cx) { return kill_user(cx, true); }
 
 bool send_request(Context& cx, const shm::SessionRecord& r, control::RequestType type, uint64_t ss_id,
-                  std::string* why) {
+                  std::string* why, uint32_t timeout_s) {
   control::Request req;
   req.type = type;
+  req.timeout_s = timeout_s;
   req.cs_id = r.cs_id;
   req.proxy_sessid = r.proxy_sessid;
   req.ss_id = ss_id;
@@ -263,12 +264,29 @@ void send_kill(Context& cx, const shm::SessionRecord& r, control::RequestType ty
   cx.error(er::ER_UNKNOWN_ERROR, "Could not reach the worker of thread " + std::to_string(r.cs_id) + ": " + why);
 }
 
+// The request that ends a session: at once, or WHEN IDLE [TIMEOUT s].
+control::Request end_request(const sql::AdminStatement& st) {
+  control::Request req;
+  req.type = st.when_idle ? control::RequestType::KillWhenIdle : control::RequestType::KillSession;
+  req.timeout_s = st.idle_timeout_s;
+  return req;
+}
+
 After kill(Context& cx, bool query_only) {
   auto all = cx.directory.snapshot();
   const shm::SessionRecord* r = resolve(cx, all, cx.st.id, false);
   if (!r) return After::Continue;
   if (!AccessRules::owns(cx.caller, *r)) {
     cx.error(er::ER_KILL_DENIED_ERROR, "You are not owner of thread " + std::to_string(cx.st.id));
+    return After::Continue;
+  }
+  if (cx.st.when_idle) {  // the caller's own session too: it ends once this statement is answered
+    std::string why;
+    control::Request req = end_request(cx.st);
+    if (send_request(cx, *r, req.type, 0, &why, req.timeout_s))
+      cx.ok();
+    else
+      cx.error(er::ER_UNKNOWN_ERROR, "Could not reach the worker of thread " + std::to_string(r->cs_id) + ": " + why);
     return After::Continue;
   }
   if (r->cs_id == cx.caller.cs_id) {
@@ -301,6 +319,44 @@ After kill_proxysession(Context& cx) {
   return After::Continue;
 }
 
+// The sessions KILL PROXYSESSION WHERE names: those the caller sees that
+// match, never the caller's own, in Id order, at most LIMIT of them.
+std::vector<shm::SessionRecord> matching(Context& cx) {
+  std::vector<shm::SessionRecord> out;
+  const int64_t now = view::now_us();
+  for (const auto& r : cx.directory.snapshot()) {
+    if (cx.st.filter.has_limit && out.size() >= cx.st.filter.limit) break;
+    if (r.cs_id == cx.caller.cs_id || !AccessRules::may_list(cx.caller, r)) continue;
+    if (cx.st.filter.matches(r, now)) out.push_back(r);
+  }
+  return out;
+}
+
+// KILL PROXYSESSION WHERE ... [WHEN IDLE [TIMEOUT s]]: OK, affected rows =
+// the sessions asked to end.
+After kill_where(Context& cx) {
+  control::Request req = end_request(cx.st);
+  uint64_t killed = 0;
+  for (const auto& r : matching(cx))
+    if (send_request(cx, r, req.type, 0, nullptr, req.timeout_s)) ++killed;
+  LOG_INFO("cs_id=%u '%s@%s': KILL PROXYSESSION WHERE %s%s: %llu sessions", cx.caller.cs_id, cx.caller.user.c_str(),
+           cx.caller.tenant.c_str(), cx.st.filter.describe().c_str(), cx.st.when_idle ? " WHEN IDLE" : "",
+           (unsigned long long)killed);
+  cx.ok(killed);
+  return After::Continue;
+}
+
+// EXPLAIN KILL PROXYSESSION WHERE ...: SHOW PROXYSESSION's rows of what it
+// would kill; kills nothing.
+After explain_kill_where(Context& cx) {
+  std::vector<ColumnDef> cols =
+      columns(view::session_columns(), view::session_column_is_numeric, kNumFlag | kUnsignedFlag | kNotNullFlag);
+  std::vector<TextRow> rows;
+  for (const auto& r : matching(cx)) rows.push_back(view::session_row(r, cx.directory.pid()));
+  cx.result(cols, rows);
+  return After::Continue;
+}
+
 struct Command {
   Kind kind;
   bool privileged_only;  // refused with 1227 to other tenants
@@ -312,6 +368,8 @@ const Command kCommands[] = {
     {Kind::ShowAttributes, false, show_attributes},
     {Kind::ShowVariables, false, show_variables},
     {Kind::KillProxySession, true, kill_proxysession},
+    {Kind::KillWhere, true, kill_where},
+    {Kind::ExplainKillWhere, true, explain_kill_where},
     {Kind::KillConnection, false, kill_connection},
     {Kind::KillQuery, false, kill_query},
     {Kind::KillUser, false, kill_user_cmd},

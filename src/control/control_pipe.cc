@@ -16,6 +16,7 @@ const char* request_type_name(RequestType t) {
     case RequestType::KillSession: return "kill session";
     case RequestType::KillServerSession: return "kill server session";
     case RequestType::KillQuery: return "kill query";
+    case RequestType::KillWhenIdle: return "kill when idle";
   }
   return "unknown";
 }
@@ -58,6 +59,7 @@ void encode(const Request& r, uint8_t out[kRecordSize]) {
   put64(out + 20, r.ss_id);
   put32(out + 28, uint32_t(r.sender_pid));
   put32(out + 32, r.sender_cs_id);
+  put32(out + 36, r.timeout_s);
   put32(out + 60, fnv1a(out, 60));
 }
 
@@ -92,7 +94,7 @@ bool Decoder::next(Request& out) {
     const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data()) + off_;
     uint16_t version = uint16_t(p[4] | p[5] << 8);
     uint16_t type = uint16_t(p[6] | p[7] << 8);
-    bool valid = get32(p + 60) == fnv1a(p, 60) && version == kVersion && type >= 1 && type <= 3;
+    bool valid = get32(p + 60) == fnv1a(p, 60) && version == kVersion && type >= 1 && type <= 4;
     if (!valid) {
       // Not a record after all: skip this magic and look for the next one.
       garbage_ += 1;
@@ -105,6 +107,7 @@ bool Decoder::next(Request& out) {
     out.ss_id = get64(p + 20);
     out.sender_pid = int32_t(get32(p + 28));
     out.sender_cs_id = get32(p + 32);
+    out.timeout_s = get32(p + 36);
     off_ += kRecordSize;
     return true;
   }

@@ -21,6 +21,7 @@ enum class RequestType : uint16_t {
   KillSession = 1,        // end the client session and its server sessions
   KillServerSession = 2,  // end one server session; the client session goes on
   KillQuery = 3,          // stop the statement running on the backend
+  KillWhenIdle = 4,       // end the client session at its next idle moment outside a transaction
 };
 const char* request_type_name(RequestType t);
 
@@ -31,10 +32,11 @@ struct Request {
   uint64_t ss_id = 0;         // KillServerSession
   int32_t sender_pid = 0;
   uint32_t sender_cs_id = 0;  // 0 when not from a SQL session
+  uint32_t timeout_s = 0;     // KillWhenIdle: a plain kill after this (0: none)
 };
 
 // 64 bytes: magic, version, type, cs_id, proxy_sessid, ss_id, sender pid and
-// cs_id, reserved zeros, FNV-1a checksum of the first 60 bytes.
+// cs_id, timeout_s, reserved zeros, FNV-1a checksum of the first 60 bytes.
 void encode(const Request& r, uint8_t out[kRecordSize]);
 
 // Reassembles records from whatever read() returned.

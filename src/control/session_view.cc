@@ -138,6 +138,8 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
   add("bytes_out", std::to_string(r.bytes_out), cs);
   add("connected_s", seconds_since(r.created_us, now), cs);
   add("idle_s", r.state == 2 ? seconds_since(r.last_active_us, now) : "0", cs);
+  add("trans_s", r.in_trans ? seconds_since(r.trans_started_us, now) : "0", cs);
+  add("kill_pending", r.kill_pending ? "true" : "false", cs);
   add("restorable", reasons_of(r) ? "false" : "true", cs);
   add("not_restorable_because", not_restorable_because(reasons_of(r)), cs);
   add("prepared_statements", std::to_string(r.prepared_statements), cs);

@@ -2,6 +2,7 @@
 #include "control/sql_recognizer.h"
 
 #include <cctype>
+#include <cstdint>
 
 namespace myrelay::sql {
 
@@ -209,7 +210,164 @@ AdminStatement parse_kill_user(Lexer& lx, AdminStatement st) {
   return st;
 }
 
+// How a token reads in an error message.
+std::string shown(const Token& t) {
+  if (t.type == Token::End || t.type == Token::Semicolon) return "the end of the statement";
+  if (t.type == Token::Word) return "'" + t.raw + "'";
+  return "'" + t.text + "'";
+}
+
+bool is_other(const Token& t, const char* text) { return t.type == Token::Other && t.text == text; }
+bool is_word(const Token& t, const char* text) { return t.type == Token::Word && t.text == text; }
+
+// A condition's operator: = != <> < <= > >= LIKE, NOT LIKE, IS [NOT] NULL.
+bool parse_operator(Lexer& lx, SessionCondition& c, std::string& error) {
+  using Op = SessionCondition::Op;
+  const std::string field = SessionCondition::field_name(c.field);
+  Token t = lx.next();
+  if (is_other(t, "=")) {
+    c.op = Op::Eq;
+  } else if (is_other(t, "!") && is_other(lx.peek(), "=")) {
+    lx.next();
+    c.op = Op::Ne;
+  } else if (is_other(t, "<")) {
+    c.op = Op::Lt;
+    if (is_other(lx.peek(), "=")) c.op = Op::Le;
+    if (is_other(lx.peek(), ">")) c.op = Op::Ne;
+    if (c.op != Op::Lt) lx.next();
+  } else if (is_other(t, ">")) {
+    c.op = Op::Gt;
+    if (is_other(lx.peek(), "=")) {
+      lx.next();
+      c.op = Op::Ge;
+    }
+  } else if (is_word(t, "LIKE")) {
+    c.op = Op::Like;
+  } else if (is_word(t, "NOT") && is_word(lx.peek(), "LIKE")) {
+    lx.next();
+    c.op = Op::NotLike;
+  } else if (is_word(t, "IS")) {
+    c.op = Op::IsNull;
+    if (is_word(lx.peek(), "NOT")) {
+      lx.next();
+      c.op = Op::IsNotNull;
+    }
+    if (!is_word(lx.next(), "NULL")) {
+      error = "expected NULL or NOT NULL after " + field + " IS";
+      return false;
+    }
+  } else {
+    error = "expected an operator after " + field + ", not " + shown(t);
+    return false;
+  }
+  bool numeric = SessionCondition::is_numeric(c.field);
+  bool ok = numeric ? (c.op != Op::Like && c.op != Op::NotLike && c.op != Op::IsNull && c.op != Op::IsNotNull)
+                    : (c.op == Op::Eq || c.op == Op::Ne || c.op == Op::Like || c.op == Op::NotLike ||
+                       ((c.op == Op::IsNull || c.op == Op::IsNotNull) && c.field == SessionCondition::Field::Db));
+  if (!ok) {
+    error = numeric ? field + " takes =, !=, <, <=, > or >="
+                    : field + " takes =, != or LIKE" + (c.field == SessionCondition::Field::Db ? ", or IS [NOT] NULL" : "");
+    return false;
+  }
+  return true;
+}
+
+// cond [AND cond]... [LIMIT n]
+bool parse_conditions(Lexer& lx, SessionFilter& f, std::string& error) {
+  for (;;) {
+    Token name = lx.next();
+    SessionCondition c;
+    if (name.type != Token::Word || !SessionCondition::field_by_name(name.raw, c.field)) {
+      error = std::string("expected a field (") + SessionCondition::field_list() + ") " +
+              (f.conditions.empty() ? "after WHERE" : "after AND") + ", not " + shown(name);
+      return false;
+    }
+    if (!parse_operator(lx, c, error)) return false;
+    const std::string field = SessionCondition::field_name(c.field);
+    if (c.op != SessionCondition::Op::IsNull && c.op != SessionCondition::Op::IsNotNull) {
+      Token v = lx.next();
+      if (SessionCondition::is_numeric(c.field)) {
+        uint64_t n = 0;
+        if (c.field == SessionCondition::Field::InTrans && (is_word(v, "TRUE") || is_word(v, "FALSE"))) {
+          n = is_word(v, "TRUE") ? 1 : 0;
+        } else if (!parse_number(v, n) || n > uint64_t(INT64_MAX)) {
+          error = "expected a whole number of " + std::string(c.field == SessionCondition::Field::InTrans ? "0 or 1"
+                                                                                                          : "seconds") +
+                  " after " + field + ", not " + shown(v);
+          return false;
+        }
+        c.number = int64_t(n);
+      } else {
+        if (v.type != Token::String) {
+          error = "expected a quoted string after " + field + ", not " + shown(v);
+          return false;
+        }
+        c.text = v.text;
+      }
+    }
+    f.conditions.push_back(std::move(c));
+    if (!is_word(lx.peek(), "AND")) break;
+    lx.next();
+  }
+  if (is_word(lx.peek(), "LIMIT")) {
+    lx.next();
+    Token n = lx.next();
+    if (!parse_number(n, f.limit)) {
+      error = "expected a number after LIMIT, not " + shown(n);
+      return false;
+    }
+    f.has_limit = true;
+  }
+  return true;
+}
+
+// [WHEN IDLE [TIMEOUT s]]
+bool parse_when_idle(Lexer& lx, AdminStatement& st, std::string& error) {
+  if (!is_word(lx.peek(), "WHEN")) return true;
+  lx.next();
+  Token t = lx.next();
+  if (!is_word(t, "IDLE")) {
+    error = "expected IDLE after WHEN, not " + shown(t);
+    return false;
+  }
+  st.when_idle = true;
+  if (is_word(lx.peek(), "TIMEOUT")) {
+    lx.next();
+    Token n = lx.next();
+    uint64_t s = 0;
+    if (!parse_number(n, s) || s < 1 || s > 31536000) {
+      error = "expected a number of seconds (1 to 31536000) after TIMEOUT, not " + shown(n);
+      return false;
+    }
+    st.idle_timeout_s = uint32_t(s);
+  }
+  return true;
+}
+
+// KILL PROXYSESSION WHERE ..., after WHERE.
+AdminStatement parse_kill_where(Lexer& lx, AdminStatement st) {
+  std::string error;
+  if (!parse_conditions(lx, st.filter, error) || !parse_when_idle(lx, st, error)) return malformed(error);
+  Token t = lx.peek();
+  if (!at_statement_end(lx))
+    return malformed("expected AND, LIMIT n, WHEN IDLE or the end of the statement, not " + shown(t));
+  return st;
+}
+
 }  // namespace
+
+bool parse_session_filter(std::string_view text, SessionFilter& out, std::string& error) {
+  Lexer lx(text);
+  SessionFilter f;
+  if (!parse_conditions(lx, f, error)) return false;
+  Token t = lx.peek();
+  if (!at_statement_end(lx)) {
+    error = "expected AND, LIMIT n or the end of the condition, not " + shown(t);
+    return false;
+  }
+  out = std::move(f);
+  return true;
+}
 
 AdminStatement parse_admin(std::string_view sql) {
   Lexer lx(sql);
@@ -276,9 +434,23 @@ AdminStatement parse_admin(std::string_view sql) {
       return malformed("expected SHOW PROXYSESSION " + form + " [id] [LIKE 'pattern']");
     return st;
   }
+  if (first.text == "EXPLAIN") {
+    // EXPLAIN KILL PROXYSESSION WHERE ...; any other EXPLAIN is the backend's.
+    if (!is_word(lx.peek(), "KILL")) return st;
+    lx.next();
+    if (!is_word(lx.next(), "PROXYSESSION") || !is_word(lx.next(), "WHERE"))
+      return malformed("EXPLAIN KILL takes PROXYSESSION WHERE cond [AND cond]... [LIMIT n]");
+    st.kind = AdminStatement::Kind::ExplainKillWhere;
+    return parse_kill_where(lx, st);
+  }
   if (first.text == "KILL") {
     Token t = lx.next();
     if (t.type == Token::Word && t.text == "PROXYSESSION") {
+      if (is_word(lx.peek(), "WHERE")) {
+        lx.next();
+        st.kind = AdminStatement::Kind::KillWhere;
+        return parse_kill_where(lx, st);
+      }
       st.kind = AdminStatement::Kind::KillProxySession;
       Token id = lx.next();
       if (id.type == Token::End || id.type == Token::Semicolon)
@@ -291,7 +463,11 @@ AdminStatement parse_admin(std::string_view sql) {
         if (!parse_number(ss, st.ss_id)) return malformed("'" + ss.text + "' is not a valid ss_id");
         st.has_ss_id = true;
       }
-      if (!at_statement_end(lx)) return malformed("expected KILL PROXYSESSION id [ss_id]");
+      std::string error;
+      if (!st.has_ss_id && !parse_when_idle(lx, st, error)) return malformed(error);
+      if (!at_statement_end(lx))
+        return malformed(st.has_ss_id ? "expected KILL PROXYSESSION id [ss_id]"
+                                      : "expected KILL PROXYSESSION id [ss_id | WHEN IDLE [TIMEOUT s]]");
       return st;
     }
     // MariaDB's KILL [HARD | SOFT] [CONNECTION | QUERY] thread_id

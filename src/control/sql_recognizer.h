@@ -3,9 +3,11 @@
 // leaves everything else to the backend untouched.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <cstdint>
+
+#include "control/session_filter.h"
 
 namespace myrelay::sql {
 
@@ -24,7 +26,9 @@ struct AdminStatement {
     ShowSessions,      // SHOW PROXYSESSION
     ShowAttributes,    // SHOW PROXYSESSION ATTRIBUTE [id] [LIKE 'pat']
     ShowVariables,     // SHOW PROXYSESSION VARIABLES [id] [LIKE 'pat']
-    KillProxySession,  // KILL PROXYSESSION id [ss_id]
+    KillProxySession,  // KILL PROXYSESSION id [ss_id] | id WHEN IDLE [TIMEOUT s]
+    KillWhere,         // KILL PROXYSESSION WHERE cond [AND cond]... [LIMIT n] [WHEN IDLE [TIMEOUT s]]
+    ExplainKillWhere,  // EXPLAIN KILL PROXYSESSION WHERE ...: the sessions it would kill
     KillConnection,    // KILL [CONNECTION] id
     KillQuery,         // KILL QUERY id
     KillUser,          // KILL [CONNECTION] USER name (MariaDB's form)
@@ -43,6 +47,9 @@ struct AdminStatement {
   std::string user;  // KILL USER
   std::string host;  // KILL USER name@host; empty: any
   std::string cluster;  // SHOW PROXYCONGESTION cluster; empty: every cluster
+  SessionFilter filter;  // KillWhere, ExplainKillWhere
+  bool when_idle = false;      // WHEN IDLE: at the session's next idle moment outside a transaction
+  uint32_t idle_timeout_s = 0;  // WHEN IDLE TIMEOUT s (0: none): then a plain kill
   std::string error;
 };
 
@@ -51,6 +58,11 @@ struct AdminStatement {
 // is ours: one the proxy cannot run (KILL QUERY ID n) is Malformed, never
 // left for a backend to run.
 AdminStatement parse_admin(std::string_view sql);
+
+// The conditions of KILL PROXYSESSION WHERE as myrelayctl kill --where takes
+// them: "cond [AND cond]... [LIMIT n]".  False with what was expected in
+// `error` when the text is malformed.
+bool parse_session_filter(std::string_view text, SessionFilter& out, std::string& error);
 
 // SQL LIKE with % and _, '\' escaping, case-insensitive (ASCII).
 bool like_match(std::string_view text, std::string_view pattern);

@@ -11,6 +11,8 @@
 
 #include "control/control_pipe.h"
 #include "control/id_resolver.h"
+#include "control/session_filter.h"
+#include "control/sql_recognizer.h"
 
 namespace myrelay::ctl {
 
@@ -77,8 +79,9 @@ int find_server_session(const Options& o, KillTarget& k) {
   return kBadId;
 }
 
-// Writes the request to the owning worker's control pipe.
-int send_kill(const ShmTable& t, const KillTarget& k) {
+// Writes the request to the owning worker's control pipe: end the session
+// (or one server session), at once or when idle.
+int send_kill(const ShmTable& t, const KillTarget& k, const Options& o) {
   const shm::SessionRecord& target = k.found.rec;
   if (target.worker < 0 || uint32_t(target.worker) >= t.worker_count()) {
     fprintf(stderr, "%s: session %u names worker %d, but the daemon has %u workers\n", kProg, target.cs_id,
@@ -89,7 +92,10 @@ int send_kill(const ShmTable& t, const KillTarget& k) {
   int rc = open_pipe(get_field(t.worker(uint32_t(target.worker))->control_pipe), fd);
   if (rc >= 0) return rc;
   control::Request req;
-  req.type = k.ss_id ? control::RequestType::KillServerSession : control::RequestType::KillSession;
+  req.type = k.ss_id       ? control::RequestType::KillServerSession
+             : o.when_idle ? control::RequestType::KillWhenIdle
+                           : control::RequestType::KillSession;
+  req.timeout_s = o.idle_timeout_s;
   req.cs_id = target.cs_id;
   req.proxy_sessid = target.proxy_sessid;  // never a later session that took the Id
   req.ss_id = k.ss_id;
@@ -124,7 +130,84 @@ bool kill_done(const KillTarget& k, const shm::SessionRecord& now, double ms) {
   return true;
 }
 
+// Waits until every target is gone (its slot freed or taken by another
+// session); prints each.  The targets still there at the timeout are left
+// in `targets`.
+void wait_gone(const Options& o, const ShmTable& t, std::vector<KillTarget>& targets, const timespec& start) {
+  const double limit_ms = o.timeout_s * 1000;
+  double pause_ms = 0.5;
+  shm::SessionRecord now;
+  for (;;) {
+    double ms = elapsed_ms(start);
+    for (size_t i = 0; i < targets.size();) {
+      if (ShmTable::read_record(t.slot(targets[i].found.slot), now) && kill_done(targets[i], now, ms)) {
+        targets.erase(targets.begin() + long(i));
+        continue;
+      }
+      ++i;
+    }
+    if (targets.empty() || ms >= limit_ms || !daemon_alive(t)) return;
+    sleep_ms(std::min(pause_ms, limit_ms - ms));
+    pause_ms = std::min(pause_ms * 2, 20.0);
+  }
+}
+
+// kill --where COND [--dry-run] [--when-idle [--idle-timeout S]]: the
+// sessions that match, as KILL PROXYSESSION WHERE picks them (in Id order, at
+// most LIMIT), each asked to end through its worker's control pipe.
+int kill_where(const Options& o, const ShmTable& t) {
+  SessionFilter f;
+  std::string error;
+  sql::parse_session_filter(*o.where, f, error);  // checked with the options
+  const int64_t now = view::now_us();
+  std::vector<KillTarget> targets;
+  for (const Found& found : scan(t)) {
+    if (f.has_limit && targets.size() >= f.limit) break;
+    if (!f.matches(found.rec, now)) continue;
+    KillTarget k;
+    k.found = found;
+    targets.push_back(k);
+  }
+  if (o.dry_run) {
+    const int pid = t.header()->pid;
+    Table table;
+    table.columns = view::session_columns();
+    for (size_t c = 0; c < table.columns.size(); ++c) table.numeric.push_back(view::session_column_is_numeric(c));
+    for (const auto& k : targets) table.rows.push_back(view::session_row(k.found.rec, pid));
+    if (!table.rows.empty()) print_table(stdout, table);
+    printf("%zu session%s would be killed (dry run: none was)\n", targets.size(), targets.size() == 1 ? "" : "s");
+    return kOk;
+  }
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  int rc = kOk;
+  std::vector<KillTarget> asked;
+  for (const auto& k : targets) {
+    int r = send_kill(t, k, o);
+    if (r >= 0) {
+      rc = r;
+      continue;
+    }
+    asked.push_back(k);
+  }
+  if (o.when_idle) {
+    for (const auto& k : asked)
+      printf("asked session %u (%s) to end at its next idle moment\n", k.found.rec.cs_id, describe(k.found.rec).c_str());
+    printf("%zu session%s asked to end when idle\n", asked.size(), asked.size() == 1 ? "" : "s");
+    return rc;
+  }
+  size_t n = asked.size();
+  wait_gone(o, t, asked, start);
+  for (const auto& k : asked)
+    fprintf(stderr, "%s: asked worker %d to kill session %u, but it was still there after %.3g s\n", kProg,
+            k.found.rec.worker, k.found.rec.cs_id, o.timeout_s);
+  printf("%zu session%s killed\n", n - asked.size(), n - asked.size() == 1 ? "" : "s");
+  if (!asked.empty() && rc == kOk) rc = daemon_alive(t) ? kNotConfirmed : kStale;
+  return rc;
+}
+
 int cmd_kill(const Options& o, const ShmTable& t) {
+  if (o.where) return kill_where(o, t);
   KillTarget k;
   int rc = resolve(t, operand(o, 1), k.found);
   if (rc >= 0) return rc;
@@ -134,24 +217,21 @@ int cmd_kill(const Options& o, const ShmTable& t) {
   }
   timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
-  if ((rc = send_kill(t, k)) >= 0) return rc;
+  if ((rc = send_kill(t, k, o)) >= 0) return rc;
+  if (o.when_idle) {
+    printf("asked session %u (%s) to end at its next idle moment%s\n", k.found.rec.cs_id, describe(k.found.rec).c_str(),
+           o.idle_timeout_s ? (", or in " + std::to_string(o.idle_timeout_s) + " s").c_str() : "");
+    return kOk;
+  }
   // Watch only the target's slot; it is gone once the slot holds another
   // session (or none), or no longer lists the server session.
-  const shm::Slot* slot = t.slot(k.found.slot);
-  const double limit_ms = o.timeout_s * 1000;
-  double pause_ms = 0.5;
-  shm::SessionRecord now;
-  for (;;) {
-    double ms = elapsed_ms(start);
-    if (ShmTable::read_record(slot, now) && kill_done(k, now, ms)) return kOk;
-    if (!daemon_alive(t)) {
-      fprintf(stderr, "%s: myrelayd (pid %d) exited while session %u was being killed\n", kProg, t.header()->pid,
-              k.found.rec.cs_id);
-      return kStale;
-    }
-    if (ms >= limit_ms) break;
-    sleep_ms(std::min(pause_ms, limit_ms - ms));
-    pause_ms = std::min(pause_ms * 2, 20.0);
+  std::vector<KillTarget> left{k};
+  wait_gone(o, t, left, start);
+  if (left.empty()) return kOk;
+  if (!daemon_alive(t)) {
+    fprintf(stderr, "%s: myrelayd (pid %d) exited while session %u was being killed\n", kProg, t.header()->pid,
+            k.found.rec.cs_id);
+    return kStale;
   }
   if (k.ss_id)
     fprintf(stderr, "%s: asked worker %d to kill server session %llu of session %u, but it was still there after %.3g s\n",

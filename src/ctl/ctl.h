@@ -53,6 +53,10 @@ struct Options {
   std::optional<int32_t> worker;
   std::optional<std::string> like;
   bool variables = false;  // session ID --variables
+  std::optional<std::string> where;  // kill --where COND
+  bool dry_run = false;               // kill --where ... --dry-run
+  bool when_idle = false;             // kill ... --when-idle
+  uint32_t idle_timeout_s = 0;        // kill ... --when-idle --idle-timeout S
   double timeout_s = 2.0;
   double interval_s = 1.0;
   long count = -1;  // -1: unbounded

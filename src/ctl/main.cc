@@ -1,6 +1,8 @@
 // myrelayctl's options and its command table (see ctl.h).
 #include "ctl/ctl.h"
 
+#include "control/sql_recognizer.h"
+
 #include <getopt.h>
 
 #include <cctype>
@@ -24,6 +26,11 @@ void usage(FILE* out) {
           "                      server session (SHOW PROXYSESSION VARIABLES ID)\n"
           "  kill ID [SS_ID]     end client session ID (or only its server session SS_ID)\n"
           "                      and wait until it is gone\n"
+          "  kill --where COND   end every session that matches COND, as KILL\n"
+          "                      PROXYSESSION WHERE does: \"cond [AND cond]... [LIMIT n]\"\n"
+          "                      over user, tenant, cluster, host, db, state, command\n"
+          "                      (=, !=, LIKE) and in_trans, idle_s, time_s, trans_s\n"
+          "                      (=, !=, <, <=, >, >=); --dry-run lists them instead\n"
           "  servers             the backend servers' health, as SHOW PROXYCONGESTION\n"
           "                      prints it (--cluster C: one cluster's)\n"
           "  stats               per-worker and global counters\n"
@@ -46,6 +53,9 @@ void usage(FILE* out) {
           "      --like PATTERN  only attributes (or variables) whose name matches\n"
           "                      (session; %% and _)\n"
           "      --timeout SECS  how long kill waits for the session to go (default 2)\n"
+          "      --when-idle     kill: end the session(s) at their next idle moment outside\n"
+          "                      a transaction (KILL ... WHEN IDLE), without waiting\n"
+          "      --idle-timeout SECS  with --when-idle: a plain kill after SECS\n"
           "  -i, --interval SECS top's refresh interval (default 1)\n"
           "  -n, --count N       top: stop after N refreshes (default: until 'q' on a\n"
           "                      terminal, else until interrupted)\n"
@@ -110,7 +120,8 @@ int bad_usage(const std::string& msg) {
 
 // Parses argv into `o`; returns -1 to go on, else the exit status.
 int parse_options(int argc, char** argv, Options& o) {
-  enum { kUser = 256, kTenant, kCluster, kState, kWorker, kLike, kTimeout, kVariables };
+  enum { kUser = 256, kTenant, kCluster, kState, kWorker, kLike, kTimeout, kVariables, kWhere, kDryRun, kWhenIdle,
+         kIdleTimeout };
   static const option longopts[] = {
       {"config", required_argument, nullptr, 'c'}, {"shm", required_argument, nullptr, 's'},
       {"json", no_argument, nullptr, 'j'},         {"user", required_argument, nullptr, kUser},
@@ -121,6 +132,10 @@ int parse_options(int argc, char** argv, Options& o) {
       {"like", required_argument, nullptr, kLike},
       {"variables", no_argument, nullptr, kVariables},
       {"timeout", required_argument, nullptr, kTimeout},
+      {"where", required_argument, nullptr, kWhere},
+      {"dry-run", no_argument, nullptr, kDryRun},
+      {"when-idle", no_argument, nullptr, kWhenIdle},
+      {"idle-timeout", required_argument, nullptr, kIdleTimeout},
       {"interval", required_argument, nullptr, 'i'}, {"count", required_argument, nullptr, 'n'},
       {"version", no_argument, nullptr, 'V'},      {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -154,6 +169,20 @@ int parse_options(int argc, char** argv, Options& o) {
       case kTimeout:
         if (!parse_seconds(arg, 0.001, 3600, o.timeout_s))
           return bad_usage("--timeout: not a number of seconds between 0.001 and 3600: '" + arg + "'");
+        break;
+      case kWhere: {
+        SessionFilter f;
+        std::string error;
+        if (!sql::parse_session_filter(arg, f, error)) return bad_usage("--where: " + error);
+        o.where = arg;
+        break;
+      }
+      case kDryRun: o.dry_run = true; break;
+      case kWhenIdle: o.when_idle = true; break;
+      case kIdleTimeout:
+        if (!parse_u64(arg, n) || n < 1 || n > 31536000)
+          return bad_usage("--idle-timeout: not a number of seconds between 1 and 31536000: '" + arg + "'");
+        o.idle_timeout_s = uint32_t(n);
         break;
       case 'i':
         if (!parse_seconds(arg, 0.05, 3600, o.interval_s))
@@ -197,7 +226,8 @@ int run(int argc, char** argv) {
       {"sessions", cmd_sessions, 0, 0, true,
        "sessions [--user U] [--tenant T] [--cluster C] [--state S] [--worker N]"},
       {"session", cmd_session, 1, 1, true, "session ID [--variables] [--like PATTERN]"},
-      {"kill", cmd_kill, 1, 2, false, "kill ID [SS_ID] [--timeout SECS]"},
+      {"kill", cmd_kill, 0, 2, false,
+       "kill ID [SS_ID] [--timeout SECS] [--when-idle [--idle-timeout SECS]] | kill --where COND [--dry-run]"},
       {"servers", cmd_servers, 0, 0, true, "servers [--cluster C]"},
       {"stats", cmd_stats, 0, 0, true, "stats"},
       {"metrics", cmd_metrics, 0, 0, false, "metrics"},
@@ -220,6 +250,14 @@ int run(int argc, char** argv) {
   }
   if (o.json && !cmd->json) return bad_usage("--json applies to sessions, session, servers and stats");
   if (o.variables && cmd->run != cmd_session) return bad_usage("--variables applies to session");
+  if ((o.where || o.dry_run || o.when_idle || o.idle_timeout_s) && cmd->run != cmd_kill)
+    return bad_usage("--where, --dry-run, --when-idle and --idle-timeout apply to kill");
+  if (cmd->run == cmd_kill) {
+    if (o.where ? nids != 0 : nids == 0) return bad_usage(std::string("usage: myrelayctl ") + cmd->synopsis);
+    if (o.dry_run && !o.where) return bad_usage("--dry-run applies to kill --where");
+    if (o.idle_timeout_s && !o.when_idle) return bad_usage("--idle-timeout applies with --when-idle");
+    if (o.when_idle && nids == 2) return bad_usage("--when-idle ends whole sessions, not one server session");
+  }
   std::unique_ptr<ShmTable> table;
   rc = open_table(o, table);
   if (rc >= 0) {

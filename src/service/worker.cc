@@ -257,6 +257,9 @@ void Worker::handle_control(const control::Request& req) {
     case control::RequestType::KillQuery:
       s->kill_query(by);
       break;
+    case control::RequestType::KillWhenIdle:
+      s->kill_when_idle(by, req.timeout_s);
+      break;
   }
 }
 

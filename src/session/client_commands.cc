@@ -367,6 +367,7 @@ void ClientSession::on_response_done(ServerSession* ss) {
     close_after_flush("proxy shutting down");
     return;
   }
+  if (end_if_kill_pending()) return;
   handle_input();
 }
 
@@ -480,6 +481,7 @@ bool ClientSession::run_admin_command(std::string_view sql_text) {
     return true;
   }
   change_phase(Phase::Ready);
+  end_if_kill_pending();
   return true;
 }
 
@@ -498,6 +500,7 @@ void ClientSession::arm_idle_timer() {
 // A transaction began: with idle_in_transaction_s set, the idle timer must
 // look again by then (once per transaction, not per statement).
 void ClientSession::transaction_began() {
+  trans_started_us_ = last_active_us_;  // the start of the statement that began it
   int limit_s = idle_in_transaction_s();
   if (!limit_s || !idle_timer_) return;
   timeval tv{limit_s, 0};

@@ -252,6 +252,7 @@ void ClientSession::login_complete(ServerSession* ss) {
   LOG_DEBUG("cs_id=%u '%s' logged in from %s:%u (ss_id=%llu, backend thread %u)", cs_id_, login_text_.c_str(),
             peer_ip_.c_str(), peer_port_, (unsigned long long)ss->ss_id(), ss->server_sessid());
   in_trans_ = ss->login_status() & SERVER_STATUS_IN_TRANS;
+  if (in_trans_) trans_started_us_ = host_.loop_time_us();
   autocommit_ = ss->login_status() & SERVER_STATUS_AUTOCOMMIT;
   send_ok();
   arm_idle_timer();

@@ -143,7 +143,8 @@ void ClientSession::publish() {
       ShmTable::words_of(offsetof(R, state), sizeof(R::state)),  // the first five: the client session's
       ShmTable::words_of(offsetof(R, in_trans), sizeof(R::in_trans)),
       ShmTable::words_of(offsetof(R, command), offsetof(R, bytes_out) + sizeof(R::bytes_out) - offsetof(R, command)),
-      ShmTable::words_of(offsetof(R, last_active_us), sizeof(R::last_active_us)),
+      ShmTable::words_of(offsetof(R, last_active_us), offsetof(R, trans_started_us) + sizeof(R::trans_started_us) -
+                                                          offsetof(R, last_active_us)),
       ShmTable::words_of(offsetof(R, last_insert_id), sizeof(R::last_insert_id)),
       server_state(0), server_counts(0), server_state(1), server_counts(1),
       server_state(2), server_counts(2), server_state(3), server_counts(3),
@@ -186,6 +187,8 @@ void ClientSession::fill_activity(shm::SessionRecord& r) const {
   r.bytes_in = bytes_in_;
   r.bytes_out = bytes_out_;
   r.last_active_us = last_active_us_;
+  r.trans_started_us = in_trans_ ? trans_started_us_ : 0;
+  r.kill_pending = kill_when_idle_ ? 1 : 0;
   r.last_insert_id = state_.last_insert_id();
   uint32_t n = 0;
   auto add = [&](const ServerSession* ss) {
@@ -381,6 +384,42 @@ void ClientSession::kill_query(const std::string& by) {
   host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true);
 }
 
+void ClientSession::kill_when_idle(const std::string& by, uint32_t timeout_s) {
+  Step step(*this);
+  bool idle = phase_ == Phase::Ready && !in_trans_;
+  LOG_INFO("cs_id=%u '%s' from %s:%u: kill when idle (%s)%s", cs_id_, login_text_.c_str(), peer_ip_.c_str(),
+           peer_port_, by.c_str(), idle ? ": idle now" : "");
+  if (idle) {
+    close_after_flush(("killed when idle: " + by).c_str());
+    return;
+  }
+  kill_when_idle_ = true;
+  kill_by_ = by;
+  identity_changed();  // kill_pending shows
+  publish_pending_ = true;
+  if (timeout_s == 0) return;
+  if (!kill_timer_) kill_timer_ = evtimer_new(host_.base(), on_kill_timer, this);
+  timeval tv{time_t(timeout_s), 0};
+  evtimer_add(kill_timer_, &tv);
+}
+
+bool ClientSession::end_if_kill_pending() {
+  if (!kill_when_idle_ || in_trans_ || closed()) return false;
+  LOG_INFO("cs_id=%u '%s' from %s:%u killed at its idle moment (%s)", cs_id_, login_text_.c_str(), peer_ip_.c_str(),
+           peer_port_, kill_by_.c_str());
+  close_after_flush(("killed when idle: " + kill_by_).c_str());
+  return true;
+}
+
+void ClientSession::on_kill_timer(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  if (!self->kill_when_idle_ || self->closed()) return;
+  LOG_INFO("cs_id=%u '%s' from %s:%u: not idle by the WHEN IDLE timeout: killed (%s)", self->cs_id_,
+           self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, self->kill_by_.c_str());
+  self->close(("killed at the WHEN IDLE timeout: " + self->kill_by_).c_str());
+}
+
 void ClientSession::drain() {
   Step step(*this);
   bool idle = phase_ == Phase::Ready || phase_ == Phase::AwaitHandshakeResponse ||
@@ -565,7 +604,8 @@ void ClientSession::end_pending_login() {
 }
 
 void ClientSession::free_timers() {
-  for (event** t : {&handshake_timer_, &idle_timer_, &read_timer_, &route_timer_, &replica_timer_, &statement_timer_}) {
+  for (event** t : {&handshake_timer_, &idle_timer_, &read_timer_, &route_timer_, &replica_timer_, &statement_timer_,
+                    &kill_timer_}) {
     if (*t) event_free(*t);
     *t = nullptr;
   }

@@ -67,6 +67,9 @@ class ClientSession : public ServerSessionOwner {
   void kill(const std::string& by);
   bool kill_server_session(uint64_t ss_id, const std::string& by);
   void kill_query(const std::string& by);
+  // KILL ... WHEN IDLE: ends the session the next moment it is idle outside
+  // a transaction (now, if it is), or after timeout_s (0: no limit) anyway.
+  void kill_when_idle(const std::string& by, uint32_t timeout_s);
 
   // ServerSessionOwner.
   void on_server_ready(ServerSession* ss) override;
@@ -171,6 +174,9 @@ class ClientSession : public ServerSessionOwner {
   void send_error_and_close(const er::Error& e, const std::string& message, const char* why);
   void close_after_flush(const char* why);
   void free_timers();
+  // Idle outside a transaction with a graceful kill pending: it happens now.
+  bool end_if_kill_pending();
+  static void on_kill_timer(evutil_socket_t, short, void* arg);
   void end_pending_login();
   uint16_t client_status() const;
 
@@ -276,6 +282,9 @@ class ClientSession : public ServerSessionOwner {
   event* idle_timer_ = nullptr;
   event* read_timer_ = nullptr;  // see watch_reads()
   event* statement_timer_ = nullptr;  // timeouts.statement_ms
+  event* kill_timer_ = nullptr;       // KILL ... WHEN IDLE: now (idle), or its TIMEOUT
+  bool kill_when_idle_ = false;
+  std::string kill_by_;               // who asked for it
   uint64_t timed_query_ = 0;          // the command (queries_) it is armed for
   std::string peer_ip_;
   uint16_t peer_port_;
@@ -365,6 +374,7 @@ class ClientSession : public ServerSessionOwner {
   uint64_t bytes_out_ = 0;
   int64_t created_us_ = 0;
   int64_t last_active_us_ = 0;
+  int64_t trans_started_us_ = 0;  // when the open transaction began
   int64_t last_read_us_ = 0;     // when the client last sent bytes while owing some
   bool client_progress_ = false;  // bytes arrived since watch_reads() last looked
   bool partial_command_ = false;  // the input holds the start of a command only

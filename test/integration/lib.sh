@@ -106,13 +106,13 @@ mrc() {
 
 # A C-client session driven step by step (mr_client script) through a FIFO,
 # in the test's directory: st_open NAME starts it on port ST_PORT (default
-# MR_PORT) as ST_USER (default app; output in NAME.out); st_run NAME STEP... runs the steps,
+# MR_PORT) as ST_USER with ST_PASSWORD (default app; output in NAME.out); st_run NAME STEP... runs the steps,
 # waits until they are done and leaves their output in $OUT; st_close NAME.
 declare -A ST_FD
 st_open() {
   local name=$1 fd
   mkfifo "$name.in"
-  "$MR_CLIENT" 127.0.0.1 "${ST_PORT:-$MR_PORT}" "${ST_USER:-app}" "$MR_APP_PASSWORD" test script <"$name.in" >"$name.out" 2>&1 &
+  "$MR_CLIENT" 127.0.0.1 "${ST_PORT:-$MR_PORT}" "${ST_USER:-app}" "${ST_PASSWORD:-$MR_APP_PASSWORD}" test script <"$name.in" >"$name.out" 2>&1 &
   exec {fd}>"$name.in"
   ST_FD[$name]=$fd
 }

@@ -129,6 +129,10 @@ class AdminCommandsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(unreachable_worker_is_an_error);
   CPPUNIT_TEST(malformed_statement);
   CPPUNIT_TEST(show_congestion);
+  CPPUNIT_TEST(kill_where);
+  CPPUNIT_TEST(kill_where_numeric_fields);
+  CPPUNIT_TEST(kill_when_idle);
+  CPPUNIT_TEST(where_parse_errors);
   CPPUNIT_TEST_SUITE_END();
 
   FakeDirectory dir;
@@ -295,6 +299,133 @@ class AdminCommandsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("show proxycongestion 'other';", bob)));
     CPPUNIT_ASSERT_EQUAL(uint16_t(1049), error_code(run("SHOW PROXYCONGESTION nosuch", bob)));
     CPPUNIT_ASSERT_EQUAL(uint16_t(1064), error_code(run("SHOW PROXYCONGESTION main extra", bob)));
+  }
+
+  // Affected rows of an OK packet.
+  static uint64_t affected(const std::string& out) {
+    auto p = packets(out);
+    if (p.size() != 1 || p[0].empty() || p[0][0] != 0) return uint64_t(-1);
+    Reader r(p[0]);
+    r.u8();
+    return r.lenenc_int();
+  }
+
+  void kill_where() {
+    // Privileged tenants only.
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1227), error_code(run("KILL PROXYSESSION WHERE user = 'bob'", alice)));
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1227), error_code(run("EXPLAIN KILL PROXYSESSION WHERE user = 'bob'", alice)));
+    CPPUNIT_ASSERT(dir.sent.empty());
+    // EXPLAIN lists and kills nothing.
+    CPPUNIT_ASSERT_EQUAL(size_t(2), row_count(run("EXPLAIN KILL PROXYSESSION WHERE user = 'alice'", root)));
+    CPPUNIT_ASSERT_EQUAL(size_t(3), row_count(run("EXPLAIN KILL PROXYSESSION WHERE tenant = 'app'", root)));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("EXPLAIN KILL PROXYSESSION WHERE tenant='app' AND user != 'alice'", root)));
+    CPPUNIT_ASSERT_EQUAL(size_t(2), row_count(run("explain kill proxysession where user like 'AL%'", root)));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("EXPLAIN KILL PROXYSESSION WHERE user LIKE 'al%' LIMIT 1", root)));
+    CPPUNIT_ASSERT_EQUAL(size_t(2), row_count(run("EXPLAIN KILL PROXYSESSION WHERE user NOT LIKE 'al%'", root)));
+    // = is exact (user names are case-sensitive in MySQL).
+    CPPUNIT_ASSERT_EQUAL(size_t(0), row_count(run("EXPLAIN KILL PROXYSESSION WHERE user = 'ALICE'", root)));
+    CPPUNIT_ASSERT(dir.sent.empty());
+    // The kill: affected rows = sessions asked to end; never the caller itself.
+    admin::Caller alice_root = {0x80000001, "app", "alice", true};
+    std::string out = run("KILL PROXYSESSION WHERE user = 'alice'", alice_root);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1), affected(out));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), dir.sent.size());
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000004), dir.sent[0].cs_id);
+    CPPUNIT_ASSERT(dir.sent[0].type == control::RequestType::KillSession);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3), affected(run("KILL PROXYSESSION WHERE cluster = 'main' LIMIT 3", root)));
+    CPPUNIT_ASSERT_EQUAL(uint64_t(0), affected(run("KILL PROXYSESSION WHERE host = '10.9.9.9'", root)));
+    // db: NULL matches only IS NULL.
+    dir.sessions[1].has_db = 1;
+    set_field(dir.sessions[1].db, "shop");
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("EXPLAIN KILL PROXYSESSION WHERE db = 'shop'", root)));
+    CPPUNIT_ASSERT_EQUAL(size_t(0), row_count(run("EXPLAIN KILL PROXYSESSION WHERE db != 'shop'", root)));
+    CPPUNIT_ASSERT_EQUAL(size_t(3), row_count(run("EXPLAIN KILL PROXYSESSION WHERE db IS NULL", root)));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("EXPLAIN KILL PROXYSESSION WHERE db IS NOT NULL", root)));
+  }
+
+  void kill_where_numeric_fields() {
+    const int64_t now = view::now_us();
+    // alice: idle 100 s; bob: running a statement for 30 s inside a
+    // transaction 50 s old; carol: idle 5 s.
+    dir.sessions[0].state = 2;
+    dir.sessions[0].last_active_us = now - 100 * 1000000ll;
+    set_field(dir.sessions[0].command, "Sleep");
+    dir.sessions[1].state = 1;
+    dir.sessions[1].last_active_us = now - 30 * 1000000ll;
+    set_field(dir.sessions[1].command, "Query");
+    dir.sessions[1].in_trans = 1;
+    dir.sessions[1].trans_started_us = now - 50 * 1000000ll;
+    dir.sessions[2].state = 2;
+    dir.sessions[2].last_active_us = now - 5 * 1000000ll;
+    set_field(dir.sessions[2].command, "Sleep");
+    auto n = [&](const std::string& cond) { return row_count(run("EXPLAIN KILL PROXYSESSION WHERE " + cond, root)); };
+    CPPUNIT_ASSERT_EQUAL(size_t(1), n("idle_s > 60"));
+    CPPUNIT_ASSERT_EQUAL(size_t(2), n("idle_s >= 5"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), n("time_s > 20"));
+    CPPUNIT_ASSERT_EQUAL(size_t(0), n("time_s > 40"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), n("trans_s >= 50 AND in_trans = 1"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), n("in_trans = TRUE"));
+    CPPUNIT_ASSERT_EQUAL(size_t(3), n("in_trans = 0"));
+    CPPUNIT_ASSERT_EQUAL(size_t(3), n("in_trans <> 1"));
+    CPPUNIT_ASSERT_EQUAL(size_t(3), n("in_trans != 1"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), n("idle_s < 10 AND idle_s > 0"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), n("state = 'MCS_ACTIVE_READER'"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), n("command = 'Query'"));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), n("idle_s <= 5 and user = 'carol'"));
+  }
+
+  void kill_when_idle() {
+    std::string out = run("KILL PROXYSESSION 2147483650 WHEN IDLE TIMEOUT 30", root);
+    CPPUNIT_ASSERT(is_ok(out));
+    CPPUNIT_ASSERT(dir.sent.back().type == control::RequestType::KillWhenIdle);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(30), dir.sent.back().timeout_s);
+    CPPUNIT_ASSERT(is_ok(run("KILL PROXYSESSION 2147483650 WHEN IDLE", root)));
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0), dir.sent.back().timeout_s);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(2), affected(run("KILL PROXYSESSION WHERE user = 'alice' WHEN IDLE TIMEOUT 5", root)));
+    CPPUNIT_ASSERT(dir.sent.back().type == control::RequestType::KillWhenIdle);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(5), dir.sent.back().timeout_s);
+    // The caller's own session ends after this statement's answer.
+    dir.add(0x80000009, "sys", "root", 19, 9);
+    admin::After after;
+    CPPUNIT_ASSERT(is_ok(run("KILL PROXYSESSION 2147483657 WHEN IDLE", root, &after)));
+    CPPUNIT_ASSERT(after == admin::After::Continue);
+    CPPUNIT_ASSERT_EQUAL(uint32_t(0x80000009), dir.sent.back().cs_id);
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1227), error_code(run("KILL PROXYSESSION 2147483652 WHEN IDLE", alice)));
+  }
+
+  void where_parse_errors() {
+    auto msg = [&](const std::string& sql) {
+      sql::AdminStatement st = sql::parse_admin(sql);
+      return st.kind == sql::AdminStatement::Kind::Malformed ? st.error : std::string("(not malformed)");
+    };
+    CPPUNIT_ASSERT_EQUAL(uint16_t(1064), error_code(run("KILL PROXYSESSION WHERE", root)));
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE").find("expected a field (user, tenant") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE colour = 'x'").find("not 'colour'") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE user > 'x'").find("user takes =, != or LIKE") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE idle_s LIKE '1'").find("idle_s takes =, !=, <") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE user = bob").find("expected a quoted string after user") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE idle_s > 'x'").find("expected a whole number of seconds") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE user = 'a' OR user = 'b'").find("expected AND, LIMIT n, WHEN IDLE") !=
+                   std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE user = 'a' LIMIT x").find("expected a number after LIMIT") !=
+                   std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION 5 WHEN BUSY").find("expected IDLE after WHEN") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION 5 WHEN IDLE TIMEOUT 0").find("after TIMEOUT") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION 5 6 WHEN IDLE").find("expected KILL PROXYSESSION id [ss_id]") != std::string::npos);
+    CPPUNIT_ASSERT(msg("EXPLAIN KILL 5").find("EXPLAIN KILL takes PROXYSESSION WHERE") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE db IS 'x'").find("expected NULL or NOT NULL") != std::string::npos);
+    CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE user IS NULL").find("user takes =, != or LIKE") != std::string::npos);
+    // Any other EXPLAIN is the backend's.
+    CPPUNIT_ASSERT(sql::parse_admin("EXPLAIN SELECT 1").kind == sql::AdminStatement::Kind::None);
+    // myrelayctl's form: the conditions alone.
+    SessionFilter f;
+    std::string error;
+    CPPUNIT_ASSERT(sql::parse_session_filter("user = 'app' AND idle_s > 600 LIMIT 10", f, error));
+    CPPUNIT_ASSERT_EQUAL(std::string("user = 'app' AND idle_s > 600 LIMIT 10"), f.describe());
+    CPPUNIT_ASSERT(!sql::parse_session_filter("user = 'app' ; drop", f, error));
+    CPPUNIT_ASSERT(error.find("expected AND, LIMIT n or the end of the condition") != std::string::npos);
+    CPPUNIT_ASSERT(sql::parse_session_filter("host like '10.%' and db is not null", f, error));
+    CPPUNIT_ASSERT_EQUAL(std::string("host LIKE '10.%' AND db IS NOT NULL"), f.describe());
   }
 };
 

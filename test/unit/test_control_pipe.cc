@@ -28,12 +28,14 @@ class ControlPipeTest : public CppUnit::TestFixture {
     r.ss_id = 77;
     r.sender_pid = 4242;
     r.sender_cs_id = 0x80000001;
+    r.timeout_s = 30;
     return r;
   }
 
   static bool same(const Request& a, const Request& b) {
     return a.type == b.type && a.cs_id == b.cs_id && a.proxy_sessid == b.proxy_sessid &&
-           a.ss_id == b.ss_id && a.sender_pid == b.sender_pid && a.sender_cs_id == b.sender_cs_id;
+           a.ss_id == b.ss_id && a.sender_pid == b.sender_pid && a.sender_cs_id == b.sender_cs_id &&
+           a.timeout_s == b.timeout_s;
   }
 
  public:

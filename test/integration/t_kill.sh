@@ -1,0 +1,188 @@
+# Session control by condition (DESIGN section 5): KILL PROXYSESSION WHERE,
+# EXPLAIN KILL PROXYSESSION WHERE, KILL ... WHEN IDLE [TIMEOUT s], and
+# myrelayctl kill --where.  Each test runs its own myrelayd so that the
+# sessions it counts are its own.
+
+CTL=${MYRELAYCTL:-$(dirname "$MYRELAYD")/myrelayctl}
+
+# kq SQL: root@sys on the test's daemon, with the server's "Query OK, N rows
+# affected" lines (mariadb -vvv) kept.
+kq() { cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -vvv -e "$1" 2>&1; }
+# krows SQL: the rows of a result, as root.
+krows() { cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -e "$1" 2>&1; }
+affected() { sed -n 's/^Query OK, \([0-9]*\) rows\{0,1\} affected.*/\1/p' <<<"$1" | head -1; }
+
+# kill_daemon NAME: a daemon of its own; sessions opened with st_open go to it.
+kill_daemon() {
+  need_proxy
+  start_aux_daemon "$1"
+  ST_PORT=$AUX_PORT
+  CFG="$TT/$1.yaml"
+}
+
+# open_sessions PREFIX N: N idle sessions as ST_USER (default app), logged in.
+open_sessions() {
+  local i
+  for ((i = 1; i <= $2; i++)); do
+    st_open "$1$i"
+    st_run "$1$i" "query SELECT 1"
+  done
+}
+
+# session_gone ID: SHOW PROXYSESSION no longer lists session ID.
+session_gone() { ! krows "SHOW PROXYSESSION" | cut -f2 | grep -qx "$1"; }
+
+# session_ended NAME: the scripted session's connection is gone.
+session_ended() {
+  st_run "$1" "query SELECT 'still here'"
+  ! grep -q "still here" <<<"$OUT"
+}
+
+test_kill_where_sql() {
+  kill_daemon kw
+  open_sessions a 3
+  ST_USER=app2 ST_PASSWORD=$MR_APP2_PASSWORD open_sessions b 1
+  local out n
+  # EXPLAIN lists, kills nothing.
+  out=$(krows "EXPLAIN KILL PROXYSESSION WHERE user = 'app'")
+  n=$(grep -c . <<<"$out")
+  assert_eq 3 "$n" "EXPLAIN rows for user = 'app': $out"
+  assert_eq 3 "$(krows "EXPLAIN KILL PROXYSESSION WHERE user = 'app'" | grep -c .)" "EXPLAIN killed nothing"
+  assert_eq 4 "$(krows "EXPLAIN KILL PROXYSESSION WHERE tenant = 'app' AND state = 'MCS_KEEP_ALIVE'" | grep -c .)" \
+    "both users of tenant app, idle"
+  assert_eq 1 "$(krows "EXPLAIN KILL PROXYSESSION WHERE user LIKE 'APP_'" | grep -c .)" "LIKE ignores case"
+  # The caller is never included.
+  out=$(kq "KILL PROXYSESSION WHERE tenant = 'sys'")
+  assert_eq 0 "$(affected "$out")" "KILL WHERE tenant = 'sys' from sys: $out"
+  # The kill: affected rows = sessions killed; LIMIT bounds it.
+  out=$(kq "KILL PROXYSESSION WHERE user = 'app' AND host = '127.0.0.1' LIMIT 2")
+  assert_eq 2 "$(affected "$out")" "KILL WHERE ... LIMIT 2: $out"
+  one_left() { [ "$(krows "EXPLAIN KILL PROXYSESSION WHERE user = 'app'" | grep -c .)" = 1 ]; }
+  wait_until 5 one_left ||
+    fail "after the kill: $(krows "EXPLAIN KILL PROXYSESSION WHERE user = 'app'")"
+  session_ended a1 || fail "session a1 still answers"
+  session_ended a2 || fail "session a2 still answers"
+  st_run a3 "query SELECT 'a3 alive'"
+  assert_contains "$OUT" "a3 alive" "the session past the LIMIT"
+  st_run b1 "query SELECT 'b1 alive'"
+  assert_contains "$OUT" "b1 alive" "the other user's session"
+  # Unprivileged callers: 1227, even for their own user's sessions.
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -e "KILL PROXYSESSION WHERE user = 'app'" 2>&1)
+  assert_contains "$out" "ERROR 1227" "KILL PROXYSESSION WHERE by app"
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -e "EXPLAIN KILL PROXYSESSION WHERE user = 'app'" 2>&1)
+  assert_contains "$out" "ERROR 1227" "EXPLAIN KILL PROXYSESSION WHERE by app"
+  # Malformed: 1064 saying what was expected.
+  out=$(kq "KILL PROXYSESSION WHERE colour = 'red'")
+  assert_contains "$out" "ERROR 1064" "unknown field"
+  assert_contains "$out" "expected a field (user, tenant" "the message lists the fields"
+  out=$(kq "KILL PROXYSESSION WHERE idle_s > 'x'")
+  assert_contains "$out" "expected a whole number of seconds after idle_s" "numeric field"
+  st_run a3 "query SELECT 'a3 still alive'"
+  assert_contains "$OUT" "a3 still alive" "malformed statements killed nothing"
+  pid_alive "$AUX_PID" || fail "myrelayd died"
+}
+
+test_kill_where_time_fields() {
+  kill_daemon kt
+  open_sessions idle 1
+  st_open tx
+  st_run tx "query BEGIN" "query SELECT 1"
+  # A statement running for a while.
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(20)" >sleep.out 2>&1 &
+  local sleeper=$! out
+  sleep 2.2
+  assert_eq 1 "$(krows "EXPLAIN KILL PROXYSESSION WHERE in_trans = 1 AND trans_s >= 2" | grep -c .)" \
+    "the transaction open 2 s: $(krows "SHOW PROXYSESSION")"
+  assert_eq 0 "$(krows "EXPLAIN KILL PROXYSESSION WHERE trans_s > 60" | grep -c .)" "no transaction a minute old"
+  assert_eq 2 "$(krows "EXPLAIN KILL PROXYSESSION WHERE idle_s >= 2 AND tenant = 'app'" | grep -c .)" "idle 2 s"
+  assert_eq 1 "$(krows "EXPLAIN KILL PROXYSESSION WHERE time_s >= 2" | grep -c .)" "running 2 s"
+  out=$(kq "KILL PROXYSESSION WHERE time_s >= 2 AND command = 'Query'")
+  assert_eq 1 "$(affected "$out")" "kill of the running statement's session: $out"
+  wait_pid_gone "$sleeper" 5 || fail "the sleeping client still waits"
+  grep -q "ERROR" sleep.out || fail "the killed client saw no error: $(cat sleep.out)"
+  # The one in a transaction: killed, so its transaction is gone.
+  out=$(kq "KILL PROXYSESSION WHERE in_trans = 1")
+  assert_eq 1 "$(affected "$out")" "kill of the session in a transaction"
+  session_ended tx || fail "the session in a transaction still answers"
+  st_run idle1 "query SELECT 'idle alive'"
+  assert_contains "$OUT" "idle alive" "the idle session"
+}
+
+test_kill_when_idle() {
+  kill_daemon ki
+  dq "CREATE TABLE IF NOT EXISTS test.kill_idle (id INT PRIMARY KEY)" >/dev/null
+  dq "DELETE FROM test.kill_idle" >/dev/null
+  st_open tx
+  st_run tx "query BEGIN" "query INSERT INTO kill_idle VALUES (1)" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+  local id out
+  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  [ -n "$id" ] || fail "no cs_id: $OUT"
+  out=$(kq "KILL PROXYSESSION $id WHEN IDLE")
+  assert_contains "$out" "Query OK" "KILL ... WHEN IDLE answers OK"
+  assert_eq "kill_pending	true" "$(krows "SHOW PROXYSESSION ATTRIBUTE $id LIKE 'kill_pending'" | cut -f1,2)" \
+    "ATTRIBUTE shows the pending kill"
+  # Still inside its transaction: it goes on.
+  st_run tx "query INSERT INTO kill_idle VALUES (2)" "query SELECT COUNT(*) FROM kill_idle"
+  assert_contains "$OUT" "2" "statements inside the transaction still run: $OUT"
+  st_run tx "query COMMIT"
+  wait_until 5 session_ended tx || fail "the session still answers after its COMMIT"
+  assert_eq 2 "$(dq "SELECT COUNT(*) FROM test.kill_idle")" "the transaction was committed, not broken"
+  # An idle session ends at once.
+  st_open idle
+  st_run idle "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  kq "KILL PROXYSESSION $id WHEN IDLE" >/dev/null
+  wait_until 5 session_ended idle || fail "an idle session was not ended at once"
+  # TIMEOUT: a transaction that never ends is killed then, and rolls back.
+  st_open stuck
+  st_run stuck "query BEGIN" "query INSERT INTO kill_idle VALUES (3)" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  local t0 ms
+  t0=$(now_ms)
+  kq "KILL PROXYSESSION $id WHEN IDLE TIMEOUT 2" >/dev/null
+  wait_until 10 session_gone "$id" ||
+    fail "the session was still there 10 s after WHEN IDLE TIMEOUT 2"
+  ms=$(($(now_ms) - t0))
+  [ "$ms" -ge 1800 ] || fail "killed after $ms ms, before its TIMEOUT 2"
+  echo "INFO: WHEN IDLE TIMEOUT 2 ended a session stuck in a transaction after $ms ms"
+  row3_gone() { [ "$(dq "SELECT COUNT(*) FROM test.kill_idle WHERE id = 3")" = 0 ]; }
+  wait_until 5 row3_gone || fail "the stuck transaction's row is there: it was not rolled back"
+  # WHERE ... WHEN IDLE.
+  ST_USER=app2 ST_PASSWORD=$MR_APP2_PASSWORD open_sessions w 2
+  out=$(kq "KILL PROXYSESSION WHERE user = 'app2' WHEN IDLE")
+  assert_eq 2 "$(affected "$out")" "KILL WHERE ... WHEN IDLE: $out"
+  wait_until 5 session_ended w1 || fail "w1 still answers"
+  wait_until 5 session_ended w2 || fail "w2 still answers"
+  pid_alive "$AUX_PID" || fail "myrelayd died"
+}
+
+test_ctl_kill_where() {
+  kill_daemon kc
+  [ -x "$CTL" ] || fail "$CTL is not built"
+  open_sessions c 2
+  ST_USER=app2 ST_PASSWORD=$MR_APP2_PASSWORD open_sessions d 1
+  local out rc
+  out=$("$CTL" -c "$CFG" kill --where "user = 'app'" --dry-run 2>&1)
+  assert_contains "$out" "2 sessions would be killed (dry run: none was)" "dry run: $out"
+  st_run c1 "query SELECT 'c1 alive'"
+  assert_contains "$OUT" "c1 alive" "a dry run kills nothing"
+  out=$("$CTL" -c "$CFG" kill --where "user = 'app' AND idle_s >= 0" 2>&1)
+  rc=$?
+  assert_eq 0 "$rc" "myrelayctl kill --where exit status: $out"
+  assert_contains "$out" "2 sessions killed" "kill --where: $out"
+  session_ended c1 || fail "c1 still answers"
+  session_ended c2 || fail "c2 still answers"
+  st_run d1 "query SELECT 'd1 alive'"
+  assert_contains "$OUT" "d1 alive" "the other user's session"
+  # A malformed condition: a usage error (1) saying what was expected.
+  out=$("$CTL" -c "$CFG" kill --where "user == 'x'" 2>&1)
+  rc=$?
+  assert_eq 1 "$rc" "exit status of a malformed condition: $out"
+  assert_contains "$out" "expected a quoted string after user" "the message"
+  out=$("$CTL" -c "$CFG" kill 5 --where "user = 'x'" 2>&1)
+  assert_eq 1 "$?" "an id and --where: $out"
+  # --when-idle through the control pipe.
+  out=$("$CTL" -c "$CFG" kill --where "user = 'app2'" --when-idle 2>&1)
+  assert_contains "$out" "1 session asked to end when idle" "--when-idle: $out"
+  wait_until 5 session_ended d1 || fail "d1 still answers after kill --when-idle"
+}
