@@ -27,7 +27,7 @@ constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
 // 2: sessions' state (restorable, last insert id, prepared statements) and
 // their variables area.
 // 3: the backend servers' health (ServerEntry).  4: each slot's statement area.
-// 5: a session's transaction start and pending graceful kill.
+// 5: a session's transaction start and pending graceful kill; the kill log.
 constexpr uint32_t kLayoutVersion = 5;
 
 constexpr size_t kNameLen = 64;       // cluster, tenant, user
@@ -76,7 +76,11 @@ struct Header {
   uint64_t servers_offset;    // the ServerEntry table
   uint32_t server_count;
   uint32_t server_entry_size; // sizeof(ServerEntry)
-  std::atomic<uint64_t> reserved[4];
+  uint64_t kills_offset;      // the kill log: KillEntry[kill_count], a ring
+  uint32_t kill_count;
+  uint32_t kill_entry_size;   // sizeof(KillEntry)
+  std::atomic<uint64_t> kill_next;  // entries ever written; the next goes to kill_next % kill_count
+  std::atomic<uint64_t> reserved[1];
 };
 
 // Counters of one worker; only that worker adds to them (relaxed atomics).
@@ -99,8 +103,9 @@ struct WorkerCounters {
   std::atomic<uint64_t> causal_waits;         // MASTER_GTID_WAITs before a causal read
   std::atomic<uint64_t> causal_read_fallbacks;  // causal reads that ran on the primary instead
   std::atomic<uint64_t> reserved[2];          // zero
+  std::atomic<uint64_t> kills_by_reason[16];  // kill log entries by KillReason
 };
-static_assert(sizeof(WorkerCounters) == 19 * 8, "WorkerCounters keeps layout v1's size");
+static_assert(sizeof(WorkerCounters) == 35 * 8, "WorkerCounters: 19 words until layout v4, the kill reasons since v5");
 
 struct WorkerInfo {
   int32_t index;
@@ -272,6 +277,67 @@ struct ServerEntry {
   std::atomic<uint32_t> routing;          // ServerRouting bits (the checker stores them)
   std::atomic<int64_t> server_sessions;   // open server sessions to it, of every worker (fetch_add)
   std::atomic<uint64_t> words[kServerWords];
+};
+
+// ---- The kill log: every session end that was not the client's own quit ----
+
+// Why a session (or its statement, or one server session) was ended.
+enum class KillReason : uint8_t {
+  Kill = 1,                  // KILL [CONNECTION] / KILL PROXYSESSION / myrelayctl kill
+  KillWhenIdle = 2,          // ... WHEN IDLE, at the session's idle moment
+  KillWhenIdleTimeout = 3,   // ... WHEN IDLE TIMEOUT s, not idle in time
+  KillServerSession = 4,     // KILL PROXYSESSION id ss_id: the session went on
+  KillQuery = 5,             // KILL QUERY: the statement stopped, the session went on
+  ClientIdleTimeout = 6,     // timeouts.client_idle_s
+  IdleInTransaction = 7,     // timeouts.idle_in_transaction_s
+  StatementTimeout = 8,      // timeouts.statement_ms: the statement stopped
+  Shutdown = 9,              // the drain at shutdown
+  BackendLost = 10,          // its backend went away in the middle of a command
+  StateLost = 11,            // its server session went, with state that cannot be carried
+};
+constexpr size_t kKillReasonCount = 12;  // reasons are 1..11
+
+// What became of the statement the target was running on a backend.
+enum class BackendStop : uint8_t {
+  NoStatement = 0,  // none was running
+  KillSent = 1,     // KILL QUERY sent on a side connection
+  Confirmed = 2,    // the backend answered: the statement stopped
+  Escalated = 3,    // it did not stop in time: KILL CONNECTION sent
+  Failed = 4,       // the side connection could not do it
+};
+
+constexpr size_t kKillTextLen = 160;  // the statement, cut there
+
+struct KillRecord {
+  int64_t time_us;        // CLOCK_REALTIME
+  uint64_t proxy_sessid;
+  uint32_t cs_id;
+  uint32_t by_cs_id;      // the killing SQL session, or 0
+  int32_t by_pid;         // myrelayctl's pid, or 0
+  int32_t by_uid;         // its uid, or -1
+  uint8_t reason;         // KillReason
+  uint8_t backend;        // BackendStop
+  uint16_t host_port;
+  uint32_t pad;
+  int64_t statement_ms;   // how long the statement had run, -1: none ran
+  int64_t trans_ms;       // the open transaction's age, -1: none was open
+  char user[kNameLen];
+  char tenant[kNameLen];
+  char host_ip[kIpLen];
+  char by[kNameLen * 2];  // "user@tenant" of the killer, or the timeout's name
+  char statement[kKillTextLen];
+};
+static_assert(std::is_trivially_copyable_v<KillRecord> && sizeof(KillRecord) % 8 == 0, "copied in words");
+
+// A ring entry: written by any worker under its changecount (a writer
+// takes it from even to odd with a compare-and-swap), read like a slot.
+// words[0] is the entry's number plus one (0: never written), so a reader
+// knows an entry that was overwritten since it looked; the record follows.
+constexpr size_t kKillEntryWords = 1 + sizeof(KillRecord) / 8;
+struct KillEntry {
+  std::atomic<uint32_t> changecount;
+  uint32_t pad;
+  std::atomic<uint64_t> words[kKillEntryWords];
 };
 
 }  // namespace myrelay::shm

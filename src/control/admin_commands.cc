@@ -247,6 +247,7 @@ bool send_request(Context& cx, const shm::SessionRecord& r, control::RequestType
   req.ss_id = ss_id;
   req.sender_pid = cx.directory.pid();
   req.sender_cs_id = cx.caller.cs_id;
+  req.sender_slot = cx.caller.slot;
   std::string error;
   if (cx.directory.send(r, req, error)) return true;
   LOG_WARN("cs_id=%u: %s of %u failed: %s", cx.caller.cs_id, control::request_type_name(type), r.cs_id,
@@ -357,6 +358,20 @@ After explain_kill_where(Context& cx) {
   return After::Continue;
 }
 
+// SHOW PROXYKILLS [LIMIT n]: the kill log, newest first; privileged tenants
+// see every entry, others those of their own tenant and user's sessions.
+After show_kills(Context& cx) {
+  std::vector<ColumnDef> cols = columns(view::kill_columns(), view::kill_column_is_numeric, kNumFlag);
+  std::vector<TextRow> rows;
+  const size_t limit = cx.st.has_limit ? size_t(std::min<uint64_t>(cx.st.limit, SIZE_MAX)) : SIZE_MAX;
+  auto kills = cx.directory.kills(limit, [&](const shm::KillRecord& r) {
+    return cx.caller.privileged || (get_field(r.tenant) == cx.caller.tenant && get_field(r.user) == cx.caller.user);
+  });
+  for (const auto& r : kills) rows.push_back(view::kill_row(r));
+  cx.result(cols, rows);
+  return After::Continue;
+}
+
 struct Command {
   Kind kind;
   bool privileged_only;  // refused with 1227 to other tenants
@@ -376,6 +391,7 @@ const Command kCommands[] = {
     {Kind::KillQueryUser, false, kill_query_user_cmd},
     {Kind::ShowProcesslist, false, show_processlist},
     {Kind::ShowCongestion, false, show_congestion},
+    {Kind::ShowKills, false, show_kills},
 };
 
 }  // namespace

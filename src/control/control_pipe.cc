@@ -60,6 +60,7 @@ void encode(const Request& r, uint8_t out[kRecordSize]) {
   put32(out + 28, uint32_t(r.sender_pid));
   put32(out + 32, r.sender_cs_id);
   put32(out + 36, r.timeout_s);
+  put32(out + 40, uint32_t(r.sender_slot + 1));
   put32(out + 60, fnv1a(out, 60));
 }
 
@@ -108,6 +109,7 @@ bool Decoder::next(Request& out) {
     out.sender_pid = int32_t(get32(p + 28));
     out.sender_cs_id = get32(p + 32);
     out.timeout_s = get32(p + 36);
+    out.sender_slot = int32_t(get32(p + 40)) - 1;
     off_ += kRecordSize;
     return true;
   }

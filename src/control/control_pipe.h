@@ -33,10 +33,11 @@ struct Request {
   int32_t sender_pid = 0;
   uint32_t sender_cs_id = 0;  // 0 when not from a SQL session
   uint32_t timeout_s = 0;     // KillWhenIdle: a plain kill after this (0: none)
+  int32_t sender_slot = -1;   // the killing SQL session's slot, for the kill log's "who"
 };
 
 // 64 bytes: magic, version, type, cs_id, proxy_sessid, ss_id, sender pid and
-// cs_id, timeout_s, reserved zeros, FNV-1a checksum of the first 60 bytes.
+// cs_id, timeout_s, sender_slot + 1, reserved zeros, FNV-1a checksum of the first 60 bytes.
 void encode(const Request& r, uint8_t out[kRecordSize]);
 
 // Reassembles records from whatever read() returned.

@@ -39,4 +39,9 @@ bool ShmSessionDirectory::statement(const shm::SessionRecord& r, view::Statement
   return true;
 }
 
+std::vector<shm::KillRecord> ShmSessionDirectory::kills(
+    size_t limit, const std::function<bool(const shm::KillRecord&)>& keep) const {
+  return table_.recent_kills(limit, keep);
+}
+
 }  // namespace myrelay

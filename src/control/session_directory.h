@@ -5,6 +5,7 @@
 // myrelayctl sees; unit tests use a fake one.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ class SessionDirectory {
     int64_t server_sessions;
   };
   virtual std::vector<Server> servers() const = 0;
+  // The kill log, newest first: at most `limit` entries that `keep` accepts.
+  virtual std::vector<shm::KillRecord> kills(size_t limit,
+                                             const std::function<bool(const shm::KillRecord&)>& keep) const = 0;
 };
 
 class ShmSessionDirectory : public SessionDirectory {
@@ -51,6 +55,8 @@ class ShmSessionDirectory : public SessionDirectory {
   int pid() const override { return pid_; }
   std::vector<Server> servers() const override;
   bool statement(const shm::SessionRecord& r, view::StatementInfo& out) const override;
+  std::vector<shm::KillRecord> kills(size_t limit,
+                                     const std::function<bool(const shm::KillRecord&)>& keep) const override;
 
  private:
   const ShmTable& table_;

@@ -3,6 +3,7 @@
 
 #include <sys/time.h>
 
+#include <cstdio>
 #include <ctime>
 
 #include "control/shm_table.h"
@@ -93,6 +94,55 @@ std::vector<Variable> session_variables(std::string_view area) {
     pos = value_end + 1;
   }
   return out;
+}
+
+const char* kill_reason_name(uint8_t reason) {
+  static const char* const names[kKillReasonCount] = {
+      "unknown",        "kill",        "kill_when_idle", "kill_when_idle_timeout", "kill_server_session",
+      "kill_query",     "client_idle_timeout", "idle_in_transaction_timeout", "statement_timeout",
+      "shutdown",       "backend_lost", "state_lost"};
+  return reason < kKillReasonCount ? names[reason] : "unknown";
+}
+
+const char* backend_stop_name(uint8_t stop) {
+  static const char* const names[] = {"none running", "kill query sent", "confirmed stopped", "escalated to kill connection",
+                                      "not stopped"};
+  return stop < sizeof(names) / sizeof(names[0]) ? names[stop] : "unknown";
+}
+
+const std::vector<std::string>& kill_columns() {
+  static const std::vector<std::string> cols = {"time",      "Id",           "proxy_sessid", "User",     "Tenant",
+                                                "Host",      "reason",       "by",           "by_cs_id", "by_pid",
+                                                "statement", "statement_ms", "trans_ms",     "backend"};
+  return cols;
+}
+
+bool kill_column_is_numeric(size_t i) { return i == 1 || i == 2 || i == 8 || i == 9 || i == 11 || i == 12; }
+
+std::vector<std::optional<std::string>> kill_row(const KillRecord& r) {
+  char when[40];
+  time_t secs = time_t(r.time_us / 1000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  size_t n = strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  snprintf(when + n, sizeof when - n, ".%03d", int(r.time_us / 1000 % 1000));
+  auto opt_num = [](int64_t v, bool present) {
+    return present ? std::optional<std::string>(std::to_string(v)) : std::nullopt;
+  };
+  return {std::string(when),
+          std::to_string(r.cs_id),
+          std::to_string(r.proxy_sessid),
+          get_field(r.user),
+          get_field(r.tenant),
+          get_field(r.host_ip) + ":" + std::to_string(r.host_port),
+          std::string(kill_reason_name(r.reason)),
+          get_field(r.by),
+          opt_num(r.by_cs_id, r.by_cs_id != 0),
+          opt_num(r.by_pid, r.by_pid != 0),
+          r.statement_ms >= 0 ? std::optional<std::string>(get_field(r.statement)) : std::nullopt,
+          opt_num(r.statement_ms, r.statement_ms >= 0),
+          opt_num(r.trans_ms, r.trans_ms >= 0),
+          std::string(backend_stop_name(r.backend))};
 }
 
 int64_t now_us() {

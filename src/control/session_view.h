@@ -55,6 +55,15 @@ const std::vector<std::string>& congestion_columns();
 bool congestion_column_is_numeric(size_t i);
 std::vector<std::optional<std::string>> congestion_row(const shm::ServerHealthRecord& rec, int64_t server_sessions);
 
+// The kill log's words: a KillReason's name ("kill", "client_idle_timeout",
+// ...), and what became of the statement on the backend.
+const char* kill_reason_name(uint8_t reason);
+const char* backend_stop_name(uint8_t stop);
+// SHOW PROXYKILLS and myrelayctl kills.
+const std::vector<std::string>& kill_columns();
+bool kill_column_is_numeric(size_t i);
+std::vector<std::optional<std::string>> kill_row(const shm::KillRecord& r);
+
 int64_t now_us();
 
 }  // namespace myrelay::view

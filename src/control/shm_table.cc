@@ -1,6 +1,7 @@
 // The shared-memory session table (see shm_table.h and shm_layout.h).
 #include "control/shm_table.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -79,6 +80,11 @@ ServerEntry* ShmTable::server(uint32_t i) const {
                                         size_t(i) * header_->server_entry_size);
 }
 
+KillEntry* ShmTable::kill_entry(uint32_t i) const {
+  return reinterpret_cast<KillEntry*>(static_cast<char*>(base_) + header_->kills_offset +
+                                      size_t(i) * header_->kill_entry_size);
+}
+
 Slot* ShmTable::slot(uint32_t i) const {
   return reinterpret_cast<Slot*>(static_cast<char*>(base_) + header_->slots_offset +
                                  size_t(i) * header_->slot_size);
@@ -130,7 +136,9 @@ std::unique_ptr<ShmTable> ShmTable::create(const CreateOptions& opts, std::strin
   size_t workers_off = align64(sizeof(Header));
   size_t slots_off = align64(workers_off + opts.worker_count * sizeof(WorkerInfo));
   size_t servers_off = align64(slots_off + size_t(opts.slot_count) * sizeof(Slot));
-  t->size_ = servers_off + size_t(opts.server_count) * sizeof(ServerEntry);
+  size_t kills_off = align64(servers_off + size_t(opts.server_count) * sizeof(ServerEntry));
+  const uint32_t kill_count = std::max<uint32_t>(opts.kill_log_size, 1);
+  t->size_ = kills_off + size_t(kill_count) * sizeof(KillEntry);
   try {
     // Owner read-write; the admin group may read (it never writes here).
     mode_t mode = opts.admin_gid != gid_t(-1) ? 0640 : 0600;
@@ -172,6 +180,9 @@ std::unique_ptr<ShmTable> ShmTable::create(const CreateOptions& opts, std::strin
   h->servers_offset = servers_off;
   h->server_count = opts.server_count;
   h->server_entry_size = sizeof(ServerEntry);
+  h->kills_offset = kills_off;
+  h->kill_count = kill_count;
+  h->kill_entry_size = sizeof(KillEntry);
   h->pid = getpid();
   h->proxy_id = opts.proxy_id;
   h->start_time = uint64_t(time(nullptr));
@@ -246,6 +257,8 @@ std::unique_ptr<ShmTable> ShmTable::attach(const std::string& name, AttachError&
   };
   if (h->header_size != sizeof(Header) || h->worker_info_size != sizeof(WorkerInfo) ||
       h->slot_size != sizeof(Slot) || h->server_entry_size != sizeof(ServerEntry) ||
+      h->kill_entry_size != sizeof(KillEntry) || h->kill_count == 0 ||
+      !region_ok(h->kills_offset, h->kill_count, h->kill_entry_size) ||
       !region_ok(h->servers_offset, h->server_count, h->server_entry_size) ||
       !region_ok(h->slots_offset, h->slot_count, h->slot_size) ||
       !region_ok(h->workers_offset, h->worker_count, h->worker_info_size)) {
@@ -477,6 +490,46 @@ std::vector<SessionRecord> ShmTable::snapshot() const {
     if (read_record(s, rec) && rec.in_use) v.push_back(rec);
   }
   return v;
+}
+
+// ---- the kill log ----
+
+void ShmTable::record_kill(const KillRecord& rec) {
+  const uint64_t seq = header_->kill_next.fetch_add(1, std::memory_order_relaxed);
+  KillEntry* e = kill_entry(uint32_t(seq % header_->kill_count));
+  // Another writer on the same entry (the ring came round during its write):
+  // wait for it, then take the entry from even to odd.
+  uint32_t c = e->changecount.load(std::memory_order_relaxed);
+  for (;;) {
+    if (c & 1) {
+      sched_yield();
+      c = e->changecount.load(std::memory_order_relaxed);
+      continue;
+    }
+    if (e->changecount.compare_exchange_weak(c, c + 1, std::memory_order_acquire, std::memory_order_relaxed)) break;
+  }
+  std::atomic_thread_fence(std::memory_order_release);
+  uint64_t words[kKillEntryWords];
+  words[0] = seq + 1;
+  memcpy(words + 1, &rec, sizeof rec);
+  for (size_t i = 0; i < kKillEntryWords; ++i) e->words[i].store(words[i], std::memory_order_relaxed);
+  e->changecount.store(c + 2, std::memory_order_release);
+}
+
+std::vector<KillRecord> ShmTable::recent_kills(size_t limit, const std::function<bool(const KillRecord&)>& keep) const {
+  std::vector<KillRecord> out;
+  const uint64_t next = header_->kill_next.load(std::memory_order_acquire);
+  const uint64_t count = header_->kill_count;
+  for (uint64_t s = next; s > 0 && next - s < count && out.size() < limit; --s) {
+    const KillEntry* e = kill_entry(uint32_t((s - 1) % count));
+    uint64_t words[kKillEntryWords];
+    bool ok = load_words(e->changecount, e->words, words, [] { return kKillEntryWords; }, 1000);
+    if (!ok || words[0] != s) continue;  // being rewritten, or overwritten since
+    KillRecord r;
+    memcpy(&r, words + 1, sizeof r);
+    if (!keep || keep(r)) out.push_back(r);
+  }
+  return out;
 }
 
 }  // namespace myrelay

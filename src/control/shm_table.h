@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +65,7 @@ class ShmTable {
     std::string version;
     gid_t admin_gid = gid_t(-1);  // -1: no admin group
     uint32_t server_count = shm::kMaxServers;
+    uint32_t kill_log_size = 1000;  // proxy.kill_log_size
   };
   // Daemon side.  Replaces a segment left by a dead daemon; refuses (with its
   // pid in the message) one that belongs to a live daemon.
@@ -139,6 +141,13 @@ class ShmTable {
 
   // Every slot in use, copied consistently.
   std::vector<shm::SessionRecord> snapshot() const;
+
+  // The kill log.  Any thread may add an entry (the oldest is overwritten);
+  // readers get the newest first, at most `limit`, each copied consistently.
+  void record_kill(const shm::KillRecord& rec);
+  std::vector<shm::KillRecord> recent_kills(size_t limit,
+                                            const std::function<bool(const shm::KillRecord&)>& keep = nullptr) const;
+  shm::KillEntry* kill_entry(uint32_t i) const;
 
  private:
   ShmTable() = default;

@@ -392,6 +392,17 @@ AdminStatement parse_admin(std::string_view sql) {
       st.kind = AdminStatement::Kind::ShowProcesslist;
       return st;
     }
+    if (what.type == Token::Word && what.text == "PROXYKILLS") {
+      if (is_word(lx.peek(), "LIMIT")) {
+        lx.next();
+        Token n = lx.next();
+        if (!parse_number(n, st.limit)) return malformed("expected a number after SHOW PROXYKILLS LIMIT, not " + shown(n));
+        st.has_limit = true;
+      }
+      if (!at_statement_end(lx)) return malformed("expected SHOW PROXYKILLS [LIMIT n]");
+      st.kind = AdminStatement::Kind::ShowKills;
+      return st;
+    }
     if (what.type == Token::Word && what.text == "PROXYCONGESTION") {
       Token name = lx.peek();
       if (name.type == Token::Word || name.type == Token::String) {  // main, 'main-2'

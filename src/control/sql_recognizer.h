@@ -36,6 +36,7 @@ struct AdminStatement {
     ShowProcesslist,   // SHOW [FULL] PROCESSLIST: the proxy's sessions
     ShowWarnings,      // SHOW WARNINGS [LIMIT n]: ours only after a proxy statement left notes
     ShowCongestion,    // SHOW PROXYCONGESTION [cluster]: the backend servers' health
+    ShowKills,         // SHOW PROXYKILLS [LIMIT n]: the kill log
   };
   Kind kind = Kind::None;
   bool has_id = false;
@@ -48,6 +49,8 @@ struct AdminStatement {
   std::string host;  // KILL USER name@host; empty: any
   std::string cluster;  // SHOW PROXYCONGESTION cluster; empty: every cluster
   SessionFilter filter;  // KillWhere, ExplainKillWhere
+  bool has_limit = false;  // SHOW PROXYKILLS LIMIT n
+  uint64_t limit = 0;
   bool when_idle = false;      // WHEN IDLE: at the session's next idle moment outside a transaction
   uint32_t idle_timeout_s = 0;  // WHEN IDLE TIMEOUT s (0: none): then a plain kill
   std::string error;

@@ -168,6 +168,16 @@ int cmd_metrics(const Options&, const ShmTable& t) {
     for (const auto& w : s.workers)
       sample(out, kCounters[c].metric, "worker=\"" + std::to_string(w.index) + "\"", w.values[c]);
   }
+  // The kill log's entries by reason, summed over the workers.
+  family(out, "myrelay_kills_by_reason_total",
+         "Kill log entries by reason: session ends that were not the client's own quit, and stopped statements.",
+         false);
+  for (size_t r = 1; r < shm::kKillReasonCount; ++r) {
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < h.worker_count; ++w)
+      n += t.worker(w)->counters.kills_by_reason[r].load(std::memory_order_relaxed);
+    sample(out, "myrelay_kills_by_reason_total", std::string("reason=\"") + view::kill_reason_name(uint8_t(r)) + "\"", n);
+  }
   // Per backend server: what the health checker found.
   auto servers = t.servers();
   struct Gauge {
@@ -232,6 +242,31 @@ int cmd_servers(const Options& o, const ShmTable& t) {
   }
   Json j;
   j.begin_object().key("servers");
+  json_rows(j, table);
+  j.end_object();
+  print_json(j);
+  return kOk;
+}
+
+// ---------------------------------------------------------------- kills
+
+// The kill log, newest first, as SHOW PROXYKILLS prints it.
+int cmd_kills(const Options& o, const ShmTable& t) {
+  Table table;
+  table.columns = view::kill_columns();
+  for (size_t c = 0; c < table.columns.size(); ++c) table.numeric.push_back(view::kill_column_is_numeric(c));
+  auto kills = t.recent_kills(o.limit ? size_t(o.limit) : SIZE_MAX, [&](const shm::KillRecord& r) {
+    return (!o.user || get_field(r.user) == *o.user) && (!o.tenant || get_field(r.tenant) == *o.tenant);
+  });
+  for (const auto& r : kills) table.rows.push_back(view::kill_row(r));
+  if (!o.json) {
+    if (!table.rows.empty()) print_table(stdout, table);
+    print_row_count(table.rows.size());
+    return kOk;
+  }
+  table.numeric[2] = false;  // proxy_sessid stays a string: it is wider than 2^53
+  Json j;
+  j.begin_object().key("kill_log_size").num_i(t.header()->kill_count).key("kills");
   json_rows(j, table);
   j.end_object();
   print_json(j);

@@ -57,6 +57,7 @@ struct Options {
   bool dry_run = false;               // kill --where ... --dry-run
   bool when_idle = false;             // kill ... --when-idle
   uint32_t idle_timeout_s = 0;        // kill ... --when-idle --idle-timeout S
+  uint64_t limit = 0;                 // kills --limit N (0: all)
   double timeout_s = 2.0;
   double interval_s = 1.0;
   long count = -1;  // -1: unbounded
@@ -310,5 +311,6 @@ int cmd_stats(const Options& o, const ShmTable& t);
 int cmd_metrics(const Options& o, const ShmTable& t);
 int cmd_top(const Options& o, const ShmTable& t);
 int cmd_servers(const Options& o, const ShmTable& t);
+int cmd_kills(const Options& o, const ShmTable& t);
 
 }  // namespace myrelay::ctl

@@ -31,6 +31,10 @@ void usage(FILE* out) {
           "                      over user, tenant, cluster, host, db, state, command\n"
           "                      (=, !=, LIKE) and in_trans, idle_s, time_s, trans_s\n"
           "                      (=, !=, <, <=, >, >=); --dry-run lists them instead\n"
+          "  kills               the kill log, newest first, as SHOW PROXYKILLS prints\n"
+          "                      it: every session end that was not the client's own\n"
+          "                      quit, and stopped statements (--limit N, --user U,\n"
+          "                      --tenant T)\n"
           "  servers             the backend servers' health, as SHOW PROXYCONGESTION\n"
           "                      prints it (--cluster C: one cluster's)\n"
           "  stats               per-worker and global counters\n"
@@ -121,7 +125,7 @@ int bad_usage(const std::string& msg) {
 // Parses argv into `o`; returns -1 to go on, else the exit status.
 int parse_options(int argc, char** argv, Options& o) {
   enum { kUser = 256, kTenant, kCluster, kState, kWorker, kLike, kTimeout, kVariables, kWhere, kDryRun, kWhenIdle,
-         kIdleTimeout };
+         kIdleTimeout, kLimit };
   static const option longopts[] = {
       {"config", required_argument, nullptr, 'c'}, {"shm", required_argument, nullptr, 's'},
       {"json", no_argument, nullptr, 'j'},         {"user", required_argument, nullptr, kUser},
@@ -136,6 +140,7 @@ int parse_options(int argc, char** argv, Options& o) {
       {"dry-run", no_argument, nullptr, kDryRun},
       {"when-idle", no_argument, nullptr, kWhenIdle},
       {"idle-timeout", required_argument, nullptr, kIdleTimeout},
+      {"limit", required_argument, nullptr, kLimit},
       {"interval", required_argument, nullptr, 'i'}, {"count", required_argument, nullptr, 'n'},
       {"version", no_argument, nullptr, 'V'},      {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -178,6 +183,9 @@ int parse_options(int argc, char** argv, Options& o) {
         break;
       }
       case kDryRun: o.dry_run = true; break;
+      case kLimit:
+        if (!parse_u64(arg, o.limit) || o.limit == 0) return bad_usage("--limit: not a positive number: '" + arg + "'");
+        break;
       case kWhenIdle: o.when_idle = true; break;
       case kIdleTimeout:
         if (!parse_u64(arg, n) || n < 1 || n > 31536000)
@@ -229,6 +237,7 @@ int run(int argc, char** argv) {
       {"kill", cmd_kill, 0, 2, false,
        "kill ID [SS_ID] [--timeout SECS] [--when-idle [--idle-timeout SECS]] | kill --where COND [--dry-run]"},
       {"servers", cmd_servers, 0, 0, true, "servers [--cluster C]"},
+      {"kills", cmd_kills, 0, 0, true, "kills [--limit N] [--user U] [--tenant T]"},
       {"stats", cmd_stats, 0, 0, true, "stats"},
       {"metrics", cmd_metrics, 0, 0, false, "metrics"},
       {"top", cmd_top, 0, 0, false, "top [--interval SECS] [--count N] [filters]"},
@@ -248,7 +257,8 @@ int run(int argc, char** argv) {
     uint64_t v;
     if (!parse_u64(o.args[i], v)) return bad_usage("not an id: '" + o.args[i] + "'");
   }
-  if (o.json && !cmd->json) return bad_usage("--json applies to sessions, session, servers and stats");
+  if (o.json && !cmd->json) return bad_usage("--json applies to sessions, session, servers, kills and stats");
+  if (o.limit && cmd->run != cmd_kills) return bad_usage("--limit applies to kills");
   if (o.variables && cmd->run != cmd_session) return bad_usage("--variables applies to session");
   if ((o.where || o.dry_run || o.when_idle || o.idle_timeout_s) && cmd->run != cmd_kill)
     return bad_usage("--where, --dry-run, --when-idle and --idle-timeout apply to kill");

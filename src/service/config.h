@@ -127,6 +127,8 @@ struct Config {
   // Bytes of each session's current statement that SHOW PROXYSESSION
   // ATTRIBUTE and myrelayctl show (shm::kStatementBytes at most); 0 = none.
   int statement_text_bytes = 256;
+  // Entries the kill log keeps in shared memory (the newest; fixed at start).
+  int kill_log_size = 1000;
   // Idle server sessions each worker keeps for reuse after their clients
   // quit (reset, then given to the next login with COM_CHANGE_USER); 0 = off.
   int server_pool_size = 0;

@@ -137,6 +137,7 @@ bool Proxy::setup_shm(std::string& error) {
   opts.listen = cfg->listen.str();
   opts.version = MYRELAY_VERSION;
   opts.admin_gid = admin_gid;
+  opts.kill_log_size = uint32_t(cfg->kill_log_size);
   shm_ = ShmTable::create(opts, error);
   if (!shm_) return false;
   directory_ = std::make_unique<ShmSessionDirectory>(*shm_, pid_);

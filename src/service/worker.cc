@@ -2,6 +2,7 @@
 #include "service/worker.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "control/backend_killer.h"
+#include "control/session_view.h"
 #include "control/shm_table.h"
 #include "service/log.h"
 #include "service/proxy.h"
@@ -230,6 +232,37 @@ void Worker::accept_connection(InboxItem& c) {
   s->start();
 }
 
+// Who sent a kill request: the SQL session's user@tenant from its slot (if
+// it still holds that session), or myrelayctl's pid and uid.
+KilledBy Worker::killer_of(const control::Request& req) const {
+  KilledBy by;
+  if (req.sender_cs_id) {
+    by.cs_id = req.sender_cs_id;
+    shm::SessionRecord rec;
+    if (req.sender_slot >= 0 && uint32_t(req.sender_slot) < proxy_.shm().slot_count() &&
+        ShmTable::read_record(proxy_.shm().slot(uint32_t(req.sender_slot)), rec) && rec.in_use &&
+        rec.cs_id == req.sender_cs_id)
+      by.name = get_field(rec.user) + "@" + get_field(rec.tenant);
+    return by;
+  }
+  by.pid = req.sender_pid;
+  struct stat st;
+  if (req.sender_pid > 0 && ::stat(("/proc/" + std::to_string(req.sender_pid)).c_str(), &st) == 0)
+    by.uid = int32_t(st.st_uid);
+  by.name = "myrelayctl";
+  return by;
+}
+
+void Worker::record_kill(const shm::KillRecord& r) {
+  proxy_.shm().record_kill(r);
+  if (r.reason < shm::kKillReasonCount) bump(info_->counters.kills_by_reason[r.reason]);
+  LOG_INFO("kill log: cs_id=%u '%s@%s' from %s:%u: %s by %s%s%s", r.cs_id, get_field(r.user).c_str(),
+           get_field(r.tenant).c_str(), get_field(r.host_ip).c_str(), r.host_port, view::kill_reason_name(r.reason),
+           get_field(r.by).empty() ? "?" : get_field(r.by).c_str(),
+           r.statement_ms >= 0 ? ", statement running " : "",
+           r.statement_ms >= 0 ? (std::to_string(r.statement_ms) + " ms").c_str() : "");
+}
+
 void Worker::handle_control(const control::Request& req) {
   bump(info_->counters.control_requests);
   auto it = sessions_.find(req.cs_id);
@@ -244,8 +277,7 @@ void Worker::handle_control(const control::Request& req) {
     return;
   }
   ClientSession* s = it->second;
-  std::string by = req.sender_cs_id ? "KILL from cs_id=" + std::to_string(req.sender_cs_id)
-                                    : "kill request from pid " + std::to_string(req.sender_pid);
+  KilledBy by = killer_of(req);
   switch (req.type) {
     case control::RequestType::KillSession:
       bump(info_->counters.kills);
@@ -304,7 +336,7 @@ void Worker::close_all(const char* why) {
   if (!dead_killers_.empty() && reap_ev_) event_active(reap_ev_, 0, 0);
   std::vector<ClientSession*> all(rejecting_.begin(), rejecting_.end());
   for (auto& kv : sessions_) all.push_back(kv.second);
-  for (auto* s : all) s->close(why);
+  for (auto* s : all) s->close_for_shutdown(why);
   if (pool_) pool_->clear();
 }
 

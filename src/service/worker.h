@@ -28,6 +28,7 @@ namespace myrelay {
 
 class Proxy;
 class ClientSession;
+struct KilledBy;
 class BackendKiller;
 
 class Worker : public SessionHost {
@@ -71,6 +72,7 @@ class Worker : public SessionHost {
   bool draining() const override { return draining_; }
   void login_finished(const std::string& host) override;
   void session_closed(ClientSession* s) override;
+  void record_kill(const shm::KillRecord& r) override;
 
  private:
   void run();
@@ -81,6 +83,7 @@ class Worker : public SessionHost {
   void handle(InboxItem& item);
   void accept_connection(InboxItem& item);
   void handle_control(const control::Request& req);
+  KilledBy killer_of(const control::Request& req) const;
   void begin_drain(int grace_s);
   void stop(const char* why);
   void close_all(const char* why);

@@ -319,6 +319,7 @@ void ClientSession::drop_server(ServerSession* ss, const char* why) {
 
 bool ClientSession::end_if_unrestorable(const std::string& what) {
   if (state_.restorable() || closed()) return false;
+  log_kill(shm::KillReason::StateLost, KilledBy{0, 0, -1, what});
   LOG_INFO("cs_id=%u '%s' from %s:%u: its server session is gone (%s) and it holds %s, which cannot be carried "
            "to another: closing it, as its server would have",
            cs_id_, login_text_.c_str(), peer_ip_.c_str(), peer_port_, what.c_str(),
@@ -329,15 +330,61 @@ bool ClientSession::end_if_unrestorable(const std::string& what) {
 
 // ---- kills (requests arrive through the worker) ----
 
-void ClientSession::kill(const std::string& by) {
-  Step step(*this);
-  LOG_INFO("cs_id=%u '%s' from %s:%u killed (%s)", cs_id_, login_text_.c_str(), peer_ip_.c_str(), peer_port_,
-           by.c_str());
-  close(("killed: " + by).c_str());
+std::string KilledBy::text() const {
+  if (cs_id) return "KILL from cs_id=" + std::to_string(cs_id) + (name.empty() ? "" : " (" + name + ")");
+  if (pid)
+    return "kill request from pid " + std::to_string(pid) + (uid >= 0 ? " uid " + std::to_string(uid) : "") +
+           (name.empty() ? "" : " (" + name + ")");
+  return name;
 }
 
-bool ClientSession::kill_server_session(uint64_t ss_id, const std::string& by) {
+void ClientSession::log_kill(shm::KillReason reason, const KilledBy& by) {
+  if (!slot_) return;  // never logged in, or gone already
+  shm::KillRecord r{};
+  const int64_t now = host_.loop_time_us();
+  r.time_us = now;
+  r.proxy_sessid = proxy_sessid_;
+  r.cs_id = cs_id_;
+  r.by_cs_id = by.cs_id;
+  r.by_pid = by.pid;
+  r.by_uid = by.uid;
+  r.reason = uint8_t(reason);
+  r.host_port = peer_port_;
+  set_field(r.user, login_.user);
+  set_field(r.tenant, login_.tenant);
+  set_field(r.host_ip, peer_ip_);
+  set_field(r.by, by.name);
+  r.statement_ms = -1;
+  ShmTable::Statement st;
+  if (statement_running_ && ShmTable::read_statement(slot_, st) && st.start_us > 0) {
+    r.statement_ms = now > st.start_us ? (now - st.start_us) / 1000 : 0;
+    set_field(r.statement, st.text);
+  }
+  r.trans_ms = in_trans_ && trans_started_us_ ? (now - trans_started_us_) / 1000 : -1;
+  // A statement running on a backend is stopped there from a side connection
+  // (release_server or kill_query sends the KILL QUERY).
+  bool running = current_ && current_->state() == ServerSession::State::Active && current_->server_sessid() != 0;
+  r.backend = uint8_t(running ? shm::BackendStop::KillSent : shm::BackendStop::NoStatement);
+  host_.record_kill(r);
+}
+
+void ClientSession::kill(const KilledBy& by) {
   Step step(*this);
+  LOG_INFO("cs_id=%u '%s' from %s:%u killed (%s)", cs_id_, login_text_.c_str(), peer_ip_.c_str(), peer_port_,
+           by.text().c_str());
+  log_kill(shm::KillReason::Kill, by);
+  close(("killed: " + by.text()).c_str());
+}
+
+void ClientSession::close_for_shutdown(const char* why) {
+  if (closed()) return;
+  log_kill(shm::KillReason::Shutdown, KilledBy{0, 0, -1, "shutdown"});
+  close(why);
+}
+
+bool ClientSession::kill_server_session(uint64_t ss_id, const KilledBy& by_whom) {
+  Step step(*this);
+  const std::string by = by_whom.text();
   ServerSession* ss = find_server(ss_id);
   if (!ss) {
     LOG_INFO("cs_id=%u: kill of ss_id=%llu ignored: no such server session any more", cs_id_,
@@ -345,6 +392,7 @@ bool ClientSession::kill_server_session(uint64_t ss_id, const std::string& by) {
     return false;
   }
   LOG_INFO("cs_id=%u ss_id=%llu killed (%s)", cs_id_, (unsigned long long)ss_id, by.c_str());
+  log_kill(shm::KillReason::KillServerSession, by_whom);
   if (!ss->ready()) {
     // Still logging in: the client waits for it, with nothing to go on with.
     close(("server session killed during login: " + by).c_str());
@@ -373,24 +421,26 @@ bool ClientSession::kill_server_session(uint64_t ss_id, const std::string& by) {
   return true;
 }
 
-void ClientSession::kill_query(const std::string& by) {
+void ClientSession::kill_query(const KilledBy& by) {
   Step step(*this);
   ServerSession* ss = current_;
   if (!ss || ss->state() != ServerSession::State::Active) {
-    LOG_DEBUG("cs_id=%u: KILL QUERY (%s) found no running statement", cs_id_, by.c_str());
+    LOG_DEBUG("cs_id=%u: KILL QUERY (%s) found no running statement", cs_id_, by.text().c_str());
     return;
   }
-  LOG_INFO("cs_id=%u: KILL QUERY of backend thread %u (%s)", cs_id_, ss->server_sessid(), by.c_str());
+  LOG_INFO("cs_id=%u: KILL QUERY of backend thread %u (%s)", cs_id_, ss->server_sessid(), by.text().c_str());
+  log_kill(shm::KillReason::KillQuery, by);
   host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true);
 }
 
-void ClientSession::kill_when_idle(const std::string& by, uint32_t timeout_s) {
+void ClientSession::kill_when_idle(const KilledBy& by, uint32_t timeout_s) {
   Step step(*this);
   bool idle = phase_ == Phase::Ready && !in_trans_;
   LOG_INFO("cs_id=%u '%s' from %s:%u: kill when idle (%s)%s", cs_id_, login_text_.c_str(), peer_ip_.c_str(),
-           peer_port_, by.c_str(), idle ? ": idle now" : "");
+           peer_port_, by.text().c_str(), idle ? ": idle now" : "");
   if (idle) {
-    close_after_flush(("killed when idle: " + by).c_str());
+    log_kill(shm::KillReason::KillWhenIdle, by);
+    close_after_flush(("killed when idle: " + by.text()).c_str());
     return;
   }
   kill_when_idle_ = true;
@@ -406,8 +456,9 @@ void ClientSession::kill_when_idle(const std::string& by, uint32_t timeout_s) {
 bool ClientSession::end_if_kill_pending() {
   if (!kill_when_idle_ || in_trans_ || closed()) return false;
   LOG_INFO("cs_id=%u '%s' from %s:%u killed at its idle moment (%s)", cs_id_, login_text_.c_str(), peer_ip_.c_str(),
-           peer_port_, kill_by_.c_str());
-  close_after_flush(("killed when idle: " + kill_by_).c_str());
+           peer_port_, kill_by_.text().c_str());
+  log_kill(shm::KillReason::KillWhenIdle, kill_by_);
+  close_after_flush(("killed when idle: " + kill_by_.text()).c_str());
   return true;
 }
 
@@ -416,15 +467,19 @@ void ClientSession::on_kill_timer(evutil_socket_t, short, void* arg) {
   Step step(*self);
   if (!self->kill_when_idle_ || self->closed()) return;
   LOG_INFO("cs_id=%u '%s' from %s:%u: not idle by the WHEN IDLE timeout: killed (%s)", self->cs_id_,
-           self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, self->kill_by_.c_str());
-  self->close(("killed at the WHEN IDLE timeout: " + self->kill_by_).c_str());
+           self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, self->kill_by_.text().c_str());
+  self->log_kill(shm::KillReason::KillWhenIdleTimeout, self->kill_by_);
+  self->close(("killed at the WHEN IDLE timeout: " + self->kill_by_.text()).c_str());
 }
 
 void ClientSession::drain() {
   Step step(*this);
   bool idle = phase_ == Phase::Ready || phase_ == Phase::AwaitHandshakeResponse ||
               phase_ == Phase::AwaitAuthSwitchResponse;
-  if (idle && !in_trans_) close_after_flush("proxy shutting down");
+  if (idle && !in_trans_) {
+    log_kill(shm::KillReason::Shutdown, KilledBy{0, 0, -1, "shutdown"});
+    close_after_flush("proxy shutting down");
+  }
 }
 
 // ---- libevent callbacks ----

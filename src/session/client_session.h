@@ -41,6 +41,15 @@ namespace myrelay {
 
 class SessionHost;
 
+// Who ends a session, for the kill log and the log lines.
+struct KilledBy {
+  uint32_t cs_id = 0;  // a SQL session's KILL
+  int32_t pid = 0;     // myrelayctl's
+  int32_t uid = -1;    // its uid, when known
+  std::string name;    // "user@tenant" of the SQL session, or what ended it ("timeouts.client_idle_s")
+  std::string text() const;
+};
+
 class ClientSession : public ServerSessionOwner {
  public:
   // DESIGN section 3's client session states (the numbers are the shm's).
@@ -63,13 +72,17 @@ class ClientSession : public ServerSessionOwner {
   // statement (or the open transaction) ends.
   void drain();
 
-  // Kill requests, checked by the worker to be for this very session.
-  void kill(const std::string& by);
-  bool kill_server_session(uint64_t ss_id, const std::string& by);
-  void kill_query(const std::string& by);
+  // Kill requests, checked by the worker to be for this very session; each
+  // is recorded in the kill log.
+  void kill(const KilledBy& by);
+  bool kill_server_session(uint64_t ss_id, const KilledBy& by);
+  void kill_query(const KilledBy& by);
   // KILL ... WHEN IDLE: ends the session the next moment it is idle outside
   // a transaction (now, if it is), or after timeout_s (0: no limit) anyway.
-  void kill_when_idle(const std::string& by, uint32_t timeout_s);
+  void kill_when_idle(const KilledBy& by, uint32_t timeout_s);
+  // The proxy stops (the drain, or its grace period is over): closes, and
+  // records it in the kill log.
+  void close_for_shutdown(const char* why);
 
   // ServerSessionOwner.
   void on_server_ready(ServerSession* ss) override;
@@ -174,6 +187,9 @@ class ClientSession : public ServerSessionOwner {
   void send_error_and_close(const er::Error& e, const std::string& message, const char* why);
   void close_after_flush(const char* why);
   void free_timers();
+  // Writes the kill log's entry for this session's end (or its statement's,
+  // or one server session's): before the session lets go of its slot.
+  void log_kill(shm::KillReason reason, const KilledBy& by);
   // Idle outside a transaction with a graceful kill pending: it happens now.
   bool end_if_kill_pending();
   static void on_kill_timer(evutil_socket_t, short, void* arg);
@@ -284,7 +300,7 @@ class ClientSession : public ServerSessionOwner {
   event* statement_timer_ = nullptr;  // timeouts.statement_ms
   event* kill_timer_ = nullptr;       // KILL ... WHEN IDLE: now (idle), or its TIMEOUT
   bool kill_when_idle_ = false;
-  std::string kill_by_;               // who asked for it
+  KilledBy kill_by_;                  // who asked for it
   uint64_t timed_query_ = 0;          // the command (queries_) it is armed for
   std::string peer_ip_;
   uint16_t peer_port_;

@@ -70,6 +70,8 @@ class SessionHost : public BackendHost {
   // A client session left MCS_INIT (logged in, or closed before it did):
   // its connection no longer counts as a login in progress.
   virtual void login_finished(const std::string& host) = 0;
+  // An entry for the kill log (shared memory, the counters, a log line).
+  virtual void record_kill(const shm::KillRecord& r) = 0;
   // A client session has closed; the worker frees it outside its callbacks.
   virtual void session_closed(ClientSession* s) = 0;
 };

@@ -12,10 +12,11 @@ kq() { cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -vvv -e "$1" 2>&1; }
 krows() { cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -e "$1" 2>&1; }
 affected() { sed -n 's/^Query OK, \([0-9]*\) rows\{0,1\} affected.*/\1/p' <<<"$1" | head -1; }
 
-# kill_daemon NAME: a daemon of its own; sessions opened with st_open go to it.
+# kill_daemon NAME [write_config key=value...]: a daemon of its own; sessions
+# opened with st_open go to it.
 kill_daemon() {
   need_proxy
-  start_aux_daemon "$1"
+  start_aux_daemon "$@"
   ST_PORT=$AUX_PORT
   CFG="$TT/$1.yaml"
 }
@@ -185,4 +186,59 @@ test_ctl_kill_where() {
   out=$("$CTL" -c "$CFG" kill --where "user = 'app2'" --when-idle 2>&1)
   assert_contains "$out" "1 session asked to end when idle" "--when-idle: $out"
   wait_until 5 session_ended d1 || fail "d1 still answers after kill --when-idle"
+}
+
+# The kill log (SHOW PROXYKILLS, myrelayctl kills, the metrics, the log):
+# who ended which session, why, what it ran and for how long.
+test_kill_log() {
+  kill_daemon kl client_idle_s=3
+  [ -x "$CTL" ] || fail "$CTL is not built"
+  local out row sleeper
+  # A session killed by SQL while its statement runs.
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(20) AS kill_log_marker" >sleep.out 2>&1 &
+  sleeper=$!
+  running() { [ "$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query' AND time_s >= 1" | grep -c .)" = 1 ]; }
+  wait_until 10 running || fail "the statement never ran: $(krows "SHOW PROXYSESSION")"
+  out=$(kq "KILL PROXYSESSION WHERE command = 'Query' AND user = 'app'")
+  assert_eq 1 "$(affected "$out")" "the kill: $out"
+  wait_pid_gone "$sleeper" 5 || fail "the killed client still waits"
+  row=$(krows "SHOW PROXYKILLS LIMIT 1")
+  echo "INFO: SHOW PROXYKILLS: $row"
+  # time Id proxy_sessid User Tenant Host reason by by_cs_id by_pid statement statement_ms trans_ms backend
+  assert_eq "app	app	kill	root@sys" "$(cut -f4,5,7,8 <<<"$row")" "who and why"
+  assert_contains "$(cut -f11 <<<"$row")" "SELECT SLEEP(20) AS kill_log_marker" "the statement it ran"
+  [ "$(cut -f12 <<<"$row")" -ge 1000 ] || fail "statement_ms: $(cut -f12 <<<"$row")"
+  assert_eq "kill query sent" "$(cut -f14 <<<"$row")" "the backend statement"
+  # myrelayctl reads the same, out of process.
+  out=$("$CTL" -c "$CFG" kills --json)
+  assert_eq kill "$(jq -r '.kills[0].reason' <<<"$out")" "myrelayctl kills --json: $out"
+  assert_eq "root@sys" "$(jq -r '.kills[0].by' <<<"$out")" "myrelayctl: who"
+  assert_eq 1000 "$(jq -r '.kill_log_size' <<<"$out")" "the ring's size"
+  # KILL QUERY by a client of its own user: recorded with its user.
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(20) AS kill_query_marker" >sleep2.out 2>&1 &
+  sleeper=$!
+  wait_until 10 running || fail "the second statement never ran"
+  local id
+  id=$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query'" | cut -f2)
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -e "KILL QUERY $id" || fail "KILL QUERY $id"
+  wait_pid_gone "$sleeper" 5 || fail "the statement was not stopped"
+  row=$(krows "SHOW PROXYKILLS LIMIT 1")
+  assert_eq "kill_query	app@app" "$(cut -f7,8 <<<"$row")" "KILL QUERY by app: $row"
+  # A timeout: client_idle_s.
+  st_open idle
+  st_run idle "query SELECT 1"
+  idle_logged() { krows "SHOW PROXYKILLS" | cut -f7,8 | grep -q "client_idle_timeout	timeouts.client_idle_s"; }
+  wait_until 8 idle_logged || fail "no client_idle_timeout entry: $(krows "SHOW PROXYKILLS")"
+  # Visibility: app sees its own sessions' entries, app2 none of them.
+  assert_eq 3 "$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SHOW PROXYKILLS" | grep -c .)" "app's view"
+  assert_eq 0 "$(cli "$AUX_PORT" app2 "$MR_APP2_PASSWORD" -N -B -e "SHOW PROXYKILLS" | grep -c .)" "app2's view"
+  # Counters by reason, and a log line.
+  out=$("$CTL" -c "$CFG" metrics)
+  assert_contains "$out" 'myrelay_kills_by_reason_total{reason="kill"} 1' "metrics"
+  assert_contains "$out" 'myrelay_kills_by_reason_total{reason="client_idle_timeout"} 1' "metrics"
+  grep -q "kill log: cs_id=.* 'app@app' from 127.0.0.1:[0-9]*: kill by root@sys, statement running" "$AUX_LOG" ||
+    fail "no log line: $(grep 'kill log' "$AUX_LOG")"
+  # SHOW PROXYKILLS LIMIT, malformed.
+  assert_eq 2 "$(krows "SHOW PROXYKILLS LIMIT 2" | grep -c .)" "LIMIT 2"
+  assert_contains "$(kq "SHOW PROXYKILLS LIMIT x")" "ERROR 1064" "malformed LIMIT"
 }

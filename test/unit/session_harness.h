@@ -113,6 +113,8 @@ class FakeHost : public SessionHost, public SessionDirectory {
   bool draining() const override { return false; }
   void login_finished(const std::string&) override { ++logins_finished; }
   void session_closed(ClientSession* s) override { closed.push_back(s); }
+  void record_kill(const shm::KillRecord& r) override { kills_.push_back(r); }
+  std::vector<shm::KillRecord> kills_;  // as recorded, oldest first
 
   // SessionDirectory: the one session under test.
   std::vector<shm::SessionRecord> snapshot() const override;
@@ -122,6 +124,13 @@ class FakeHost : public SessionHost, public SessionDirectory {
   }
   int pid() const override { return 1; }
   std::vector<Server> servers() const override { return {}; }
+  std::vector<shm::KillRecord> kills(size_t limit,
+                                     const std::function<bool(const shm::KillRecord&)>& keep) const override {
+    std::vector<shm::KillRecord> out;
+    for (auto it = kills_.rbegin(); it != kills_.rend() && out.size() < limit; ++it)
+      if (!keep || keep(*it)) out.push_back(*it);
+    return out;
+  }
   bool statement(const shm::SessionRecord&, view::StatementInfo& out) const override {
     ShmTable::Statement st;
     if (!ShmTable::read_statement(&slot, st)) return false;

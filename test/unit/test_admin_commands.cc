@@ -34,6 +34,14 @@ class FakeDirectory : public SessionDirectory {
   int pid() const override { return 4242; }
   std::vector<Server> server_list;
   std::vector<Server> servers() const override { return server_list; }
+  std::vector<shm::KillRecord> kill_log;  // newest first
+  std::vector<shm::KillRecord> kills(size_t limit,
+                                     const std::function<bool(const shm::KillRecord&)>& keep) const override {
+    std::vector<shm::KillRecord> out;
+    for (const auto& r : kill_log)
+      if (out.size() < limit && (!keep || keep(r))) out.push_back(r);
+    return out;
+  }
   std::map<uint32_t, view::StatementInfo> statements;  // by cs_id
   bool statement(const shm::SessionRecord& r, view::StatementInfo& out) const override {
     auto it = statements.find(r.cs_id);

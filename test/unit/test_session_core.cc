@@ -163,8 +163,8 @@ class SessionCoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(first, session_->current_server()->ss_id());
     // Kill the idle one: the session goes on, on the other.
     uint64_t second = session_->server_sessions()[1]->ss_id();
-    CPPUNIT_ASSERT(session_->kill_server_session(second, "test"));
-    CPPUNIT_ASSERT(!session_->kill_server_session(second, "test"));  // gone already
+    CPPUNIT_ASSERT(session_->kill_server_session(second, KilledBy{0, 0, -1, "test"}));
+    CPPUNIT_ASSERT(!session_->kill_server_session(second, KilledBy{0, 0, -1, "test"}));  // gone already
     CPPUNIT_ASSERT_EQUAL(uint32_t(1), record().svr_session_count);
     CPPUNIT_ASSERT(host_->stopped.empty());  // nothing was running on it
     // The next read opens a new one there.
@@ -172,7 +172,7 @@ class SessionCoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(0, b_->log().back().compare(0, 4, "101:"));
     const size_t b_commands = b_->log().size();
     // Kill the writer: the next write opens a new one.
-    CPPUNIT_ASSERT(session_->kill_server_session(first, "test"));
+    CPPUNIT_ASSERT(session_->kill_server_session(first, KilledBy{0, 0, -1, "test"}));
     CPPUNIT_ASSERT_EQUAL(uint32_t(1), record().svr_session_count);
     CPPUNIT_ASSERT_EQUAL(std::string("OK"), client_->query("SET z=3").at(0));
     CPPUNIT_ASSERT(session_->current_server()->ss_id() != first);
@@ -190,9 +190,15 @@ class SessionCoreTest : public CppUnit::TestFixture {
     client_->send(0, std::string(1, char(COM_QUERY)) + "SLEEP");
     turn(base_, 5);
     uint64_t ss_id = session_->current_server()->ss_id();
-    CPPUNIT_ASSERT(session_->kill_server_session(ss_id, "test"));
+    CPPUNIT_ASSERT(session_->kill_server_session(ss_id, KilledBy{0, 0, -1, "test"}));
     CPPUNIT_ASSERT_EQUAL(size_t(1), host_->stopped.size());  // the statement is stopped on the backend
     CPPUNIT_ASSERT_EQUAL(std::string("100:connection"), host_->stopped[0]);
+    // The kill log has it: a server session killed while its statement ran.
+    CPPUNIT_ASSERT_EQUAL(size_t(1), host_->kills_.size());
+    CPPUNIT_ASSERT_EQUAL(uint8_t(shm::KillReason::KillServerSession), host_->kills_[0].reason);
+    CPPUNIT_ASSERT_EQUAL(uint8_t(shm::BackendStop::KillSent), host_->kills_[0].backend);
+    CPPUNIT_ASSERT_EQUAL(std::string("test"), get_field(host_->kills_[0].by));
+    CPPUNIT_ASSERT_EQUAL(std::string("app"), get_field(host_->kills_[0].user));
     std::string p;
     uint8_t seq = 0;
     CPPUNIT_ASSERT(client_->read(p, &seq));

@@ -52,6 +52,7 @@ class ShmTableTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(write_changes_stores_only_differences);
   CPPUNIT_TEST(write_changes_in_ranges);
   CPPUNIT_TEST(statement_area);
+  CPPUNIT_TEST(kill_log_ring);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -350,6 +351,59 @@ class ShmTableTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(ShmTable::read_statement(slot.get(), st));
     CPPUNIT_ASSERT(st.text.empty());
     CPPUNIT_ASSERT_EQUAL(int64_t(0), st.start_us);
+  }
+
+  // The kill log: a ring of the newest entries, written by several threads
+  // at once, never torn, newest first, and found by an outside reader.
+  void kill_log_ring() {
+    std::string err;
+    ShmTable::CreateOptions o;
+    o.name = unique_name("kills");
+    o.kill_log_size = 16;
+    auto t = ShmTable::create(o, err);
+    CPPUNIT_ASSERT_MESSAGE(err, t != nullptr);
+    CPPUNIT_ASSERT(t->recent_kills(10).empty());
+    auto entry = [](uint32_t n) {
+      KillRecord r{};
+      r.cs_id = n;
+      r.time_us = n;
+      r.statement_ms = -1;
+      for (size_t i = 0; i < sizeof r.statement - 1; ++i) r.statement[i] = char('a' + n % 26);
+      return r;
+    };
+    for (uint32_t i = 1; i <= 5; ++i) t->record_kill(entry(i));
+    auto k = t->recent_kills(100);
+    CPPUNIT_ASSERT_EQUAL(size_t(5), k.size());
+    CPPUNIT_ASSERT_EQUAL(uint32_t(5), k[0].cs_id);  // newest first
+    CPPUNIT_ASSERT_EQUAL(uint32_t(1), k[4].cs_id);
+    // Four threads, 2,000 entries each: the ring keeps the last 16, whole.
+    std::vector<std::thread> writers;
+    for (uint32_t w = 0; w < 4; ++w)
+      writers.emplace_back([&, w] {
+        for (uint32_t i = 0; i < 2000; ++i) t->record_kill(entry(1000000 * (w + 1) + i));
+      });
+    std::atomic<bool> torn{false};
+    std::thread reader([&] {
+      for (int i = 0; i < 200; ++i)
+        for (const auto& r : t->recent_kills(16))
+          if (r.statement[0] != char('a' + r.cs_id % 26) || r.statement[100] != r.statement[0]) torn = true;
+    });
+    for (auto& w : writers) w.join();
+    reader.join();
+    CPPUNIT_ASSERT(!torn);
+    k = t->recent_kills(100);
+    CPPUNIT_ASSERT_EQUAL(size_t(16), k.size());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(8005), t->header()->kill_next.load());
+    // A filter, and a limit.
+    auto odd = t->recent_kills(100, [](const KillRecord& r) { return r.cs_id % 2 == 1; });
+    for (const auto& r : odd) CPPUNIT_ASSERT(r.cs_id % 2 == 1);
+    CPPUNIT_ASSERT_EQUAL(size_t(3), t->recent_kills(3).size());
+    // What myrelayctl sees.
+    ShmTable::AttachError code;
+    auto reader_view = ShmTable::attach(o.name, code, err);
+    CPPUNIT_ASSERT_MESSAGE(err, reader_view != nullptr);
+    CPPUNIT_ASSERT_EQUAL(size_t(16), reader_view->recent_kills(100).size());
+    t->unlink();
   }
 };
 
