@@ -300,10 +300,10 @@ constexpr size_t kKillReasonCount = 12;  // reasons are 1..11
 // What became of the statement the target was running on a backend.
 enum class BackendStop : uint8_t {
   NoStatement = 0,  // none was running
-  KillSent = 1,     // KILL QUERY sent on a side connection
-  Confirmed = 2,    // the backend answered: the statement stopped
-  Escalated = 3,    // it did not stop in time: KILL CONNECTION sent
-  Failed = 4,       // the side connection could not do it
+  KillSent = 1,     // KILL [QUERY] sent on a side connection; the outcome not known yet
+  Confirmed = 2,    // the process list shows it stopped (or its connection gone)
+  Escalated = 3,    // KILL QUERY was not heeded in time; KILL CONNECTION ended it
+  Failed = 4,       // not confirmed: the side connection failed, or it still ran
 };
 
 constexpr size_t kKillTextLen = 160;  // the statement, cut there

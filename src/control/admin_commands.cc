@@ -247,7 +247,7 @@ bool send_request(Context& cx, const shm::SessionRecord& r, control::RequestType
   req.ss_id = ss_id;
   req.sender_pid = cx.directory.pid();
   req.sender_cs_id = cx.caller.cs_id;
-  req.sender_slot = cx.caller.slot;
+  req.sender_name = cx.caller.user + "@" + cx.caller.tenant;
   std::string error;
   if (cx.directory.send(r, req, error)) return true;
   LOG_WARN("cs_id=%u: %s of %u failed: %s", cx.caller.cs_id, control::request_type_name(type), r.cs_id,

@@ -26,7 +26,6 @@ struct Caller {
   std::string tenant;
   std::string user;
   bool privileged = false;  // of a privileged tenant: sees and kills every session
-  int32_t slot = -1;        // its slot in the session table (the kill log names it)
 };
 
 // Visibility and privilege, DESIGN section 5.

@@ -60,8 +60,8 @@ void encode(const Request& r, uint8_t out[kRecordSize]) {
   put32(out + 28, uint32_t(r.sender_pid));
   put32(out + 32, r.sender_cs_id);
   put32(out + 36, r.timeout_s);
-  put32(out + 40, uint32_t(r.sender_slot + 1));
-  put32(out + 60, fnv1a(out, 60));
+  memcpy(out + 40, r.sender_name.data(), std::min(r.sender_name.size(), kSenderNameLen - 1));
+  put32(out + kRecordSize - 4, fnv1a(out, kRecordSize - 4));
 }
 
 void Decoder::feed(const uint8_t* data, size_t len) {
@@ -95,7 +95,8 @@ bool Decoder::next(Request& out) {
     const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data()) + off_;
     uint16_t version = uint16_t(p[4] | p[5] << 8);
     uint16_t type = uint16_t(p[6] | p[7] << 8);
-    bool valid = get32(p + 60) == fnv1a(p, 60) && version == kVersion && type >= 1 && type <= 4;
+    bool valid = get32(p + kRecordSize - 4) == fnv1a(p, kRecordSize - 4) && version == kVersion && type >= 1 &&
+                 type <= 4;
     if (!valid) {
       // Not a record after all: skip this magic and look for the next one.
       garbage_ += 1;
@@ -109,7 +110,9 @@ bool Decoder::next(Request& out) {
     out.sender_pid = int32_t(get32(p + 28));
     out.sender_cs_id = get32(p + 32);
     out.timeout_s = get32(p + 36);
-    out.sender_slot = int32_t(get32(p + 40)) - 1;
+    // The name up to its first NUL: a sender's bytes, never trusted to end.
+    const char* name = reinterpret_cast<const char*>(p + 40);
+    out.sender_name.assign(name, strnlen(name, kSenderNameLen - 1));
     off_ += kRecordSize;
     return true;
   }

@@ -1,5 +1,5 @@
 // Control pipes: each worker reads requests (kills) from a named FIFO in
-// run_dir.  A request is a fixed 64-byte record, written with one write() so
+// run_dir.  A request is a fixed 128-byte record, written with one write() so
 // that the kernel keeps it whole (it is under PIPE_BUF); the same records come
 // from other workers (SQL KILL) and from myrelayctl.  A reader resynchronises
 // on the magic and checks a checksum, so garbage is dropped, never acted on.
@@ -14,8 +14,9 @@
 namespace myrelay::control {
 
 constexpr uint32_t kMagic = 0x4c54434d;  // "MCTL"
-constexpr uint16_t kVersion = 1;
-constexpr size_t kRecordSize = 64;
+constexpr uint16_t kVersion = 2;  // 2: 128 bytes, with the sender's name and a timeout
+constexpr size_t kRecordSize = 128;
+constexpr size_t kSenderNameLen = 64;
 
 enum class RequestType : uint16_t {
   KillSession = 1,        // end the client session and its server sessions
@@ -33,11 +34,12 @@ struct Request {
   int32_t sender_pid = 0;
   uint32_t sender_cs_id = 0;  // 0 when not from a SQL session
   uint32_t timeout_s = 0;     // KillWhenIdle: a plain kill after this (0: none)
-  int32_t sender_slot = -1;   // the killing SQL session's slot, for the kill log's "who"
+  std::string sender_name;    // "user@tenant" of the SQL session (at most 63 bytes kept)
 };
 
-// 64 bytes: magic, version, type, cs_id, proxy_sessid, ss_id, sender pid and
-// cs_id, timeout_s, sender_slot + 1, reserved zeros, FNV-1a checksum of the first 60 bytes.
+// 128 bytes: magic, version, type, cs_id, proxy_sessid, ss_id, sender pid and
+// cs_id, timeout_s, sender_name (NUL-padded), reserved zeros, FNV-1a checksum
+// of the first 124 bytes.
 void encode(const Request& r, uint8_t out[kRecordSize]);
 
 // Reassembles records from whatever read() returned.

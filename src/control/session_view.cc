@@ -105,8 +105,8 @@ const char* kill_reason_name(uint8_t reason) {
 }
 
 const char* backend_stop_name(uint8_t stop) {
-  static const char* const names[] = {"none running", "kill query sent", "confirmed stopped", "escalated to kill connection",
-                                      "not stopped"};
+  static const char* const names[] = {"none running", "kill sent", "confirmed stopped",
+                                      "stopped by kill connection", "not confirmed"};
   return stop < sizeof(names) / sizeof(names[0]) ? names[stop] : "unknown";
 }
 

@@ -494,11 +494,9 @@ std::vector<SessionRecord> ShmTable::snapshot() const {
 
 // ---- the kill log ----
 
-void ShmTable::record_kill(const KillRecord& rec) {
-  const uint64_t seq = header_->kill_next.fetch_add(1, std::memory_order_relaxed);
-  KillEntry* e = kill_entry(uint32_t(seq % header_->kill_count));
-  // Another writer on the same entry (the ring came round during its write):
-  // wait for it, then take the entry from even to odd.
+// Takes entry e from even to odd (waiting for another writer of it, when
+// the ring came round during its write); returns the even count it had.
+static uint32_t lock_entry(KillEntry* e) {
   uint32_t c = e->changecount.load(std::memory_order_relaxed);
   for (;;) {
     if (c & 1) {
@@ -509,10 +507,34 @@ void ShmTable::record_kill(const KillRecord& rec) {
     if (e->changecount.compare_exchange_weak(c, c + 1, std::memory_order_acquire, std::memory_order_relaxed)) break;
   }
   std::atomic_thread_fence(std::memory_order_release);
+  return c;
+}
+
+uint64_t ShmTable::record_kill(const KillRecord& rec) {
+  const uint64_t seq = header_->kill_next.fetch_add(1, std::memory_order_relaxed);
+  KillEntry* e = kill_entry(uint32_t(seq % header_->kill_count));
+  uint32_t c = lock_entry(e);
   uint64_t words[kKillEntryWords];
   words[0] = seq + 1;
   memcpy(words + 1, &rec, sizeof rec);
   for (size_t i = 0; i < kKillEntryWords; ++i) e->words[i].store(words[i], std::memory_order_relaxed);
+  e->changecount.store(c + 2, std::memory_order_release);
+  return seq + 1;
+}
+
+void ShmTable::update_kill_backend(uint64_t id, BackendStop outcome) {
+  if (id == 0) return;
+  KillEntry* e = kill_entry(uint32_t((id - 1) % header_->kill_count));
+  uint32_t c = lock_entry(e);
+  if (e->words[0].load(std::memory_order_relaxed) == id) {
+    constexpr size_t word = 1 + offsetof(KillRecord, backend) / 8;
+    uint64_t w = e->words[word].load(std::memory_order_relaxed);
+    unsigned char bytes[8];
+    memcpy(bytes, &w, 8);
+    bytes[offsetof(KillRecord, backend) % 8] = uint8_t(outcome);
+    memcpy(&w, bytes, 8);
+    e->words[word].store(w, std::memory_order_relaxed);
+  }
   e->changecount.store(c + 2, std::memory_order_release);
 }
 

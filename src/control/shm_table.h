@@ -144,7 +144,11 @@ class ShmTable {
 
   // The kill log.  Any thread may add an entry (the oldest is overwritten);
   // readers get the newest first, at most `limit`, each copied consistently.
-  void record_kill(const shm::KillRecord& rec);
+  // Returns the entry's id (its number + 1).
+  uint64_t record_kill(const shm::KillRecord& rec);
+  // The backend's side of entry `id`, learnt later; nothing if the ring has
+  // come round over it since.
+  void update_kill_backend(uint64_t id, shm::BackendStop outcome);
   std::vector<shm::KillRecord> recent_kills(size_t limit,
                                             const std::function<bool(const shm::KillRecord&)>& keep = nullptr) const;
   shm::KillEntry* kill_entry(uint32_t i) const;

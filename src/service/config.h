@@ -158,6 +158,9 @@ struct Config {
   // the client gets ERROR 1969; 0 = no limit.  A tenant may have its own.
   int statement_ms = 0;
   int primary_wait_ms = 5000;  // a write waits this long for a writable server
+  // A KILL QUERY on a side connection that the statement has not heeded
+  // after this becomes KILL CONNECTION.
+  int kill_escalate_ms = 2000;
 
   // defaults:
   std::string default_tenant = "app";

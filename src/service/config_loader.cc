@@ -405,7 +405,7 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "backend_keepalive_s", "client_idle_s",
                               "shutdown_grace_s",
                               "server_pool_idle_s", "net_read_timeout_s", "replica_idle_s", "primary_wait_ms",
-                              "idle_in_transaction_s", "statement_ms"});
+                              "idle_in_transaction_s", "statement_ms", "kill_escalate_ms"});
   if (auto n = find(f, "handshake_ms"))
     c.handshake_ms = static_cast<int>(get_int(*n, join(p, "handshake_ms"), 1, kMaxMs));
   if (auto n = find(f, "backend_connect_ms"))
@@ -427,6 +427,8 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
     c.idle_in_transaction_s = static_cast<int>(get_int(*n, join(p, "idle_in_transaction_s"), 0, kMaxS));
   if (auto n = find(f, "statement_ms"))
     c.statement_ms = static_cast<int>(get_int(*n, join(p, "statement_ms"), 0, kMaxMs));
+  if (auto n = find(f, "kill_escalate_ms"))
+    c.kill_escalate_ms = static_cast<int>(get_int(*n, join(p, "kill_escalate_ms"), 100, kMaxMs));
   if (auto n = find(f, "primary_wait_ms"))
     c.primary_wait_ms = static_cast<int>(get_int(*n, join(p, "primary_wait_ms"), 0, kMaxMs));
 }

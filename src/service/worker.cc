@@ -103,9 +103,11 @@ void Worker::note_backend_trackers(const std::string& cluster, const proto::Trac
 SessionDirectory& Worker::directory() { return proxy_.directory(); }
 
 void Worker::stop_backend_statement(const BackendServer& server, const std::string& cluster,
-                                    const BackendLogin& login, uint32_t server_sessid, bool query_only) {
+                                    const BackendLogin& login, uint32_t server_sessid, bool query_only,
+                                    uint64_t kill_log_id) {
   if (stopping_) return;
-  auto done = [this](BackendKiller* k) {
+  auto done = [this, kill_log_id](BackendKiller* k, shm::BackendStop outcome) {
+    if (kill_log_id) proxy_.shm().update_kill_backend(kill_log_id, outcome);
     if (killers_.erase(k)) {
       dead_killers_.push_back(k);
       event_active(reap_ev_, 0, 0);
@@ -232,17 +234,14 @@ void Worker::accept_connection(InboxItem& c) {
   s->start();
 }
 
-// Who sent a kill request: the SQL session's user@tenant from its slot (if
-// it still holds that session), or myrelayctl's pid and uid.
+// Who sent a kill request: the SQL session's cs_id and user@tenant, or
+// myrelayctl's pid and uid (the uid as /proc shows it: the pid is the
+// sender's word, the uid the kernel's).
 KilledBy Worker::killer_of(const control::Request& req) const {
   KilledBy by;
   if (req.sender_cs_id) {
     by.cs_id = req.sender_cs_id;
-    shm::SessionRecord rec;
-    if (req.sender_slot >= 0 && uint32_t(req.sender_slot) < proxy_.shm().slot_count() &&
-        ShmTable::read_record(proxy_.shm().slot(uint32_t(req.sender_slot)), rec) && rec.in_use &&
-        rec.cs_id == req.sender_cs_id)
-      by.name = get_field(rec.user) + "@" + get_field(rec.tenant);
+    by.name = req.sender_name;
     return by;
   }
   by.pid = req.sender_pid;
@@ -253,14 +252,15 @@ KilledBy Worker::killer_of(const control::Request& req) const {
   return by;
 }
 
-void Worker::record_kill(const shm::KillRecord& r) {
-  proxy_.shm().record_kill(r);
+uint64_t Worker::record_kill(const shm::KillRecord& r) {
+  uint64_t id = proxy_.shm().record_kill(r);
   if (r.reason < shm::kKillReasonCount) bump(info_->counters.kills_by_reason[r.reason]);
   LOG_INFO("kill log: cs_id=%u '%s@%s' from %s:%u: %s by %s%s%s", r.cs_id, get_field(r.user).c_str(),
            get_field(r.tenant).c_str(), get_field(r.host_ip).c_str(), r.host_port, view::kill_reason_name(r.reason),
            get_field(r.by).empty() ? "?" : get_field(r.by).c_str(),
            r.statement_ms >= 0 ? ", statement running " : "",
            r.statement_ms >= 0 ? (std::to_string(r.statement_ms) + " ms").c_str() : "");
+  return id;
 }
 
 void Worker::handle_control(const control::Request& req) {

@@ -68,11 +68,11 @@ class Worker : public SessionHost {
   routing::ReadBalancer& read_balancer() override { return balancer_; }
   SessionDirectory& directory() override;
   void stop_backend_statement(const BackendServer& server, const std::string& cluster, const BackendLogin& login,
-                              uint32_t server_sessid, bool query_only) override;
+                              uint32_t server_sessid, bool query_only, uint64_t kill_log_id) override;
   bool draining() const override { return draining_; }
   void login_finished(const std::string& host) override;
   void session_closed(ClientSession* s) override;
-  void record_kill(const shm::KillRecord& r) override;
+  uint64_t record_kill(const shm::KillRecord& r) override;
 
  private:
   void run();

@@ -464,7 +464,6 @@ bool ClientSession::run_admin_command(std::string_view sql_text) {
   caller.tenant = login_.tenant;
   caller.user = login_.user;
   caller.privileged = tenant_ && tenant_->privileged;
-  caller.slot = int32_t(slot_index_);
   std::string out;
   admin::After after = admin::After::Continue;
   const admin::ClientProtocol protocol{caps_, ext_caps_};
@@ -584,8 +583,8 @@ void ClientSession::on_statement_timer(evutil_socket_t, short, void* arg) {
            ss->server_sessid());
   ss->replace_interrupted_error(
       build_err(er::ER_STATEMENT_TIMEOUT, "Query execution was interrupted (max_statement_time exceeded)"));
-  self->log_kill(shm::KillReason::StatementTimeout, KilledBy{0, 0, -1, "timeouts.statement_ms"});
-  self->host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true);
+  uint64_t id = self->log_kill(shm::KillReason::StatementTimeout, KilledBy{0, 0, -1, "timeouts.statement_ms"});
+  self->host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true, id);
 }
 
 }  // namespace myrelay

@@ -298,7 +298,12 @@ void ClientSession::release_server(ServerSession* ss) {
   std::unique_ptr<ServerSession> gone = take_server(ss);
   if (!gone) return;
   if (gone->state() == ServerSession::State::Active && gone->server_sessid() != 0)
-    host_.stop_backend_statement(gone->server(), gone->cluster(), gone->login(), gone->server_sessid(), false);
+    host_.stop_backend_statement(gone->server(), gone->cluster(), gone->login(), gone->server_sessid(), false,
+                                 gone.get() == logged_kill_server_ ? logged_kill_id_ : 0);
+  if (gone.get() == logged_kill_server_) {
+    logged_kill_server_ = nullptr;
+    logged_kill_id_ = 0;
+  }
 }
 
 void ClientSession::release_all_servers() {
@@ -338,8 +343,8 @@ std::string KilledBy::text() const {
   return name;
 }
 
-void ClientSession::log_kill(shm::KillReason reason, const KilledBy& by) {
-  if (!slot_) return;  // never logged in, or gone already
+uint64_t ClientSession::log_kill(shm::KillReason reason, const KilledBy& by) {
+  if (!slot_) return 0;  // never logged in, or gone already
   shm::KillRecord r{};
   const int64_t now = host_.loop_time_us();
   r.time_us = now;
@@ -365,7 +370,12 @@ void ClientSession::log_kill(shm::KillReason reason, const KilledBy& by) {
   // (release_server or kill_query sends the KILL QUERY).
   bool running = current_ && current_->state() == ServerSession::State::Active && current_->server_sessid() != 0;
   r.backend = uint8_t(running ? shm::BackendStop::KillSent : shm::BackendStop::NoStatement);
-  host_.record_kill(r);
+  uint64_t id = host_.record_kill(r);
+  // The server session whose release stops the statement tells this entry
+  // how that went.
+  logged_kill_server_ = running ? current_ : nullptr;
+  logged_kill_id_ = running ? id : 0;
+  return id;
 }
 
 void ClientSession::kill(const KilledBy& by) {
@@ -429,8 +439,8 @@ void ClientSession::kill_query(const KilledBy& by) {
     return;
   }
   LOG_INFO("cs_id=%u: KILL QUERY of backend thread %u (%s)", cs_id_, ss->server_sessid(), by.text().c_str());
-  log_kill(shm::KillReason::KillQuery, by);
-  host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true);
+  uint64_t id = log_kill(shm::KillReason::KillQuery, by);
+  host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true, id);
 }
 
 void ClientSession::kill_when_idle(const KilledBy& by, uint32_t timeout_s) {

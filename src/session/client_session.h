@@ -189,7 +189,8 @@ class ClientSession : public ServerSessionOwner {
   void free_timers();
   // Writes the kill log's entry for this session's end (or its statement's,
   // or one server session's): before the session lets go of its slot.
-  void log_kill(shm::KillReason reason, const KilledBy& by);
+  // Returns the entry's id.
+  uint64_t log_kill(shm::KillReason reason, const KilledBy& by);
   // Idle outside a transaction with a graceful kill pending: it happens now.
   bool end_if_kill_pending();
   static void on_kill_timer(evutil_socket_t, short, void* arg);
@@ -301,6 +302,10 @@ class ClientSession : public ServerSessionOwner {
   event* kill_timer_ = nullptr;       // KILL ... WHEN IDLE: now (idle), or its TIMEOUT
   bool kill_when_idle_ = false;
   KilledBy kill_by_;                  // who asked for it
+  // The kill log's last entry while a statement ran, and the server session
+  // it ran on (compared, never followed: it may be gone).
+  const ServerSession* logged_kill_server_ = nullptr;
+  uint64_t logged_kill_id_ = 0;
   uint64_t timed_query_ = 0;          // the command (queries_) it is armed for
   std::string peer_ip_;
   uint16_t peer_port_;

@@ -61,9 +61,11 @@ class SessionHost : public BackendHost {
   virtual SessionDirectory& directory() = 0;
   // Stops a statement (or the whole connection) of a backend thread from a
   // side connection, so that nothing keeps running behind a closed session.
+  // `kill_log_id` (from record_kill, 0: none) is the kill log's entry that
+  // learns whether it worked.
   virtual void stop_backend_statement(const BackendServer& server, const std::string& cluster,
-                                      const BackendLogin& login, uint32_t server_sessid,
-                                      bool query_only) = 0;
+                                      const BackendLogin& login, uint32_t server_sessid, bool query_only,
+                                      uint64_t kill_log_id) = 0;
 
   // The proxy is stopping: sessions end once idle.
   virtual bool draining() const = 0;
@@ -71,7 +73,8 @@ class SessionHost : public BackendHost {
   // its connection no longer counts as a login in progress.
   virtual void login_finished(const std::string& host) = 0;
   // An entry for the kill log (shared memory, the counters, a log line).
-  virtual void record_kill(const shm::KillRecord& r) = 0;
+  // Returns the entry's id, for stop_backend_statement.
+  virtual uint64_t record_kill(const shm::KillRecord& r) = 0;
   // A client session has closed; the worker frees it outside its callbacks.
   virtual void session_closed(ClientSession* s) = 0;
 };

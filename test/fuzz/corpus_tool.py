@@ -380,13 +380,14 @@ LOGIN_NAMES = [
 ]
 
 
-def control_record(rtype, cs_id, sessid, ss_id, pid, sender):
-    rec = bytearray(64)
-    struct.pack_into('<IHHIQQII', rec, 0, 0x4c54434d, 1, rtype, cs_id, sessid, ss_id, pid, sender)
+def control_record(rtype, cs_id, sessid, ss_id, pid, sender, timeout_s=0, name=b''):
+    rec = bytearray(128)
+    struct.pack_into('<IHHIQQIII', rec, 0, 0x4c54434d, 2, rtype, cs_id, sessid, ss_id, pid, sender, timeout_s)
+    rec[40:40 + min(len(name), 63)] = name[:63]
     h = 2166136261
-    for b in rec[:60]:
+    for b in rec[:124]:
         h = ((h ^ b) * 16777619) & 0xffffffff
-    struct.pack_into('<I', rec, 60, h)
+    struct.pack_into('<I', rec, 124, h)
     return bytes(rec)
 
 
@@ -399,8 +400,9 @@ def static_seeds(checkout, corpus):
         ln.add(s.encode(), 'name')
     cp = Corpus(corpus, 'control_pipe', 16 * 1024)
     a = control_record(1, 0x80000001, (3 << 56) | 7, 0, 1234, 0)
-    b = control_record(2, 0x80000002, 9, 11, 1234, 0x80000005)
+    b = control_record(2, 0x80000002, 9, 11, 1234, 0x80000005, name=b'root@sys')
     c = control_record(3, 0x80000003, 10, 0, 99, 0)
+    d = control_record(4, 0x80000004, 12, 0, 0, 0x80000006, 30, b'x' * 80)
     cp.add(a, 'kill')
     cp.add(b, 'kill-ss')
     cp.add(c, 'kill-query')
@@ -409,6 +411,7 @@ def static_seeds(checkout, corpus):
     cp.add(a[:-1] + bytes([a[-1] ^ 1]) + b, 'bad-checksum')
     cp.add(b'MCTL' * 40 + c, 'near-magic')
     cp.add(b'\x00' + a + b'\xff\xfe', 'around')
+    cp.add(d, 'kill-when-idle-long-name')
     cfg = Corpus(corpus, 'config', 64 * 1024)
     cfg.add(open(os.path.join(checkout, 'etc', 'myrelay.yaml'), 'rb').read(), 'etc-myrelay')
     for name, text in CONFIGS:

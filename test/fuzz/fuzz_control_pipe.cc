@@ -20,7 +20,8 @@ namespace {
 
 bool same(const Request& a, const Request& b) {
   return a.type == b.type && a.cs_id == b.cs_id && a.proxy_sessid == b.proxy_sessid && a.ss_id == b.ss_id &&
-         a.sender_pid == b.sender_pid && a.sender_cs_id == b.sender_cs_id;
+         a.sender_pid == b.sender_pid && a.sender_cs_id == b.sender_cs_id && a.timeout_s == b.timeout_s &&
+         a.sender_name == b.sender_name;
 }
 
 // As the worker reads its pipe: feed, then take every record that is whole.
@@ -29,7 +30,8 @@ std::vector<Request> drain(Decoder& d) {
   Request r;
   while (d.next(r)) {
     FUZZ_CHECK(r.type == RequestType::KillSession || r.type == RequestType::KillServerSession ||
-               r.type == RequestType::KillQuery);
+               r.type == RequestType::KillQuery || r.type == RequestType::KillWhenIdle);
+    FUZZ_CHECK(r.sender_name.size() < kSenderNameLen && r.sender_name.find('\0') == std::string::npos);
     (void)request_type_name(r.type);
     out.push_back(r);
   }
@@ -68,12 +70,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A request survives the pipe.
   if (size >= 33 && data[0] % 4 == 0) {
     Request r;
-    r.type = RequestType(1 + data[1] % 3);
+    r.type = RequestType(1 + data[1] % 4);
     memcpy(&r.cs_id, data + 2, 4);
     memcpy(&r.proxy_sessid, data + 6, 8);
     memcpy(&r.ss_id, data + 14, 8);
     memcpy(&r.sender_pid, data + 22, 4);
     memcpy(&r.sender_cs_id, data + 26, 4);
+    memcpy(&r.timeout_s, data + 29, 4);
+    // A name without NULs, cut as the record cuts it.
+    for (size_t i = 33; i < size && r.sender_name.size() < kSenderNameLen - 1; ++i)
+      if (data[i]) r.sender_name += char(data[i]);
     uint8_t rec[kRecordSize];
     encode(r, rec);
     Decoder d;

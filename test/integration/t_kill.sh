@@ -208,7 +208,13 @@ test_kill_log() {
   assert_eq "app	app	kill	root@sys" "$(cut -f4,5,7,8 <<<"$row")" "who and why"
   assert_contains "$(cut -f11 <<<"$row")" "SELECT SLEEP(20) AS kill_log_marker" "the statement it ran"
   [ "$(cut -f12 <<<"$row")" -ge 1000 ] || fail "statement_ms: $(cut -f12 <<<"$row")"
-  assert_eq "kill query sent" "$(cut -f14 <<<"$row")" "the backend statement"
+  # The side connection's KILL, then its look at the process list.
+  case "$(cut -f14 <<<"$row")" in
+    "kill sent"|"confirmed stopped") ;;
+    *) fail "the backend statement: $(cut -f14 <<<"$row")" ;;
+  esac
+  stopped() { krows "SHOW PROXYKILLS LIMIT 1" | cut -f14 | grep -qx "confirmed stopped"; }
+  wait_until 5 stopped || fail "not confirmed: $(krows "SHOW PROXYKILLS LIMIT 1")"
   # myrelayctl reads the same, out of process.
   out=$("$CTL" -c "$CFG" kills --json)
   assert_eq kill "$(jq -r '.kills[0].reason' <<<"$out")" "myrelayctl kills --json: $out"
@@ -241,4 +247,51 @@ test_kill_log() {
   # SHOW PROXYKILLS LIMIT, malformed.
   assert_eq 2 "$(krows "SHOW PROXYKILLS LIMIT 2" | grep -c .)" "LIMIT 2"
   assert_contains "$(kq "SHOW PROXYKILLS LIMIT x")" "ERROR 1064" "malformed LIMIT"
+}
+
+# Verified backend cleanup: a statement that cannot heed KILL QUERY (its
+# thread is blocked writing a result the proxy does not read, because its
+# client stopped reading) is ended by KILL CONNECTION after kill_escalate_ms;
+# a SLEEP that heeds it is confirmed stopped.  The kill log says which.
+test_kill_query_escalates() {
+  kill_daemon ke timeouts.kill_escalate_ms=500 cluster.monitor="{ user: myrelay_monitor, password: \"$MR_MONITOR_PASSWORD\", interval_ms: 1000 }"
+  local out row id t0
+  # Heeded: confirmed.
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(20) AS heeds_kill" >sleep.out 2>&1 &
+  local sleeper=$!
+  running() { [ "$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query' AND time_s >= 1" | grep -c .)" = 1 ]; }
+  wait_until 10 running || fail "SLEEP never ran"
+  id=$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query'" | cut -f2)
+  kq "KILL QUERY $id" >/dev/null
+  wait_pid_gone "$sleeper" 5 || fail "SLEEP not stopped"
+  confirmed() { krows "SHOW PROXYKILLS LIMIT 1" | cut -f7,14 | grep -q "kill_query	confirmed stopped"; }
+  wait_until 5 confirmed || fail "KILL QUERY of a SLEEP not confirmed: $(krows "SHOW PROXYKILLS LIMIT 1")"
+  # Not heeded: a client that stops reading a ~100 MB result.
+  /usr/bin/python3 "$MR_IT_DIR/../../scripts/lib/chaos_clients.py" stall --port "$AUX_PORT" --db test --password "$MR_APP_PASSWORD" \
+    --sql "SELECT seq, REPEAT('x', 1000) FROM seq_1_to_100000 AS escalate_marker" --seconds 30 >stall.out 2>&1 &
+  local staller=$!
+  # Blocked: the client stopped reading, the proxy's buffers are full, and
+  # the thread has been writing for a while.
+  writing() {
+    grep -q stalled stall.out &&
+      dq "SELECT STATE FROM information_schema.PROCESSLIST WHERE INFO LIKE '%escalate_marker%' AND ID <> CONNECTION_ID() AND TIME >= 2" |
+      grep -qi "writing to net"
+  }
+  wait_until 15 writing || fail "the big result never blocked ($(cat stall.out)): $(dq "SELECT ID, COMMAND, STATE, INFO FROM information_schema.PROCESSLIST" | cut -c1-150)"
+  id=$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query'" | cut -f2)
+  [ -n "$id" ] || fail "no session runs the big result"
+  t0=$(now_ms)
+  kq "KILL QUERY $id" >/dev/null
+  escalated() { krows "SHOW PROXYKILLS LIMIT 1" | cut -f7,14 | grep -q "kill_query	stopped by kill connection"; }
+  wait_until 10 escalated || fail "not escalated: $(krows "SHOW PROXYKILLS LIMIT 1"); backend: $(dq "SELECT COMMAND, STATE FROM information_schema.PROCESSLIST WHERE INFO LIKE '%escalate_marker%' AND ID <> CONNECTION_ID()")"
+  echo "INFO: a KILL QUERY not heeded became KILL CONNECTION; the kill log had it after $(($(now_ms) - t0)) ms (kill_escalate_ms 500)"
+  gone() { [ -z "$(dq "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%escalate_marker%' AND ID <> CONNECTION_ID()")" ]; }
+  wait_until 5 gone || fail "the backend thread is still there"
+  grep -q "still runs its statement 500 ms after KILL QUERY: KILL CONNECTION" "$AUX_LOG" || fail "no log line about the escalation"
+  # The monitor account of the harness lacks CONNECTION ADMIN: the side
+  # connection said so once and did the job as the session's user.
+  grep -q "the monitor account may not KILL other users' threads" "$AUX_LOG" ||
+    fail "no fallback from the monitor account: $(grep -i monitor "$AUX_LOG" | tail -3)"
+  kill "$staller" 2>/dev/null
+  pid_alive "$AUX_PID" || fail "myrelayd died"
 }

@@ -107,13 +107,16 @@ class FakeHost : public SessionHost, public SessionDirectory {
   routing::ReadBalancer& read_balancer() override { return balancer_; }
   SessionDirectory& directory() override { return *this; }
   void stop_backend_statement(const BackendServer&, const std::string&, const BackendLogin&, uint32_t server_sessid,
-                              bool query_only) override {
+                              bool query_only, uint64_t) override {
     stopped.push_back(std::to_string(server_sessid) + (query_only ? ":query" : ":connection"));
   }
   bool draining() const override { return false; }
   void login_finished(const std::string&) override { ++logins_finished; }
   void session_closed(ClientSession* s) override { closed.push_back(s); }
-  void record_kill(const shm::KillRecord& r) override { kills_.push_back(r); }
+  uint64_t record_kill(const shm::KillRecord& r) override {
+    kills_.push_back(r);
+    return kills_.size();
+  }
   std::vector<shm::KillRecord> kills_;  // as recorded, oldest first
 
   // SessionDirectory: the one session under test.

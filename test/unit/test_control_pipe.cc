@@ -29,13 +29,14 @@ class ControlPipeTest : public CppUnit::TestFixture {
     r.sender_pid = 4242;
     r.sender_cs_id = 0x80000001;
     r.timeout_s = 30;
+    r.sender_name = "root@sys";
     return r;
   }
 
   static bool same(const Request& a, const Request& b) {
     return a.type == b.type && a.cs_id == b.cs_id && a.proxy_sessid == b.proxy_sessid &&
            a.ss_id == b.ss_id && a.sender_pid == b.sender_pid && a.sender_cs_id == b.sender_cs_id &&
-           a.timeout_s == b.timeout_s;
+           a.timeout_s == b.timeout_s && a.sender_name == b.sender_name;
   }
 
  public:
