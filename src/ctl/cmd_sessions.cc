@@ -16,12 +16,26 @@ int cmd_sessions(const Options& o, const ShmTable& t) {
   Table table;
   table.columns = cols;
   for (size_t c = 0; c < cols.size(); ++c) table.numeric.push_back(view::session_column_is_numeric(c));
+  if (o.full) {  // the running (or last) statement, as ATTRIBUTE shows it
+    table.columns.insert(table.columns.end(), {"statement_time_ms", "statement"});
+    table.numeric.insert(table.numeric.end(), {true, false});
+  }
+  const int64_t now = view::now_us();
   // Rows are made while reading, so the records themselves (about 1 KiB
   // each) are never all held at once, then put in Id order.
   std::vector<std::pair<uint32_t, Row>> rows;
   rows.reserve(size_t(t.header()->sessions_in_use.load(std::memory_order_relaxed)) + 16);
   for_each_session(t, [&](uint32_t, const shm::SessionRecord& rec) {
-    if (selected(o, rec)) rows.emplace_back(rec.cs_id, view::session_row(rec, pid));
+    if (!selected(o, rec)) return;
+    Row row = view::session_row(rec, pid);
+    if (o.full) {
+      ShmTable::Statement st;
+      bool have = t.session_statement(rec, st) && st.start_us > 0;
+      int64_t until = st.end_us ? st.end_us : now;
+      row.push_back(have ? Cell(std::to_string(until > st.start_us ? (until - st.start_us) / 1000 : 0)) : std::nullopt);
+      row.push_back(have && !st.text.empty() ? Cell(st.text) : std::nullopt);
+    }
+    rows.emplace_back(rec.cs_id, std::move(row));
   });
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   table.rows.reserve(rows.size());

@@ -53,6 +53,7 @@ struct Options {
   std::optional<int32_t> worker;
   std::optional<std::string> like;
   bool variables = false;  // session ID --variables
+  bool full = false;       // sessions --full
   std::optional<std::string> where;  // kill --where COND
   bool dry_run = false;               // kill --where ... --dry-run
   bool when_idle = false;             // kill ... --when-idle

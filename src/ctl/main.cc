@@ -19,7 +19,9 @@ void usage(FILE* out) {
           "session table, without connecting through SQL.\n"
           "\n"
           "Commands:\n"
-          "  sessions            every client session, as SHOW PROXYSESSION prints them\n"
+          "  sessions            every client session, as SHOW PROXYSESSION prints them;\n"
+          "                      --full adds the running (or last) statement and its\n"
+          "                      time so far (statement_time_ms)\n"
           "  session ID          one session's attributes and server sessions, as\n"
           "                      SHOW PROXYSESSION ATTRIBUTE ID prints them; with\n"
           "                      --variables, the state the proxy would carry to a new\n"
@@ -125,7 +127,7 @@ int bad_usage(const std::string& msg) {
 // Parses argv into `o`; returns -1 to go on, else the exit status.
 int parse_options(int argc, char** argv, Options& o) {
   enum { kUser = 256, kTenant, kCluster, kState, kWorker, kLike, kTimeout, kVariables, kWhere, kDryRun, kWhenIdle,
-         kIdleTimeout, kLimit };
+         kIdleTimeout, kLimit, kFull };
   static const option longopts[] = {
       {"config", required_argument, nullptr, 'c'}, {"shm", required_argument, nullptr, 's'},
       {"json", no_argument, nullptr, 'j'},         {"user", required_argument, nullptr, kUser},
@@ -141,6 +143,7 @@ int parse_options(int argc, char** argv, Options& o) {
       {"when-idle", no_argument, nullptr, kWhenIdle},
       {"idle-timeout", required_argument, nullptr, kIdleTimeout},
       {"limit", required_argument, nullptr, kLimit},
+      {"full", no_argument, nullptr, kFull},
       {"interval", required_argument, nullptr, 'i'}, {"count", required_argument, nullptr, 'n'},
       {"version", no_argument, nullptr, 'V'},      {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -183,6 +186,7 @@ int parse_options(int argc, char** argv, Options& o) {
         break;
       }
       case kDryRun: o.dry_run = true; break;
+      case kFull: o.full = true; break;
       case kLimit:
         if (!parse_u64(arg, o.limit) || o.limit == 0) return bad_usage("--limit: not a positive number: '" + arg + "'");
         break;
@@ -232,7 +236,7 @@ int run(int argc, char** argv) {
   };
   static const Command kCommands[] = {
       {"sessions", cmd_sessions, 0, 0, true,
-       "sessions [--user U] [--tenant T] [--cluster C] [--state S] [--worker N]"},
+       "sessions [--full] [--user U] [--tenant T] [--cluster C] [--state S] [--worker N]"},
       {"session", cmd_session, 1, 1, true, "session ID [--variables] [--like PATTERN]"},
       {"kill", cmd_kill, 0, 2, false,
        "kill ID [SS_ID] [--timeout SECS] [--when-idle [--idle-timeout SECS]] | kill --where COND [--dry-run]"},
@@ -259,6 +263,7 @@ int run(int argc, char** argv) {
   }
   if (o.json && !cmd->json) return bad_usage("--json applies to sessions, session, servers, kills and stats");
   if (o.limit && cmd->run != cmd_kills) return bad_usage("--limit applies to kills");
+  if (o.full && cmd->run != cmd_sessions) return bad_usage("--full applies to sessions");
   if (o.variables && cmd->run != cmd_session) return bad_usage("--variables applies to session");
   if ((o.where || o.dry_run || o.when_idle || o.idle_timeout_s) && cmd->run != cmd_kill)
     return bad_usage("--where, --dry-run, --when-idle and --idle-timeout apply to kill");

@@ -121,11 +121,32 @@ std::string top_header(const ShmTable& t, const Stats& s, const TopState& st, do
   return head + buf;
 }
 
-Table top_table(const std::vector<TopLine>& lines, size_t limit) {
+// The statement a running session runs, on one line and cut to `width`
+// characters ("" when none runs or proxy.statement_text_bytes is 0).
+std::string running_statement(const ShmTable& t, const shm::SessionRecord& r, size_t width) {
+  ShmTable::Statement st;
+  if (r.state != kActiveReader || !t.session_statement(r, st) || st.end_us != 0) return "";
+  std::string one;
+  for (char c : st.text) one += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  size_t w;
+  std::string shown = printable(one, w);
+  if (w <= width) return shown;
+  // Cut on a character boundary, then mark it.
+  std::string cut;
+  size_t chars = 0;
+  for (size_t i = 0; i < shown.size() && chars + 1 < width; ++chars) {
+    size_t n = std::max<size_t>(utf8_len(shown, i), 1);
+    cut.append(shown, i, n);
+    i += n;
+  }
+  return cut + "~";
+}
+
+Table top_table(const ShmTable& t, const std::vector<TopLine>& lines, size_t limit) {
   Table table;
   table.columns = {"Id", "worker", "User", "Tenant", "Cluster", "Host", "db", "state", "command", "time_s",
-                   "svr", "queries", "q/s"};
-  table.numeric = {true, true, false, false, false, false, false, false, false, true, true, true, true};
+                   "svr", "queries", "q/s", "statement"};
+  table.numeric = {true, true, false, false, false, false, false, false, false, true, true, true, true, false};
   const int64_t now_us = view::now_us();
   for (size_t i = 0; i < limit; ++i) {
     const auto& r = lines[i].rec;
@@ -135,7 +156,8 @@ Table top_table(const std::vector<TopLine>& lines, size_t limit) {
                           get_field(r.cluster), get_field(r.host_ip) + ":" + std::to_string(r.host_port), db,
                           std::string(view::client_state_name(r.state)), get_field(r.command),
                           std::to_string(std::max<int64_t>(since, 0)), std::to_string(r.svr_session_count),
-                          std::to_string(r.queries), lines[i].qps < 0 ? std::string("-") : rate_text(lines[i].qps)});
+                          std::to_string(r.queries), lines[i].qps < 0 ? std::string("-") : rate_text(lines[i].qps),
+                          running_statement(t, r, 60)});
   }
   return table;
 }
@@ -158,7 +180,7 @@ void draw_top(const Options& o, const ShmTable& t, TopState& st, bool screen) {
   std::string frame = screen ? "\033[H\033[2J" : "";
   frame += top_header(t, s, st, secs, sessions.size(), active, lines.size()) + "\n";
   fputs(frame.c_str(), stdout);
-  Table table = top_table(lines, limit);
+  Table table = top_table(t, lines, limit);
   if (!table.rows.empty()) print_table(stdout, table);
   if (limit < lines.size()) printf("... %zu more\n", lines.size() - limit);
   if (!screen) fputc('\n', stdout);

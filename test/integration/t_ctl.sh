@@ -316,6 +316,29 @@ test_ctl_top() {
   grep -q "${SCS[a]}" tty.txt || fail "session not shown on the terminal"
 }
 
+# What each session runs: sessions --full and top show the statement (and
+# its time so far), from the slot's statement area.
+test_ctl_running_statement() {
+  need_ctl
+  need_jq
+  ctl_daemon ctlstmt
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(4) AS top_marker" >/dev/null 2>&1 &
+  local sleeper=$! out
+  ctl_at_exit "kill $sleeper"
+  runs() { actl sessions --full | grep -q "SELECT SLEEP(4) AS top_marker"; }
+  wait_until 5 runs || fail "sessions --full: $(actl sessions --full)"
+  sleep 1.2
+  out=$(actl sessions --full --json)
+  local ms
+  ms=$(jq -r '.sessions[] | select(.statement != null) | select(.statement | contains("top_marker")) | .statement_time_ms' <<<"$out")
+  [ -n "$ms" ] && [ "$ms" -ge 1000 ] || fail "statement_time_ms of the running SLEEP: [$ms] in $out"
+  timeout 20 "$CTL" -c "$CFG" top --count 1 >top.txt 2>&1 </dev/null || fail "top failed: $(cat top.txt)"
+  grep -q "| statement" top.txt || fail "no statement column in top: $(head -5 top.txt)"
+  grep -q "SELECT SLEEP(4) AS top_marker" top.txt || fail "top does not show the running statement: $(cat top.txt)"
+  run_ctl o.txt -c "$CFG" stats --full
+  assert_eq 1 "$RC" "--full with another command is a usage error: $(cat o.txt)"
+}
+
 # ---------------------------------------------------------------- kills
 
 # COM_CHANGE_USER changes the session's user in the table at once, not at its
