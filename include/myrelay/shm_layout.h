@@ -27,7 +27,8 @@ constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
 // 2: sessions' state (restorable, last insert id, prepared statements) and
 // their variables area.
 // 3: the backend servers' health (ServerEntry).  4: each slot's statement area.
-// 5: a session's transaction start and pending graceful kill; the kill log.
+// 5: a session's transaction start and pending graceful kill; the kill log;
+// statement latency histograms.
 constexpr uint32_t kLayoutVersion = 5;
 
 constexpr size_t kNameLen = 64;       // cluster, tenant, user
@@ -36,6 +37,9 @@ constexpr size_t kIpLen = 48;         // an IPv6 address and then some
 constexpr size_t kPathLen = 256;      // control pipe paths
 constexpr size_t kMaxServerSessions = 4;  // per client session slot
 constexpr size_t kCommandLen = 24;
+// Backend servers (of every cluster) the table holds; a configuration with
+// more is refused.
+constexpr size_t kMaxServers = 128;
 // Per session: the state the proxy would replay (SHOW PROXYSESSION
 // VARIABLES), as entries "K name\0value\0" (K: 'v' a system variable, 's'
 // the schema, 'c' the next transaction's characteristics).  What does not
@@ -107,11 +111,26 @@ struct WorkerCounters {
 };
 static_assert(sizeof(WorkerCounters) == 35 * 8, "WorkerCounters: 19 words until layout v4, the kill reasons since v5");
 
+// Statement latency (COM_QUERY and COM_STMT_EXECUTE, from the command's
+// arrival to the end of its response), one histogram per backend server per
+// worker, in Prometheus's cumulative-bucket form once summed.  Bucket i
+// counts durations up to kLatencyBoundsUs[i]; the last one, the rest.
+constexpr size_t kLatencyBuckets = 15;
+constexpr int64_t kLatencyBoundsUs[kLatencyBuckets - 1] = {500,    1000,    2500,    5000,    10000,
+                                                           25000,  50000,   100000,  250000,  500000,
+                                                           1000000, 2500000, 5000000, 10000000};
+struct LatencyHistogram {
+  std::atomic<uint64_t> buckets[kLatencyBuckets];  // not cumulative: each duration counts once
+  std::atomic<uint64_t> count;
+  std::atomic<uint64_t> sum_us;
+};
+
 struct WorkerInfo {
   int32_t index;
   std::atomic<int32_t> tid;  // kernel thread id
   char control_pipe[kPathLen];
   WorkerCounters counters;
+  LatencyHistogram latency[kMaxServers];  // by ServerEntry index; written by this worker only
 };
 
 struct ServerSessionRecord {
@@ -233,9 +252,6 @@ struct Slot {
 
 // ---- Backend servers: their health, as the proxy's checker sees it ----
 
-// Backend servers (of every cluster) the table holds; a configuration with
-// more is refused.
-constexpr size_t kMaxServers = 128;
 constexpr size_t kAddressLen = kIpLen + 16;  // host:port
 constexpr size_t kErrorLen = 160;
 

@@ -1,6 +1,8 @@
 // myrelayctl stats and metrics: every counter of the segment, from one list (see ctl.h).
 #include "ctl/ctl.h"
 
+#include <map>
+
 #include <cstdlib>
 
 namespace myrelay::ctl {
@@ -134,14 +136,72 @@ void sample(std::string& out, const std::string& name, const std::string& labels
   out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
 }
 
-void print_down_metric() {
+std::string down_metrics_text() {
   std::string out;
   family(out, "myrelay_up", "Whether myrelayd is running and its session table readable.", true);
   sample(out, "myrelay_up", "", 0);
-  fputs(out.c_str(), stdout);
+  return out;
+}
+
+void print_down_metric() { fputs(down_metrics_text().c_str(), stdout); }
+
+// Statement latency per cluster: every worker's histograms of the cluster's
+// servers summed, as a Prometheus histogram (cumulative buckets, seconds).
+void latency_histograms(std::string& out, const ShmTable& t) {
+  struct Sum {
+    uint64_t buckets[shm::kLatencyBuckets] = {};
+    uint64_t count = 0, sum_us = 0;
+  };
+  std::map<std::string, Sum> clusters;
+  for (const auto& v : t.servers()) {
+    if (v.rec.in_use != shm::kServerConfigured || v.index >= shm::kMaxServers) continue;
+    Sum& s = clusters[get_field(v.rec.cluster)];
+    for (uint32_t w = 0; w < t.header()->worker_count; ++w) {
+      const shm::LatencyHistogram& h = t.worker(w)->latency[v.index];
+      for (size_t b = 0; b < shm::kLatencyBuckets; ++b) s.buckets[b] += h.buckets[b].load(std::memory_order_relaxed);
+      s.count += h.count.load(std::memory_order_relaxed);
+      s.sum_us += h.sum_us.load(std::memory_order_relaxed);
+    }
+  }
+  const char* name = "myrelay_statement_duration_seconds";
+  out += std::string("# HELP ") + name +
+         " Statements (COM_QUERY, COM_STMT_EXECUTE) from their arrival to the end of their response, per cluster.\n";
+  out += std::string("# TYPE ") + name + " histogram\n";
+  char num[64];
+  for (const auto& [cluster, s] : clusters) {
+    const std::string c = "cluster=\"" + label_value(cluster) + "\"";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < shm::kLatencyBuckets; ++b) {
+      cumulative += s.buckets[b];
+      if (b + 1 < shm::kLatencyBuckets)
+        snprintf(num, sizeof num, "%g", double(shm::kLatencyBoundsUs[b]) / 1e6);
+      else
+        snprintf(num, sizeof num, "+Inf");
+      out += std::string(name) + "_bucket{" + c + ",le=\"" + num + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    snprintf(num, sizeof num, "%.6f", double(s.sum_us) / 1e6);
+    out += std::string(name) + "_sum{" + c + "} " + num + "\n";
+    out += std::string(name) + "_count{" + c + "} " + std::to_string(s.count) + "\n";
+  }
+}
+
+// Sessions by state (SHOW PROXYSESSION's state column), every worker's.
+void sessions_by_state(std::string& out, const ShmTable& t) {
+  uint64_t by_state[5] = {};
+  for_each_session(t, [&](uint32_t, const shm::SessionRecord& r) {
+    if (r.state < 5) ++by_state[r.state];
+  });
+  family(out, "myrelay_sessions", "Client sessions by state.", true);
+  for (uint32_t st = 0; st < 5; ++st)
+    sample(out, "myrelay_sessions", std::string("state=\"") + view::client_state_name(st) + "\"", by_state[st]);
 }
 
 int cmd_metrics(const Options&, const ShmTable& t) {
+  fputs(metrics_text(t).c_str(), stdout);
+  return kOk;
+}
+
+std::string metrics_text(const ShmTable& t) {
   const shm::Header& h = *t.header();
   Stats s = read_stats(t);
   std::string out;
@@ -218,8 +278,9 @@ int cmd_metrics(const Options&, const ShmTable& t) {
       sample(out, g.name, labels, g.value(v));
     }
   }
-  fputs(out.c_str(), stdout);
-  return kOk;
+  sessions_by_state(out, t);
+  latency_histograms(out, t);
+  return out;
 }
 
 // ---------------------------------------------------------------- servers

@@ -54,6 +54,7 @@ struct Options {
   std::optional<std::string> like;
   bool variables = false;  // session ID --variables
   bool full = false;       // sessions --full
+  std::string listen;      // metrics --listen HOST:PORT
   std::optional<std::string> where;  // kill --where COND
   bool dry_run = false;               // kill --where ... --dry-run
   bool when_idle = false;             // kill ... --when-idle
@@ -303,6 +304,11 @@ const char* daemon_state_name(uint32_t st);
 std::string duration_text(uint64_t secs);
 uint64_t uptime_s(const shm::Header& h);
 void print_down_metric();
+// The Prometheus text of a running daemon's segment, and of a daemon that is down.
+std::string metrics_text(const ShmTable& t);
+std::string down_metrics_text();
+// metrics --listen HOST:PORT: serves /metrics over HTTP (metrics_http.cc).
+int serve_metrics(const Options& o);
 
 // The commands.
 int cmd_sessions(const Options& o, const ShmTable& t);

@@ -41,7 +41,9 @@ void usage(FILE* out) {
           "                      prints it (--cluster C: one cluster's)\n"
           "  stats               per-worker and global counters\n"
           "  metrics             the counters in Prometheus text format (when the daemon\n"
-          "                      is down: myrelay_up 0, and exit status 2 or 3)\n"
+          "                      is down: myrelay_up 0, and exit status 2 or 3); with\n"
+          "                      --listen HOST:PORT, served over HTTP on /metrics, read\n"
+          "                      afresh from shared memory at each scrape\n"
           "  top                 a live, refreshing table of sessions ('q' quits)\n"
           "ID is a client session Id (cs_id) or the backend connection id that\n"
           "SELECT CONNECTION_ID() returns through the proxy; one matching several\n"
@@ -127,7 +129,7 @@ int bad_usage(const std::string& msg) {
 // Parses argv into `o`; returns -1 to go on, else the exit status.
 int parse_options(int argc, char** argv, Options& o) {
   enum { kUser = 256, kTenant, kCluster, kState, kWorker, kLike, kTimeout, kVariables, kWhere, kDryRun, kWhenIdle,
-         kIdleTimeout, kLimit, kFull };
+         kIdleTimeout, kLimit, kFull, kListen };
   static const option longopts[] = {
       {"config", required_argument, nullptr, 'c'}, {"shm", required_argument, nullptr, 's'},
       {"json", no_argument, nullptr, 'j'},         {"user", required_argument, nullptr, kUser},
@@ -144,6 +146,7 @@ int parse_options(int argc, char** argv, Options& o) {
       {"idle-timeout", required_argument, nullptr, kIdleTimeout},
       {"limit", required_argument, nullptr, kLimit},
       {"full", no_argument, nullptr, kFull},
+      {"listen", required_argument, nullptr, kListen},
       {"interval", required_argument, nullptr, 'i'}, {"count", required_argument, nullptr, 'n'},
       {"version", no_argument, nullptr, 'V'},      {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -187,6 +190,7 @@ int parse_options(int argc, char** argv, Options& o) {
       }
       case kDryRun: o.dry_run = true; break;
       case kFull: o.full = true; break;
+      case kListen: o.listen = arg; break;
       case kLimit:
         if (!parse_u64(arg, o.limit) || o.limit == 0) return bad_usage("--limit: not a positive number: '" + arg + "'");
         break;
@@ -243,7 +247,7 @@ int run(int argc, char** argv) {
       {"servers", cmd_servers, 0, 0, true, "servers [--cluster C]"},
       {"kills", cmd_kills, 0, 0, true, "kills [--limit N] [--user U] [--tenant T]"},
       {"stats", cmd_stats, 0, 0, true, "stats"},
-      {"metrics", cmd_metrics, 0, 0, false, "metrics"},
+      {"metrics", cmd_metrics, 0, 0, false, "metrics [--listen HOST:PORT]"},
       {"top", cmd_top, 0, 0, false, "top [--interval SECS] [--count N] [filters]"},
   };
   // "watch" is what some operators type for top.
@@ -264,6 +268,8 @@ int run(int argc, char** argv) {
   if (o.json && !cmd->json) return bad_usage("--json applies to sessions, session, servers, kills and stats");
   if (o.limit && cmd->run != cmd_kills) return bad_usage("--limit applies to kills");
   if (o.full && cmd->run != cmd_sessions) return bad_usage("--full applies to sessions");
+  if (!o.listen.empty() && cmd->run != cmd_metrics) return bad_usage("--listen applies to metrics");
+  if (!o.listen.empty()) return serve_metrics(o);  // opens the segment at each scrape
   if (o.variables && cmd->run != cmd_session) return bad_usage("--variables applies to session");
   if ((o.where || o.dry_run || o.when_idle || o.idle_timeout_s) && cmd->run != cmd_kill)
     return bad_usage("--where, --dry-run, --when-idle and --idle-timeout apply to kill");

@@ -129,6 +129,8 @@ struct Config {
   int statement_text_bytes = 256;
   // Entries the kill log keeps in shared memory (the newest; fixed at start).
   int kill_log_size = 1000;
+  // Whether workers keep statement latency histograms in shared memory.
+  bool latency_histogram = true;
   // Idle server sessions each worker keeps for reuse after their clients
   // quit (reset, then given to the next login with COM_CHANGE_USER); 0 = off.
   int server_pool_size = 0;

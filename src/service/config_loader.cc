@@ -331,7 +331,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
                      "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
                      "syslog_facility", "server_pool_size", "allow_shared_backend_accounts",
                      "max_pending_logins", "max_pending_logins_per_host", "statement_text_bytes",
-                     "kill_log_size"});
+                     "kill_log_size", "latency_histogram"});
   if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
   if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
   if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
@@ -344,6 +344,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
   if (auto n = find(f, "statement_text_bytes"))
     c.statement_text_bytes =
         static_cast<int>(get_int(*n, join(p, "statement_text_bytes"), 0, static_cast<long long>(shm::kStatementBytes)));
+  if (auto n = find(f, "latency_histogram")) c.latency_histogram = get_bool(*n, join(p, "latency_histogram"));
   if (auto n = find(f, "kill_log_size"))
     c.kill_log_size = static_cast<int>(get_int(*n, join(p, "kill_log_size"), 16, 1000000));
   if (auto n = find(f, "server_pool_size"))

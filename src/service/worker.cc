@@ -252,6 +252,11 @@ KilledBy Worker::killer_of(const control::Request& req) const {
   return by;
 }
 
+shm::LatencyHistogram* Worker::latency_histogram(int health) {
+  if (health < 0 || size_t(health) >= shm::kMaxServers) return nullptr;
+  return &info_->latency[health];
+}
+
 uint64_t Worker::record_kill(const shm::KillRecord& r) {
   uint64_t id = proxy_.shm().record_kill(r);
   if (r.reason < shm::kKillReasonCount) bump(info_->counters.kills_by_reason[r.reason]);

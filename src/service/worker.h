@@ -73,6 +73,7 @@ class Worker : public SessionHost {
   void login_finished(const std::string& host) override;
   void session_closed(ClientSession* s) override;
   uint64_t record_kill(const shm::KillRecord& r) override;
+  shm::LatencyHistogram* latency_histogram(int health) override;
 
  private:
   void run();

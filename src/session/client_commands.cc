@@ -360,7 +360,10 @@ void ClientSession::on_response_done(ServerSession* ss) {
     ss->set_synced_version(state_.version());  // it made the changes itself
     if (ss->schema() != state_.schema()) ss->set_schema(state_.schema());
   }
-  last_active_us_ = host_.loop_time_us();
+  const int64_t now = host_.loop_time_us();
+  if (cfg_->latency_histogram && (command_ == COM_QUERY || command_ == COM_STMT_EXECUTE))
+    count_latency(ss->server().health, now - last_active_us_);
+  last_active_us_ = now;
   statement_ended();
   change_phase(Phase::Ready);
   if (host_.draining() && !in_trans_) {
@@ -502,6 +505,19 @@ void ClientSession::arm_idle_timer() {
 
 // A transaction began: with idle_in_transaction_s set, the idle timer must
 // look again by then (once per transaction, not per statement).
+// One statement's latency into the worker's histogram for its server (the
+// worker is the only writer: relaxed adds, no contention).
+void ClientSession::count_latency(int health, int64_t us) {
+  shm::LatencyHistogram* h = host_.latency_histogram(health);
+  if (!h) return;
+  if (us < 0) us = 0;
+  size_t b = 0;
+  while (b < shm::kLatencyBuckets - 1 && us > shm::kLatencyBoundsUs[b]) ++b;
+  bump(h->buckets[b]);
+  bump(h->count);
+  bump(h->sum_us, uint64_t(us));
+}
+
 void ClientSession::transaction_began() {
   trans_started_us_ = last_active_us_;  // the start of the statement that began it
   int limit_s = idle_in_transaction_s();

@@ -191,6 +191,7 @@ class ClientSession : public ServerSessionOwner {
   // or one server session's): before the session lets go of its slot.
   // Returns the entry's id.
   uint64_t log_kill(shm::KillReason reason, const KilledBy& by);
+  void count_latency(int health, int64_t us);
   // Idle outside a transaction with a graceful kill pending: it happens now.
   bool end_if_kill_pending();
   static void on_kill_timer(evutil_socket_t, short, void* arg);

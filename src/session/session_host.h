@@ -73,6 +73,9 @@ class SessionHost : public BackendHost {
   // its connection no longer counts as a login in progress.
   virtual void login_finished(const std::string& host) = 0;
   // An entry for the kill log (shared memory, the counters, a log line).
+  // Where statements to backend server `health` (its ServerEntry index)
+  // count their latency (the session asks only with proxy.latency_histogram on).
+  virtual shm::LatencyHistogram* latency_histogram(int health) = 0;
   // Returns the entry's id, for stop_backend_statement.
   virtual uint64_t record_kill(const shm::KillRecord& r) = 0;
   // A client session has closed; the worker frees it outside its callbacks.

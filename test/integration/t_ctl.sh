@@ -262,7 +262,7 @@ test_ctl_stats_and_metrics() {
     function bad(why) { printf "line %d: %s: %s\n", NR, why, $0; err = 1 }
     /^# HELP / { if ($3 !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*$/ || help[$3]++) bad("bad or repeated HELP"); next }
     /^# TYPE / {
-      if (NF != 4 || $4 !~ /^(counter|gauge)$/ || type[$3] != "" || seen[$3]) bad("bad TYPE")
+      if (NF != 4 || $4 !~ /^(counter|gauge|histogram)$/ || type[$3] != "" || seen[$3]) bad("bad TYPE")
       type[$3] = $4; next
     }
     /^#/ { bad("unexpected comment"); next }
@@ -276,6 +276,9 @@ test_ctl_stats_and_metrics() {
         rest = substr(rest, RLENGTH + 1)
       }
       if (rest !~ /^ -?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/) bad("bad value")
+      # A histogram'"'"'s samples: NAME_bucket (with le), NAME_sum, NAME_count.
+      base = name; sub(/_(bucket|sum|count)$/, "", base)
+      if (type[name] == "" && type[base] == "histogram") name = base
       if (type[name] == "") bad("sample before its TYPE")
       if (type[name] == "counter" && name !~ /_total$/) bad("counter not named _total")
       seen[name] = 1
@@ -337,6 +340,57 @@ test_ctl_running_statement() {
   grep -q "SELECT SLEEP(4) AS top_marker" top.txt || fail "top does not show the running statement: $(cat top.txt)"
   run_ctl o.txt -c "$CFG" stats --full
   assert_eq 1 "$RC" "--full with another command is a usage error: $(cat o.txt)"
+}
+
+# metrics --listen: Prometheus text over HTTP from shared memory, checked by
+# the Prometheus client library's own parser; the statement latency
+# histogram counts what ran; a daemon that stops shows as myrelay_up 0.
+test_ctl_metrics_http() {
+  need_ctl
+  local port out
+  ctl_daemon ctlhttp
+  port=$(free_port) || fail "no free port"
+  "$CTL" -c "$CFG" metrics --listen "127.0.0.1:$port" >http.out 2>&1 &
+  local server=$!
+  ctl_at_exit "kill $server"
+  wait_until 10 grep -q "serving the metrics on http://127.0.0.1:$port/metrics" http.out || fail "no server: $(cat http.out)"
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT 1; SELECT 2; SELECT 3; SELECT 4; SELECT 5" >/dev/null ||
+    fail "queries"
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(0.3)" >/dev/null || fail "the slow query"
+  curl -sS -D headers.txt "http://127.0.0.1:$port/metrics" >m.txt || fail "curl failed"
+  grep -qi "^Content-Type: text/plain; version=0.0.4" headers.txt || fail "content type: $(cat headers.txt)"
+  # The official parser reads every family; the histogram is whole.
+  out=$(/usr/bin/python3 - m.txt <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+h = fams["myrelay_statement_duration_seconds"]
+assert h.type == "histogram", h.type
+s = {(x.name, x.labels.get("le")): x.value for x in h.samples if x.labels.get("cluster") == "main"}
+count = s[("myrelay_statement_duration_seconds_count", None)]
+inf = s[("myrelay_statement_duration_seconds_bucket", "+Inf")]
+over_quarter = inf - s[("myrelay_statement_duration_seconds_bucket", "0.25")]
+total = s[("myrelay_statement_duration_seconds_sum", None)]
+assert count == inf, (count, inf)
+up = [x.value for x in fams["myrelay_up"].samples]
+sessions = sum(x.value for x in fams["myrelay_sessions"].samples)
+print(len(fams), int(count), int(over_quarter), "%.2f" % total, int(up[0]), int(sessions))
+PY
+) || fail "the Prometheus parser refused it: $out"
+  echo "INFO: families, statements, over 0.25 s, sum, up, sessions: $out"
+  read -r nfam count slow sum up sessions <<<"$out"
+  [ "$nfam" -ge 20 ] || fail "families: $nfam"
+  [ "$count" -ge 6 ] || fail "statements counted: $count"
+  [ "$slow" -ge 1 ] || fail "the SLEEP(0.3) is not over 0.25 s"
+  assert_eq 1 "$up" "myrelay_up"
+  assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nothing")" "another path"
+  # The daemon stops: the server stays and says so.
+  myrelayd_stop "$AUX_PID" 5
+  curl -sS "http://127.0.0.1:$port/metrics" >down.txt || fail "curl after the daemon stopped"
+  assert_contains "$(cat down.txt)" "myrelay_up 0" "after the daemon stopped"
+  kill "$server"
+  wait "$server" 2>/dev/null
+  assert_contains "$(cat http.out)" "stopped after 2 scrapes" "the server ends on SIGTERM"
 }
 
 # ---------------------------------------------------------------- kills

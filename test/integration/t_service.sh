@@ -115,7 +115,11 @@ test_service_install() {
   grep -q "^DEFAULT_CONFIG=$prefix/etc/myrelay.yaml\$" "$SVC_INIT" || fail "init script: $(grep ^DEFAULT_CONFIG "$SVC_INIT")"
   grep -q "^ExecStart=$prefix/bin/myrelayd -d -c $prefix/etc/myrelay.yaml " "$prefix_dir/lib/systemd/system/myrelay.service" ||
     fail "unit: $(grep ^ExecStart "$prefix_dir/lib/systemd/system/myrelay.service")"
-  ! grep -rq "$SVC_ROOT" "$SVC_INIT" "$prefix_dir/lib/systemd/system/myrelay.service" || fail "DESTDIR leaked into an installed file"
+  grep -q "^ExecStart=$prefix/bin/myrelayctl -c $prefix/etc/myrelay.yaml metrics --listen 127.0.0.1:9904\$" \
+    "$prefix_dir/lib/systemd/system/myrelay-metrics.service" ||
+    fail "metrics unit: $(grep ^ExecStart "$prefix_dir/lib/systemd/system/myrelay-metrics.service" 2>&1)"
+  ! grep -rq "$SVC_ROOT" "$SVC_INIT" "$prefix_dir/lib/systemd/system/myrelay.service" \
+    "$prefix_dir/lib/systemd/system/myrelay-metrics.service" || fail "DESTDIR leaked into an installed file"
   sh -n "$SVC_INIT" || fail "the installed init script is not valid sh"
   "$SVC_DAEMON" --check -c "$prefix_dir/etc/myrelay.yaml" >/dev/null || fail "the installed example config is invalid"
   # Not installed: LSB status 4, other actions 5.

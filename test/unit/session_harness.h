@@ -113,6 +113,10 @@ class FakeHost : public SessionHost, public SessionDirectory {
   bool draining() const override { return false; }
   void login_finished(const std::string&) override { ++logins_finished; }
   void session_closed(ClientSession* s) override { closed.push_back(s); }
+  shm::LatencyHistogram* latency_histogram(int health) override {
+    return health >= 0 && size_t(health) < shm::kMaxServers ? &latency[health] : nullptr;
+  }
+  shm::LatencyHistogram latency[shm::kMaxServers] = {};
   uint64_t record_kill(const shm::KillRecord& r) override {
     kills_.push_back(r);
     return kills_.size();
