@@ -106,6 +106,14 @@ class SessionCoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(uint64_t(1), r.servers[0].requests);
     CPPUNIT_ASSERT_EQUAL(std::string("Sleep"), get_field(r.command));
     CPPUNIT_ASSERT_EQUAL(uint16_t(ServerSession::State::KeepAliveClientSlave), r.servers[0].state);
+    // The statement's latency went into its server's histogram, once.
+    uint64_t counted = 0, in_buckets = 0;
+    for (const auto& h : host_->latency) {
+      counted += h.count.load();
+      for (const auto& b : h.buckets) in_buckets += b.load();
+    }
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1), counted);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1), in_buckets);
   }
 
   void pipelined_commands_answer_in_order() {
