@@ -130,7 +130,9 @@ st_run() {
 
 now_ms() { date +%s%3N; }
 
-# wait_until SECONDS COMMAND...: polls every 0.1 s; false on timeout.
+# wait_until SECONDS COMMAND...: polls every 0.1 s; false on timeout.  The
+# command's words are expanded once, by the caller: a condition on a command's
+# output ("$(...)") must be a function, evaluated at each poll.
 wait_until() {
   local secs=$1 i
   shift

@@ -31,7 +31,8 @@ test_pool_reuses_and_resets() {
          SELECT GET_LOCK('mr_pool_lock', 0) INTO @got; SET SESSION sql_mode = 'ANSI'" -D test) ||
     fail "first session: $c1"
   # The reset at release frees the user lock at once, as a real disconnect would.
-  wait_until 5 [ "$(dq "SELECT IS_FREE_LOCK('mr_pool_lock')")" = 1 ] ||
+  lock_free() { [ "$(dq "SELECT IS_FREE_LOCK('mr_pool_lock')")" = 1 ]; }
+  wait_until 5 lock_free ||
     fail "the pooled session still holds the first client's GET_LOCK"
   out=$(pq app "$MR_APP_PASSWORD" "SELECT CONNECTION_ID(), DATABASE(), IFNULL(@x, 'null'),
          @@session.sql_mode = @@global.sql_mode, (SELECT COUNT(*) FROM information_schema.TABLES
@@ -85,11 +86,12 @@ test_pool_drops_dead_and_idle_sessions() {
   pool_daemon pooldead server_pool_idle_s=2
   local c1 c2 c3
   c1=$(pq app "$MR_APP_PASSWORD" "SELECT CONNECTION_ID()") || fail "first session: $c1"
-  wait_until 5 [ "$(pool_stat pool_idle)" = 1 ] || fail "the session did not reach the pool"
+  pool_idle_is() { [ "$(pool_stat pool_idle)" = "$1" ]; }
+  wait_until 5 pool_idle_is 1 || fail "the session did not reach the pool"
   # The backend ends the pooled connection: the pool lets it go and the next
   # login gets a new one, without an error.
   dq "KILL $c1" || fail "KILL $c1 on the backend"
-  wait_until 5 [ "$(pool_stat pool_idle)" = 0 ] || fail "a dead pooled session stayed in the pool"
+  wait_until 5 pool_idle_is 0 || fail "a dead pooled session stayed in the pool"
   c2=$(pq app "$MR_APP_PASSWORD" "SELECT CONNECTION_ID()") || fail "login after the backend kill: $c2"
   [ "$c2" != "$c1" ] || fail "the killed backend thread came back"
   # Unused for server_pool_idle_s, a pooled session is closed.
