@@ -295,3 +295,82 @@ test_kill_query_escalates() {
   kill "$staller" 2>/dev/null
   pid_alive "$AUX_PID" || fail "myrelayd died"
 }
+
+# MariaDB's KILL [CONNECTION | QUERY] USER: anyone on their own user's
+# sessions (never the caller's own), privileged tenants on anyone's.
+test_kill_user() {
+  kill_daemon ku
+  open_sessions u 2
+  ST_USER=app2 ST_PASSWORD=$MR_APP2_PASSWORD open_sessions v 1
+  local out
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -vvv -e "KILL USER app" 2>&1)
+  assert_eq 2 "$(affected "$out")" "KILL USER app by app: $out"
+  session_ended u1 || fail "u1 still answers"
+  session_ended u2 || fail "u2 still answers"
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -e "KILL USER app2" 2>&1)
+  assert_contains "$out" "ERROR 1095" "KILL USER of another user of the tenant"
+  st_run v1 "query SELECT 'v1 alive'"
+  assert_contains "$OUT" "v1 alive" "app2's session after app's refused KILL USER"
+  out=$(kq "KILL CONNECTION USER 'app2'")
+  assert_eq 1 "$(affected "$out")" "KILL CONNECTION USER 'app2' by root: $out"
+  session_ended v1 || fail "v1 still answers"
+  # KILL QUERY USER stops the statement, the session goes on.
+  cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(20) AS ku_marker; SELECT 'went on'" >sleep.out 2>&1 &
+  local sleeper=$!
+  running() { [ "$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query' AND time_s >= 1" | grep -c .)" = 1 ]; }
+  wait_until 10 running || fail "SLEEP never ran"
+  out=$(kq "KILL QUERY USER app")
+  assert_eq 1 "$(affected "$out")" "KILL QUERY USER app: $out"
+  wait_pid_gone "$sleeper" 10 || fail "the statement was not stopped"
+  # The mariadb CLI goes on after an interrupted statement only with --force; what matters is the stop.
+  assert_contains "$(krows "SHOW PROXYKILLS LIMIT 1" | cut -f7,8)" "kill_query	root@sys" "the kill log"
+}
+
+# The kill log records each kind of end with its who and why.
+test_kill_log_kinds() {
+  kill_daemon kk "app.timeouts={ statement_ms: 700, idle_in_transaction_s: 1 }"
+  [ -x "$CTL" ] || fail "$CTL is not built"
+  local out id
+  # statement_ms: the statement stops, the session goes on.
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(5) AS st_marker" 2>&1)
+  assert_contains "$out" "ERROR 1969" "statement_ms"
+  assert_contains "$(krows "SHOW PROXYKILLS LIMIT 1" | cut -f7,8,11)" \
+    "statement_timeout	timeouts.statement_ms	SELECT SLEEP(5) AS st_marker" "statement_ms in the kill log"
+  # idle_in_transaction_s: killed, the transaction's age recorded.
+  st_open tx
+  st_run tx "query BEGIN" "query SELECT 1"
+  it_logged() { krows "SHOW PROXYKILLS LIMIT 1" | cut -f7 | grep -qx idle_in_transaction_timeout; }
+  wait_until 5 it_logged || fail "no idle_in_transaction_timeout: $(krows "SHOW PROXYKILLS")"
+  [ "$(krows "SHOW PROXYKILLS LIMIT 1" | cut -f13)" -ge 900 ] || fail "trans_ms: $(krows "SHOW PROXYKILLS LIMIT 1")"
+  # myrelayctl kill: who is myrelayctl, with its pid.
+  st_open c
+  st_run c "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  "$CTL" -c "$CFG" kill "$id" >kill.out 2>&1 || fail "myrelayctl kill: $(cat kill.out)"
+  out=$(krows "SHOW PROXYKILLS LIMIT 1")
+  assert_eq "$id	kill	myrelayctl" "$(cut -f2,7,8 <<<"$out")" "myrelayctl kill in the kill log"
+  [[ "$(cut -f10 <<<"$out")" =~ ^[0-9]+$ ]] || fail "no by_pid: $out"
+  # WHEN IDLE, by SQL.
+  st_open w
+  st_run w "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  kq "KILL PROXYSESSION $id WHEN IDLE" >/dev/null
+  wi_logged() { krows "SHOW PROXYKILLS LIMIT 1" | cut -f2,7,8 | grep -qx "$id	kill_when_idle	root@sys"; }
+  wait_until 5 wi_logged || fail "no kill_when_idle: $(krows "SHOW PROXYKILLS LIMIT 1")"
+  # A backend lost in the middle of a statement (as root: tenant app's
+  # statement_ms would stop it first).
+  cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -e "SELECT SLEEP(20) AS lost_marker" >lost.out 2>&1 &
+  local pid=$! bid
+  wait_until 10 has_backend_thread lost_marker || fail "the statement never reached the backend"
+  bid=$(backend_threads_running lost_marker)
+  dq "KILL $bid"
+  wait_pid_gone "$pid" 5 || fail "the client still waits"
+  bl_logged() { krows "SHOW PROXYKILLS LIMIT 1" | cut -f7 | grep -qx backend_lost; }
+  wait_until 5 bl_logged || fail "no backend_lost: $(krows "SHOW PROXYKILLS LIMIT 2")"
+  # The drain at shutdown: in the log (the segment goes with the daemon).
+  st_open s
+  st_run s "query SELECT 1"
+  myrelayd_stop "$AUX_PID" 10
+  grep -q "kill log: cs_id=.* 'app@app' from 127.0.0.1:[0-9]*: shutdown by shutdown" "$AUX_LOG" ||
+    fail "no shutdown line: $(grep 'kill log' "$AUX_LOG" | tail -3)"
+}
