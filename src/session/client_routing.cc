@@ -43,6 +43,9 @@ ClientSession::Want ClientSession::want_for(uint8_t cmd, std::string_view payloa
   if (force_write_) return Want::Write;
   switch (cmd) {
     case COM_QUERY: {
+      // A text too long to hold (streamed, start_streamed_command) comes
+      // without it: it is not looked at, and runs where writes do.
+      if (payload.empty()) return Want::Write;
       std::string_view sql = payload.substr(1);
       // Without the split only a hint can ask for a replica.
       if (!splits_ && sql.substr(0, 320).find("/*+") == std::string_view::npos) return Want::Write;

@@ -50,6 +50,32 @@ STATE_QUERY="query SELECT @@sql_mode, @@time_zone, @@sql_select_limit, @@autocom
 # The next transaction's isolation level, as InnoDB runs it.
 TRX_LEVEL="query SELECT trx_isolation_level FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = CONNECTION_ID()"
 
+# The server session killed, then a text over 64 KiB (streamed, never held
+# whole) as the next statement: it gets a new server session and runs.  It
+# used to end the daemon (std::out_of_range on the empty text the routing
+# looked at; found by scripts/netfuzz).
+test_long_query_after_server_session_killed() {
+  need_proxy
+  start_aux_daemon longq
+  local out
+  out=$(timeout 60 "$PY" - "$AUX_PORT" "$MR_APP_PASSWORD" "$MR_ROOT_PASSWORD" <<'PY' 2>&1
+import sys, pymysql
+port, app_pw, root_pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+app = pymysql.connect(host='127.0.0.1', port=port, user='app', password=app_pw, database='test', autocommit=True)
+cur = app.cursor()
+cur.execute("SELECT 1")
+root = pymysql.connect(host='127.0.0.1', port=port, user='root@sys', password=root_pw)
+rc = root.cursor()
+rc.execute("SHOW PROXYSESSION ATTRIBUTE %d LIKE 'ss_id'" % app.thread_id())
+rc.execute("KILL PROXYSESSION %d %s" % (app.thread_id(), rc.fetchall()[0][1]))
+cur.execute("SELECT LENGTH('" + 'x' * 70000 + "')")
+print(cur.fetchall()[0][0])
+PY
+)
+  assert_eq 70000 "$out" "a 70 kB SELECT after KILL PROXYSESSION id ss_id"
+  pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
+}
+
 # Everything the issue lists, set once, then the server session replaced by
 # a kill and then by wait_timeout: after each, the client sees the same
 # values, its prepared statement runs with new_params_bound=0, and the next
