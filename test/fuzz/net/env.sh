@@ -2,14 +2,17 @@
 # test/fuzz/net/env.sh: the throwaway world the network fuzzer and its
 # recorder run in, built from scripts/lib/common.sh.
 #
-#   env.sh up DIR [MYRELAYD]   MariaDB (free port, data in DIR/db) with the
+#   env.sh up DIR [MYRELAYD|-] [KEY=VALUE...]
+#                              MariaDB (free port, data in DIR/db) with the
 #                              fuzz schema (schema.sql) and users, and a
 #                              myrelayd (default: the sanitizer build,
 #                              build-asan/src/myrelayd) in front of it, with
 #                              ASAN_OPTIONS/UBSAN_OPTIONS log_path=DIR/sanitizer
 #                              (a report lands in DIR/sanitizer.PID).  Writes
 #                              DIR/env: KEY=VALUE lines (DB_PORT PORT PID
-#                              CONFIG LOG SANITIZER_LOG MYRELAYCTL)
+#                              CONFIG LOG SANITIZER_LOG MYRELAYCTL); KEY=VALUE
+#                              go to write_config (scripts/lib/common.sh), e.g.
+#                              server_pool_size=8 client_idle_s=3
 #   env.sh down DIR            stops both (bounded), keeps DIR
 #
 # Users (all with mysql_native_password): app/secret and app2/secret2 in
@@ -43,6 +46,8 @@ SQL
 
 cmd_up() {
   local dir=$1 bin=${2:-}
+  shift 2
+  [ "$bin" = - ] && bin=""
   mkdir -p "$dir" || return 1
   dir=$(cd "$dir" && pwd)
   if [ -z "$bin" ]; then
@@ -59,7 +64,7 @@ cmd_up() {
   { setup_backend_sql; cat "$HERE/schema.sql"; } | mariadb_root "$dir/db" || { mr_die "schema failed"; return 1; }
   write_config "$dir/myrelay.yaml" port="$port" backend_port="$db_port" workers=2 name=netfuzz \
     shutdown_grace_s=2 max_connections=2000 \
-    "tenant=nfclean:$NF_CLEAN_USER:$NF_CLEAN_PASSWORD" || return 1
+    "tenant=nfclean:$NF_CLEAN_USER:$NF_CLEAN_PASSWORD" "$@" || return 1
   sanitizer_env
   export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$dir/sanitizer"
   export UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$dir/sanitizer"
@@ -88,7 +93,11 @@ cmd_down() {
 }
 
 case "${1:-}" in
-  up) [ $# -ge 2 ] || { echo "usage: env.sh up DIR [MYRELAYD]" >&2; exit 2; }; cmd_up "$2" "${3:-}" ;;
+  up)
+    [ $# -ge 2 ] || { echo "usage: env.sh up DIR [MYRELAYD|-] [KEY=VALUE...]" >&2; exit 2; }
+    dir=$2 bin=${3:--}
+    shift $(($# >= 3 ? 3 : 2))
+    cmd_up "$dir" "$bin" "$@" ;;
   down) [ $# -eq 2 ] || { echo "usage: env.sh down DIR" >&2; exit 2; }; cmd_down "$2" ;;
   *) sed -n '2,20p' "$0" >&2; exit 2 ;;
 esac
