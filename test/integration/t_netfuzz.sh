@@ -21,6 +21,7 @@ netfuzz_run() {
   /usr/bin/python3 "$NETFUZZ" --port "$AUX_PORT" --pid "$AUX_PID" --config "$TT/$NF_NAME.yaml" \
     --myrelayctl "$(dirname "$MYRELAYD")/myrelayctl" --daemon-log "$AUX_LOG" \
     --users "app:$MR_APP_PASSWORD,app2:$MR_APP2_PASSWORD" --clean-user "nf_clean@nfclean:$NF_CLEAN_PASSWORD" \
+    --root-user "root@sys:$MR_ROOT_PASSWORD" \
     --out "$TT/out" --quiet "$@"
 }
 

@@ -15,7 +15,8 @@
 #                              server_pool_size=8 client_idle_s=3
 #   env.sh down DIR            stops both (bounded), keeps DIR
 #
-# Users (all with mysql_native_password): app/secret and app2/secret2 in
+# Users (all with mysql_native_password): root/rootpw over TCP (tenant sys, for
+# the fuzzer's killer; root over the socket keeps no password), app/secret and app2/secret2 in
 # tenant app with databases test and test2 (what the recorded sessions use),
 # nf_clean/cleanpw in its own tenant nfclean with database netfuzz_clean only
 # (the clean sessions: no fuzzed session can log in as it, see or kill it).
@@ -34,6 +35,9 @@ setup_backend_sql() {
 CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY '$MR_APP_PASSWORD';
 CREATE USER IF NOT EXISTS 'app2'@'%' IDENTIFIED BY '$MR_APP2_PASSWORD';
 CREATE USER IF NOT EXISTS '$NF_CLEAN_USER'@'%' IDENTIFIED BY '$NF_CLEAN_PASSWORD';
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
+ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$MR_ROOT_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
 CREATE DATABASE IF NOT EXISTS test;
 CREATE DATABASE IF NOT EXISTS test2;
 CREATE DATABASE IF NOT EXISTS netfuzz_clean;
