@@ -13,7 +13,10 @@
 #                              CONFIG LOG SANITIZER_LOG MYRELAYCTL); KEY=VALUE
 #                              go to write_config (scripts/lib/common.sh), e.g.
 #                              server_pool_size=8 client_idle_s=3
-#   env.sh down DIR            stops both (bounded), keeps DIR
+#                              NF_REPLICA=1: the MariaDB is a GTID primary
+#                              with a replica (DIR/replica) and the cluster
+#                              has read_write_split and causal_reads on
+#   env.sh down DIR            stops them (bounded), keeps DIR
 #
 # Users (all with mysql_native_password): root/rootpw over TCP (tenant sys, for
 # the fuzzer's killer; root over the socket keeps no password), app/secret and app2/secret2 in
@@ -64,11 +67,31 @@ cmd_up() {
   local db_port port
   db_port=$(free_port) || return 1
   port=$(free_port) || return 1
-  mariadb_start "$dir/db" "$db_port" >&2 || return 1
+  local split=()
+  if [ "${NF_REPLICA:-0}" = 1 ]; then
+    # A GTID primary and a replica of it; the cluster splits reads and writes.
+    mariadb_start "$dir/db" "$db_port" --log-bin=mysql-bin --server-id=1 --log-slave-updates \
+      --gtid-strict-mode=1 >&2 || return 1
+    mariadb_root "$dir/db" <<SQL || { mr_die "replication users failed"; return 1; }
+CREATE USER 'repl'@'%' IDENTIFIED BY '$MR_REPL_PASSWORD';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
+CREATE USER 'myrelay_monitor'@'%' IDENTIFIED BY '$MR_MONITOR_PASSWORD';
+GRANT SLAVE MONITOR, BINLOG MONITOR, PROCESS ON *.* TO 'myrelay_monitor'@'%';
+SQL
+  else
+    mariadb_start "$dir/db" "$db_port" >&2 || return 1
+  fi
   { setup_backend_sql; cat "$HERE/schema.sql"; } | mariadb_root "$dir/db" || { mr_die "schema failed"; return 1; }
+  if [ "${NF_REPLICA:-0}" = 1 ]; then
+    local rport
+    rport=$(free_port) || return 1
+    mariadb_start_replica "$dir/replica" "$rport" "$db_port" repl "$MR_REPL_PASSWORD" >&2 || return 1
+    split=(replica="$rport" cluster.read_write_split=on cluster.causal_reads=on
+      "cluster.monitor={ user: myrelay_monitor, password: \"$MR_MONITOR_PASSWORD\", interval_ms: 300 }")
+  fi
   write_config "$dir/myrelay.yaml" port="$port" backend_port="$db_port" workers=2 name=netfuzz \
     shutdown_grace_s=2 max_connections=2000 \
-    "tenant=nfclean:$NF_CLEAN_USER:$NF_CLEAN_PASSWORD" "$@" || return 1
+    "tenant=nfclean:$NF_CLEAN_USER:$NF_CLEAN_PASSWORD" "${split[@]}" "$@" || return 1
   sanitizer_env
   export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$dir/sanitizer"
   export UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$dir/sanitizer"
@@ -93,6 +116,7 @@ cmd_down() {
     pid=$(sed -n 's/^PID=//p' "$dir/env")
     [ -n "$pid" ] && myrelayd_stop "$pid" 10
   fi
+  [ -d "$dir/replica" ] && mariadb_stop "$dir/replica"
   mariadb_stop "$dir/db"
 }
 
