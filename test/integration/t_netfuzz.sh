@@ -41,7 +41,7 @@ test_netfuzz_fixed_seed() {
   [ "${n:-0}" -ge 50 ] || fail "only ${n:-0} fuzz connections: the fuzzer did not really run"
   n=$(printf '%s\n' "$out" | sed -n 's/^  clean sessions: \([0-9]*\) checks.*/\1/p')
   [ "${n:-0}" -ge 100 ] || fail "only ${n:-0} clean checks"
-  echo "INFO: $(printf '%s\n' "$out" | grep -E '^  (connections|mutations|clean sessions)' | tr -s ' ' | tr '\n' ';')"
+  echo "INFO: $(printf '%s\n' "$out" | grep -E '^  (connections|mutations|other|clean sessions)' | tr -s ' ' | tr '\n' ';')"
 }
 
 # The fuzzer can fail: clean sessions told to expect a wrong value report
