@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "control/session_filter.h"
+#include "control/shm_table.h"
 #include "control/sql_recognizer.h"
 #include "control/sql_scanner.h"
 #include "control/statement_guard.h"
@@ -94,6 +96,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   AdminStatement a = parse_admin(input);
   if (a.kind == AdminStatement::Kind::Malformed) FUZZ_CHECK(!a.error.empty());
   if (a.has_like) (void)like_match("autocommit", a.like);
+  // KILL PROXYSESSION WHERE: the conditions written back read the same, and
+  // any session record can be matched against them (myrelayctl kill --where
+  // parses the same text).
+  SessionFilter filter;
+  std::string filter_error;
+  const SessionFilter* cond = nullptr;
+  if (a.kind == AdminStatement::Kind::KillWhere || a.kind == AdminStatement::Kind::ExplainKillWhere) cond = &a.filter;
+  if (!cond && parse_session_filter(input, filter, filter_error)) cond = &filter;
+  if (cond) {
+    SessionFilter again;
+    std::string error;
+    FUZZ_CHECK(parse_session_filter(cond->describe(), again, error));
+    FUZZ_CHECK(again.describe() == cond->describe());
+    shm::SessionRecord rec{};
+    rec.in_use = 1;
+    for (uint32_t state = 0; state < 6; ++state) {
+      rec.state = state;
+      rec.in_trans = uint8_t(state & 1);
+      rec.has_db = uint8_t(state & 2);
+      rec.last_active_us = rec.trans_started_us = int64_t(state) * 1000000;
+      set_field(rec.user, input.substr(0, std::min<size_t>(input.size(), 8)));
+      (void)cond->matches(rec, int64_t(state) * 7000000);
+    }
+  }
   std::string db;
   if (parse_use(input, db)) (void)db;
   (void)skip_space(input, 0);
