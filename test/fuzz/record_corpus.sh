@@ -36,7 +36,7 @@ trap cleanup EXIT
 DB_PORT=$(free_port) || exit 1
 RELAY_PORT=$(free_port) || exit 1
 mariadb_start "$DB" "$DB_PORT" || exit 1
-mariadb_root "$DB" <<'SQL' || exit 1
+{ cat <<'SQL'
 CREATE USER 'app'@'%' IDENTIFIED BY 'secret';
 CREATE USER 'app2'@'%' IDENTIFIED BY 'secret2';
 CREATE DATABASE test;
@@ -44,29 +44,8 @@ CREATE DATABASE test2;
 GRANT ALL PRIVILEGES ON test.* TO 'app'@'%', 'app2'@'%';
 GRANT ALL PRIVILEGES ON test2.* TO 'app'@'%', 'app2'@'%';
 GRANT PROCESS ON *.* TO 'app'@'%';
-USE test;
-CREATE TABLE big (id INT PRIMARY KEY, h CHAR(32) NOT NULL, pad VARCHAR(100) NOT NULL, n DOUBLE, d DATETIME);
-INSERT INTO big SELECT seq, MD5(seq), REPEAT(CHAR(97 + seq % 26), seq % 100), seq / 7,
-  '2024-01-01' + INTERVAL seq SECOND FROM seq_1_to_4000;
-CREATE TABLE types (id INT PRIMARY KEY, i INT, bi BIGINT, f FLOAT, dbl DOUBLE, dec1 DECIMAL(20,6),
-  s VARCHAR(64), t TEXT, b BLOB, dt DATETIME(6), d DATE, tm TIME, y YEAR, e ENUM('a','b'), j JSON, n INT NULL);
-INSERT INTO types VALUES
-  (1, -5, 9007199254740993, 1.5, 2.25, 12345.678901, 'héllo €', REPEAT('t', 1000), x'00FF10', '2024-02-29 12:34:56.789012', '2024-02-29', '-838:59:59', 2024, 'b', '{"k": [1, 2]}', NULL),
-  (2, NULL, NULL, NULL, NULL, NULL, '', '', '', NULL, NULL, NULL, NULL, NULL, NULL, 7);
-DELIMITER //
-CREATE PROCEDURE p2()
-BEGIN
-  SELECT 1 AS a, 'one' AS b;
-  SELECT id, h FROM big WHERE id <= 3 ORDER BY id;
-END//
-CREATE PROCEDURE p_out(IN x INT, OUT y INT)
-BEGIN
-  SELECT x AS input;
-  SELECT x * 2 AS doubled, 'second' AS which;
-  SET y = x + 1;
-END//
-DELIMITER ;
 SQL
+  sed 's/@BIG_ROWS@/4000/' "$HERE/../integration/schema.sql"; } | mariadb_root "$DB" || exit 1
 
 timeout 900 "$PY" "$HERE/corpus_tool.py" relay "$RELAY_PORT" "$DB_PORT" "$TMP/rec" 600 &
 RELAY_PID=$!

@@ -113,7 +113,7 @@ fi
 
 # Users: root for tenant sys (also over TCP, with a password), app and app2 for
 # tenant app.  With skip-name-resolve MariaDB sees clients as '127.0.0.1'.
-if ! mariadb_root "$MR_DB_DIR" <<SQL
+if ! { cat <<SQL
 ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$MR_ROOT_PASSWORD';
 CREATE USER 'root'@'%' IDENTIFIED BY '$MR_ROOT_PASSWORD';
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
@@ -128,29 +128,8 @@ GRANT ALL PRIVILEGES ON test2.* TO 'app'@'%', 'app2'@'%';
 GRANT ALL PRIVILEGES ON sbtest_direct.* TO 'app'@'%';
 GRANT ALL PRIVILEGES ON sbtest_proxy.* TO 'app'@'%';
 GRANT PROCESS ON *.* TO 'app'@'%';
-USE test;
-CREATE TABLE big (id INT PRIMARY KEY, h CHAR(32) NOT NULL, pad VARCHAR(100) NOT NULL, n DOUBLE, d DATETIME);
-INSERT INTO big SELECT seq, MD5(seq), REPEAT(CHAR(97 + seq % 26), seq % 100), seq / 7,
-  '2024-01-01' + INTERVAL seq SECOND FROM seq_1_to_$MR_BIG_ROWS;
-CREATE TABLE types (id INT PRIMARY KEY, i INT, bi BIGINT, f FLOAT, dbl DOUBLE, dec1 DECIMAL(20,6),
-  s VARCHAR(64), t TEXT, b BLOB, dt DATETIME(6), d DATE, tm TIME, y YEAR, e ENUM('a','b'), j JSON, n INT NULL);
-INSERT INTO types VALUES
-  (1, -5, 9007199254740993, 1.5, 2.25, 12345.678901, 'héllo €', REPEAT('t', 1000), x'00FF10', '2024-02-29 12:34:56.789012', '2024-02-29', '-838:59:59', 2024, 'b', '{"k": [1, 2]}', NULL),
-  (2, NULL, NULL, NULL, NULL, NULL, '', '', '', NULL, NULL, NULL, NULL, NULL, NULL, 7);
-DELIMITER //
-CREATE PROCEDURE p2()
-BEGIN
-  SELECT 1 AS a, 'one' AS b;
-  SELECT id, h FROM big WHERE id <= 3 ORDER BY id;
-END//
-CREATE PROCEDURE p_out(IN x INT, OUT y INT)
-BEGIN
-  SELECT x AS input;
-  SELECT x * 2 AS doubled, 'second' AS which;
-  SET y = x + 1;
-END//
-DELIMITER ;
 SQL
+  sed "s/@BIG_ROWS@/$MR_BIG_ROWS/" "$HERE/schema.sql"; } | mariadb_root "$MR_DB_DIR"
 then
   report_fail "test data set up in MariaDB" "SQL failed"
   summary_and_exit

@@ -1,11 +1,12 @@
--- The tables the recorded sessions read (the same shapes as the integration
--- harness's, test/integration/run.sh, with a smaller big), loaded by env.sh.
--- Recorded sessions only ever write to tables named nf_* (or temporary ones),
--- so a fuzzed statement cannot damage what other tests read.
+-- The tables every test reads (loaded by test/integration/run.sh, the fuzz
+-- corpora's recorder test/fuzz/record_corpus.sh and the network fuzzer's
+-- test/fuzz/net/env.sh): `big` (@BIG_ROWS@ rows, replaced by the loader),
+-- `types` (one of each column type, and NULLs), and two procedures that
+-- return several result sets.  Idempotent: loading it again changes nothing.
 USE test;
 CREATE TABLE IF NOT EXISTS big (id INT PRIMARY KEY, h CHAR(32) NOT NULL, pad VARCHAR(100) NOT NULL, n DOUBLE, d DATETIME);
 INSERT IGNORE INTO big SELECT seq, MD5(seq), REPEAT(CHAR(97 + seq % 26), seq % 100), seq / 7,
-  '2024-01-01' + INTERVAL seq SECOND FROM seq_1_to_5000;
+  '2024-01-01' + INTERVAL seq SECOND FROM seq_1_to_@BIG_ROWS@;
 CREATE TABLE IF NOT EXISTS types (id INT PRIMARY KEY, i INT, bi BIGINT, f FLOAT, dbl DOUBLE, dec1 DECIMAL(20,6),
   s VARCHAR(64), t TEXT, b BLOB, dt DATETIME(6), d DATE, tm TIME, y YEAR, e ENUM('a','b'), j JSON, n INT NULL);
 INSERT IGNORE INTO types VALUES
