@@ -4,10 +4,15 @@
 # holds the inputs of every crash found so far.  One line per harness, then
 # "fuzz-replay: N passed, N failed".  Exit status 77 (skipped) when the
 # harnesses could not be built (no FuzzedDataProvider.h at configure time).
+# make check runs this from the top of the build directory, where the
+# harnesses are; the corpora are in the source directory ($srcdir: they differ
+# in a VPATH build).  Run by hand, both are beside this script.
 here=$(cd "$(dirname "$0")" && pwd)
+bin=$PWD/test/fuzz
+[ -x "$bin/replay_sql" ] || bin=$here
 src=${srcdir:-.}/test/fuzz
 [ -d "$src/corpus" ] || src=$here
-if [ ! -x "$here/replay_sql" ]; then
+if [ ! -x "$bin/replay_sql" ]; then
   echo "fuzz-replay: skipped, the replay harnesses were not built (configure found no fuzzer/FuzzedDataProvider.h: apt-get install libclang-rt-14-dev)"
   exit 77
 fi
@@ -21,7 +26,7 @@ for name in packets response_tracker prepared_statements sql control_pipe login_
   fi
   out=$(mktemp)
   # shm_reader maps its inputs as segments: keep them apart from others'.
-  MYRELAY_FUZZ_SHM_PREFIX="mrreplay$$" timeout 600 "$here/replay_$name" "$corpus" >"$out" 2>&1
+  MYRELAY_FUZZ_SHM_PREFIX="mrreplay$$" timeout 600 "$bin/replay_$name" "$corpus" >"$out" 2>&1
   rc=$?
   if [ "$rc" -eq 0 ]; then
     echo "ok - fuzz-replay/$name: $(tail -1 "$out")"
