@@ -151,8 +151,8 @@ void ClientSession::authenticate(const std::string& auth_response) {
 
 static BackendLogin make_backend_login(const LoginName& login, const std::optional<Sha1Digest>& hash1,
                                        const std::string& db, uint8_t charset, uint32_t caps, uint32_t ext_caps,
-                                       const HandshakeResponse& hello, uint64_t proxy_sessid, uint32_t cs_id,
-                                       const std::string& peer) {
+                                       const HandshakeResponse& hello, int proxy_id, uint64_t proxy_sessid,
+                                       uint32_t cs_id, const std::string& peer) {
   BackendLogin bl;
   bl.user = login.user;
   bl.hash1 = hash1;
@@ -161,8 +161,12 @@ static BackendLogin make_backend_login(const LoginName& login, const std::option
   bl.client_caps = caps;
   bl.client_ext_caps = ext_caps;
   bl.max_packet = hello.max_packet;
-  bl.attributes = hello.attributes;
-  // Lets a DBA map a backend thread to its proxy session.
+  // Lets a DBA map a backend thread to its proxy and session
+  // (performance_schema.session_connect_attrs); a client's own "_proxy_*"
+  // attributes would only mislead, so they never reach the backend.
+  for (const auto& a : hello.attributes)
+    if (a.first.compare(0, 7, "_proxy_") != 0) bl.attributes.push_back(a);
+  bl.attributes.emplace_back("_proxy_id", std::to_string(proxy_id));
   bl.attributes.emplace_back("_proxy_sessid", std::to_string(proxy_sessid));
   bl.attributes.emplace_back("_proxy_cs_id", std::to_string(cs_id));
   bl.attributes.emplace_back("_proxy_client", peer);
@@ -170,8 +174,8 @@ static BackendLogin make_backend_login(const LoginName& login, const std::option
 }
 
 BackendLogin ClientSession::backend_login() const {
-  return make_backend_login(login_, hash1_, db_, charset_, caps_, ext_caps_, hello_, proxy_sessid_, cs_id_,
-                            peer_ip_ + ":" + std::to_string(peer_port_));
+  return make_backend_login(login_, hash1_, db_, charset_, caps_, ext_caps_, hello_, cfg_->proxy_id, proxy_sessid_,
+                            cs_id_, peer_ip_ + ":" + std::to_string(peer_port_));
 }
 
 // Whether this login's statements are split (the user's, the tenant's or
@@ -379,7 +383,8 @@ void ClientSession::check_change_user(const std::string& payload) {
                                              cfg->backend_connect_ms);
   adopt_server(pending_.get());
   pending_->connect(make_backend_login(change_user_login_, change_user_hash1_, change_user_.database, charset, caps_, ext_caps_,
-                                       hello, proxy_sessid_, cs_id_, peer_ip_ + ":" + std::to_string(peer_port_)));
+                                       hello, cfg->proxy_id, proxy_sessid_, cs_id_,
+                                       peer_ip_ + ":" + std::to_string(peer_port_)));
 }
 
 void ClientSession::finish_change_user(bool ok, const std::string& err_payload) {

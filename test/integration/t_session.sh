@@ -369,3 +369,46 @@ test_control_pipe_garbage() {
   done
   pid_alive "$MR_DAEMON_PID" || fail "myrelayd died"
 }
+
+# A DBA maps a backend thread to its proxy and session: backend connections
+# carry the connect attributes _proxy_id and _proxy_sessid, which MariaDB
+# shows in performance_schema.session_connect_attrs (a mariadbd of this test,
+# with performance_schema on).  A client's own _proxy_* attributes do not
+# reach the backend.
+test_backend_connect_attributes() {
+  need_proxy
+  local dir=$TT/db port out sessid
+  port=$(free_port) || fail "no free port"
+  mariadb_start "$dir" "$port" --performance-schema=ON >db.log 2>&1 || fail "MariaDB did not start: $(tail -3 db.log)"
+  trap 'mariadb_stop "$dir"; _mr_test_cleanup' EXIT
+  mariadb_root "$dir" -e "CREATE USER 'app'@'%' IDENTIFIED BY '$MR_APP_PASSWORD'; CREATE DATABASE test;
+    GRANT ALL PRIVILEGES ON test.* TO 'app'@'%'" || fail "set-up"
+  start_aux_daemon attrs cluster="ps:$port" proxy_id=7
+  # The session stays open while the backend's table is read (as root over
+  # its socket).
+  out=$(/usr/bin/python3 - "$AUX_PORT" "$MR_APP_PASSWORD" "$dir/mysqld.sock" <<'PY'
+import sys, pymysql
+c = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="app@app#ps", password=sys.argv[2],
+                    database="test", defer_connect=True)
+c._connect_attrs["_proxy_sessid"] = "666"   # a client pretending to be another session
+c.connect()
+cur = c.cursor()
+cur.execute("SELECT CONNECTION_ID()")
+bid = cur.fetchone()[0]
+cur.execute("SHOW PROXYSESSION ATTRIBUTE LIKE 'proxy_sessid'")
+print("sessid", cur.fetchone()[1])
+db = pymysql.connect(unix_socket=sys.argv[3], user="root", password="")
+d = db.cursor()
+d.execute("SELECT ATTR_NAME, ATTR_VALUE FROM performance_schema.session_connect_attrs "
+          "WHERE PROCESSLIST_ID = %s AND ATTR_NAME LIKE '\\_proxy\\_%%' ORDER BY ATTR_NAME, ATTR_VALUE", (bid,))
+for name, value in d.fetchall():
+    print(name, value)
+PY
+) || fail "client: $out"
+  sessid=$(sed -n 's/^sessid //p' <<<"$out")
+  echo "INFO: the backend's attributes: $(grep -v '^sessid' <<<"$out" | tr '\n' ' ')"
+  grep -qx "_proxy_id 7" <<<"$out" || fail "no _proxy_id 7: $out"
+  grep -qx "_proxy_sessid $sessid" <<<"$out" || fail "no _proxy_sessid $sessid: $out"
+  [ "$(grep -c '^_proxy_sessid ' <<<"$out")" = 1 ] || fail "the client's own _proxy_sessid reached the backend: $out"
+  pid_alive "$AUX_PID" || fail "myrelayd died"
+}

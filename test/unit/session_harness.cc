@@ -152,6 +152,7 @@ void FakeBackend::handle(Conn& c, uint8_t seq, const std::string& payload) {
     std::string error;
     parse_handshake_response(payload, r, error);
     c.caps = r.capabilities;
+    login_attributes_ = r.attributes;
     c.logged_in = true;
     OkPacket ok;
     ok.status = SERVER_STATUS_AUTOCOMMIT;
@@ -273,6 +274,10 @@ bool TestClient::login(const std::string& user, const std::string& password, uin
   Sha1Digest token = native_token(password, reinterpret_cast<const uint8_t*>(scramble.data()), 20);
   r.auth_response.assign(reinterpret_cast<const char*>(token.data()), token.size());
   r.auth_plugin = kNativePasswordPlugin;
+  if (!attributes.empty()) {
+    r.capabilities |= CLIENT_CONNECT_ATTRS;
+    r.attributes = attributes;
+  }
   send(1, build_handshake_response(r));
   std::string ok;
   return read(ok) && !ok.empty() && ok[0] == 0;

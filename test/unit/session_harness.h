@@ -40,6 +40,8 @@ class FakeBackend {
   // without the proxy's own session tracking set-up.
   const std::vector<std::string>& log() const { return log_; }
   int connections() const { return int(conns_.size()); }
+  // The connect attributes of the last login.
+  const std::vector<std::pair<std::string, std::string>>& login_attributes() const { return login_attributes_; }
   void answer_sleepers();
   // Closes every connection (a backend restart).
   void drop_all();
@@ -71,6 +73,7 @@ class FakeBackend {
   uint32_t next_id_ = 100;
   std::map<bufferevent*, std::unique_ptr<Conn>> conns_;
   std::vector<std::string> log_;
+  std::vector<std::pair<std::string, std::string>> login_attributes_;
 };
 
 // The worker a session lives on.
@@ -177,6 +180,8 @@ class TestClient {
   std::vector<std::string> query(const std::string& sql);
   std::string scramble;
   uint32_t caps = 0;
+  // Connect attributes the next login sends (with CLIENT_CONNECT_ATTRS).
+  std::vector<std::pair<std::string, std::string>> attributes;
 
  private:
   event_base* base_;

@@ -3,6 +3,8 @@
 // the test.  The command state machine, response completion, the set of
 // server sessions and what reaches shared memory.
 #include <cppunit/extensions/HelperMacros.h>
+
+#include <map>
 #include <sys/socket.h>
 
 #include <memory>
@@ -25,6 +27,7 @@ const uint32_t kClientCaps = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLI
 class SessionCoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(SessionCoreTest);
   CPPUNIT_TEST(login_and_query);
+  CPPUNIT_TEST(backend_knows_the_proxy_session);
   CPPUNIT_TEST(pipelined_commands_answer_in_order);
   CPPUNIT_TEST(response_in_pieces_completes_once);
   CPPUNIT_TEST(classic_eof_responses);
@@ -114,6 +117,20 @@ class SessionCoreTest : public CppUnit::TestFixture {
     }
     CPPUNIT_ASSERT_EQUAL(uint64_t(1), counted);
     CPPUNIT_ASSERT_EQUAL(uint64_t(1), in_buckets);
+  }
+
+  // The backend learns which proxy and session a connection serves; a
+  // client cannot pass itself off as another session.
+  void backend_knows_the_proxy_session() {
+    client_->attributes = {{"_client_name", "unit"}, {"_proxy_sessid", "666"}, {"_proxy_id", "99"}};
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps | CLIENT_CONNECT_ATTRS));
+    std::map<std::string, std::vector<std::string>> got;
+    for (const auto& [k, v] : a_->login_attributes()) got[k].push_back(v);
+    CPPUNIT_ASSERT_EQUAL(std::string("unit"), got["_client_name"].at(0));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), got["_proxy_sessid"].size());
+    CPPUNIT_ASSERT_EQUAL(std::to_string(session_->proxy_sessid()), got["_proxy_sessid"][0]);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), got["_proxy_id"].size());
+    CPPUNIT_ASSERT_EQUAL(std::to_string(host_->config()->proxy_id), got["_proxy_id"][0]);
   }
 
   void pipelined_commands_answer_in_order() {
