@@ -19,10 +19,11 @@ of a namespace the caller made; every mode is bounded in count and time)
       N raw TCP connections opened as fast as possible (no login), kept S
       seconds, then closed.  Prints how many were accepted, refused with ERR
       1040, reset or still silent.
-  relay   --listen HOST:PORT --to HOST:PORT --control FILE
+  relay   --listen HOST:PORT --to HOST:PORT [--control FILE]
       a TCP relay that delays every chunk by the number of milliseconds in
-      FILE (read every 0.2 s; missing or empty = 0), in both directions, order
-      kept.  Runs until killed.
+      FILE (read every 0.2 s; missing or empty = 0; no FILE: never), in both
+      directions, order kept.  Prints "ready" once it listens; runs until
+      killed.
 
 Common: --host H (default 127.0.0.1) --user U --password PW --db DB.
 Output: one line "key=value ..." (relay: none).
@@ -217,7 +218,7 @@ async def relay_main(a):
     ctl = {"ms": 0.0}
 
     async def watch():
-        while True:
+        while a.control:
             try:
                 with open(a.control) as f:
                     t = f.read().strip()
@@ -267,6 +268,7 @@ async def relay_main(a):
 
     lh, lp = a.listen.rsplit(":", 1)
     server = await asyncio.start_server(handle, lh, int(lp))
+    print("ready", flush=True)
     asyncio.ensure_future(watch())
     async with server:
         await server.serve_forever()

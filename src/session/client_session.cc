@@ -99,6 +99,12 @@ void ClientSession::change_phase(Phase p) {
   if (p == phase_) return;
   phase_ = p;
   publish_pending_ = true;
+  // Idle now, with a graceful kill pending (the paths that do not end it
+  // themselves, e.g. the end of a login): it happens from the loop.
+  if (p == Phase::Ready && kill_when_idle_ && !in_trans_ && kill_timer_) {
+    timeval now{0, 0};
+    evtimer_add(kill_timer_, &now);
+  }
   if (step_depth_ == 0) publish();
 }
 
@@ -457,8 +463,9 @@ void ClientSession::kill_when_idle(const KilledBy& by, uint32_t timeout_s) {
   kill_by_ = by;
   identity_changed();  // kill_pending shows
   publish_pending_ = true;
-  if (timeout_s == 0) return;
   if (!kill_timer_) kill_timer_ = evtimer_new(host_.base(), on_kill_timer, this);
+  kill_deadline_us_ = timeout_s ? host_.loop_time_us() + int64_t(timeout_s) * 1000000 : 0;
+  if (timeout_s == 0) return;
   timeval tv{time_t(timeout_s), 0};
   evtimer_add(kill_timer_, &tv);
 }
@@ -476,6 +483,15 @@ void ClientSession::on_kill_timer(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
   if (!self->kill_when_idle_ || self->closed()) return;
+  if (self->phase_ == Phase::Ready && self->end_if_kill_pending()) return;
+  const int64_t left_us = self->kill_deadline_us_ ? self->kill_deadline_us_ - self->host_.loop_time_us() : -1;
+  if (self->kill_deadline_us_ == 0 || left_us > 0) {  // busy again: wait for idle, or for the deadline
+    if (left_us > 0) {
+      timeval tv{time_t(left_us / 1000000), suseconds_t(left_us % 1000000)};
+      evtimer_add(self->kill_timer_, &tv);
+    }
+    return;
+  }
   LOG_INFO("cs_id=%u '%s' from %s:%u: not idle by the WHEN IDLE timeout: killed (%s)", self->cs_id_,
            self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, self->kill_by_.text().c_str());
   self->log_kill(shm::KillReason::KillWhenIdleTimeout, self->kill_by_);

@@ -303,6 +303,7 @@ class ClientSession : public ServerSessionOwner {
   event* kill_timer_ = nullptr;       // KILL ... WHEN IDLE: now (idle), or its TIMEOUT
   bool kill_when_idle_ = false;
   KilledBy kill_by_;                  // who asked for it
+  int64_t kill_deadline_us_ = 0;      // its TIMEOUT (0: none)
   // The kill log's last entry while a statement ran, and the server session
   // it ran on (compared, never followed: it may be gone).
   const ServerSession* logged_kill_server_ = nullptr;

@@ -1,19 +1,16 @@
 #!/usr/bin/env python3
-"""Test doubles for a backend: a TCP relay, and MySQL servers that stall.
+"""Backends that stall: MySQL servers that never finish a login.
 
-usage: fake_backend.py relay LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT
-       fake_backend.py silent LISTEN_PORT      accepts, never greets
+usage: fake_backend.py silent LISTEN_PORT      accepts, never greets
        fake_backend.py stall LISTEN_PORT       greets, reads the login, never answers
 
-Prints "ready" on standard output once it listens; runs until killed.  The
-relay copies bytes both ways, one thread per direction, so that a test can
-put a link it controls (a veth into a network namespace) between the proxy
-and a real MariaDB.
+Prints "ready" on standard output once it listens; runs until killed.  (A
+relay between the proxy and a real MariaDB: scripts/lib/chaos_clients.py
+relay.)
 """
 import socket
 import struct
 import sys
-import threading
 
 
 def listen(host, port):
@@ -23,36 +20,6 @@ def listen(host, port):
     s.listen(64)
     print("ready", flush=True)
     return s
-
-
-def pump(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    for s in (src, dst):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-def relay(listen_host, listen_port, target_host, target_port):
-    server = listen(listen_host, listen_port)
-    while True:
-        client, _ = server.accept()
-        try:
-            upstream = socket.create_connection((target_host, target_port), timeout=5)
-            upstream.settimeout(None)
-        except OSError:
-            client.close()
-            continue
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=pump, args=(a, b), daemon=True).start()
 
 
 def greeting():
@@ -79,9 +46,7 @@ def stalling(port, greet):
 
 
 def main(argv):
-    if len(argv) == 6 and argv[1] == "relay":
-        relay(argv[2], int(argv[3]), argv[4], int(argv[5]))
-    elif len(argv) == 3 and argv[1] in ("silent", "stall"):
+    if len(argv) == 3 and argv[1] in ("silent", "stall"):
         stalling(int(argv[2]), argv[1] == "stall")
     else:
         sys.stderr.write(__doc__)

@@ -279,8 +279,9 @@ test_backend_keepalive() {
     ip -n "$KA_NS" addr add "10.$n.$m.2/30" dev "mrka$$b" && ip -n "$KA_NS" link set "mrka$$b" up &&
     ip -n "$KA_NS" link set lo up || fail "namespace set-up failed"
   outer=$(free_port) inner=$(free_port)
-  python3 "$MR_IT_DIR/fake_backend.py" relay "10.$n.$m.1" "$outer" 127.0.0.1 "$MR_DB_PORT" >outer.out 2>&1 &
-  ip netns exec "$KA_NS" python3 "$MR_IT_DIR/fake_backend.py" relay "10.$n.$m.2" "$inner" "10.$n.$m.1" "$outer" >inner.out 2>&1 &
+  local relay=$MR_IT_DIR/../../scripts/lib/chaos_clients.py
+  /usr/bin/python3 "$relay" relay --listen "10.$n.$m.1:$outer" --to "127.0.0.1:$MR_DB_PORT" >outer.out 2>&1 &
+  ip netns exec "$KA_NS" /usr/bin/python3 "$relay" relay --listen "10.$n.$m.2:$inner" --to "10.$n.$m.1:$outer" >inner.out 2>&1 &
   wait_until 10 grep -q ready outer.out || fail "relay did not start: $(cat outer.out)"
   wait_until 10 grep -q ready inner.out || fail "relay in the namespace did not start: $(cat inner.out)"
   start_aux_daemon ka cluster="far:10.$n.$m.2:$inner" timeouts.backend_keepalive_s=2

@@ -28,6 +28,7 @@ class SessionCoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(SessionCoreTest);
   CPPUNIT_TEST(login_and_query);
   CPPUNIT_TEST(backend_knows_the_proxy_session);
+  CPPUNIT_TEST(kill_when_idle_during_login);
   CPPUNIT_TEST(pipelined_commands_answer_in_order);
   CPPUNIT_TEST(response_in_pieces_completes_once);
   CPPUNIT_TEST(classic_eof_responses);
@@ -131,6 +132,19 @@ class SessionCoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::to_string(session_->proxy_sessid()), got["_proxy_sessid"][0]);
     CPPUNIT_ASSERT_EQUAL(size_t(1), got["_proxy_id"].size());
     CPPUNIT_ASSERT_EQUAL(std::to_string(host_->config()->proxy_id), got["_proxy_id"][0]);
+  }
+
+  // KILL ... WHEN IDLE that arrives while the session still logs in: it
+  // ends once the login is done and the session is idle, not at its first
+  // statement's end.
+  void kill_when_idle_during_login() {
+    session_->kill_when_idle(KilledBy{0, 0, -1, "test"}, 0);
+    CPPUNIT_ASSERT(!session_->closed());
+    CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    turn(base_, 5);
+    CPPUNIT_ASSERT(session_->closed());
+    CPPUNIT_ASSERT_EQUAL(size_t(1), host_->kills_.size());
+    CPPUNIT_ASSERT_EQUAL(uint8_t(shm::KillReason::KillWhenIdle), host_->kills_[0].reason);
   }
 
   void pipelined_commands_answer_in_order() {
