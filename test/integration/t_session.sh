@@ -377,10 +377,13 @@ test_control_pipe_garbage() {
 # reach the backend.
 test_backend_connect_attributes() {
   need_proxy
-  local dir=$TT/db port out sessid
+  local port out sessid
+  # Global: the EXIT trap runs after the function's locals are gone.
+  ATTRS_DB_DIR=$TT/db
+  local dir=$ATTRS_DB_DIR
   port=$(free_port) || fail "no free port"
+  trap 'mariadb_stop "$ATTRS_DB_DIR"; _mr_test_cleanup' EXIT
   mariadb_start "$dir" "$port" --performance-schema=ON >db.log 2>&1 || fail "MariaDB did not start: $(tail -3 db.log)"
-  trap 'mariadb_stop "$dir"; _mr_test_cleanup' EXIT
   mariadb_root "$dir" -e "CREATE USER 'app'@'%' IDENTIFIED BY '$MR_APP_PASSWORD'; CREATE DATABASE test;
     GRANT ALL PRIVILEGES ON test.* TO 'app'@'%'" || fail "set-up"
   start_aux_daemon attrs cluster="ps:$port" proxy_id=7
