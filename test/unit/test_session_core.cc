@@ -96,6 +96,10 @@ class SessionCoreTest : public CppUnit::TestFixture {
 
   void login_and_query() {
     CPPUNIT_ASSERT(client_->login("app", "secret", kClientCaps));
+    // The client has its OK before the server session's trackers are set
+    // up (the session is MCS_ACTIVE_READER meanwhile): wait for that, at
+    // most 2 s, as a slow (sanitizer) build may need.
+    for (int i = 0; i < 200 && record().state != uint32_t(ClientSession::State::KeepAlive); ++i) turn(base_, 10);
     shm::SessionRecord r = record();
     CPPUNIT_ASSERT_EQUAL(uint32_t(1), r.in_use);
     CPPUNIT_ASSERT_EQUAL(std::string("app"), get_field(r.user));
