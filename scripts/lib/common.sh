@@ -624,4 +624,6 @@ write_config() {
       echo "      - { name: $f2, password: \"$f3\" }"
     done
   } >"$file"
+  # It holds passwords: not for every local user (the daemon warns otherwise).
+  chmod 600 "$file"
 }
