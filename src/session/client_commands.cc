@@ -366,12 +366,7 @@ void ClientSession::on_response_done(ServerSession* ss) {
   last_active_us_ = now;
   statement_ended();
   change_phase(Phase::Ready);
-  if (host_.draining() && !in_trans_) {
-    log_kill(shm::KillReason::Shutdown, KilledBy{0, 0, -1, "shutdown"});
-    close_after_flush("proxy shutting down");
-    return;
-  }
-  if (end_if_kill_pending()) return;
+  if (end_if_asked_to_end_when_idle()) return;
   handle_input();
 }
 
@@ -408,7 +403,7 @@ void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {
 void ClientSession::fail_command(ServerSession* ss, const std::string& why) {
   std::string addr = ss->server().address.str();
   LOG_WARN("cs_id=%u lost backend %s during %s: %s", cs_id_, addr.c_str(), command_name(command_), why.c_str());
-  log_kill(shm::KillReason::BackendLost, KilledBy{0, 0, -1, "backend " + addr + ": " + why});
+  log_kill(shm::KillReason::BackendLost, KilledBy::because("backend " + addr + ": " + why));
   bump(counters_.errors);
   bytes_out_ += ss->response_bytes();
   bool clean = ss->between_packets();
@@ -547,7 +542,7 @@ void ClientSession::on_idle_timer(evutil_socket_t, short, void* arg) {
   if (expired(int64_t(self->cfg_->client_idle_s) * 1000000)) {
     LOG_INFO("cs_id=%u '%s' from %s:%u idle for %d s: closing", self->cs_id_, self->login_text_.c_str(),
              self->peer_ip_.c_str(), self->peer_port_, self->cfg_->client_idle_s);
-    self->log_kill(shm::KillReason::ClientIdleTimeout, KilledBy{0, 0, -1, "timeouts.client_idle_s"});
+    self->log_kill(shm::KillReason::ClientIdleTimeout, KilledBy::because("timeouts.client_idle_s"));
     self->close("client idle timeout");
     return;
   }
@@ -559,7 +554,7 @@ void ClientSession::on_idle_timer(evutil_socket_t, short, void* arg) {
              "transaction rolls back",
              self->cs_id_, self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, in_trans_limit_s);
     bump(self->counters_.kills);
-    self->log_kill(shm::KillReason::IdleInTransaction, KilledBy{0, 0, -1, "timeouts.idle_in_transaction_s"});
+    self->log_kill(shm::KillReason::IdleInTransaction, KilledBy::because("timeouts.idle_in_transaction_s"));
     self->close("idle_in_transaction_s");
     return;
   }
@@ -599,7 +594,7 @@ void ClientSession::on_statement_timer(evutil_socket_t, short, void* arg) {
            ss->server_sessid());
   ss->replace_interrupted_error(
       build_err(er::ER_STATEMENT_TIMEOUT, "Query execution was interrupted (max_statement_time exceeded)"));
-  uint64_t id = self->log_kill(shm::KillReason::StatementTimeout, KilledBy{0, 0, -1, "timeouts.statement_ms"});
+  uint64_t id = self->log_kill(shm::KillReason::StatementTimeout, KilledBy::because("timeouts.statement_ms"));
   self->host_.stop_backend_statement(ss->server(), ss->cluster(), ss->login(), ss->server_sessid(), true, id);
 }
 

@@ -330,7 +330,7 @@ void ClientSession::drop_server(ServerSession* ss, const char* why) {
 
 bool ClientSession::end_if_unrestorable(const std::string& what) {
   if (state_.restorable() || closed()) return false;
-  log_kill(shm::KillReason::StateLost, KilledBy{0, 0, -1, what});
+  log_kill(shm::KillReason::StateLost, KilledBy::because(what));
   LOG_INFO("cs_id=%u '%s' from %s:%u: its server session is gone (%s) and it holds %s, which cannot be carried "
            "to another: closing it, as its server would have",
            cs_id_, login_text_.c_str(), peer_ip_.c_str(), peer_port_, what.c_str(),
@@ -394,7 +394,7 @@ void ClientSession::kill(const KilledBy& by) {
 
 void ClientSession::close_for_shutdown(const char* why) {
   if (closed()) return;
-  log_kill(shm::KillReason::Shutdown, KilledBy{0, 0, -1, "shutdown"});
+  log_kill(shm::KillReason::Shutdown, KilledBy::because("shutdown"));
   close(why);
 }
 
@@ -502,10 +502,17 @@ void ClientSession::drain() {
   Step step(*this);
   bool idle = phase_ == Phase::Ready || phase_ == Phase::AwaitHandshakeResponse ||
               phase_ == Phase::AwaitAuthSwitchResponse;
-  if (idle && !in_trans_) {
-    log_kill(shm::KillReason::Shutdown, KilledBy{0, 0, -1, "shutdown"});
+  if (idle) end_if_asked_to_end_when_idle();
+}
+
+bool ClientSession::end_if_asked_to_end_when_idle() {
+  if (in_trans_ || closed()) return false;
+  if (host_.draining()) {
+    log_kill(shm::KillReason::Shutdown, KilledBy::because("shutdown"));
     close_after_flush("proxy shutting down");
+    return true;
   }
+  return end_if_kill_pending();
 }
 
 // ---- libevent callbacks ----

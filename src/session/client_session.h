@@ -48,6 +48,8 @@ struct KilledBy {
   int32_t uid = -1;    // its uid, when known
   std::string name;    // "user@tenant" of the SQL session, or what ended it ("timeouts.client_idle_s")
   std::string text() const;
+  // An end nobody asked for by name: a timeout, the shutdown, a lost backend.
+  static KilledBy because(std::string what) { return KilledBy{0, 0, -1, std::move(what)}; }
 };
 
 class ClientSession : public ServerSessionOwner {
@@ -192,6 +194,9 @@ class ClientSession : public ServerSessionOwner {
   // Returns the entry's id.
   uint64_t log_kill(shm::KillReason reason, const KilledBy& by);
   void count_latency(int health, int64_t us);
+  // Idle now: outside a transaction, the drain at shutdown or a graceful
+  // kill ends the session; true when it did.
+  bool end_if_asked_to_end_when_idle();
   // Idle outside a transaction with a graceful kill pending: it happens now.
   bool end_if_kill_pending();
   static void on_kill_timer(evutil_socket_t, short, void* arg);

@@ -30,6 +30,13 @@ open_sessions() {
   done
 }
 
+# running: one session of the test's daemon has run a statement for a second.
+running() { [ "$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query' AND time_s >= 1" | grep -c .)" = 1 ]; }
+
+# st_id_of OUTPUT: the cs_id in a scripted session's "SHOW PROXYSESSION
+# ATTRIBUTE LIKE 'cs_id'" output.
+st_id_of() { sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$1"; }
+
 # session_gone ID: SHOW PROXYSESSION no longer lists session ID.
 session_gone() { ! krows "SHOW PROXYSESSION" | cut -f2 | grep -qx "$1"; }
 
@@ -116,7 +123,7 @@ test_kill_when_idle() {
   st_open tx
   st_run tx "query BEGIN" "query INSERT INTO kill_idle VALUES (1)" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
   local id out
-  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  id=$(st_id_of "$OUT")
   [ -n "$id" ] || fail "no cs_id: $OUT"
   out=$(kq "KILL PROXYSESSION $id WHEN IDLE")
   assert_contains "$out" "Query OK" "KILL ... WHEN IDLE answers OK"
@@ -131,13 +138,13 @@ test_kill_when_idle() {
   # An idle session ends at once.
   st_open idle
   st_run idle "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
-  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  id=$(st_id_of "$OUT")
   kq "KILL PROXYSESSION $id WHEN IDLE" >/dev/null
   wait_until 5 session_ended idle || fail "an idle session was not ended at once"
   # TIMEOUT: a transaction that never ends is killed then, and rolls back.
   st_open stuck
   st_run stuck "query BEGIN" "query INSERT INTO kill_idle VALUES (3)" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
-  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  id=$(st_id_of "$OUT")
   local t0 ms
   t0=$(now_ms)
   kq "KILL PROXYSESSION $id WHEN IDLE TIMEOUT 2" >/dev/null
@@ -197,7 +204,6 @@ test_kill_log() {
   # A session killed by SQL while its statement runs.
   cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(20) AS kill_log_marker" >sleep.out 2>&1 &
   sleeper=$!
-  running() { [ "$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query' AND time_s >= 1" | grep -c .)" = 1 ]; }
   wait_until 10 running || fail "the statement never ran: $(krows "SHOW PROXYSESSION")"
   out=$(kq "KILL PROXYSESSION WHERE command = 'Query' AND user = 'app'")
   assert_eq 1 "$(affected "$out")" "the kill: $out"
@@ -259,7 +265,6 @@ test_kill_query_escalates() {
   # Heeded: confirmed.
   cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(20) AS heeds_kill" >sleep.out 2>&1 &
   local sleeper=$!
-  running() { [ "$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query' AND time_s >= 1" | grep -c .)" = 1 ]; }
   wait_until 10 running || fail "SLEEP never ran"
   id=$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query'" | cut -f2)
   kq "KILL QUERY $id" >/dev/null
@@ -317,7 +322,6 @@ test_kill_user() {
   # KILL QUERY USER stops the statement, the session goes on.
   cli "$AUX_PORT" app "$MR_APP_PASSWORD" -N -B -e "SELECT SLEEP(20) AS ku_marker; SELECT 'went on'" >sleep.out 2>&1 &
   local sleeper=$!
-  running() { [ "$(krows "EXPLAIN KILL PROXYSESSION WHERE command = 'Query' AND time_s >= 1" | grep -c .)" = 1 ]; }
   wait_until 10 running || fail "SLEEP never ran"
   out=$(kq "KILL QUERY USER app")
   assert_eq 1 "$(affected "$out")" "KILL QUERY USER app: $out"
@@ -345,7 +349,7 @@ test_kill_log_kinds() {
   # myrelayctl kill: who is myrelayctl, with its pid.
   st_open c
   st_run c "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
-  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  id=$(st_id_of "$OUT")
   "$CTL" -c "$CFG" kill "$id" >kill.out 2>&1 || fail "myrelayctl kill: $(cat kill.out)"
   out=$(krows "SHOW PROXYKILLS LIMIT 1")
   assert_eq "$id	kill	myrelayctl" "$(cut -f2,7,8 <<<"$out")" "myrelayctl kill in the kill log"
@@ -353,7 +357,7 @@ test_kill_log_kinds() {
   # WHEN IDLE, by SQL.
   st_open w
   st_run w "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
-  id=$(sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT")
+  id=$(st_id_of "$OUT")
   kq "KILL PROXYSESSION $id WHEN IDLE" >/dev/null
   wi_logged() { krows "SHOW PROXYKILLS LIMIT 1" | cut -f2,7,8 | grep -qx "$id	kill_when_idle	root@sys"; }
   wait_until 5 wi_logged || fail "no kill_when_idle: $(krows "SHOW PROXYKILLS LIMIT 1")"
