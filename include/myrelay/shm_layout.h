@@ -310,8 +310,9 @@ enum class KillReason : uint8_t {
   Shutdown = 9,              // the drain at shutdown
   BackendLost = 10,          // its backend went away in the middle of a command
   StateLost = 11,            // its server session went, with state that cannot be carried
+  Forwarded = 12,            // a kill of another proxy's session, sent to that proxy (its own log has the end)
 };
-constexpr size_t kKillReasonCount = 12;  // reasons are 1..11
+constexpr size_t kKillReasonCount = 13;  // reasons are 1..12
 
 // What became of the statement the target was running on a backend.
 enum class BackendStop : uint8_t {

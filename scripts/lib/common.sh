@@ -27,7 +27,7 @@ MR_MONITOR_PASSWORD=${MR_MONITOR_PASSWORD:-monitorpw}
 MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
   libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libboost-dev
   mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd python3
-  python3-pymysql libclang-rt-14-dev python3-prometheus-client curl)
+  python3-pymysql libclang-rt-14-dev python3-prometheus-client curl haproxy)
 
 mr_log() { printf '%s\n' "[$(date +%H:%M:%S)] $*" >&2; }
 mr_die() { printf '%s\n' "error: $*" >&2; return 1; }
@@ -518,7 +518,7 @@ write_config() {
   local shutdown_grace_s=5 log_file=- log_level=info dir="" name=""
   local server_pool_size=0 server_pool_idle_s=60
   local clusters=() tenants=() proxy_extra=() timeouts_extra=() kv k v
-  local replicas=() primary_weight="" cluster_extra=() app_extra=()
+  local replicas=() primary_weight="" cluster_extra=() app_extra=() fleet=""
   for kv in "$@"; do
     k=${kv%%=*}
     v=${kv#*=}
@@ -548,6 +548,7 @@ write_config() {
       primary_weight) primary_weight=$v ;;
       cluster.*) cluster_extra+=("${k#cluster.}: $v") ;;
       app.*) app_extra+=("${k#app.}: $v") ;;
+      fleet) fleet=$v ;;  # the fleet: section, as a YAML flow mapping
       *) mr_die "write_config: unknown key $k"; return 1 ;;
     esac
   done
@@ -623,6 +624,7 @@ write_config() {
       echo "    users:"
       echo "      - { name: $f2, password: \"$f3\" }"
     done
+    [ -z "$fleet" ] || echo "fleet: $fleet"
   } >"$file"
   # It holds passwords: not for every local user (the daemon warns otherwise).
   chmod 600 "$file"

@@ -25,29 +25,37 @@ bool AccessRules::may_name(const Caller& c, const shm::SessionRecord& r) {
 
 bool AccessRules::owns(const Caller& c, const shm::SessionRecord& r) { return may_list(c, r); }
 
+bool AccessRules::may_target(Kind k, const Caller& c, const shm::SessionRecord& r) {
+  return k == Kind::ShowAttributes || k == Kind::ShowVariables ? may_list(c, r) : may_name(c, r);
+}
+
+std::string Caller::name() const { return user + "@" + tenant + (via.empty() ? "" : " via " + via); }
+
+void Answer::error(const er::Error& e, const std::string& msg) {
+  kind = Kind::Error;
+  error_code = e.code;
+  sqlstate = e.sql_state;
+  message = msg;
+}
+
 namespace {
 
 struct Context {
   const sql::AdminStatement& st;
   const Caller& caller;
   SessionDirectory& directory;
-  ClientProtocol protocol;
-  std::string& out;
-  std::vector<Warning>& warnings;
-  uint8_t seq = 1;
+  Answer& answer;
 
-  void error(const er::Error& e, const std::string& msg) { seq = frame_packet(out, seq, build_err(e, msg)); }
+  void error(const er::Error& e, const std::string& msg) { answer.error(e, msg); }
   void ok(uint64_t affected_rows = 0) {
-    OkPacket p;
-    p.status = SERVER_STATUS_AUTOCOMMIT;
-    p.affected_rows = affected_rows;
-    p.warnings = uint16_t(warnings.size());
-    seq = frame_packet(out, seq, build_ok(p, protocol.caps));
+    answer.kind = Answer::Kind::Ok;
+    answer.affected_rows = affected_rows;
   }
-  void note(uint16_t code, const std::string& message) { warnings.push_back({"Note", code, message}); }
-  void result(const std::vector<ColumnDef>& cols, const std::vector<TextRow>& rows) {
-    out += build_text_resultset(cols, rows, protocol.caps, SERVER_STATUS_AUTOCOMMIT, seq, uint16_t(warnings.size()),
-                                protocol.ext_caps);
+  void note(uint16_t code, const std::string& message) { answer.warnings.push_back({"Note", code, message}); }
+  void result(std::vector<ColumnDef> cols, std::vector<TextRow> rows) {
+    answer.kind = Answer::Kind::Rows;
+    answer.columns = std::move(cols);
+    answer.rows = std::move(rows);
   }
   void unknown_thread(uint64_t id) { error(er::ER_NO_SUCH_THREAD, "Unknown thread id: " + std::to_string(id)); }
 };
@@ -94,11 +102,13 @@ std::vector<ColumnDef> columns(const std::vector<std::string>& names, bool (*num
 constexpr uint16_t kNumFlag = 0x8000, kUnsignedFlag = 0x0020, kNotNullFlag = 0x0001;
 
 After show_sessions(Context& cx) {
-  std::vector<ColumnDef> cols =
-      columns(view::session_columns(), view::session_column_is_numeric, kNumFlag | kUnsignedFlag | kNotNullFlag);
+  std::vector<ColumnDef> cols = session_columns();
   std::vector<TextRow> rows;
-  for (const auto& r : cx.directory.snapshot())
-    if (AccessRules::may_list(cx.caller, r)) rows.push_back(view::session_row(r, cx.directory.pid()));
+  for (const auto& r : cx.directory.snapshot()) {
+    if (!AccessRules::may_list(cx.caller, r)) continue;
+    if (cx.st.has_like && !sql::like_match(get_field(r.user), cx.st.like)) continue;
+    rows.push_back(view::session_row(r, cx.directory.pid()));
+  }
   cx.result(cols, rows);
   return After::Continue;
 }
@@ -247,7 +257,7 @@ bool send_request(Context& cx, const shm::SessionRecord& r, control::RequestType
   req.ss_id = ss_id;
   req.sender_pid = cx.directory.pid();
   req.sender_cs_id = cx.caller.cs_id;
-  req.sender_name = cx.caller.user + "@" + cx.caller.tenant;
+  req.sender_name = cx.caller.name();
   std::string error;
   if (cx.directory.send(r, req, error)) return true;
   LOG_WARN("cs_id=%u: %s of %u failed: %s", cx.caller.cs_id, control::request_type_name(type), r.cs_id,
@@ -350,8 +360,7 @@ After kill_where(Context& cx) {
 // EXPLAIN KILL PROXYSESSION WHERE ...: SHOW PROXYSESSION's rows of what it
 // would kill; kills nothing.
 After explain_kill_where(Context& cx) {
-  std::vector<ColumnDef> cols =
-      columns(view::session_columns(), view::session_column_is_numeric, kNumFlag | kUnsignedFlag | kNotNullFlag);
+  std::vector<ColumnDef> cols = session_columns();
   std::vector<TextRow> rows;
   for (const auto& r : matching(cx)) rows.push_back(view::session_row(r, cx.directory.pid()));
   cx.result(cols, rows);
@@ -396,40 +405,80 @@ const Command kCommands[] = {
 
 }  // namespace
 
-After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory,
-              const ClientProtocol& protocol, std::string& out, std::vector<Warning>& warnings) {
-  warnings.clear();
-  Context cx{st, caller, directory, protocol, out, warnings};
+Answer run(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory) {
+  Answer answer;
+  Context cx{st, caller, directory, answer};
   if (st.kind == Kind::Malformed) {
     cx.error(er::ER_PARSE_ERROR, "You have an error in your SQL syntax: " + st.error);
-    return After::Continue;
+    return answer;
   }
   for (const auto& c : kCommands) {
     if (c.kind != st.kind) continue;
     if (c.privileged_only && !caller.privileged) {
       cx.error(er::ER_SPECIFIC_ACCESS_DENIED_ERROR,
                "Access denied; you need (at least one of) the SUPER privilege(s) for this operation");
-      return After::Continue;
+      return answer;
     }
-    return c.run(cx);
+    answer.after = c.run(cx);
+    return answer;
   }
   cx.error(er::ER_UNKNOWN_COM_ERROR, "Unknown proxy command");
-  return After::Continue;
+  return answer;
+}
+
+std::string render(const Answer& a, const ClientProtocol& protocol) {
+  std::string out;
+  uint8_t seq = 1;
+  const uint16_t warnings = uint16_t(std::min<size_t>(a.warnings.size(), UINT16_MAX));
+  switch (a.kind) {
+    case Answer::Kind::Ok: {
+      OkPacket p;
+      p.status = SERVER_STATUS_AUTOCOMMIT;
+      p.affected_rows = a.affected_rows;
+      p.warnings = warnings;
+      frame_packet(out, seq, build_ok(p, protocol.caps));
+      break;
+    }
+    case Answer::Kind::Error:
+      frame_packet(out, seq, build_err(er::Error{a.error_code, a.sqlstate.c_str()}, a.message));
+      break;
+    case Answer::Kind::Rows:
+      out = build_text_resultset(a.columns, a.rows, protocol.caps, SERVER_STATUS_AUTOCOMMIT, seq, warnings,
+                                 protocol.ext_caps);
+      break;
+  }
+  return out;
+}
+
+After execute(const sql::AdminStatement& st, const Caller& caller, SessionDirectory& directory,
+              const ClientProtocol& protocol, std::string& out, std::vector<Warning>& warnings) {
+  Answer a = run(st, caller, directory);
+  out += render(a, protocol);
+  warnings = std::move(a.warnings);
+  return a.after;
+}
+
+std::vector<ColumnDef> session_columns() {
+  return columns(view::session_columns(), view::session_column_is_numeric, kNumFlag | kUnsignedFlag | kNotNullFlag);
+}
+
+Answer warnings_answer(const std::vector<Warning>& warnings) {
+  Answer a;
+  a.kind = Answer::Kind::Rows;
+  a.columns.resize(3);
+  a.columns[0].name = "Level";
+  a.columns[1].name = "Code";
+  a.columns[1].type = MYSQL_TYPE_LONG;
+  a.columns[1].charset = 63;
+  a.columns[1].length = 4;
+  a.columns[1].flags = 0x8000 | 0x0020 | 0x0001;  // NUM, UNSIGNED, NOT NULL
+  a.columns[2].name = "Message";
+  for (const Warning& w : warnings) a.rows.push_back({w.level, std::to_string(w.code), w.message});
+  return a;
 }
 
 std::string show_warnings(const std::vector<Warning>& warnings, const ClientProtocol& protocol) {
-  std::vector<ColumnDef> cols(3);
-  cols[0].name = "Level";
-  cols[1].name = "Code";
-  cols[1].type = MYSQL_TYPE_LONG;
-  cols[1].charset = 63;
-  cols[1].length = 4;
-  cols[1].flags = 0x8000 | 0x0020 | 0x0001;  // NUM, UNSIGNED, NOT NULL
-  cols[2].name = "Message";
-  std::vector<TextRow> rows;
-  for (const Warning& w : warnings) rows.push_back({w.level, std::to_string(w.code), w.message});
-  uint8_t seq = 1;
-  return build_text_resultset(cols, rows, protocol.caps, SERVER_STATUS_AUTOCOMMIT, seq, 0, protocol.ext_caps);
+  return render(warnings_answer(warnings), protocol);
 }
 
 }  // namespace myrelay::admin

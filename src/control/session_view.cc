@@ -100,7 +100,7 @@ const char* kill_reason_name(uint8_t reason) {
   static const char* const names[kKillReasonCount] = {
       "unknown",        "kill",        "kill_when_idle", "kill_when_idle_timeout", "kill_server_session",
       "kill_query",     "client_idle_timeout", "idle_in_transaction_timeout", "statement_timeout",
-      "shutdown",       "backend_lost", "state_lost"};
+      "shutdown",       "backend_lost", "state_lost", "forwarded"};
   return reason < kKillReasonCount ? names[reason] : "unknown";
 }
 

@@ -414,16 +414,33 @@ AdminStatement parse_admin(std::string_view sql) {
       st.kind = AdminStatement::Kind::ShowCongestion;
       return st;
     }
+    // SHOW GLOBAL PROXYSESSION: every proxy of the fleet's; any other SHOW
+    // GLOBAL (STATUS, VARIABLES) is the backend's.
+    if (is_word(what, "GLOBAL") && is_word(lx.peek(), "PROXYSESSION")) {
+      st.global = true;
+      what = lx.next();
+    }
     if (what.type != Token::Word || what.text != "PROXYSESSION") return st;
     Token t = lx.peek();
-    if (t.type == Token::End || t.type == Token::Semicolon) {
-      if (!at_statement_end(lx)) return malformed("nothing may follow SHOW PROXYSESSION but ';'");
+    if (t.type == Token::End || t.type == Token::Semicolon || is_word(t, "LIKE")) {
+      if (is_word(t, "LIKE")) {
+        lx.next();
+        Token pat = lx.next();
+        if (pat.type != Token::String)
+          return malformed("expected a quoted user name pattern after LIKE, as in LIKE 'app%'");
+        st.has_like = true;
+        st.like = pat.text;
+      }
+      if (!at_statement_end(lx))
+        return malformed(std::string("nothing may follow SHOW ") + (st.global ? "GLOBAL " : "") +
+                         "PROXYSESSION [LIKE 'pattern'] but ';'");
       st.kind = AdminStatement::Kind::ShowSessions;
       return st;
     }
+    if (st.global) return malformed("SHOW GLOBAL PROXYSESSION takes only [LIKE 'pattern']");
     t = lx.next();
     if (t.type != Token::Word || (t.text != "ATTRIBUTE" && t.text != "VARIABLES"))
-      return malformed("expected ATTRIBUTE, VARIABLES or the end of the statement after SHOW PROXYSESSION");
+      return malformed("expected ATTRIBUTE, VARIABLES, LIKE or the end of the statement after SHOW PROXYSESSION");
     const std::string form = t.text;
     st.kind = form == "ATTRIBUTE" ? AdminStatement::Kind::ShowAttributes : AdminStatement::Kind::ShowVariables;
     t = lx.peek();
@@ -449,13 +466,26 @@ AdminStatement parse_admin(std::string_view sql) {
     // EXPLAIN KILL PROXYSESSION WHERE ...; any other EXPLAIN is the backend's.
     if (!is_word(lx.peek(), "KILL")) return st;
     lx.next();
+    if (is_word(lx.peek(), "GLOBAL")) {
+      lx.next();
+      st.global = true;
+    }
     if (!is_word(lx.next(), "PROXYSESSION") || !is_word(lx.next(), "WHERE"))
-      return malformed("EXPLAIN KILL takes PROXYSESSION WHERE cond [AND cond]... [LIMIT n]");
+      return malformed("EXPLAIN KILL takes [GLOBAL] PROXYSESSION WHERE cond [AND cond]... [LIMIT n]");
     st.kind = AdminStatement::Kind::ExplainKillWhere;
     return parse_kill_where(lx, st);
   }
   if (first.text == "KILL") {
     Token t = lx.next();
+    if (is_word(t, "GLOBAL")) {
+      // KILL GLOBAL PROXYSESSION WHERE ...: across the fleet.  An id needs no
+      // GLOBAL: its proxy_id says which proxy holds it.
+      if (!is_word(lx.next(), "PROXYSESSION") || !is_word(lx.next(), "WHERE"))
+        return malformed("KILL GLOBAL takes PROXYSESSION WHERE cond [AND cond]... [LIMIT n] [WHEN IDLE [TIMEOUT s]]");
+      st.global = true;
+      st.kind = AdminStatement::Kind::KillWhere;
+      return parse_kill_where(lx, st);
+    }
     if (t.type == Token::Word && t.text == "PROXYSESSION") {
       if (is_word(lx.peek(), "WHERE")) {
         lx.next();

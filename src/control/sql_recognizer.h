@@ -23,12 +23,12 @@ struct AdminStatement {
   enum class Kind {
     None,              // not ours: goes to the backend
     Malformed,         // ours, but wrong: ERROR 1064 with `error`
-    ShowSessions,      // SHOW PROXYSESSION
+    ShowSessions,      // SHOW [GLOBAL] PROXYSESSION [LIKE 'user pattern']
     ShowAttributes,    // SHOW PROXYSESSION ATTRIBUTE [id] [LIKE 'pat']
     ShowVariables,     // SHOW PROXYSESSION VARIABLES [id] [LIKE 'pat']
     KillProxySession,  // KILL PROXYSESSION id [ss_id] | id WHEN IDLE [TIMEOUT s]
-    KillWhere,         // KILL PROXYSESSION WHERE cond [AND cond]... [LIMIT n] [WHEN IDLE [TIMEOUT s]]
-    ExplainKillWhere,  // EXPLAIN KILL PROXYSESSION WHERE ...: the sessions it would kill
+    KillWhere,         // KILL [GLOBAL] PROXYSESSION WHERE cond [AND cond]... [LIMIT n] [WHEN IDLE [TIMEOUT s]]
+    ExplainKillWhere,  // EXPLAIN KILL [GLOBAL] PROXYSESSION WHERE ...: the sessions it would kill
     KillConnection,    // KILL [CONNECTION] id
     KillQuery,         // KILL QUERY id
     KillUser,          // KILL [CONNECTION] USER name (MariaDB's form)
@@ -39,6 +39,8 @@ struct AdminStatement {
     ShowKills,         // SHOW PROXYKILLS [LIMIT n]: the kill log
   };
   Kind kind = Kind::None;
+  // GLOBAL: over every proxy of the fleet (DESIGN section 6a), not only this one.
+  bool global = false;
   bool has_id = false;
   uint64_t id = 0;
   bool has_ss_id = false;

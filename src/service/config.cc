@@ -35,6 +35,12 @@ const Tenant* Config::find_tenant(const std::string& name) const {
   return nullptr;
 }
 
+const FleetPeer* FleetConfig::find_peer(int proxy_id) const {
+  for (const FleetPeer& p : peers)
+    if (p.proxy_id == proxy_id) return &p;
+  return nullptr;
+}
+
 const UserEntry* Config::find_user(const Tenant& t, const std::string& name) const {
   for (const UserEntry& u : t.users)
     if (u.name == name) return &u;

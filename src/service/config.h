@@ -92,6 +92,26 @@ struct Tenant {
 
 constexpr int kMaxWorkers = 256;
 
+// Another proxy of the fleet (DESIGN section 6a), and where its peer port is.
+struct FleetPeer {
+  int proxy_id = 0;
+  HostPort address;
+  sockaddr_storage addr{};  // resolved when the configuration is loaded
+  int addr_len = 0;
+};
+
+// fleet: the other proxies behind the same balancer.  Absent: a lone proxy.
+struct FleetConfig {
+  bool enabled = false;
+  HostPort listen;                 // the peer port: answers signed peer requests only
+  std::vector<FleetPeer> peers;
+  std::string secret_file;
+  std::string secret;              // the file's contents, read at load (never logged)
+  int timeout_ms = 2000;           // a whole request to a peer: connect, ask, answer
+
+  const FleetPeer* find_peer(int proxy_id) const;
+};
+
 struct Config {
   std::string file;  // where it was read from, for messages
 
@@ -170,6 +190,7 @@ struct Config {
 
   std::vector<Cluster> clusters;
   std::vector<Tenant> tenants;
+  FleetConfig fleet;
 
   const Cluster* find_cluster(const std::string& name) const;
   const Tenant* find_tenant(const std::string& name) const;

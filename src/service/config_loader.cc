@@ -5,6 +5,9 @@
 // known keys (a typo must not silently leave a default in place) and every
 // error can name the dotted key path, e.g. "clusters[1].servers[0].address".
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -189,6 +192,8 @@ class Loader {
   void load_split(const Fields& f, const std::string& p, Cluster& cl) const;
   std::optional<bool> get_split(const Fields& f, const std::string& p) const;
   void load_tenants(const YAML::Node& n, Config& c) const;
+  void load_fleet(const YAML::Node& n, Config& c) const;
+  std::string read_secret(const std::string& path, const std::string& key, const YAML::Node* at) const;
   void check_shared_accounts(Config& c, const YAML::Node* node) const;
   UserEntry load_user(const YAML::Node& n, const std::string& path) const;
 
@@ -630,6 +635,87 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
 // them.  yaml-cpp's LoadAll never returns for some texts (a lone ','): its
 // parser hands out the same empty document again and again.  A document
 // that starts where the last one did is that loop, not a document.
+// fleet: { listen, peers: [{ proxy_id, address }], secret_file, timeout_ms }.
+// Peer addresses are resolved here (the main thread, or myrelayctl), so a
+// worker that forwards a kill never waits for DNS.
+void Loader::load_fleet(const YAML::Node& node, Config& c) const {
+  const std::string p = "fleet";
+  Fields f = fields(node, p, {"listen", "peers", "secret_file", "timeout_ms"});
+  FleetConfig& fl = c.fleet;
+  fl.enabled = true;
+  auto listen = find(f, "listen");
+  if (!listen) fail(join(p, "listen"), "required: the address other proxies reach this one's peer port on", &node);
+  fl.listen = get_host_port(*listen, join(p, "listen"));
+  if (fl.listen.str() == c.listen.str())
+    fail(join(p, "listen"), "must differ from proxy.listen (" + c.listen.str() + ")", listen);
+  if (auto n = find(f, "timeout_ms")) fl.timeout_ms = static_cast<int>(get_int(*n, join(p, "timeout_ms"), 10, 600000));
+  auto secret = find(f, "secret_file");
+  if (!secret) fail(join(p, "secret_file"), "required: a file holding the fleet's shared secret", &node);
+  fl.secret_file = get_nonempty(*secret, join(p, "secret_file"));
+  if (fl.secret_file[0] != '/') {
+    // Relative to the configuration file, which is where an operator looks.
+    size_t slash = file_.rfind('/');
+    if (slash != std::string::npos) fl.secret_file = file_.substr(0, slash + 1) + fl.secret_file;
+  }
+  fl.secret = read_secret(fl.secret_file, join(p, "secret_file"), secret);
+  if (auto peers = find(f, "peers")) {
+    const std::string pp = join(p, "peers");
+    expect_list(*peers, pp);
+    for (size_t i = 0; i < peers->size(); ++i) {
+      const std::string ip = index(pp, i);
+      const YAML::Node item = (*peers)[i];
+      Fields pf = fields(item, ip, {"proxy_id", "address"});
+      auto id = find(pf, "proxy_id");
+      auto addr = find(pf, "address");
+      if (!id) fail(join(ip, "proxy_id"), "required", &item);
+      if (!addr) fail(join(ip, "address"), "required: the peer's fleet.listen", &item);
+      FleetPeer peer;
+      peer.proxy_id = static_cast<int>(get_int(*id, join(ip, "proxy_id"), 0, 127));
+      if (peer.proxy_id == c.proxy_id)
+        fail(join(ip, "proxy_id"),
+             std::to_string(peer.proxy_id) + " is this proxy's own proxy.proxy_id; every proxy of a fleet needs its own",
+             id);
+      if (fl.find_peer(peer.proxy_id))
+        fail(join(ip, "proxy_id"), std::to_string(peer.proxy_id) + " is listed twice", id);
+      peer.address = get_host_port(*addr, join(ip, "address"));
+      std::string why;
+      if (!resolve_host_port(peer.address, false, peer.addr, peer.addr_len, why)) fail(join(ip, "address"), why, addr);
+      fl.peers.push_back(peer);
+    }
+  }
+}
+
+// The fleet's shared secret: whoever holds it may kill any session of the
+// fleet, so the file must be the daemon's alone.
+std::string Loader::read_secret(const std::string& path, const std::string& key, const YAML::Node* at) const {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) fail(key, "cannot read '" + path + "': " + strerror(errno), at);
+  struct stat st;
+  std::string text;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    fail(key, "'" + path + "' is not a regular file", at);
+  }
+  if (st.st_mode & S_IROTH) {
+    close(fd);
+    fail(key, "'" + path + "' is readable by others (mode " + [&] {
+      char m[8];
+      snprintf(m, sizeof m, "%04o", unsigned(st.st_mode & 07777));
+      return std::string(m);
+    }() + "); it holds the fleet's secret: chmod o-rwx it", at);
+  }
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0 && text.size() < 65536) text.append(buf, size_t(n));
+  close(fd);
+  while (!text.empty() && isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.size() < 16)
+    fail(key, "'" + path + "' holds " + std::to_string(text.size()) +
+                  " bytes; the fleet's secret must have at least 16 (e.g. openssl rand -hex 32 > " + path + ")",
+         at);
+  return text;
+}
+
 size_t count_documents(const std::string& text, size_t cap) {
   struct Starts : YAML::EventHandler {
     std::vector<size_t> at;
@@ -669,13 +755,14 @@ Config Loader::load(const std::string& text) {
 
   Config c;
   c.file = file_;
-  Fields f = fields(root, "", {"proxy", "timeouts", "defaults", "clusters", "tenants"});
+  Fields f = fields(root, "", {"proxy", "timeouts", "defaults", "clusters", "tenants", "fleet"});
   // Proxy first: the clusters are checked against its listen address.
   if (auto n = find(f, "proxy")) load_proxy(*n, c);
   if (auto n = find(f, "timeouts")) load_timeouts(*n, c);
   if (auto n = find(f, "defaults")) load_defaults(*n, c);
   if (auto n = find(f, "clusters")) load_clusters(*n, c);
   if (auto n = find(f, "tenants")) load_tenants(*n, c);
+  if (auto n = find(f, "fleet")) load_fleet(*n, c);
 
   if (c.clusters.empty())
     fail("clusters", "at least one cluster with at least one server is required", find(f, "clusters"));

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "control/fleet_server.h"
 #include "control/shm_table.h"
 #include "protocol/packets.h"
 #include "routing/health_checker.h"
@@ -33,6 +34,7 @@ Proxy::Proxy(std::shared_ptr<const Config> cfg)
 
 Proxy::~Proxy() {
   checker_.reset();
+  fleet_.reset();
   InboxItem stop;
   stop.kind = InboxItem::Kind::Stop;
   for (auto& w : workers_) w->post(stop);
@@ -84,6 +86,7 @@ bool Proxy::start(std::string& error) {
     control_fds.push_back(workers_.back()->control_fd());
   }
   directory_->set_control_fds(std::move(control_fds));
+  if (cfg->fleet.enabled && !start_fleet(*cfg, error)) return false;
   // Listening comes last: a client (or an init script) that can connect
   // finds the daemon whole, its session table included.
   acceptor_ = std::make_unique<Acceptor>(
@@ -198,6 +201,12 @@ void Proxy::reload() {
       LOG_WARN("reload: listen, proxy_id and workers change only at restart; kept as they were");
     resolve_backends(*fresh);  // here, on the main thread: workers never wait for DNS
     health_->assign(*fresh);  // before anyone sees it: servers added, removed, changed
+    if (fresh->fleet.enabled && fleet_ && fresh->fleet.listen.str() != fleet_->listening_on().str())
+      LOG_WARN("reload: fleet.listen changes only at restart; the peer port stays on %s",
+               fleet_->listening_on().str().c_str());
+    std::string fleet_error;
+    if (fresh->fleet.enabled && !fleet_ && !start_fleet(*fresh, fleet_error))
+      throw ConfigError(fleet_error);
     log_config_warnings(*fresh);
     log_set_level(fresh->log_level);
     std::atomic_store(&cfg_, std::shared_ptr<const Config>(std::move(fresh)));
@@ -206,6 +215,17 @@ void Proxy::reload() {
   } catch (const ConfigError& e) {
     LOG_ERROR("reload rejected, the running configuration is kept: %s", e.what());
   }
+}
+
+// The peer port, on this (the main) thread's loop: it reads the session
+// table and writes control pipes as myrelayctl does, so no worker waits on
+// another proxy.
+bool Proxy::start_fleet(const Config& cfg, std::string& error) {
+  auto server = std::make_unique<fleet::FleetServer>(base_, [this] { return config(); }, *directory_);
+  if (!server->start(cfg.fleet.listen, error)) return false;
+  fleet_ = std::move(server);
+  LOG_INFO("fleet: proxy_id %d with %zu peers", cfg.proxy_id, cfg.fleet.peers.size());
+  return true;
 }
 
 shm::ServerEntry& Proxy::server_entry(const BackendServer& server) {

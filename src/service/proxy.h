@@ -27,6 +27,9 @@ class Worker;
 class ShmTable;
 class ServerHealthTable;
 class HealthChecker;
+namespace fleet {
+class FleetServer;
+}
 
 class Proxy {
  public:
@@ -57,6 +60,7 @@ class Proxy {
   void dispatch(int fd, const std::string& ip, uint16_t port);
   static void on_signal(evutil_socket_t sig, short, void* arg);
   void reload();
+  bool start_fleet(const Config& cfg, std::string& error);
   bool setup_shm(std::string& error);
   void cleanup_files();
   Worker* pick_worker();
@@ -77,6 +81,7 @@ class Proxy {
   BackendFactsTable facts_;
   std::unique_ptr<ServerHealthTable> health_;
   std::unique_ptr<HealthChecker> checker_;
+  std::unique_ptr<fleet::FleetServer> fleet_;  // the peer port, when fleet: is configured
   // For a server without an entry (none should be): up, writable, readable.
   shm::ServerEntry unknown_server_{};
 };

@@ -462,28 +462,73 @@ bool ClientSession::run_admin_command(std::string_view sql_text) {
   caller.tenant = login_.tenant;
   caller.user = login_.user;
   caller.privileged = tenant_ && tenant_->privileged;
-  std::string out;
-  admin::After after = admin::After::Continue;
-  const admin::ClientProtocol protocol{caps_, ext_caps_};
-  if (st.kind == sql::AdminStatement::Kind::ShowWarnings)
-    out = admin::show_warnings(local_warnings_, protocol);
-  else
-    after = admin::execute(st, caller, host_.directory(), protocol, out, local_warnings_);
+  if (st.kind == sql::AdminStatement::Kind::ShowWarnings) {
+    finish_admin_command(admin::warnings_answer(local_warnings_), false);
+    return true;
+  }
+  // Another proxy's session, a backend id to look up on every proxy, or
+  // GLOBAL: asked of the fleet without blocking this worker; the session
+  // answers when the peers have (or fleet.timeout_ms has passed).
+  std::shared_ptr<const Config> now_cfg = host_.config();  // peers follow a reload
+  if (fleet::FleetCommand::involves_peers(st, *now_cfg)) {
+    std::string text(sql_text);
+    const bool kills = st.kind == sql::AdminStatement::Kind::KillConnection ||
+                       st.kind == sql::AdminStatement::Kind::KillQuery ||
+                       st.kind == sql::AdminStatement::Kind::KillProxySession;
+    fleet_command_ = std::make_unique<fleet::FleetCommand>(
+        host_.base(), now_cfg, host_.directory(), caller, st, text,
+        [this, text, kills](fleet::FleetCommand::Result r) { fleet_answered(std::move(r), text, kills); });
+    fleet_command_->start();
+    return true;
+  }
+  admin::Answer answer = admin::run(st, caller, host_.directory());
+  finish_admin_command(answer);
+  return true;
+}
+
+void ClientSession::fleet_answered(fleet::FleetCommand::Result r, const std::string& statement, bool kills) {
+  Step step(*this);
+  fleet_command_.reset();  // its callback ends with this call
+  if (phase_ != Phase::LocalCommand || !conn_) return;  // killed or closing meanwhile
+  if (r.forwarded_to >= 0 && kills) {
+    // This proxy's log says where the kill went; the peer's says what it did.
+    const admin::Answer& a = r.answer;
+    std::string outcome = a.kind == admin::Answer::Kind::Error
+                              ? "ERROR " + std::to_string(a.error_code) + ": " + a.message
+                              : std::string("OK");
+    shm::KillRecord k{};
+    k.time_us = host_.loop_time_us();
+    k.cs_id = r.target_cs_id;
+    k.by_cs_id = cs_id_;
+    k.by_uid = -1;
+    k.reason = uint8_t(shm::KillReason::Forwarded);
+    k.statement_ms = -1;
+    k.trans_ms = -1;
+    set_field(k.by, login_.user + "@" + login_.tenant);
+    set_field(k.statement, statement.substr(0, 80) + " -> proxy " + std::to_string(r.forwarded_to) + ": " + outcome);
+    host_.record_kill(k);
+  }
+  finish_admin_command(r.answer);
+  if (phase_ == Phase::Ready) handle_input();
+}
+
+void ClientSession::finish_admin_command(const admin::Answer& answer, bool leaves_warnings) {
+  std::string out = admin::render(answer, {caps_, ext_caps_});
+  if (leaves_warnings) local_warnings_ = answer.warnings;
   evbuffer_add(conn_->output(), out.data(), out.size());
   conn_->flush();
   bytes_out_ += out.size();
   bump(counters_.bytes_to_clients, out.size());
   last_active_us_ = host_.loop_time_us();
   statement_ended();
-  if (after == admin::After::CloseSession) {
+  if (answer.after == admin::After::CloseSession) {
     LOG_INFO("cs_id=%u '%s' killed itself", cs_id_, login_text_.c_str());
     log_kill(shm::KillReason::Kill, KilledBy{cs_id_, 0, -1, login_.user + "@" + login_.tenant});
     close_after_flush("killed itself");
-    return true;
+    return;
   }
   change_phase(Phase::Ready);
   end_if_kill_pending();
-  return true;
 }
 
 // ---- the idle timeout ----

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "control/admin_commands.h"
+#include "control/fleet_command.h"
 #include "myrelay/shm_layout.h"
 #include "protocol/auth.h"
 #include "protocol/connection.h"
@@ -254,6 +255,13 @@ class ClientSession : public ServerSessionOwner {
   void statement_ended();
   void complete_command(ServerSession* ss);
   bool run_admin_command(std::string_view sql);
+  // A proxy statement's answer to the client, and the session ready again.
+  // `leaves_warnings`: its notes replace those SHOW WARNINGS lists (all
+  // but SHOW WARNINGS itself).
+  void finish_admin_command(const admin::Answer& answer, bool leaves_warnings = true);
+  // The fleet answered a statement that needed other proxies; `kills`: a
+  // kill form, which this proxy's kill log records when it went to a peer.
+  void fleet_answered(fleet::FleetCommand::Result r, const std::string& statement, bool kills);
   bool refuse_statement(std::string_view sql);
   bool note_statement(std::string_view sql);
   void after_reset(ServerSession* ss);
@@ -361,6 +369,9 @@ class ClientSession : public ServerSessionOwner {
   std::shared_ptr<const proto::TrackerSet> client_trackers_;  // shared by the cluster's sessions
   bool temporary_report_ = false;
   std::vector<admin::Warning> local_warnings_;  // for SHOW WARNINGS after a proxy statement
+  // A proxy statement waiting for other proxies of the fleet (the session
+  // stays MCS_ACTIVE_READER meanwhile); destroying it cancels the requests.
+  std::unique_ptr<fleet::FleetCommand> fleet_command_;
   // Prepared statements; the text of the COM_STMT_PREPARE in flight; the
   // statement the command in flight uses.
   PreparedStatements stmts_;

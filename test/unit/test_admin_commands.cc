@@ -420,7 +420,7 @@ class AdminCommandsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(msg("KILL PROXYSESSION 5 WHEN BUSY").find("expected IDLE after WHEN") != std::string::npos);
     CPPUNIT_ASSERT(msg("KILL PROXYSESSION 5 WHEN IDLE TIMEOUT 0").find("after TIMEOUT") != std::string::npos);
     CPPUNIT_ASSERT(msg("KILL PROXYSESSION 5 6 WHEN IDLE").find("expected KILL PROXYSESSION id [ss_id]") != std::string::npos);
-    CPPUNIT_ASSERT(msg("EXPLAIN KILL 5").find("EXPLAIN KILL takes PROXYSESSION WHERE") != std::string::npos);
+    CPPUNIT_ASSERT(msg("EXPLAIN KILL 5").find("EXPLAIN KILL takes [GLOBAL] PROXYSESSION WHERE") != std::string::npos);
     CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE db IS 'x'").find("expected NULL or NOT NULL") != std::string::npos);
     CPPUNIT_ASSERT(msg("KILL PROXYSESSION WHERE user IS NULL").find("user takes =, != or LIKE") != std::string::npos);
     // Any other EXPLAIN is the backend's.

@@ -1,0 +1,249 @@
+# A fleet of proxies that behaves as one (DESIGN section 6a): three myrelayd
+# (proxy_id 1, 2, 3) with their peer ports, behind a real HAProxy in TCP
+# round-robin mode, in front of the one MariaDB.  Clients come through
+# HAProxy, so each lands on whichever proxy it picks; kills and listings
+# typed on one proxy reach the sessions of the others.
+
+CTL=${MYRELAYCTL:-$(dirname "$MYRELAYD")/myrelayctl}
+
+# fleet_up [write_config key=value...]: the three proxies and HAProxy.  Sets
+# SQLP[i] (SQL port of proxy i), PEERP[i] (its peer port), FPID[i], FLOG[i],
+# FCFG[i], HAPORT (HAProxy's port) and FLEET_SECRET.
+declare -a SQLP PEERP FPID FLOG FCFG
+fleet_up() {
+  need_proxy
+  command -v haproxy >/dev/null || fail "haproxy is not installed (apt-get install haproxy)"
+  FLEET_SECRET="$TT/fleet.secret"
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$FLEET_SECRET"
+  chmod 600 "$FLEET_SECRET"
+  local i j peers
+  for i in 1 2 3; do PEERP[i]=$(free_port) || fail "no free port"; done
+  for i in 1 2 3; do
+    peers=""
+    for j in 1 2 3; do
+      [ "$i" = "$j" ] && continue
+      peers+="${peers:+, }{ proxy_id: $j, address: 127.0.0.1:${PEERP[j]} }"
+    done
+    start_aux_daemon "p$i" proxy_id="$i" \
+      fleet="{ listen: 127.0.0.1:${PEERP[i]}, secret_file: \"$FLEET_SECRET\", timeout_ms: 1000, peers: [ $peers ] }" "$@"
+    SQLP[i]=$AUX_PORT
+    FPID[i]=$AUX_PID
+    FLOG[i]=$AUX_LOG
+    FCFG[i]="$TT/p$i.yaml"
+  done
+  HAPORT=$(free_port) || fail "no free port"
+  cat >"$TT/haproxy.cfg" <<EOF
+global
+    maxconn 1000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend fe
+    bind 127.0.0.1:$HAPORT
+    default_backend proxies
+backend proxies
+    balance roundrobin
+    server p1 127.0.0.1:${SQLP[1]}
+    server p2 127.0.0.1:${SQLP[2]}
+    server p3 127.0.0.1:${SQLP[3]}
+EOF
+  haproxy -db -f "$TT/haproxy.cfg" </dev/null >"$TT/haproxy.log" 2>&1 &
+  HAPID=$!
+  wait_until 10 port_open "$HAPORT" || fail "haproxy does not listen: $(tail -3 "$TT/haproxy.log")"
+}
+
+# on I USER PASSWORD SQL: a statement on proxy I, its rows (or its error).
+on() { cli "${SQLP[$1]}" "$2" "$3" -N -B -e "$4" 2>&1; }
+root_on() { on "$1" root@sys "$MR_ROOT_PASSWORD" "$2"; }
+
+# proxy_of ID: the proxy_id bits (24-30) of a cs_id.
+proxy_of() { echo $((($1 >> 24) & 127)); }
+
+# through_haproxy N: N scripted sessions (h1..hN) as ST_USER through HAProxy;
+# HID[p] is the cs_id of the session that landed on proxy p.
+declare -A HID
+through_haproxy() {
+  local i id
+  for ((i = 1; i <= $1; i++)); do
+    ST_PORT=$HAPORT st_open "h$i"
+    st_run "h$i" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+    id=$(st_id_of "$OUT")
+    [ -n "$id" ] || fail "no cs_id from session h$i: $OUT"
+    HID[$(proxy_of "$id")]=$id
+    HNAME[$(proxy_of "$id")]="h$i"
+  done
+}
+declare -A HNAME
+
+# sleeping_on I: proxy I has a session running a statement.
+sleeping_on() { [ -n "$(root_on "$1" "EXPLAIN KILL PROXYSESSION WHERE command = 'Query' AND user = 'app'")" ]; }
+
+st_id_of() { sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$1"; }
+
+session_ended() {
+  st_run "$1" "query SELECT 'still here'"
+  ! grep -q "still here" <<<"$OUT"
+}
+
+test_fleet_balancer_spreads_sessions() {
+  fleet_up
+  through_haproxy 3
+  assert_eq "1 2 3" "$(printf '%s\n' "${!HID[@]}" | sort | tr '\n' ' ' | sed 's/ $//')" \
+    "round robin put one session on each proxy: ${HID[*]}"
+}
+
+test_fleet_forwarded_kills() {
+  fleet_up
+  through_haproxy 3
+  local out
+  # KILL [CONNECTION] of a session on proxy 2, typed on proxy 1.
+  out=$(root_on 1 "KILL ${HID[2]}")
+  assert_eq "" "$out" "KILL of proxy 2's session from proxy 1 answers OK"
+  session_ended "${HNAME[2]}" || fail "the session on proxy 2 still answers"
+  # KILL QUERY of a statement running on proxy 3: it stops, the session goes on.
+  local t0 t1
+  t0=$(now_ms)
+  printf '%s\n' "query SELECT SLEEP(20)" >&"${ST_FD[${HNAME[3]}]}"
+  wait_until 10 sleeping_on 3 || fail "the SLEEP does not run on proxy 3"
+  out=$(root_on 1 "KILL QUERY ${HID[3]}")
+  assert_eq "" "$out" "KILL QUERY forwarded"
+  st_run "${HNAME[3]}" "query SELECT 'alive'"
+  t1=$(now_ms)
+  assert_contains "$OUT" "alive" "the session on proxy 3 goes on after KILL QUERY"
+  # SLEEP() that is killed returns early (with 1), it does not fail.
+  [ $((t1 - t0)) -lt 15000 ] || fail "the SLEEP(20) ran its course ($((t1 - t0)) ms): KILL QUERY did not reach it"
+  # The peer judges the killer by the same rules: another user of the tenant
+  # is not the owner, an unprivileged user may not KILL PROXYSESSION, and an
+  # id the peer does not have is unknown.
+  out=$(on 1 app2 "$MR_APP2_PASSWORD" "KILL ${HID[3]}")
+  assert_contains "$out" "ERROR 1095" "app2 killing app's session on proxy 3"
+  out=$(on 1 app "$MR_APP_PASSWORD" "KILL PROXYSESSION ${HID[3]}")
+  assert_contains "$out" "ERROR 1227" "KILL PROXYSESSION by an unprivileged user, forwarded"
+  out=$(root_on 1 "KILL $((0x80000000 | 2 << 24 | 0xfffff0))")
+  assert_contains "$out" "ERROR 1094" "an id proxy 2 does not have"
+  # WHEN IDLE, forwarded: the idle session on proxy 3 ends.
+  out=$(root_on 2 "KILL PROXYSESSION ${HID[3]} WHEN IDLE")
+  assert_eq "" "$out" "KILL PROXYSESSION ... WHEN IDLE forwarded"
+  session_ended "${HNAME[3]}" || fail "the session on proxy 3 still answers after WHEN IDLE"
+  # The owner may kill its own session on another proxy.
+  out=$(on 2 app "$MR_APP_PASSWORD" "KILL ${HID[1]}")
+  assert_eq "" "$out" "app killing its own session on proxy 1 from proxy 2"
+  session_ended "${HNAME[1]}" || fail "the session on proxy 1 still answers"
+  # Both kill logs: the asking proxy records the forwarding, the peer the kill.
+  assert_contains "$(root_on 1 "SHOW PROXYKILLS")" "forwarded" "proxy 1's kill log"
+  assert_contains "$(root_on 2 "SHOW PROXYKILLS")" "root@sys via proxy 1" "proxy 2's kill log names the killer"
+}
+
+test_fleet_process_kill() {
+  fleet_up
+  through_haproxy 3
+  # COM_PROCESS_KILL (mariadb-admin kill) on proxy 1 for proxy 3's session.
+  mariadb-admin --no-defaults -h127.0.0.1 -P"${SQLP[1]}" -uroot@sys -p"$MR_ROOT_PASSWORD" kill "${HID[3]}" 2>&1 ||
+    fail "mariadb-admin kill failed"
+  session_ended "${HNAME[3]}" || fail "the session on proxy 3 still answers"
+}
+
+test_fleet_connection_id() {
+  fleet_up
+  through_haproxy 3
+  st_run "${HNAME[3]}" "query SELECT CONNECTION_ID()"
+  local conn
+  conn=$(grep -o '^[0-9][0-9]*$' <<<"$OUT" | head -1)
+  [ -n "$conn" ] || fail "no connection id: $OUT"
+  # Looked up on every proxy: only proxy 3 has it.
+  assert_eq "" "$(root_on 1 "KILL $conn")" "KILL of a backend connection id held by proxy 3"
+  session_ended "${HNAME[3]}" || fail "the session with backend id $conn still answers"
+  assert_contains "$(root_on 1 "KILL 4000000")" "ERROR 1094" "a backend id no proxy has"
+}
+
+test_fleet_global_view() {
+  fleet_up
+  through_haproxy 3
+  ST_USER=app2 ST_PASSWORD=$MR_APP2_PASSWORD ST_PORT=${SQLP[2]} st_open other
+  st_run other "query SELECT 1"
+  local out
+  out=$(root_on 2 "SHOW GLOBAL PROXYSESSION")
+  # app's 3, app2's 1, and root's own.
+  assert_eq 5 "$(grep -c . <<<"$out")" "every proxy's sessions: $out"
+  assert_eq "1 2 3" "$(cut -f1 <<<"$out" | sort -u | tr '\n' ' ' | sed 's/ $//')" "the proxy_id column"
+  assert_contains "$(cut -f3 <<<"$out")" "${HID[3]}" "proxy 3's session listed"
+  # The same visibility rules: app2 sees its own sessions only.
+  out=$(on 1 app2 "$MR_APP2_PASSWORD" "SHOW GLOBAL PROXYSESSION")
+  assert_eq 2 "$(grep -c . <<<"$out")" "app2's own sessions across the fleet: $out"
+  out=$(root_on 3 "SHOW GLOBAL PROXYSESSION LIKE 'app2'")
+  assert_eq 1 "$(grep -c . <<<"$out")" "LIKE filters by user: $out"
+  # EXPLAIN, then the kill across the fleet.
+  assert_eq 3 "$(root_on 1 "EXPLAIN KILL GLOBAL PROXYSESSION WHERE user = 'app'" | grep -c .)" "EXPLAIN KILL GLOBAL"
+  out=$(cli "${SQLP[1]}" root@sys "$MR_ROOT_PASSWORD" -N -B -vvv -e "KILL GLOBAL PROXYSESSION WHERE user = 'app'" 2>&1)
+  assert_contains "$out" "Query OK, 3 rows affected" "KILL GLOBAL PROXYSESSION WHERE"
+  local p
+  for p in 1 2 3; do session_ended "${HNAME[$p]}" || fail "session on proxy $p still answers"; done
+  st_run other "query SELECT 'app2 here'"
+  assert_contains "$OUT" "app2 here" "app2's session was not in the WHERE"
+  assert_contains "$(on 1 app "$MR_APP_PASSWORD" "KILL GLOBAL PROXYSESSION WHERE user = 'app2'")" "ERROR 1227" \
+    "KILL GLOBAL by an unprivileged user"
+}
+
+test_fleet_peer_down() {
+  fleet_up
+  through_haproxy 3
+  local shm3
+  shm3=$(sed -n 's/^  shm_name: "\(.*\)"$/\1/p' "${FCFG[3]}")
+  kill -KILL "${FPID[3]}"
+  wait_pid_gone "${FPID[3]}" 5 || fail "proxy 3 did not die"
+  rm -f "/dev/shm/$shm3"
+  local out t0 t1
+  t0=$(now_ms)
+  out=$(root_on 1 "KILL ${HID[3]}")
+  t1=$(now_ms)
+  assert_contains "$out" "ERROR 1429" "a kill of a dead peer's session"
+  assert_contains "$out" "proxy 3 at 127.0.0.1:${PEERP[3]}" "the error names the peer"
+  echo "kill of a dead peer's session answered in $((t1 - t0)) ms"
+  assert_eq "" "$(root_on 1 "KILL ${HID[2]}")" "the other peer is still reached"
+  out=$(cli "${SQLP[1]}" root@sys "$MR_ROOT_PASSWORD" -N -B -e "SHOW GLOBAL PROXYSESSION; SHOW WARNINGS" 2>&1)
+  assert_contains "$out" "${HID[1]}" "proxy 1's sessions still listed"
+  assert_contains "$out" "1429" "a warning for the unreachable peer"
+  assert_contains "$out" "proxy 3" "the warning names it"
+}
+
+test_fleet_refuses_strangers() {
+  fleet_up
+  local py=/usr/bin/python3 out
+  out=$("$py" "$MR_IT_DIR/fleet_peer.py" "${PEERP[1]}" "$FLEET_SECRET" --replay "SHOW PROXYSESSION")
+  assert_eq "answer rows 0" "$(sed -n 1p <<<"$out")" "a signed request is answered"
+  assert_contains "$(sed -n 2p <<<"$out")" "refused request replayed" "the same request again"
+  assert_contains "$("$py" "$MR_IT_DIR/fleet_peer.py" "${PEERP[1]}" "$FLEET_SECRET" --wrong-secret "SHOW PROXYSESSION")" \
+    "refused wrong signature" "another secret"
+  assert_contains "$("$py" "$MR_IT_DIR/fleet_peer.py" "${PEERP[1]}" "$FLEET_SECRET" --stale "SHOW PROXYSESSION")" \
+    "s off this proxy's clock" "a request two minutes old"
+  assert_contains "$("$py" "$MR_IT_DIR/fleet_peer.py" "${PEERP[1]}" "$FLEET_SECRET" --garbage "x")" \
+    "refused not a fleet frame" "an HTTP request on the peer port"
+  assert_contains "$("$py" "$MR_IT_DIR/fleet_peer.py" "${PEERP[1]}" "$FLEET_SECRET" --sender-id 1 "SHOW PROXYSESSION")" \
+    "this proxy's own" "a peer claiming the receiver's proxy_id"
+  assert_contains "$("$py" "$MR_IT_DIR/fleet_peer.py" "${PEERP[1]}" "$FLEET_SECRET" "SHOW PROXYKILLS")" \
+    "answer error 1235" "a statement peers may not run"
+  pid_alive "${FPID[1]}" || fail "proxy 1 died"
+  assert_contains "$(cat "${FLOG[1]}")" "fleet: refused" "refusals are logged"
+  assert_contains "$(cat "${FLOG[1]}")" "this proxy's own" "the duplicate proxy_id is logged"
+}
+
+test_fleet_config_checks() {
+  need_proxy
+  local port secret out
+  port=$(free_port)
+  secret="$TT/open.secret"
+  echo "0123456789abcdef0123456789abcdef" >"$secret"
+  chmod 644 "$secret"
+  write_config "$TT/bad.yaml" port="$port" backend_port="$MR_DB_PORT" proxy_id=1 \
+    fleet="{ listen: 127.0.0.1:$(free_port), secret_file: \"$secret\", peers: [ { proxy_id: 2, address: 127.0.0.1:1 } ] }"
+  out=$("$MYRELAYD" --check -c "$TT/bad.yaml" 2>&1) && fail "a world-readable secret was accepted"
+  assert_contains "$out" "$secret" "the message names the file"
+  assert_contains "$out" "readable by others" "and says what is wrong"
+  chmod 600 "$secret"
+  write_config "$TT/dup.yaml" port="$port" backend_port="$MR_DB_PORT" proxy_id=1 \
+    fleet="{ listen: 127.0.0.1:$(free_port), secret_file: \"$secret\", peers: [ { proxy_id: 1, address: 127.0.0.1:1 } ] }"
+  out=$("$MYRELAYD" --check -c "$TT/dup.yaml" 2>&1) && fail "a peer with the proxy's own proxy_id was accepted"
+  assert_contains "$out" "fleet.peers[0].proxy_id" "the key is named"
+}
