@@ -11,6 +11,7 @@
 //   cmd_kill.cc      kill
 //   counters.cc      stats, metrics
 //   top.cc           top
+//   cmd_fleet.cc     --fleet sessions, --fleet kill
 #pragma once
 
 #include <atomic>
@@ -54,6 +55,7 @@ struct Options {
   std::optional<std::string> like;
   bool variables = false;  // session ID --variables
   bool full = false;       // sessions --full
+  bool fleet = false;      // --fleet: every proxy of the fleet, over the peer ports
   std::string listen;      // metrics --listen HOST:PORT
   std::optional<std::string> where;  // kill --where COND
   bool dry_run = false;               // kill --where ... --dry-run
@@ -319,5 +321,7 @@ int cmd_metrics(const Options& o, const ShmTable& t);
 int cmd_top(const Options& o, const ShmTable& t);
 int cmd_servers(const Options& o, const ShmTable& t);
 int cmd_kills(const Options& o, const ShmTable& t);
+// sessions and kill over every proxy of the fleet (needs the configuration).
+int cmd_fleet(const Options& o);
 
 }  // namespace myrelay::ctl

@@ -45,6 +45,12 @@ void usage(FILE* out) {
           "                      --listen HOST:PORT, served over HTTP on /metrics, read\n"
           "                      afresh from shared memory at each scrape\n"
           "  top                 a live, refreshing table of sessions ('q' quits)\n"
+          "  --fleet sessions    every proxy's sessions, with a proxy_id column, asked on\n"
+          "                      the peer ports that -c FILE's fleet: section names\n"
+          "  --fleet kill ID [SS_ID] | --fleet kill --where COND [--dry-run]\n"
+          "                      a kill on whichever proxy of the fleet holds the\n"
+          "                      session (a backend id is looked up on every proxy);\n"
+          "                      reports that proxy's answer\n"
           "ID is a client session Id (cs_id) or the backend connection id that\n"
           "SELECT CONNECTION_ID() returns through the proxy; one matching several\n"
           "sessions is refused.\n"
@@ -129,7 +135,7 @@ int bad_usage(const std::string& msg) {
 // Parses argv into `o`; returns -1 to go on, else the exit status.
 int parse_options(int argc, char** argv, Options& o) {
   enum { kUser = 256, kTenant, kCluster, kState, kWorker, kLike, kTimeout, kVariables, kWhere, kDryRun, kWhenIdle,
-         kIdleTimeout, kLimit, kFull, kListen };
+         kIdleTimeout, kLimit, kFull, kListen, kFleet };
   static const option longopts[] = {
       {"config", required_argument, nullptr, 'c'}, {"shm", required_argument, nullptr, 's'},
       {"json", no_argument, nullptr, 'j'},         {"user", required_argument, nullptr, kUser},
@@ -147,6 +153,7 @@ int parse_options(int argc, char** argv, Options& o) {
       {"limit", required_argument, nullptr, kLimit},
       {"full", no_argument, nullptr, kFull},
       {"listen", required_argument, nullptr, kListen},
+      {"fleet", no_argument, nullptr, kFleet},
       {"interval", required_argument, nullptr, 'i'}, {"count", required_argument, nullptr, 'n'},
       {"version", no_argument, nullptr, 'V'},      {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -191,6 +198,7 @@ int parse_options(int argc, char** argv, Options& o) {
       case kDryRun: o.dry_run = true; break;
       case kFull: o.full = true; break;
       case kListen: o.listen = arg; break;
+      case kFleet: o.fleet = true; break;
       case kLimit:
         if (!parse_u64(arg, o.limit) || o.limit == 0) return bad_usage("--limit: not a positive number: '" + arg + "'");
         break;
@@ -278,6 +286,12 @@ int run(int argc, char** argv) {
     if (o.dry_run && !o.where) return bad_usage("--dry-run applies to kill --where");
     if (o.idle_timeout_s && !o.when_idle) return bad_usage("--idle-timeout applies with --when-idle");
     if (o.when_idle && nids == 2) return bad_usage("--when-idle ends whole sessions, not one server session");
+  }
+  if (o.fleet) {
+    if (cmd->run != cmd_sessions && cmd->run != cmd_kill) return bad_usage("--fleet applies to sessions and kill");
+    if (!o.shm_name.empty()) return bad_usage("--fleet reads the configuration: give -c FILE, not -s NAME");
+    if (o.full) return bad_usage("--full is not available with --fleet");
+    return cmd_fleet(o);
   }
   std::unique_ptr<ShmTable> table;
   rc = open_table(o, table);

@@ -247,3 +247,55 @@ test_fleet_config_checks() {
   out=$("$MYRELAYD" --check -c "$TT/dup.yaml" 2>&1) && fail "a peer with the proxy's own proxy_id was accepted"
   assert_contains "$out" "fleet.peers[0].proxy_id" "the key is named"
 }
+
+test_fleet_myrelayctl() {
+  fleet_up
+  through_haproxy 3
+  local out
+  out=$("$CTL" -c "${FCFG[2]}" --fleet sessions)
+  assert_contains "$out" "proxy_id" "a proxy_id column"
+  assert_contains "$out" "3 rows in set" "one session on each proxy: $out"
+  out=$("$CTL" -c "${FCFG[2]}" --fleet --json sessions)
+  assert_eq 3 "$(jq '.sessions | length' <<<"$out")" "JSON: $out"
+  assert_eq "1,2,3" "$(jq -r '[.sessions[].proxy_id] | sort | map(tostring) | join(",")' <<<"$out")" "proxy ids in JSON"
+  # A kill of proxy 3's session from proxy 1's shell.
+  out=$("$CTL" -c "${FCFG[1]}" --fleet kill "${HID[3]}") || fail "myrelayctl --fleet kill failed: $out"
+  assert_contains "$out" "proxy 3" "it says which proxy killed it"
+  session_ended "${HNAME[3]}" || fail "the session on proxy 3 still answers"
+  # --where across the fleet, dry run first.
+  assert_contains "$("$CTL" -c "${FCFG[1]}" --fleet kill --where "user = 'app'" --dry-run)" "2 rows in set" "dry run"
+  out=$("$CTL" -c "${FCFG[1]}" --fleet kill --where "user = 'app'")
+  assert_contains "$out" "2 sessions asked to end across the fleet" "kill --where: $out"
+  # An unknown id, and a dead proxy.
+  "$CTL" -c "${FCFG[1]}" --fleet kill $((0x80000000 | 2 << 24 | 0xfffff0)) >/dev/null 2>&1
+  assert_eq 6 "$?" "exit status for an unknown id"
+  kill -KILL "${FPID[2]}"
+  wait_pid_gone "${FPID[2]}" 5 || fail "proxy 2 did not die"
+  rm -f "/dev/shm/$(sed -n 's/^  shm_name: "\(.*\)"$/\1/p' "${FCFG[2]}")"
+  out=$("$CTL" -c "${FCFG[1]}" --fleet sessions 2>&1)
+  assert_eq 8 "$?" "exit status with a proxy down"
+  assert_contains "$out" "proxy 2 at 127.0.0.1:${PEERP[2]}" "the dead proxy is named"
+}
+
+# SIGHUP adds and removes peers: a proxy that was not a peer becomes one.
+test_fleet_reload_peers() {
+  fleet_up
+  through_haproxy 3
+  # Proxy 1 forgets proxy 3: its ids are then unknown here (1094, no peer).
+  local cfg1=${FCFG[1]}
+  sed -i "s/, { proxy_id: 3, address: 127.0.0.1:${PEERP[3]} }//" "$cfg1"
+  kill -HUP "${FPID[1]}"
+  wait_until 10 grep -q "configuration reloaded" "${FLOG[1]}" || fail "no reload"
+  assert_contains "$(root_on 1 "KILL ${HID[3]}")" "ERROR 1094" "proxy 3 is no peer of proxy 1 any more"
+  assert_eq 1 "$(root_on 1 "SHOW GLOBAL PROXYSESSION" | cut -f1 | grep -v "^1$" | grep -c .)" \
+    "only proxy 2's session besides proxy 1's own"
+  # And back.
+  sed -i "s/peers: \[ \(.*\) \]/peers: [ \1, { proxy_id: 3, address: 127.0.0.1:${PEERP[3]} } ]/" "$cfg1"
+  local n
+  n=$(grep -c "configuration reloaded" "${FLOG[1]}")
+  kill -HUP "${FPID[1]}"
+  wait_until 10 reloaded_more "${FLOG[1]}" "$n" || fail "no second reload"
+  assert_eq "" "$(root_on 1 "KILL ${HID[3]}")" "proxy 3 is a peer again"
+  session_ended "${HNAME[3]}" || fail "the session on proxy 3 still answers"
+}
+reloaded_more() { [ "$(grep -c "configuration reloaded" "$1")" -gt "$2" ]; }
