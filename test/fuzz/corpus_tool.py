@@ -11,7 +11,7 @@ that make them.  test/fuzz/record_corpus.sh runs it; by hand:
       seeds for packets, response_tracker and prepared_statements from the
       recordings
   corpus_tool.py static CHECKOUT CORPUSDIR
-      seeds for sql, config, login_name, control_pipe and shm_reader
+      seeds for sql, config, login_name, control_pipe, shm_reader and fleet
 
 Harnesses whose input is read with FuzzedDataProvider get seeds encoded the
 way it reads them (Fdp below): numbers from the end of the input, bytes and
@@ -477,6 +477,59 @@ tenants:
 ]
 
 
+FLEET_SECRET = b'fuzzing-secret-0123456789'  # fuzz_fleet.cc's
+
+
+def fleet_seeds(corpus):
+    """fuzz_fleet.cc's input: signed frames as they arrive on a peer port, and
+    request and answer bodies (src/control/fleet_message.h)."""
+    import hmac
+    c = Corpus(corpus, 'fleet', 64 * 1024)
+
+    def s(b):
+        return struct.pack('>I', len(b)) + b
+
+    def framed(ftype, body, sign=True):
+        data = b'MYRF' + struct.pack('>BBHI', 1, ftype, 0, len(body)) + body
+        return data + (hmac.new(FLEET_SECRET, data, hashlib.sha256).digest() if sign else b'')
+
+    nonce = bytes(range(16))
+    def request(stmt, op=1, cs_id=0, ident=0):
+        return struct.pack('>BBQ', 1, 2, 1700000000000) + nonce + struct.pack('>BI', op, 0x81000001) + \
+            s(b'root') + s(b'sys') + s(stmt) + struct.pack('>Q', ident)
+
+    def column(name, ctype=0xfd):
+        return s(name) + struct.pack('>BIHBB', ctype, 256, 0, 33, 0)
+
+    def reply(kind, affected=0, code=0, state=b'', msg=b'', cols=(), rows=(), warnings=()):
+        b = struct.pack('>B', 3) + nonce + struct.pack('>BQH', kind, affected, code) + s(state) + s(msg)
+        b += struct.pack('>I', len(cols)) + b''.join(column(n) for n in cols)
+        b += struct.pack('>I', len(rows))
+        for row in rows:
+            for cell in row:
+                b += b'\x00' if cell is None else b'\x01' + s(cell)
+        b += struct.pack('>I', len(warnings)) + b''.join(s(l) + struct.pack('>H', code) + s(m) for l, code, m in warnings)
+        return b
+
+    bodies = [
+        ('req-kill', request(b'KILL 2181038081')),
+        ('req-resolve', request(b'KILL 1234', op=2, ident=1234)),
+        ('req-show', request(b'SHOW PROXYSESSION LIKE \'app%\'')),
+        ('rep-ok', reply(0, affected=3, warnings=[(b'Note', 1429, b'a note')])),
+        ('rep-err', reply(1, code=1095, state=b'HY000', msg=b'You are not owner of thread 5')),
+        ('rep-rows', reply(2, cols=[b'Id', b'db'], rows=[[b'2181038081', None], [b'2181038082', b'test']])),
+        ('refusal', s(b'wrong signature')),
+    ]
+    for label, body in bodies:
+        c.add(body, 'body-' + label)
+        c.add(framed(3 if label == 'refusal' else (1 if label.startswith('req') else 2), body, label != 'refusal'),
+              'frame-' + label)
+    # Two frames in one stream, and a frame signed with another secret.
+    c.add(framed(1, bodies[0][1]) + framed(2, bodies[3][1]), 'stream')
+    c.add(b'MYRF' + struct.pack('>BBHI', 1, 1, 0, 4) + b'abcd' + bytes(32), 'bad-mac')
+    return c.count
+
+
 def shm_seeds(corpus):
     """fuzz_shm_reader.cc's input: its flags byte and an id (from the end),
     then patches (target, offset, length from the end; bytes from the start)."""
@@ -574,6 +627,7 @@ def main():
         seeds_from_recordings(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == 'static':
         static_seeds(sys.argv[2], sys.argv[3])
+        fleet_seeds(sys.argv[3])
     else:
         sys.stderr.write(__doc__)
         sys.exit(2)

@@ -17,7 +17,7 @@ if [ ! -x "$bin/replay_sql" ]; then
   exit 77
 fi
 passed=0 failed=0
-for name in packets response_tracker prepared_statements sql control_pipe login_name config shm_reader; do
+for name in packets response_tracker prepared_statements sql control_pipe login_name config shm_reader fleet; do
   corpus=$src/corpus/$name
   if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
     echo "not ok - fuzz-replay/$name: no corpus in $corpus"
