@@ -299,3 +299,33 @@ test_fleet_reload_peers() {
   session_ended "${HNAME[3]}" || fail "the session on proxy 3 still answers"
 }
 reloaded_more() { [ "$(grep -c "configuration reloaded" "$1")" -gt "$2" ]; }
+
+# A peer that accepts and never answers costs the asking session fleet.timeout_ms
+# and nothing else: the same worker serves other sessions meanwhile.
+test_fleet_silent_peer() {
+  fleet_up workers=1  # the waiting session and the others share the one worker
+  local silent out t0 t1 sessions_before
+  silent=$(free_port) || fail "no free port"
+  python3 "$MR_IT_DIR/fake_backend.py" silent "$silent" >silent.out 2>&1 &
+  wait_until 10 grep -q ready silent.out || fail "the silent listener did not start"
+  # Proxy 1 gets a peer 4 that never answers.
+  sed -i "s/peers: \[ \(.*\) \]/peers: [ \1, { proxy_id: 4, address: 127.0.0.1:$silent } ]/" "${FCFG[1]}"
+  kill -HUP "${FPID[1]}"
+  wait_until 10 grep -q "configuration reloaded" "${FLOG[1]}" || fail "no reload"
+  root_on 1 "KILL $((0x80000000 | 4 << 24 | 5))" >kill4.out 2>&1 &
+  local killer=$!
+  sleep 0.2
+  # Meanwhile, on the same worker: 20 statements, answered at once.
+  t0=$(now_ms)
+  for i in $(seq 20); do
+    assert_eq 1 "$(on 1 app "$MR_APP_PASSWORD" "SELECT 1")" "a statement while a peer is silent"
+  done
+  t1=$(now_ms)
+  wait "$killer"
+  out=$(cat kill4.out)
+  assert_contains "$out" "ERROR 1429" "a silent peer"
+  assert_contains "$out" "no answer within 1000 ms" "the error says it timed out"
+  echo "20 statements on the same proxy took $((t1 - t0)) ms while a kill waited for a silent peer"
+  out=$(cli "${SQLP[1]}" root@sys "$MR_ROOT_PASSWORD" -N -B -e "SHOW GLOBAL PROXYSESSION; SHOW WARNINGS" 2>&1)
+  assert_contains "$out" "proxy 4 at 127.0.0.1:$silent: no answer within 1000 ms" "SHOW GLOBAL names the silent peer"
+}
