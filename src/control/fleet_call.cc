@@ -2,6 +2,10 @@
 #include "control/fleet_call.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <cerrno>
 #include <cstring>
@@ -17,12 +21,21 @@ int64_t monotonic_us() {
 }
 }  // namespace
 
-PeerCall::PeerCall(event_base* base, PeerAddress peer, std::string secret, const Request& request, int timeout_ms,
-                   Done done)
+PeerCall::PeerCall(event_base* base, PeerAddress peer, std::string secret, std::shared_ptr<const TlsPair> tls,
+                   const Request& request, int timeout_ms, Done done)
     : peer_(std::move(peer)), secret_(std::move(secret)), nonce_(request.nonce), timeout_ms_(timeout_ms),
-      done_(std::move(done)), started_us_(monotonic_us()) {
+      done_(std::move(done)), tls_(tls != nullptr), started_us_(monotonic_us()) {
   timer_ = evtimer_new(base, on_timer, this);
-  bev_ = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  if (tls) {
+    // The SSL holds its context: the pair may be replaced by a reload meanwhile.
+    SSL* ssl = tls->client_ssl(peer_.host);
+    bev_ = ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE)
+               : nullptr;
+    // The peer closes once it has answered; its close_notify is not waited for.
+    if (bev_) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
+  } else {
+    bev_ = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  }
   if (!timer_ || !bev_) {
     pending_error_ = "out of memory";
   } else {
@@ -58,14 +71,32 @@ void PeerCall::on_timer(evutil_socket_t, short, void* arg) {
              std::to_string(self->timeout_ms_) + " ms");
 }
 
-void PeerCall::on_event(bufferevent*, short what, void* arg) {
+void PeerCall::on_event(bufferevent* bev, short what, void* arg) {
   auto* self = static_cast<PeerCall*>(arg);
   if (what & BEV_EVENT_CONNECTED) {
     self->connected_ = true;
     return;
   }
   int err = EVUTIL_SOCKET_ERROR();
-  if (what & BEV_EVENT_EOF) return self->fail("it closed the connection without answering");
+  if (self->tls_) {
+    // libevent also records SSL_get_error()'s codes, which are no OpenSSL
+    // errors (library 0): those are the connection's own failures.
+    unsigned long e = bufferevent_get_openssl_error(bev);
+    if (e && ERR_GET_LIB(e) != 0) {
+      char buf[256];
+      ERR_error_string_n(e, buf, sizeof buf);
+      std::string why = std::string("TLS: ") + buf;
+      SSL* ssl = bufferevent_openssl_get_ssl(bev);
+      long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+      if (v != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(v) + ")";
+      return self->fail(why);
+    }
+  }
+  if (what & BEV_EVENT_EOF)
+    return self->fail(std::string("it closed the connection without answering") +
+                      (self->tls_ ? " (is fleet.tls set on both proxies, with certificates they accept?)" : ""));
+  if (self->tls_ && !err)
+    return self->fail("it closed the connection during the TLS handshake (did it refuse this proxy's certificate?)");
   self->fail(err ? strerror(err) : "connection error");
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "control/fleet_message.h"
+#include "control/fleet_tls.h"
 
 namespace myrelay::fleet {
 
@@ -21,6 +22,7 @@ namespace myrelay::fleet {
 struct PeerAddress {
   int proxy_id = -1;
   std::string text;  // "127.0.0.1:2885", for messages
+  std::string host;  // "127.0.0.1": what its TLS certificate must name
   sockaddr_storage addr{};
   int addr_len = 0;
 };
@@ -28,9 +30,11 @@ struct PeerAddress {
 class PeerCall {
  public:
   using Done = std::function<void(PeerCall&)>;
-  // Starts at once; `done` runs exactly once, later, from the loop (it may
-  // destroy the call).  Destroying the call first cancels it.
-  PeerCall(event_base* base, PeerAddress peer, std::string secret, const Request& request, int timeout_ms, Done done);
+  // Starts at once, over TLS when `tls` is set; `done` runs exactly once,
+  // later, from the loop (it may destroy the call).  Destroying the call
+  // first cancels it.
+  PeerCall(event_base* base, PeerAddress peer, std::string secret, std::shared_ptr<const TlsPair> tls,
+           const Request& request, int timeout_ms, Done done);
   ~PeerCall();
   PeerCall(const PeerCall&) = delete;
   PeerCall& operator=(const PeerCall&) = delete;
@@ -59,6 +63,7 @@ class PeerCall {
   event* timer_ = nullptr;
   std::string inbuf_;
   bool connected_ = false;
+  bool tls_ = false;
   bool ok_ = false;
   bool finished_ = false;
   std::string pending_error_;  // a failure at start, reported from the loop

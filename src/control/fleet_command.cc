@@ -63,6 +63,7 @@ PeerAddress FleetCommand::address_of(const FleetPeer& p) {
   PeerAddress a;
   a.proxy_id = p.proxy_id;
   a.text = p.address.str();
+  a.host = p.address.host;
   a.addr = p.addr;
   a.addr_len = p.addr_len;
   return a;
@@ -102,8 +103,8 @@ void FleetCommand::start() {
 void FleetCommand::ask(const FleetPeer& peer, Op op, uint64_t id) {
   ++outstanding_;
   Request req = request_for(*cfg_, caller_, op, statement_, id);
-  calls_.push_back(std::make_unique<PeerCall>(base_, address_of(peer), cfg_->fleet.secret, req, cfg_->fleet.timeout_ms,
-                                              [this](PeerCall& c) { on_answer(c); }));
+  calls_.push_back(std::make_unique<PeerCall>(base_, address_of(peer), cfg_->fleet.secret, cfg_->fleet.tls, req,
+                                              cfg_->fleet.timeout_ms, [this](PeerCall& c) { on_answer(c); }));
 }
 
 void FleetCommand::on_answer(PeerCall& call) {

@@ -3,10 +3,13 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 #include <netinet/in.h>
 
 #include <cstring>
 
+#include "control/fleet_tls.h"
 #include "control/id_resolver.h"
 #include "control/session_directory.h"
 #include "protocol/errors.h"
@@ -109,7 +112,15 @@ void FleetServer::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr,
   }
   auto* p = new Peer;
   p->from = from;
-  p->bev = bufferevent_socket_new(self->base_, fd, BEV_OPT_CLOSE_ON_FREE);
+  auto cfg = self->config_();
+  if (cfg->fleet.tls) {
+    SSL* ssl = cfg->fleet.tls->server_ssl();
+    p->bev = ssl ? bufferevent_openssl_socket_new(self->base_, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+                 : nullptr;
+    if (p->bev) bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
+  } else {
+    p->bev = bufferevent_socket_new(self->base_, fd, BEV_OPT_CLOSE_ON_FREE);
+  }
   if (!p->bev) {
     evutil_closesocket(fd);
     delete p;
@@ -118,7 +129,7 @@ void FleetServer::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr,
   self->peers_.insert(p);
   bufferevent_setcb(p->bev, on_read, on_write, on_event, self);
   // The request must come whole within the fleet's timeout.
-  int ms = self->config_()->fleet.timeout_ms;
+  int ms = cfg->fleet.timeout_ms;
   timeval tv{ms / 1000, (ms % 1000) * 1000};
   bufferevent_set_timeouts(p->bev, &tv, &tv);
   bufferevent_enable(p->bev, EV_READ);
@@ -172,13 +183,18 @@ void FleetServer::on_write(bufferevent* bev, void* arg) {
 
 void FleetServer::on_event(bufferevent* bev, short what, void* arg) {
   auto* self = static_cast<FleetServer*>(arg);
+  if (what & BEV_EVENT_CONNECTED) return;  // the TLS handshake is done: the request follows
   for (Peer* p : self->peers_) {
     if (p->bev != bev) continue;
+    uint64_t held = 0;
     if ((what & BEV_EVENT_TIMEOUT) && !p->answered) {
-      uint64_t held = 0;
       if (self->refusal_log_.allow(held))
         LOG_WARN("fleet: %s sent no whole request within %d ms; closed", p->from.c_str(),
                  self->config_()->fleet.timeout_ms);
+    } else if (unsigned long e = (what & BEV_EVENT_ERROR) ? bufferevent_get_openssl_error(bev) : 0) {
+      char buf[256];
+      ERR_error_string_n(e, buf, sizeof buf);
+      if (self->refusal_log_.allow(held)) LOG_WARN("fleet: TLS with %s failed: %s", p->from.c_str(), buf);
     }
     return self->drop(p);
   }

@@ -26,6 +26,7 @@ std::vector<fleet::PeerAddress> fleet_targets(const Config& cfg) {
   fleet::PeerAddress self;
   self.proxy_id = cfg.proxy_id;
   self.text = cfg.fleet.listen.str();
+  self.host = cfg.fleet.listen.host;
   std::string error;
   if (resolve_host_port(cfg.fleet.listen, false, self.addr, self.addr_len, error)) out.push_back(self);
   for (const FleetPeer& p : cfg.fleet.peers) out.push_back(fleet::FleetCommand::address_of(p));
@@ -57,7 +58,8 @@ std::vector<Asked> ask_all(const Config& cfg, const std::vector<fleet::PeerAddre
     r.statement = statement;
     r.id = id;
     out[i].to = targets[i];
-    calls.push_back(std::make_unique<fleet::PeerCall>(base, targets[i], cfg.fleet.secret, r, cfg.fleet.timeout_ms,
+    calls.push_back(std::make_unique<fleet::PeerCall>(base, targets[i], cfg.fleet.secret, cfg.fleet.tls, r,
+                                                      cfg.fleet.timeout_ms,
                                                       [&out, i](fleet::PeerCall& c) {
                                                         out[i].ok = c.ok();
                                                         out[i].answer = c.answer();

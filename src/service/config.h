@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -92,6 +93,17 @@ struct Tenant {
 
 constexpr int kMaxWorkers = 256;
 
+// TLS files and limits (fleet.tls; the keys of proxy.tls).
+struct TlsFiles {
+  std::string cert, key, ca;  // PEM files; ca "" = the other side's certificate is not checked
+  std::string min_version = "TLSv1.2";
+  std::string ciphers;        // OpenSSL cipher list for TLS 1.2; "" = OpenSSL's default
+};
+
+namespace fleet {
+class TlsPair;
+}
+
 // Another proxy of the fleet (DESIGN section 6a), and where its peer port is.
 struct FleetPeer {
   int proxy_id = 0;
@@ -108,6 +120,9 @@ struct FleetConfig {
   std::string secret_file;
   std::string secret;              // the file's contents, read at load (never logged)
   int timeout_ms = 2000;           // a whole request to a peer: connect, ask, answer
+  // fleet.tls: peer links over TLS (null: plain TCP), its contexts made when
+  // the configuration is loaded, so a broken pair rejects the file.
+  std::shared_ptr<const fleet::TlsPair> tls;
 
   const FleetPeer* find_peer(int proxy_id) const;
 };

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "myrelay/shm_layout.h"
+#include "control/fleet_tls.h"
 #include "service/config.h"
 
 namespace myrelay {
@@ -194,6 +195,7 @@ class Loader {
   void load_tenants(const YAML::Node& n, Config& c) const;
   void load_fleet(const YAML::Node& n, Config& c) const;
   std::string read_secret(const std::string& path, const std::string& key, const YAML::Node* at) const;
+  std::string beside_config(const std::string& path) const;
   void check_shared_accounts(Config& c, const YAML::Node* node) const;
   UserEntry load_user(const YAML::Node& n, const std::string& path) const;
 
@@ -640,7 +642,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
 // worker that forwards a kill never waits for DNS.
 void Loader::load_fleet(const YAML::Node& node, Config& c) const {
   const std::string p = "fleet";
-  Fields f = fields(node, p, {"listen", "peers", "secret_file", "timeout_ms"});
+  Fields f = fields(node, p, {"listen", "peers", "secret_file", "timeout_ms", "tls"});
   FleetConfig& fl = c.fleet;
   fl.enabled = true;
   auto listen = find(f, "listen");
@@ -651,13 +653,27 @@ void Loader::load_fleet(const YAML::Node& node, Config& c) const {
   if (auto n = find(f, "timeout_ms")) fl.timeout_ms = static_cast<int>(get_int(*n, join(p, "timeout_ms"), 10, 600000));
   auto secret = find(f, "secret_file");
   if (!secret) fail(join(p, "secret_file"), "required: a file holding the fleet's shared secret", &node);
-  fl.secret_file = get_nonempty(*secret, join(p, "secret_file"));
-  if (fl.secret_file[0] != '/') {
-    // Relative to the configuration file, which is where an operator looks.
-    size_t slash = file_.rfind('/');
-    if (slash != std::string::npos) fl.secret_file = file_.substr(0, slash + 1) + fl.secret_file;
-  }
+  fl.secret_file = beside_config(get_nonempty(*secret, join(p, "secret_file")));
   fl.secret = read_secret(fl.secret_file, join(p, "secret_file"), secret);
+  if (auto tls = find(f, "tls")) {
+    const std::string tp = join(p, "tls");
+    Fields tf = fields(*tls, tp, {"cert", "key", "ca", "min_version", "ciphers"});
+    TlsFiles files;
+    auto cert = find(tf, "cert");
+    auto key = find(tf, "key");
+    if (!cert || !key) fail(tp, "cert and key are required: every proxy of the fleet is a TLS server and client", tls);
+    files.cert = beside_config(get_nonempty(*cert, join(tp, "cert")));
+    files.key = beside_config(get_nonempty(*key, join(tp, "key")));
+    if (auto n = find(tf, "ca")) {
+      files.ca = get_string(*n, join(tp, "ca"));
+      if (!files.ca.empty()) files.ca = beside_config(files.ca);
+    }
+    if (auto n = find(tf, "min_version")) files.min_version = get_nonempty(*n, join(tp, "min_version"));
+    if (auto n = find(tf, "ciphers")) files.ciphers = get_string(*n, join(tp, "ciphers"));
+    std::string error;
+    fl.tls = fleet::TlsPair::make(files, error);
+    if (!fl.tls) fail(tp, error, tls);
+  }
   if (auto peers = find(f, "peers")) {
     const std::string pp = join(p, "peers");
     expect_list(*peers, pp);
@@ -683,6 +699,14 @@ void Loader::load_fleet(const YAML::Node& node, Config& c) const {
       fl.peers.push_back(peer);
     }
   }
+}
+
+// A file named in the configuration: relative to the configuration file's
+// directory, which is where an operator looks.
+std::string Loader::beside_config(const std::string& path) const {
+  if (path.empty() || path[0] == '/') return path;
+  size_t slash = file_.rfind('/');
+  return slash == std::string::npos ? path : file_.substr(0, slash + 1) + path;
 }
 
 // The fleet's shared secret: whoever holds it may kill any session of the

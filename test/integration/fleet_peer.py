@@ -67,11 +67,13 @@ def exchange(port, data):
                 chunk = c.recv(65536)
             except socket.timeout:
                 return "timeout"
+            except ConnectionResetError:
+                return "closed"
             if not chunk:
                 break
             buf += chunk
-    if len(buf) < 12:
-        return "closed"
+    if len(buf) < 12 or buf[:4] != MAGIC:
+        return "closed"  # nothing, or not an answer of ours (a TLS alert, say)
     _, ftype, _, length = struct.unpack(">BBHI", buf[4:12])
     body = Body(buf[12:12 + length])
     if ftype == 3:

@@ -6,10 +6,13 @@
 
 CTL=${MYRELAYCTL:-$(dirname "$MYRELAYD")/myrelayctl}
 
-# fleet_up [write_config key=value...]: the three proxies and HAProxy.  Sets
+# fleet_up [write_config key=value...]: the three proxies and HAProxy; what
+# FLEET_EXTRA[i] (else FLEET_EXTRA_ALL) holds goes into proxy i's fleet
+# mapping (", tls: {...}").  Sets
 # SQLP[i] (SQL port of proxy i), PEERP[i] (its peer port), FPID[i], FLOG[i],
 # FCFG[i], HAPORT (HAProxy's port) and FLEET_SECRET.
-declare -a SQLP PEERP FPID FLOG FCFG
+declare -a SQLP PEERP FPID FLOG FCFG FLEET_EXTRA
+FLEET_EXTRA_ALL=""
 fleet_up() {
   need_proxy
   command -v haproxy >/dev/null || fail "haproxy is not installed (apt-get install haproxy)"
@@ -25,7 +28,7 @@ fleet_up() {
       peers+="${peers:+, }{ proxy_id: $j, address: 127.0.0.1:${PEERP[j]} }"
     done
     start_aux_daemon "p$i" proxy_id="$i" \
-      fleet="{ listen: 127.0.0.1:${PEERP[i]}, secret_file: \"$FLEET_SECRET\", timeout_ms: 1000, peers: [ $peers ] }" "$@"
+      fleet="{ listen: 127.0.0.1:${PEERP[i]}, secret_file: \"$FLEET_SECRET\", timeout_ms: 1000, peers: [ $peers ]${FLEET_EXTRA[i]:-$FLEET_EXTRA_ALL} }" "$@"
     SQLP[i]=$AUX_PORT
     FPID[i]=$AUX_PID
     FLOG[i]=$AUX_LOG
@@ -328,4 +331,95 @@ test_fleet_silent_peer() {
   echo "20 statements on the same proxy took $((t1 - t0)) ms while a kill waited for a silent peer"
   out=$(cli "${SQLP[1]}" root@sys "$MR_ROOT_PASSWORD" -N -B -e "SHOW GLOBAL PROXYSESSION; SHOW WARNINGS" 2>&1)
   assert_contains "$out" "proxy 4 at 127.0.0.1:$silent: no answer within 1000 ms" "SHOW GLOBAL names the silent peer"
+}
+
+# ---------------------------------------------------------------- TLS
+
+# make_cert NAME CA SAN: NAME.pem and NAME.key signed by CA (CA.pem, CA.key),
+# with subjectAltName SAN; make_ca NAME: a CA.
+make_ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.pem" \
+    -days 2 -subj "/CN=$1" >/dev/null 2>&1 || fail "openssl: cannot make CA $1"
+  chmod 600 "$1.key"
+}
+make_cert() {
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.csr" \
+    -subj "/CN=$1" >/dev/null 2>&1 || fail "openssl: cannot make a request for $1"
+  printf 'subjectAltName=%s\n' "$3" >"$1.ext"
+  openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -out "$1.pem" -days 2 \
+    -extfile "$1.ext" >/dev/null 2>&1 || fail "openssl: cannot sign $1"
+  chmod 600 "$1.key"
+}
+tls_map() { echo ", tls: { cert: \"$TT/$1.pem\", key: \"$TT/$1.key\", ca: \"$TT/$2.pem\" }"; }
+
+test_fleet_tls() {
+  need_proxy
+  make_ca fleetca
+  make_ca otherca
+  make_cert peer fleetca "IP:127.0.0.1"
+  make_cert stranger otherca "IP:127.0.0.1"
+  # Proxy 3 presents a certificate of another CA: proxies 1 and 2 refuse it,
+  # and it refuses theirs.
+  FLEET_EXTRA_ALL=$(tls_map peer fleetca)
+  FLEET_EXTRA[3]=$(tls_map stranger otherca)
+  fleet_up
+  through_haproxy 3
+  assert_eq "" "$(root_on 1 "KILL ${HID[2]}")" "a kill forwarded over TLS"
+  session_ended "${HNAME[2]}" || fail "the session on proxy 2 still answers"
+  local out
+  out=$(root_on 1 "KILL ${HID[3]}")
+  assert_contains "$out" "ERROR 1429" "a peer whose certificate this proxy's CA did not sign"
+  assert_contains "$out" "certificate verify failed" "the error says why"
+  # A request without TLS gets nothing from a TLS peer port.
+  assert_eq "closed" "$(/usr/bin/python3 "$MR_IT_DIR/fleet_peer.py" "${PEERP[1]}" "$FLEET_SECRET" "SHOW PROXYSESSION")" \
+    "plain TCP to a TLS peer port"
+  wait_until 5 grep -q "fleet: TLS with" "${FLOG[1]}" || fail "the failed handshake is not logged"
+  out=$("$CTL" -c "${FCFG[1]}" --fleet sessions 2>&1)
+  assert_contains "$out" "${HID[1]}" "myrelayctl --fleet over TLS lists proxy 1's session"
+  assert_contains "$out" "certificate verify failed" "myrelayctl names the refused peer"
+}
+
+test_fleet_tls_checks_the_address() {
+  need_proxy
+  make_ca fleetca
+  make_cert peer fleetca "IP:127.0.0.1"
+  make_cert elsewhere fleetca "IP:10.9.9.9"
+  FLEET_EXTRA_ALL=$(tls_map peer fleetca)
+  FLEET_EXTRA[2]=$(tls_map elsewhere fleetca)
+  fleet_up
+  through_haproxy 3
+  local out
+  out=$(root_on 1 "KILL ${HID[2]}")
+  assert_contains "$out" "ERROR 1429" "a certificate for another address"
+  assert_contains "$out" "IP address mismatch" "the error says why"
+  # A key others may read is refused, naming it; a reload keeps the running pair.
+  chmod 644 "$TT/peer.key"
+  local n
+  n=$(grep -c "reload rejected" "${FLOG[1]}")
+  kill -HUP "${FPID[1]}"
+  wait_until 10 reload_rejected_more "${FLOG[1]}" "$n" || fail "the reload was not rejected"
+  assert_contains "$(grep "reload rejected" "${FLOG[1]}" | tail -1)" "$TT/peer.key" "the message names the key"
+  assert_eq "" "$(root_on 1 "KILL ${HID[3]}")" "the running TLS pair still works"
+}
+reload_rejected_more() { [ "$(grep -c "reload rejected" "$1")" -gt "$2" ]; }
+
+test_fleet_tls_config_checks() {
+  need_proxy
+  make_ca fleetca
+  make_cert one fleetca "IP:127.0.0.1"
+  make_cert two fleetca "IP:127.0.0.1"
+  local port secret out
+  port=$(free_port)
+  secret="$TT/fleet.secret"
+  echo "0123456789abcdef0123456789abcdef" >"$secret"
+  chmod 600 "$secret"
+  write_config "$TT/mismatch.yaml" port="$port" backend_port="$MR_DB_PORT" proxy_id=1 \
+    fleet="{ listen: 127.0.0.1:$(free_port), secret_file: \"$secret\", tls: { cert: \"$TT/one.pem\", key: \"$TT/two.key\" } }"
+  out=$("$MYRELAYD" --check -c "$TT/mismatch.yaml" 2>&1) && fail "a key of another certificate was accepted"
+  assert_contains "$out" "fleet.tls: key '$TT/two.key' (for cert '$TT/one.pem')" "a mismatched pair"
+  assert_contains "$out" "mismatch" "says they do not match"
+  write_config "$TT/version.yaml" port="$port" backend_port="$MR_DB_PORT" proxy_id=1 \
+    fleet="{ listen: 127.0.0.1:$(free_port), secret_file: \"$secret\", tls: { cert: \"$TT/one.pem\", key: \"$TT/one.key\", min_version: SSLv3 } }"
+  out=$("$MYRELAYD" --check -c "$TT/version.yaml" 2>&1) && fail "min_version SSLv3 was accepted"
+  assert_contains "$out" "expected TLSv1.2 or TLSv1.3" "min_version"
 }
