@@ -369,6 +369,21 @@ bool parse_session_filter(std::string_view text, SessionFilter& out, std::string
   return true;
 }
 
+// An optional LIKE 'pattern' next; false (what was expected in st.error)
+// when LIKE is not followed by a quoted pattern.
+static bool parse_like(Lexer& lx, AdminStatement& st, const char* expected) {
+  if (!is_word(lx.peek(), "LIKE")) return true;
+  lx.next();
+  Token pat = lx.next();
+  if (pat.type != Token::String) {
+    st.error = std::string("expected ") + expected;
+    return false;
+  }
+  st.has_like = true;
+  st.like = pat.text;
+  return true;
+}
+
 AdminStatement parse_admin(std::string_view sql) {
   Lexer lx(sql);
   Token first = lx.next();
@@ -423,14 +438,7 @@ AdminStatement parse_admin(std::string_view sql) {
     if (what.type != Token::Word || what.text != "PROXYSESSION") return st;
     Token t = lx.peek();
     if (t.type == Token::End || t.type == Token::Semicolon || is_word(t, "LIKE")) {
-      if (is_word(t, "LIKE")) {
-        lx.next();
-        Token pat = lx.next();
-        if (pat.type != Token::String)
-          return malformed("expected a quoted user name pattern after LIKE, as in LIKE 'app%'");
-        st.has_like = true;
-        st.like = pat.text;
-      }
+      if (!parse_like(lx, st, "a quoted user name pattern after LIKE, as in LIKE 'app%'")) return malformed(st.error);
       if (!at_statement_end(lx))
         return malformed(std::string("nothing may follow SHOW ") + (st.global ? "GLOBAL " : "") +
                          "PROXYSESSION [LIKE 'pattern'] but ';'");
@@ -450,14 +458,7 @@ AdminStatement parse_admin(std::string_view sql) {
       st.has_id = true;
       t = lx.peek();
     }
-    if (t.type == Token::Word && t.text == "LIKE") {
-      lx.next();
-      Token pat = lx.next();
-      if (pat.type != Token::String)
-        return malformed("expected a quoted pattern after LIKE, as in LIKE 'ss%'");
-      st.has_like = true;
-      st.like = pat.text;
-    }
+    if (!parse_like(lx, st, "a quoted pattern after LIKE, as in LIKE 'ss%'")) return malformed(st.error);
     if (!at_statement_end(lx))
       return malformed("expected SHOW PROXYSESSION " + form + " [id] [LIKE 'pattern']");
     return st;

@@ -232,23 +232,30 @@ test_fleet_refuses_strangers() {
   assert_contains "$(cat "${FLOG[1]}")" "this proxy's own" "the duplicate proxy_id is logged"
 }
 
+# refused_config NAME FLEET_MAP: myrelayd --check of a configuration with that
+# fleet: mapping must fail; its message is left in OUT.
+refused_config() {
+  write_config "$TT/$1.yaml" port="$(free_port)" backend_port="$MR_DB_PORT" proxy_id=1 fleet="$2" ||
+    fail "write_config failed"
+  OUT=$("$MYRELAYD" --check -c "$TT/$1.yaml" 2>&1) && fail "configuration $1 was accepted: $2"
+  return 0
+}
+
+# a_secret MODE: $TT/fleet.secret with that mode.
+a_secret() {
+  echo "0123456789abcdef0123456789abcdef" >"$TT/fleet.secret"
+  chmod "$1" "$TT/fleet.secret"
+}
+
 test_fleet_config_checks() {
   need_proxy
-  local port secret out
-  port=$(free_port)
-  secret="$TT/open.secret"
-  echo "0123456789abcdef0123456789abcdef" >"$secret"
-  chmod 644 "$secret"
-  write_config "$TT/bad.yaml" port="$port" backend_port="$MR_DB_PORT" proxy_id=1 \
-    fleet="{ listen: 127.0.0.1:$(free_port), secret_file: \"$secret\", peers: [ { proxy_id: 2, address: 127.0.0.1:1 } ] }"
-  out=$("$MYRELAYD" --check -c "$TT/bad.yaml" 2>&1) && fail "a world-readable secret was accepted"
-  assert_contains "$out" "$secret" "the message names the file"
-  assert_contains "$out" "readable by others" "and says what is wrong"
-  chmod 600 "$secret"
-  write_config "$TT/dup.yaml" port="$port" backend_port="$MR_DB_PORT" proxy_id=1 \
-    fleet="{ listen: 127.0.0.1:$(free_port), secret_file: \"$secret\", peers: [ { proxy_id: 1, address: 127.0.0.1:1 } ] }"
-  out=$("$MYRELAYD" --check -c "$TT/dup.yaml" 2>&1) && fail "a peer with the proxy's own proxy_id was accepted"
-  assert_contains "$out" "fleet.peers[0].proxy_id" "the key is named"
+  a_secret 644
+  refused_config open "{ listen: 127.0.0.1:$(free_port), secret_file: \"$TT/fleet.secret\", peers: [ { proxy_id: 2, address: 127.0.0.1:1 } ] }"
+  assert_contains "$OUT" "$TT/fleet.secret" "the message names the file"
+  assert_contains "$OUT" "readable by others" "and says what is wrong"
+  a_secret 600
+  refused_config dup "{ listen: 127.0.0.1:$(free_port), secret_file: \"$TT/fleet.secret\", peers: [ { proxy_id: 1, address: 127.0.0.1:1 } ] }"
+  assert_contains "$OUT" "fleet.peers[0].proxy_id" "the key is named"
 }
 
 test_fleet_myrelayctl() {
@@ -408,18 +415,10 @@ test_fleet_tls_config_checks() {
   make_ca fleetca
   make_cert one fleetca "IP:127.0.0.1"
   make_cert two fleetca "IP:127.0.0.1"
-  local port secret out
-  port=$(free_port)
-  secret="$TT/fleet.secret"
-  echo "0123456789abcdef0123456789abcdef" >"$secret"
-  chmod 600 "$secret"
-  write_config "$TT/mismatch.yaml" port="$port" backend_port="$MR_DB_PORT" proxy_id=1 \
-    fleet="{ listen: 127.0.0.1:$(free_port), secret_file: \"$secret\", tls: { cert: \"$TT/one.pem\", key: \"$TT/two.key\" } }"
-  out=$("$MYRELAYD" --check -c "$TT/mismatch.yaml" 2>&1) && fail "a key of another certificate was accepted"
-  assert_contains "$out" "fleet.tls: key '$TT/two.key' (for cert '$TT/one.pem')" "a mismatched pair"
-  assert_contains "$out" "mismatch" "says they do not match"
-  write_config "$TT/version.yaml" port="$port" backend_port="$MR_DB_PORT" proxy_id=1 \
-    fleet="{ listen: 127.0.0.1:$(free_port), secret_file: \"$secret\", tls: { cert: \"$TT/one.pem\", key: \"$TT/one.key\", min_version: SSLv3 } }"
-  out=$("$MYRELAYD" --check -c "$TT/version.yaml" 2>&1) && fail "min_version SSLv3 was accepted"
-  assert_contains "$out" "expected TLSv1.2 or TLSv1.3" "min_version"
+  a_secret 600
+  refused_config mismatch "{ listen: 127.0.0.1:$(free_port), secret_file: \"$TT/fleet.secret\", tls: { cert: \"$TT/one.pem\", key: \"$TT/two.key\" } }"
+  assert_contains "$OUT" "fleet.tls: key '$TT/two.key' (for cert '$TT/one.pem')" "a mismatched pair"
+  assert_contains "$OUT" "mismatch" "says they do not match"
+  refused_config version "{ listen: 127.0.0.1:$(free_port), secret_file: \"$TT/fleet.secret\", tls: { cert: \"$TT/one.pem\", key: \"$TT/one.key\", min_version: SSLv3 } }"
+  assert_contains "$OUT" "expected TLSv1.2 or TLSv1.3" "min_version"
 }
