@@ -25,7 +25,7 @@ MR_REPL_PASSWORD=${MR_REPL_PASSWORD:-replpw}
 MR_MONITOR_PASSWORD=${MR_MONITOR_PASSWORD:-monitorpw}
 
 MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
-  libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libboost-dev
+  libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libsodium-dev libboost-dev
   mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd python3
   python3-pymysql libclang-rt-14-dev python3-prometheus-client curl haproxy)
 

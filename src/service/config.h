@@ -75,10 +75,13 @@ struct Cluster {
 
 struct UserEntry {
   std::string name;
-  // SHA1(SHA1(password)), the MySQL "hash" stored in mysql.user; we never keep
-  // the clear password.  has_password=false means an empty password.
+  // SHA1(SHA1(password)), the MySQL "hash" stored in mysql.user.
+  // has_password=false means an empty password.
   bool has_password = false;
   Sha1Digest hash2{};
+  // The clear password when the configuration gives it in clear (else
+  // null): only a backend method that needs it (client_ed25519) uses it.
+  std::shared_ptr<const std::string> clear_password;
   std::optional<bool> read_write_split;  // overrides the tenant's and the cluster's
 };
 

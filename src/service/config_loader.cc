@@ -561,10 +561,12 @@ UserEntry Loader::load_user(const YAML::Node& n, const std::string& path) const 
     if (!parse_password_hash(text, u.hash2))
       fail(pp, "looks like a password hash ('*' and 40 hex digits) but is not valid hex", pw);
   } else {
-    // Plain text: keep only SHA1(SHA1(pw)), as MySQL does.
+    // Plain text: SHA1(SHA1(pw)) checks clients, as MySQL does; the clear
+    // text stays for backends whose method needs it (client_ed25519).
     Sha1Digest h1 = sha1(text);
     u.hash2 = sha1(h1.data(), h1.size());
     std::fill(h1.begin(), h1.end(), 0);
+    u.clear_password = std::make_shared<const std::string>(text);
     std::fill(text.begin(), text.end(), '\0');
   }
   return u;

@@ -149,13 +149,19 @@ void ClientSession::authenticate(const std::string& auth_response) {
   begin_backend_login(Phase::BackendLogin);
 }
 
-static BackendLogin make_backend_login(const LoginName& login, const std::optional<Sha1Digest>& hash1,
-                                       const std::string& db, uint8_t charset, uint32_t caps, uint32_t ext_caps,
-                                       const HandshakeResponse& hello, int proxy_id, uint64_t proxy_sessid,
-                                       uint32_t cs_id, const std::string& peer) {
+static BackendLogin make_backend_login(const Config& cfg, const LoginName& login,
+                                       const std::optional<Sha1Digest>& hash1, const std::string& db, uint8_t charset,
+                                       uint32_t caps, uint32_t ext_caps, const HandshakeResponse& hello,
+                                       uint64_t proxy_sessid, uint32_t cs_id, const std::string& peer) {
   BackendLogin bl;
   bl.user = login.user;
   bl.hash1 = hash1;
+  // The clear password, for backends whose method needs it (client_ed25519),
+  // when the configuration gives it so.
+  const Tenant* tenant = cfg.find_tenant(login.tenant);
+  const UserEntry* user = tenant ? cfg.find_user(*tenant, login.user) : nullptr;
+  if (user && user->clear_password) bl.password = user->clear_password;
+  const int proxy_id = cfg.proxy_id;
   bl.database = db;
   bl.charset = charset;
   bl.client_caps = caps;
@@ -174,8 +180,8 @@ static BackendLogin make_backend_login(const LoginName& login, const std::option
 }
 
 BackendLogin ClientSession::backend_login() const {
-  return make_backend_login(login_, hash1_, db_, charset_, caps_, ext_caps_, hello_, cfg_->proxy_id, proxy_sessid_,
-                            cs_id_, peer_ip_ + ":" + std::to_string(peer_port_));
+  return make_backend_login(*cfg_, login_, hash1_, db_, charset_, caps_, ext_caps_, hello_, proxy_sessid_, cs_id_,
+                            peer_ip_ + ":" + std::to_string(peer_port_));
 }
 
 // Whether this login's statements are split (the user's, the tenant's or
@@ -382,8 +388,8 @@ void ClientSession::check_change_user(const std::string& payload) {
   pending_ = std::make_unique<ServerSession>(*this, host_, *server, cluster->name, host_.next_ss_id(),
                                              cfg->backend_connect_ms);
   adopt_server(pending_.get());
-  pending_->connect(make_backend_login(change_user_login_, change_user_hash1_, change_user_.database, charset, caps_, ext_caps_,
-                                       hello, cfg->proxy_id, proxy_sessid_, cs_id_,
+  pending_->connect(make_backend_login(*cfg, change_user_login_, change_user_hash1_, change_user_.database, charset,
+                                       caps_, ext_caps_, hello, proxy_sessid_, cs_id_,
                                        peer_ip_ + ":" + std::to_string(peer_port_)));
 }
 

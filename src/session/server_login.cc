@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "protocol/auth_ed25519.h"
 #include "service/log.h"
 #include "session/server_session.h"
 #include "session/session_host.h"
@@ -228,10 +229,28 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
     fail_login(er::ER_NET_READ_ERROR, "Malformed auth switch from backend server " + server_.address.str());
     return false;
   }
+  if (sw.plugin == kEd25519Plugin) {
+    // The nonce signed with the password's key: only the clear password does.
+    if (!login_.password) {
+      fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
+                 "Backend server " + server_.address.str() + " wants client_ed25519 for user '" + login_.user +
+                     "', which needs the user's clear password: give it in clear text in myrelay's configuration "
+                     "(its password key), or use mysql_native_password for this account on the backend");
+      return false;
+    }
+    if (sw.data.size() < kEd25519NonceLen) {
+      fail_login(er::ER_NET_READ_ERROR, "Backend server " + server_.address.str() + " sent a short ed25519 nonce");
+      return false;
+    }
+    send_to_backend(ed25519_sign(*login_.password, std::string_view(sw.data).substr(0, kEd25519NonceLen)));
+    return true;
+  }
   if (sw.plugin != kNativePasswordPlugin) {
     fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
                "Backend server " + server_.address.str() + " wants authentication plugin '" + sw.plugin +
-                   "' for user '" + login_.user + "'; myrelay logs in to backends with mysql_native_password only");
+                   "' for user '" + login_.user +
+                   "'; myrelay logs in to backends with mysql_native_password or client_ed25519: use one of them "
+                   "for this account on the backend");
     return false;
   }
   std::string answer;

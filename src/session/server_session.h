@@ -72,6 +72,9 @@ class ServerSessionOwner {
 struct BackendLogin {
   std::string user;                  // the user part of the login name
   std::optional<Sha1Digest> hash1;   // SHA1(pw); empty = no password
+  // The clear password, when the configuration holds it so (the methods
+  // that need it: client_ed25519); never logged.
+  std::shared_ptr<const std::string> password;
   std::string database;
   uint8_t charset = 0;
   uint32_t client_caps = 0;          // what the client and the proxy agreed on

@@ -177,3 +177,31 @@ test_many_sequential_logins() {
     [ "$(date +%s)" -lt "$deadline" ] || fail "150 logins took more than 60 s (at $i)"
   done
 }
+
+# A backend account with MariaDB's ed25519 method: the proxy signs the
+# server's nonce with the clear password from its configuration; without one
+# (a hash in the configuration) the client is told what to configure.
+test_backend_ed25519() {
+  need_proxy
+  dq "INSTALL SONAME 'auth_ed25519'" 2>/dev/null  # already there after a first run: fine
+  dq "DROP USER IF EXISTS 'edu'@'%'; CREATE USER 'edu'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('ed-secret-1');
+      GRANT SELECT ON test.* TO 'edu'@'%'" || fail "cannot create the ed25519 account"
+  # The public key the unit tests (test_auth.cc) expect for 'ed-secret-1' is the server's.
+  assert_eq "l38YcgG1Zqi5tek+d+mactqeAhfYrScmxRmke3dkzhc" "$(dq "SELECT JSON_VALUE(Priv, '$.authentication_string') FROM mysql.global_priv WHERE User = 'edu'")" \
+    "the server's key of 'ed-secret-1'"
+  start_aux_daemon ed tenant="ed:edu:ed-secret-1"
+  local out
+  out=$(cli "$AUX_PORT" edu@ed ed-secret-1 -N -B -e "SELECT CURRENT_USER()" 2>&1)
+  assert_contains "$out" "edu@%" "logged in to the backend as the ed25519 account: $out"
+  assert_contains "$(cli "$AUX_PORT" edu@ed wrong -N -B -e "SELECT 1" 2>&1)" "ERROR 1045" "a wrong password"
+  # The configuration holds only the hash: the backend's method cannot be answered.
+  local hash
+  hash=$(dq "SELECT PASSWORD('ed-secret-1')")
+  start_aux_daemon edhash tenant="ed:edu:$hash"
+  out=$(cli "$AUX_PORT" edu@ed ed-secret-1 -N -B -e "SELECT 1" 2>&1)
+  assert_contains "$out" "ERROR 1251" "no clear password for client_ed25519"
+  assert_contains "$out" "client_ed25519" "the error names the method"
+  assert_contains "$out" "clear text" "and what to configure"
+  ! grep -q "ed-secret-1" "$MR_TMP/daemon-ed.log" "$MR_TMP/daemon-edhash.log" || fail "a password reached a log"
+  dq "DROP USER 'edu'@'%'"
+}

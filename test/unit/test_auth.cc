@@ -3,7 +3,10 @@
 
 #include <set>
 
+#include <sodium.h>
+
 #include "protocol/auth.h"
+#include "protocol/auth_ed25519.h"
 
 using namespace myrelay;
 
@@ -15,6 +18,7 @@ class AuthTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(verify_recovers_hash1);
   CPPUNIT_TEST(verify_rejects_wrong_password);
   CPPUNIT_TEST(recovered_hash1_answers_another_scramble);
+  CPPUNIT_TEST(ed25519_key_and_signature);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -81,6 +85,28 @@ class AuthTest : public CppUnit::TestFixture {
     Sha1Digest proxy_answer = native_token_from_hash1(recovered, backend_s.data(), 20);
     Sha1Digest direct_answer = native_token("s3cr3t!", backend_s.data(), 20);
     CPPUNIT_ASSERT(proxy_answer == direct_answer);
+  }
+
+  // MariaDB derives the key from the password itself: the public key of
+  // 'ed-secret-1' is what MariaDB 10.11 stores for an account IDENTIFIED VIA
+  // ed25519 USING PASSWORD('ed-secret-1') (t_login's backend_ed25519 checks it
+  // against the server), and the signature verifies as any Ed25519 one.
+  void ed25519_key_and_signature() {
+    auto pk = ed25519_public_key("ed-secret-1");
+    char b64[64];
+    sodium_bin2base64(b64, sizeof b64, pk.data(), pk.size(), sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    CPPUNIT_ASSERT_EQUAL(std::string("l38YcgG1Zqi5tek+d+mactqeAhfYrScmxRmke3dkzhc"), std::string(b64));
+    const std::string nonce(32, '\x5a');
+    std::string sig = ed25519_sign("ed-secret-1", nonce);
+    CPPUNIT_ASSERT_EQUAL(size_t(64), sig.size());
+    auto verify = [&](const std::string& s, const std::string& m) {
+      return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(s.data()),
+                                         reinterpret_cast<const unsigned char*>(m.data()), m.size(), pk.data()) == 0;
+    };
+    CPPUNIT_ASSERT(verify(sig, nonce));
+    CPPUNIT_ASSERT(!verify(sig, std::string(32, '\x5b')));
+    CPPUNIT_ASSERT(!verify(ed25519_sign("ed-secret-2", nonce), nonce));
+    CPPUNIT_ASSERT(sig == ed25519_sign("ed-secret-1", nonce));  // deterministic, as Ed25519 is
   }
 };
 
