@@ -130,6 +130,18 @@ test_fleet_forwarded_kills() {
   out=$(root_on 2 "KILL PROXYSESSION ${HID[3]} WHEN IDLE")
   assert_eq "" "$out" "KILL PROXYSESSION ... WHEN IDLE forwarded"
   session_ended "${HNAME[3]}" || fail "the session on proxy 3 still answers after WHEN IDLE"
+  # ATTRIBUTE of another proxy's session, and KILL PROXYSESSION id ss_id of
+  # one of its server sessions: the session goes on, with a new one.
+  st_run "${HNAME[1]}" "query SELECT 1"
+  local ss
+  ss=$(root_on 2 "SHOW PROXYSESSION ATTRIBUTE ${HID[1]} LIKE 'ss_id'" | cut -f2 | head -1)
+  [ -n "$ss" ] && [ "$ss" != 0 ] || fail "no ss_id of proxy 1's session through proxy 2"
+  assert_eq "" "$(root_on 2 "KILL PROXYSESSION ${HID[1]} $ss")" "KILL PROXYSESSION id ss_id forwarded"
+  st_run "${HNAME[1]}" "query SELECT 'new server session'"
+  assert_contains "$OUT" "new server session" "the session goes on"
+  assert_contains "$(root_on 3 "SHOW PROXYSESSION ATTRIBUTE ${HID[1]} LIKE 'ss_id'")" "ss_id" "ATTRIBUTE forwarded"
+  [ "$(root_on 3 "SHOW PROXYSESSION ATTRIBUTE ${HID[1]} LIKE 'ss_id'" | cut -f2 | head -1)" != "$ss" ] ||
+    fail "the killed server session $ss is still listed"
   # The owner may kill its own session on another proxy.
   out=$(on 2 app "$MR_APP_PASSWORD" "KILL ${HID[1]}")
   assert_eq "" "$out" "app killing its own session on proxy 1 from proxy 2"
