@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "protocol/auth.h"
+#include "protocol/tls_context.h"
 #include "service/log.h"
 
 namespace myrelay {
@@ -79,6 +80,7 @@ struct UserEntry {
   bool has_password = false;
   Sha1Digest hash2{};
   std::optional<bool> read_write_split;  // overrides the tenant's and the cluster's
+  std::optional<bool> require_tls;       // overrides the tenant's
 };
 
 struct Tenant {
@@ -88,6 +90,7 @@ struct Tenant {
   std::optional<bool> read_write_split;  // overrides the cluster's
   std::optional<int> idle_in_transaction_s;  // overrides timeouts.idle_in_transaction_s
   std::optional<int> statement_ms;           // overrides timeouts.statement_ms
+  bool require_tls = false;  // a login without TLS is refused (ERROR 1045)
 };
 
 constexpr int kMaxWorkers = 256;
@@ -138,6 +141,9 @@ struct Config {
   // shared by tenants that are otherwise kept apart); see the loader.
   bool allow_shared_backend_accounts = false;
   std::vector<std::string> shared_backend_accounts;  // what is shared, for the warning
+  // TLS towards clients (proxy.tls); off while tls.cert is empty.  Paths
+  // are made absolute (relative to the configuration file's directory).
+  TlsSettings tls;
 
   // timeouts:
   int handshake_ms = 10000;
@@ -177,6 +183,9 @@ struct Config {
   // Whether a session of this user, tenant and cluster splits reads from
   // writes: the user's choice, else the tenant's, else the cluster's.
   static bool splits(const Cluster& c, const Tenant* t, const UserEntry* u);
+  // Whether a login of this user must come over TLS: the user's choice,
+  // else the tenant's.
+  static bool requires_tls(const Tenant& t, const UserEntry& u) { return u.require_tls.value_or(t.require_tls); }
   // workers resolved: 0 becomes the number of online cores.
   int effective_workers() const;
 };

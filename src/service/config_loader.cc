@@ -183,6 +183,8 @@ class Loader {
   std::string get_name(const YAML::Node& n, const std::string& path) const;
 
   void load_proxy(const YAML::Node& n, Config& c) const;
+  TlsSettings load_tls(const YAML::Node& n, const std::string& path) const;
+  std::string get_path(const YAML::Node& n, const std::string& path) const;
   void load_timeouts(const YAML::Node& n, Config& c) const;
   void load_defaults(const YAML::Node& n, Config& c);
   void load_clusters(const YAML::Node& n, Config& c) const;
@@ -331,7 +333,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
                      "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
                      "syslog_facility", "server_pool_size", "allow_shared_backend_accounts",
                      "max_pending_logins", "max_pending_logins_per_host", "statement_text_bytes",
-                     "kill_log_size", "latency_histogram"});
+                     "kill_log_size", "latency_histogram", "tls"});
   if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
   if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
   if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
@@ -345,6 +347,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
     c.statement_text_bytes =
         static_cast<int>(get_int(*n, join(p, "statement_text_bytes"), 0, static_cast<long long>(shm::kStatementBytes)));
   if (auto n = find(f, "latency_histogram")) c.latency_histogram = get_bool(*n, join(p, "latency_histogram"));
+  if (auto n = find(f, "tls")) c.tls = load_tls(*n, join(p, "tls"));
   if (auto n = find(f, "kill_log_size"))
     c.kill_log_size = static_cast<int>(get_int(*n, join(p, "kill_log_size"), 16, 1000000));
   if (auto n = find(f, "server_pool_size"))
@@ -399,6 +402,40 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
       fail(path, "unknown syslog facility '" + s + "' (expected daemon, user or local0..local7)", n);
     c.syslog_facility = s;
   }
+}
+
+// A file named in the configuration: relative names are taken from the
+// configuration file's directory (the daemon leaves its start directory).
+std::string Loader::get_path(const YAML::Node& n, const std::string& path) const {
+  std::string s = get_string(n, path);
+  if (s.empty() || s[0] == '/') return s;
+  size_t slash = file_.rfind('/');
+  return slash == std::string::npos ? s : file_.substr(0, slash + 1) + s;
+}
+
+// proxy.tls (and later fleet.tls): { cert, key, ca, min_version, ciphers }.
+// Whether the files load and match is checked when the context is built
+// (at start and at every reload), not here.
+TlsSettings Loader::load_tls(const YAML::Node& node, const std::string& p) const {
+  Fields f = fields(node, p, {"cert", "key", "ca", "min_version", "ciphers"});
+  TlsSettings t;
+  if (f.empty()) return t;  // "tls:" with nothing: off
+  auto cert = find(f, "cert");
+  auto key = find(f, "key");
+  if (!cert) fail(p, "missing key 'cert' (the server certificate, PEM)", &node);
+  if (!key) fail(p, "missing key 'key' (the certificate's private key, PEM)", &node);
+  get_nonempty(*cert, join(p, "cert"));
+  get_nonempty(*key, join(p, "key"));
+  t.cert = get_path(*cert, join(p, "cert"));
+  t.key = get_path(*key, join(p, "key"));
+  if (auto n = find(f, "ca")) t.ca = get_path(*n, join(p, "ca"));
+  if (auto n = find(f, "min_version")) {
+    t.min_version = get_string(*n, join(p, "min_version"));
+    if (!tls_version_known(t.min_version))
+      fail(join(p, "min_version"), "unknown TLS version '" + t.min_version + "' (expected TLSv1.2 or TLSv1.3)", n);
+  }
+  if (auto n = find(f, "ciphers")) t.ciphers = get_string(*n, join(p, "ciphers"));
+  return t;
 }
 
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
@@ -536,12 +573,13 @@ std::optional<bool> Loader::get_split(const Fields& f, const std::string& p) con
 }
 
 UserEntry Loader::load_user(const YAML::Node& n, const std::string& path) const {
-  Fields f = fields(n, path, {"name", "password", "read_write_split"});
+  Fields f = fields(n, path, {"name", "password", "read_write_split", "require_tls"});
   UserEntry u;
   auto name = find(f, "name");
   if (!name) fail(path, "missing key 'name'", &n);
   u.name = get_name(*name, join(path, "name"));
   u.read_write_split = get_split(f, path);
+  if (auto rt = find(f, "require_tls")) u.require_tls = get_bool(*rt, join(path, "require_tls"));
   auto pw = find(f, "password");
   if (!pw) return u;  // no password
   const std::string pp = join(path, "password");
@@ -589,7 +627,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
   size_t i = 0;
   for (const YAML::Node& item : node) {
     const std::string p = index("tenants", i++);
-    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split", "timeouts"});
+    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split", "timeouts", "require_tls"});
     Tenant t;
     auto name = find(f, "name");
     if (!name) fail(p, "missing key 'name'", &item);
@@ -598,6 +636,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
       if (c.tenants[j].name == t.name)
         fail(join(p, "name"), "duplicate tenant name '" + t.name + "' (also " + index("tenants", j) + ")", name);
     if (auto n = find(f, "privileged")) t.privileged = get_bool(*n, join(p, "privileged"));
+    if (auto n = find(f, "require_tls")) t.require_tls = get_bool(*n, join(p, "require_tls"));
     t.read_write_split = get_split(f, p);
     if (auto tn = find(f, "timeouts")) {
       // The tenant's own limits (the global ones in timeouts: otherwise).
@@ -691,6 +730,18 @@ Config Loader::load(const std::string& text) {
   if (!any_user) fail("tenants", "at least one tenant with at least one user is required", find(f, "tenants"));
 
   check_shared_accounts(c, find(f, "tenants"));
+  if (!c.tls.enabled()) {
+    for (size_t i = 0; i < c.tenants.size(); ++i) {
+      const Tenant& t = c.tenants[i];
+      std::string where = t.require_tls ? index("tenants", i) + ".require_tls" : "";
+      for (size_t j = 0; where.empty() && j < t.users.size(); ++j)
+        if (t.users[j].require_tls.value_or(false))
+          where = index(index("tenants", i) + ".users", j) + ".require_tls";
+      if (!where.empty())
+        fail(where, "TLS is required but not offered: set proxy.tls (cert and key), or require_tls: false",
+             find(f, "tenants"));
+    }
+  }
 
   const YAML::Node* dt = default_tenant_node_ ? &*default_tenant_node_ : nullptr;
   const YAML::Node* dc = default_cluster_node_ ? &*default_cluster_node_ : nullptr;
