@@ -70,7 +70,8 @@ std::shared_ptr<const TlsContext> TlsContext::build(const TlsSettings& s, const 
   if (SSL_CTX_use_certificate_chain_file(ctx, s.cert.c_str()) != 1)
     return failed("cert", "cannot load certificate file " + s.cert + ": " + tls_error_string());
   if (SSL_CTX_use_PrivateKey_file(ctx, s.key.c_str(), SSL_FILETYPE_PEM) != 1)
-    return failed("key", "cannot load key file " + s.key + ": " + tls_error_string());
+    return failed("key", "cannot use key file " + s.key + " with certificate file " + s.cert + ": " +
+                             tls_error_string());
   if (SSL_CTX_check_private_key(ctx) != 1)
     return failed("key", "key file " + s.key + " does not match certificate file " + s.cert + ": " +
                              tls_error_string());
