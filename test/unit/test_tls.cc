@@ -7,13 +7,17 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "protocol/connection.h"
 #include "protocol/tls_context.h"
 #include "service/config.h"
 
@@ -89,6 +93,28 @@ void write_cert(const Pair& p, const std::string& path) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// What a server Connection reported.
+struct Seen {
+  std::string data;
+  short events = 0;
+  bool keep_input = false;  // leave input in the buffer (back-pressure)
+};
+
+void on_read(Connection* c, void* arg) {
+  auto* s = static_cast<Seen*>(arg);
+  if (s->keep_input) return;
+  evbuffer* in = c->input();
+  size_t n = evbuffer_get_length(in);
+  std::string chunk(n, '\0');
+  evbuffer_remove(in, &chunk[0], n);
+  s->data += chunk;
+}
+void on_event(Connection*, short what, int, void* arg) { static_cast<Seen*>(arg)->events |= what; }
+
+void pump(event_base* base, int turns = 4) {
+  for (int i = 0; i < turns; ++i) event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
 }  // namespace
 
 class TlsTest : public CppUnit::TestFixture {
@@ -103,6 +129,10 @@ class TlsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(context_world_readable_key_refused);
   CPPUNIT_TEST(context_mismatched_pair_refused);
   CPPUNIT_TEST(context_missing_files_and_bad_settings);
+  CPPUNIT_TEST(connection_handshake_with_hello_already_read);
+  CPPUNIT_TEST(connection_big_transfers_and_back_pressure);
+  CPPUNIT_TEST(connection_garbage_handshake_fails_cleanly);
+  CPPUNIT_TEST(connection_eof_in_handshake);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -289,6 +319,151 @@ class TlsTest : public CppUnit::TestFixture {
     s.min_version = "SSLv3";
     CPPUNIT_ASSERT(!TlsContext::build(s, "proxy.tls", error));
     CPPUNIT_ASSERT_MESSAGE(error, contains(error, "proxy.tls.min_version: "));
+  }
+
+  // A Connection on one end of a socket pair, a client SSL on the other.
+  struct Link {
+    event_base* base = event_base_new();
+    int fds[2] = {-1, -1};
+    Connection* conn = nullptr;
+    SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+    SSL* client = nullptr;
+    Seen seen;
+    std::shared_ptr<const TlsContext> server;
+    explicit Link(const TlsSettings& s) {
+      CPPUNIT_ASSERT_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds));
+      std::string error;
+      server = TlsContext::build(s, "proxy.tls", error);
+      CPPUNIT_ASSERT_MESSAGE(error, server != nullptr);
+      conn = new Connection(base, fds[0]);
+      conn->set_callbacks(on_read, nullptr, on_event, &seen);
+      conn->enable_read();
+      client = SSL_new(cctx);
+      SSL_set_fd(client, fds[1]);
+      SSL_set_connect_state(client);
+    }
+    ~Link() {
+      delete conn;
+      SSL_free(client);
+      SSL_CTX_free(cctx);
+      close(fds[1]);
+      event_base_free(base);
+    }
+    // Drives both ends until the client's handshake is done.
+    bool handshake() {
+      for (int i = 0; i < 200; ++i) {
+        int rc = SSL_do_handshake(client);
+        pump(base);
+        if (rc == 1 && (seen.events & Connection::kTlsReady)) return true;
+        if (rc != 1 && SSL_get_error(client, rc) != SSL_ERROR_WANT_READ) return false;
+      }
+      return false;
+    }
+  };
+
+  void connection_handshake_with_hello_already_read() {
+    Link l(settings());
+    // The client's hello reaches the connection's input before TLS starts,
+    // as it does when it follows an SSLRequest at once.
+    l.seen.keep_input = true;
+    CPPUNIT_ASSERT(SSL_do_handshake(l.client) != 1);
+    pump(l.base);
+    CPPUNIT_ASSERT(evbuffer_get_length(l.conn->input()) > 0);
+    l.seen.keep_input = false;
+    CPPUNIT_ASSERT(l.conn->start_tls(l.server->ctx()));
+    CPPUNIT_ASSERT_EQUAL(size_t(0), evbuffer_get_length(l.conn->input()));
+    CPPUNIT_ASSERT(l.conn->tls() && l.conn->tls_handshaking());
+    CPPUNIT_ASSERT(l.handshake());
+    CPPUNIT_ASSERT(!l.conn->tls_handshaking());
+    CPPUNIT_ASSERT(contains(l.conn->tls_version(), "TLSv1."));
+    CPPUNIT_ASSERT(std::string(l.conn->tls_cipher()).size() > 0);
+    // Both ways, plaintext.
+    l.seen.data.clear();
+    CPPUNIT_ASSERT_EQUAL(5, SSL_write(l.client, "hello", 5));
+    pump(l.base);
+    CPPUNIT_ASSERT_EQUAL(std::string("hello"), l.seen.data);
+    iovec iov{const_cast<char*>("world"), 5};
+    l.conn->send(&iov, 1);
+    CPPUNIT_ASSERT_EQUAL(size_t(0), l.conn->pending_output());
+    char buf[16];
+    CPPUNIT_ASSERT_EQUAL(5, SSL_read(l.client, buf, sizeof buf));
+    CPPUNIT_ASSERT_EQUAL(std::string("world"), std::string(buf, 5));
+    // The client's close_notify ends the connection as an end of file.
+    SSL_shutdown(l.client);
+    pump(l.base);
+    CPPUNIT_ASSERT(l.seen.events & Connection::kEof);
+    CPPUNIT_ASSERT(l.conn->tls_error().empty());
+  }
+
+  void connection_big_transfers_and_back_pressure() {
+    Link l(settings());
+    CPPUNIT_ASSERT(l.conn->start_tls(l.server->ctx()));
+    CPPUNIT_ASSERT(l.handshake());
+    // Client to proxy: 3 MiB while the owner leaves input unread past the
+    // high-water mark; reading stops there and goes on once drained.
+    const size_t kHigh = 256 * 1024, kBig = 3 * 1024 * 1024;
+    l.conn->set_read_high_water(kHigh);
+    l.seen.keep_input = true;
+    std::string up(kBig, '\0');
+    for (size_t i = 0; i < up.size(); ++i) up[i] = char('a' + i % 23);
+    size_t sent = 0, got = 0;
+    std::string received;
+    for (int i = 0; i < 100000 && got < kBig; ++i) {
+      if (sent < kBig) {
+        size_t n = 0;
+        if (SSL_write_ex(l.client, up.data() + sent, std::min<size_t>(kBig - sent, 100000), &n) == 1) sent += n;
+      }
+      pump(l.base, 1);
+      size_t have = evbuffer_get_length(l.conn->input());
+      CPPUNIT_ASSERT(have <= kHigh + 17 * 1024);
+      if (i % 3 == 0 && have > 0) {  // the owner catches up now and then
+        std::string chunk(have, '\0');
+        evbuffer_remove(l.conn->input(), &chunk[0], have);
+        received += chunk;
+        got += have;
+      }
+    }
+    CPPUNIT_ASSERT_EQUAL(kBig, got);
+    CPPUNIT_ASSERT(up == received);
+    // Proxy to client: 5 MiB through send(), the client reading slowly.
+    std::string down(5 * 1024 * 1024, 'z');
+    for (size_t i = 0; i < down.size(); i += 4096) down[i] = char('0' + i / 4096 % 10);
+    iovec iov{&down[0], down.size()};
+    l.conn->send(&iov, 1);
+    std::string back;
+    char buf[65536];
+    for (int i = 0; i < 100000 && back.size() < down.size(); ++i) {
+      size_t n = 0;
+      if (SSL_read_ex(l.client, buf, sizeof buf, &n) == 1) back.append(buf, n);
+      pump(l.base, 1);
+    }
+    CPPUNIT_ASSERT(down == back);
+    CPPUNIT_ASSERT_EQUAL(size_t(0), l.conn->pending_output());
+    CPPUNIT_ASSERT_EQUAL(short(0), short(l.seen.events & ~Connection::kTlsReady));
+  }
+
+  void connection_garbage_handshake_fails_cleanly() {
+    Link l(settings());
+    const char junk[] = "\x16\x03\x01\x00\x05hello and then a great deal of nonsense";
+    l.seen.keep_input = true;
+    CPPUNIT_ASSERT(write(l.fds[1], junk, sizeof junk) > 0);
+    pump(l.base);
+    CPPUNIT_ASSERT(l.conn->start_tls(l.server->ctx()));
+    pump(l.base);
+    CPPUNIT_ASSERT(l.seen.events & Connection::kError);
+    CPPUNIT_ASSERT(!(l.seen.events & Connection::kTlsReady));
+    CPPUNIT_ASSERT_MESSAGE(l.conn->tls_error(), contains(l.conn->tls_error(), "TLS handshake failed"));
+    // A second start is refused, not crashed on.
+    CPPUNIT_ASSERT(!l.conn->start_tls(l.server->ctx()));
+  }
+
+  void connection_eof_in_handshake() {
+    Link l(settings());
+    CPPUNIT_ASSERT(l.conn->start_tls(l.server->ctx()));
+    shutdown(l.fds[1], SHUT_WR);
+    pump(l.base);
+    CPPUNIT_ASSERT(l.seen.events & Connection::kEof);
+    CPPUNIT_ASSERT(!l.conn->tls_error().empty());
   }
 
  private:
