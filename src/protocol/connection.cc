@@ -62,7 +62,8 @@ Connection::~Connection() {
         raw_send_vec(&iov, 1);
       }
     }
-    SSL_free(ssl_);  // and its BIOs
+    ERR_clear_error();  // nothing of this connection's is left for the next
+    SSL_free(ssl_);     // and its BIOs
   }
   if (tls_in_) evbuffer_free(tls_in_);
   if (tls_out_) evbuffer_free(tls_out_);

@@ -533,7 +533,7 @@ void ClientSession::on_client_write(Connection* c, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
   if (self->phase_ == Phase::Closing) {
-    if (evbuffer_get_length(c->output()) == 0) self->close("closed after final packet");
+    if (c->pending_output() == 0) self->close("closed after final packet");
     return;
   }
   if (self->phase_ == Phase::InCommand && self->current_) self->current_->on_client_drained();
@@ -687,7 +687,7 @@ void ClientSession::close_after_flush(const char* why) {
   LOG_DEBUG("cs_id=%u closing: %s", cs_id_, why);
   change_phase(Phase::Closing);
   release_all_servers();
-  if (!conn_ || evbuffer_get_length(conn_->output()) == 0) {
+  if (!conn_ || conn_->pending_output() == 0) {  // with TLS, records may still wait
     close(why);
     return;
   }
