@@ -485,6 +485,13 @@ static constexpr size_t kTlsRead = 17 * 1024;
 
 namespace {
 
+// SSL_get_error() needs this thread's error queue empty before each call.
+// ERR_clear_error() costs some 600 instructions whether or not anything is
+// queued (a quarter of the proxy's own work per query): a look first.
+inline void tls_clear_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 int bio_write(BIO* b, const char* data, int len) {
   BIO_clear_retry_flags(b);
   if (len <= 0) return 0;
@@ -670,7 +677,7 @@ void Connection::tls_deliver() {
       break;
     }
     size_t got = 0;
-    ERR_clear_error();
+    tls_clear_errors();
     int rc = SSL_read_ex(ssl_, v.iov_base, std::min(v.iov_len, want), &got);
     if (rc == 1) {
       v.iov_len = got;
@@ -744,7 +751,7 @@ ssize_t Connection::tls_send_vec(const iovec* iov, int n) {
     size_t len = std::min(iov[i].iov_len, kTlsChunk - taken);
     if (len == 0) continue;
     size_t written = 0;
-    ERR_clear_error();
+    tls_clear_errors();
     if (SSL_write_ex(ssl_, iov[i].iov_base, len, &written) != 1) {
       tls_error_ = "TLS error: " + tls_error_string();
       error_ = EPROTO;
