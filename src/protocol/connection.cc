@@ -683,6 +683,9 @@ void Connection::tls_deliver() {
       v.iov_len = got;
       evbuffer_commit_space(in_, &v, 1);
       produced += got;
+      // Nothing left to decrypt (OpenSSL reads one record at a time, so a
+      // whole one waits in tls_in_): no call just to hear WANT_READ.
+      if (evbuffer_get_length(tls_in_) == 0 && SSL_pending(ssl_) == 0) break;
       continue;
     }
     evbuffer_commit_space(in_, &v, 0);
