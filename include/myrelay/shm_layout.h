@@ -28,8 +28,8 @@ constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
 // their variables area.
 // 3: the backend servers' health (ServerEntry).  4: each slot's statement area.
 // 5: a session's transaction start and pending graceful kill; the kill log;
-// statement latency histograms.
-constexpr uint32_t kLayoutVersion = 5;
+// statement latency histograms.  6: a TLS session's version and cipher.
+constexpr uint32_t kLayoutVersion = 6;
 
 constexpr size_t kNameLen = 64;       // cluster, tenant, user
 constexpr size_t kDbLen = 196;        // 64 characters of utf8mb3
@@ -37,6 +37,8 @@ constexpr size_t kIpLen = 48;         // an IPv6 address and then some
 constexpr size_t kPathLen = 256;      // control pipe paths
 constexpr size_t kMaxServerSessions = 4;  // per client session slot
 constexpr size_t kCommandLen = 24;
+constexpr size_t kTlsVersionLen = 16;  // "TLSv1.3"
+constexpr size_t kTlsCipherLen = 64;   // "TLS_AES_256_GCM_SHA384"
 // Backend servers (of every cluster) the table holds; a configuration with
 // more is refused.
 constexpr size_t kMaxServers = 128;
@@ -224,6 +226,9 @@ struct SessionRecord {
   uint64_t last_insert_id;
   uint32_t slot;                  // this record's slot, for the variables area
   uint32_t vars_dropped;          // entries that did not fit the variables area
+  // TLS towards the client (using_ssl = 1): as OpenSSL names them.
+  char tls_version[kTlsVersionLen];
+  char tls_cipher[kTlsCipherLen];
 };
 static_assert(std::is_trivially_copyable_v<SessionRecord>, "SessionRecord is copied word by word");
 static_assert(offsetof(SessionRecord, kill_pending) / 8 == offsetof(SessionRecord, in_trans) / 8,

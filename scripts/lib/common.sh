@@ -629,3 +629,39 @@ write_config() {
   # It holds passwords: not for every local user (the daemon warns otherwise).
   chmod 600 "$file"
 }
+
+# ---------------------------------------------------------------- TLS
+
+# tls_make_certs DIR: with the openssl command line, a self-signed CA
+# (ca.pem, ca.key) and, signed by it, a server pair for 127.0.0.1 and
+# localhost (server.pem, server.key) and a client pair (client.pem,
+# client.key).  Keys are 0600, certificates 0644.  Existing files are kept.
+tls_make_certs() {
+  local dir=$1
+  mkdir -p "$dir" || return 1
+  (
+    cd "$dir" || exit 1
+    umask 077
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    if [ ! -f ca.pem ] || [ ! -f ca.key ]; then
+      openssl req -x509 "${ec[@]}" -days 3650 -subj "/CN=myrelay CA $(hostname -s 2>/dev/null)" \
+        -keyout ca.key -out ca.pem 2>/dev/null || { mr_die "openssl: cannot make the CA in $dir"; exit 1; }
+    fi
+    local who usage
+    for who in server client; do
+      [ -f "$who.pem" ] && [ -f "$who.key" ] && continue
+      if [ "$who" = server ]; then
+        usage="subjectAltName=IP:127.0.0.1,DNS:localhost"$'\n'"extendedKeyUsage=serverAuth"
+      else
+        usage="extendedKeyUsage=clientAuth"
+      fi
+      printf 'basicConstraints=CA:FALSE\n%s\n' "$usage" >"$who.ext"
+      openssl req "${ec[@]}" -subj "/CN=myrelay $who" -keyout "$who.key" -out "$who.csr" 2>/dev/null &&
+        openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+          -extfile "$who.ext" -out "$who.pem" 2>/dev/null || { mr_die "openssl: cannot make the $who pair in $dir"; exit 1; }
+      rm -f "$who.csr" "$who.ext"
+    done
+    rm -f ca.srl
+    chmod 600 ./*.key && chmod 644 ./*.pem
+  )
+}

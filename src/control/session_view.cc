@@ -182,6 +182,8 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
   add("in_trans", r.in_trans ? "true" : "false", cs);
   add("privileged", r.privileged ? "true" : "false", cs);
   add("using_ssl", std::to_string(unsigned(r.using_ssl)), cs);
+  add("tls_version", r.using_ssl ? std::optional<std::string>(get_field(r.tls_version)) : std::nullopt, cs);
+  add("tls_cipher", r.using_ssl ? std::optional<std::string>(get_field(r.tls_cipher)) : std::nullopt, cs);
   add("command", get_field(r.command), cs);
   add("queries", std::to_string(r.queries), cs);
   add("bytes_in", std::to_string(r.bytes_in), cs);

@@ -13,6 +13,11 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <string>
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct bio_st BIO;
 
 namespace myrelay {
 
@@ -28,6 +33,7 @@ class Connection {
   static constexpr short kError = 0x20;
   static constexpr short kTimeout = 0x40;
   static constexpr short kConnected = 0x80;
+  static constexpr short kTlsReady = 0x100;  // start_tls()'s handshake is done
 
   // Adopts a connected socket (fd >= 0), or makes one later in connect().
   Connection(event_base* base, int fd);
@@ -76,6 +82,28 @@ class Connection {
   // goes out with them in one write at the next flush().
   void queue_from(evbuffer* src, size_t n) { evbuffer_remove_buffer(src, out_, n); }
 
+  // Output not yet handed to the kernel (with TLS: plaintext still to
+  // encrypt and records still to send).
+  size_t pending_output() const {
+    return evbuffer_get_length(out_) + (ssl_ ? evbuffer_get_length(tls_out_) : 0);
+  }
+
+  // ---- TLS ----
+  // Turns the connection into the server side of a TLS session with `ctx`:
+  // input already read (the start of the client's hello) is handed to the
+  // handshake, which runs on the connection's own events; kTlsReady follows
+  // through event_cb when it is done, kReading|kError (tls_error() says why)
+  // when it fails, never from inside this call.  From then on input() and
+  // output() carry plaintext.  The output must be empty.  false: no SSL
+  // object could be made (tls_error() says why).
+  bool start_tls(SSL_CTX* ctx);
+  bool tls() const { return ssl_ != nullptr; }
+  bool tls_handshaking() const { return tls_handshaking_; }
+  SSL* ssl() const { return ssl_; }
+  const std::string& tls_error() const { return tls_error_; }
+  const char* tls_version() const;  // "" before start_tls
+  const char* tls_cipher() const;
+
  private:
   static void on_readable(evutil_socket_t, short, void* arg);
   static void on_writable(evutil_socket_t, short, void* arg);
@@ -96,6 +124,18 @@ class Connection {
   void resume_read();
   void finish_connect();
   void fail(short what, int err);  // calls event_cb; may destroy this
+
+  // TLS: ciphertext travels through tls_in_ and tls_out_ (two BIOs over
+  // evbuffers), so the plain path keeps its own reads and writes.
+  ssize_t raw_send_vec(const iovec* iov, int n);
+  void tls_on_readable();
+  void tls_handshake();            // may destroy this
+  void tls_deliver();              // may destroy this
+  ssize_t tls_send_vec(const iovec* iov, int n);
+  bool tls_write_some();
+  bool tls_send_records();         // tls_out_ to the socket; false: hard error
+  bool tls_more_input() const;
+  void tls_fail(const char* what);  // may destroy this
 
   event_base* base_;
   int fd_;
@@ -121,6 +161,12 @@ class Connection {
   int connect_err_ = 0;        // a refusal seen by connect() itself
   int error_ = 0;              // a write error, reported from on_writable
   bool* destroyed_ = nullptr;  // set by the destructor for a running callback
+  SSL* ssl_ = nullptr;
+  evbuffer* tls_in_ = nullptr;   // records received, not yet decrypted
+  evbuffer* tls_out_ = nullptr;  // records made, not yet sent
+  bool tls_handshaking_ = false;
+  bool tls_peer_eof_ = false;
+  std::string tls_error_;
 };
 
 }  // namespace myrelay

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "protocol/auth.h"
+#include "protocol/tls_context.h"
 #include "service/log.h"
 
 namespace myrelay {
@@ -83,6 +84,7 @@ struct UserEntry {
   // null): only a backend method that needs it (client_ed25519) uses it.
   std::shared_ptr<const std::string> clear_password;
   std::optional<bool> read_write_split;  // overrides the tenant's and the cluster's
+  std::optional<bool> require_tls;       // overrides the tenant's
 };
 
 struct Tenant {
@@ -92,16 +94,10 @@ struct Tenant {
   std::optional<bool> read_write_split;  // overrides the cluster's
   std::optional<int> idle_in_transaction_s;  // overrides timeouts.idle_in_transaction_s
   std::optional<int> statement_ms;           // overrides timeouts.statement_ms
+  bool require_tls = false;  // a login without TLS is refused (ERROR 1045)
 };
 
 constexpr int kMaxWorkers = 256;
-
-// TLS files and limits (fleet.tls; the keys of proxy.tls).
-struct TlsFiles {
-  std::string cert, key, ca;  // PEM files; ca "" = the other side's certificate is not checked
-  std::string min_version = "TLSv1.2";
-  std::string ciphers;        // OpenSSL cipher list for TLS 1.2; "" = OpenSSL's default
-};
 
 namespace fleet {
 class TlsPair;
@@ -176,6 +172,9 @@ struct Config {
   // shared by tenants that are otherwise kept apart); see the loader.
   bool allow_shared_backend_accounts = false;
   std::vector<std::string> shared_backend_accounts;  // what is shared, for the warning
+  // TLS towards clients (proxy.tls); off while tls.cert is empty.  Paths
+  // are made absolute (relative to the configuration file's directory).
+  TlsSettings tls;
 
   // timeouts:
   int handshake_ms = 10000;
@@ -216,6 +215,9 @@ struct Config {
   // Whether a session of this user, tenant and cluster splits reads from
   // writes: the user's choice, else the tenant's, else the cluster's.
   static bool splits(const Cluster& c, const Tenant* t, const UserEntry* u);
+  // Whether a login of this user must come over TLS: the user's choice,
+  // else the tenant's.
+  static bool requires_tls(const Tenant& t, const UserEntry& u) { return u.require_tls.value_or(t.require_tls); }
   // workers resolved: 0 becomes the number of online cores.
   int effective_workers() const;
 };

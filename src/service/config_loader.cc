@@ -187,6 +187,8 @@ class Loader {
   std::string get_name(const YAML::Node& n, const std::string& path) const;
 
   void load_proxy(const YAML::Node& n, Config& c) const;
+  TlsSettings load_tls(const YAML::Node& n, const std::string& path) const;
+  std::string get_path(const YAML::Node& n, const std::string& path) const;
   void load_timeouts(const YAML::Node& n, Config& c) const;
   void load_defaults(const YAML::Node& n, Config& c);
   void load_clusters(const YAML::Node& n, Config& c) const;
@@ -195,7 +197,6 @@ class Loader {
   void load_tenants(const YAML::Node& n, Config& c) const;
   void load_fleet(const YAML::Node& n, Config& c) const;
   std::string read_secret(const std::string& path, const std::string& key, const YAML::Node* at) const;
-  std::string beside_config(const std::string& path) const;
   void check_shared_accounts(Config& c, const YAML::Node* node) const;
   UserEntry load_user(const YAML::Node& n, const std::string& path) const;
 
@@ -338,7 +339,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
                      "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
                      "syslog_facility", "server_pool_size", "allow_shared_backend_accounts",
                      "max_pending_logins", "max_pending_logins_per_host", "statement_text_bytes",
-                     "kill_log_size", "latency_histogram"});
+                     "kill_log_size", "latency_histogram", "tls"});
   if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
   if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
   if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
@@ -352,6 +353,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
     c.statement_text_bytes =
         static_cast<int>(get_int(*n, join(p, "statement_text_bytes"), 0, static_cast<long long>(shm::kStatementBytes)));
   if (auto n = find(f, "latency_histogram")) c.latency_histogram = get_bool(*n, join(p, "latency_histogram"));
+  if (auto n = find(f, "tls")) c.tls = load_tls(*n, join(p, "tls"));
   if (auto n = find(f, "kill_log_size"))
     c.kill_log_size = static_cast<int>(get_int(*n, join(p, "kill_log_size"), 16, 1000000));
   if (auto n = find(f, "server_pool_size"))
@@ -406,6 +408,40 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
       fail(path, "unknown syslog facility '" + s + "' (expected daemon, user or local0..local7)", n);
     c.syslog_facility = s;
   }
+}
+
+// A file named in the configuration: relative names are taken from the
+// configuration file's directory (the daemon leaves its start directory).
+std::string Loader::get_path(const YAML::Node& n, const std::string& path) const {
+  std::string s = get_string(n, path);
+  if (s.empty() || s[0] == '/') return s;
+  size_t slash = file_.rfind('/');
+  return slash == std::string::npos ? s : file_.substr(0, slash + 1) + s;
+}
+
+// proxy.tls (and later fleet.tls): { cert, key, ca, min_version, ciphers }.
+// Whether the files load and match is checked when the context is built
+// (at start and at every reload), not here.
+TlsSettings Loader::load_tls(const YAML::Node& node, const std::string& p) const {
+  Fields f = fields(node, p, {"cert", "key", "ca", "min_version", "ciphers"});
+  TlsSettings t;
+  if (f.empty()) return t;  // "tls:" with nothing: off
+  auto cert = find(f, "cert");
+  auto key = find(f, "key");
+  if (!cert) fail(p, "missing key 'cert' (the server certificate, PEM)", &node);
+  if (!key) fail(p, "missing key 'key' (the certificate's private key, PEM)", &node);
+  get_nonempty(*cert, join(p, "cert"));
+  get_nonempty(*key, join(p, "key"));
+  t.cert = get_path(*cert, join(p, "cert"));
+  t.key = get_path(*key, join(p, "key"));
+  if (auto n = find(f, "ca")) t.ca = get_path(*n, join(p, "ca"));
+  if (auto n = find(f, "min_version")) {
+    t.min_version = get_string(*n, join(p, "min_version"));
+    if (!tls_version_known(t.min_version))
+      fail(join(p, "min_version"), "unknown TLS version '" + t.min_version + "' (expected TLSv1.2 or TLSv1.3)", n);
+  }
+  if (auto n = find(f, "ciphers")) t.ciphers = get_string(*n, join(p, "ciphers"));
+  return t;
 }
 
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
@@ -543,12 +579,13 @@ std::optional<bool> Loader::get_split(const Fields& f, const std::string& p) con
 }
 
 UserEntry Loader::load_user(const YAML::Node& n, const std::string& path) const {
-  Fields f = fields(n, path, {"name", "password", "read_write_split"});
+  Fields f = fields(n, path, {"name", "password", "read_write_split", "require_tls"});
   UserEntry u;
   auto name = find(f, "name");
   if (!name) fail(path, "missing key 'name'", &n);
   u.name = get_name(*name, join(path, "name"));
   u.read_write_split = get_split(f, path);
+  if (auto rt = find(f, "require_tls")) u.require_tls = get_bool(*rt, join(path, "require_tls"));
   auto pw = find(f, "password");
   if (!pw) return u;  // no password
   const std::string pp = join(path, "password");
@@ -598,7 +635,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
   size_t i = 0;
   for (const YAML::Node& item : node) {
     const std::string p = index("tenants", i++);
-    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split", "timeouts"});
+    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split", "timeouts", "require_tls"});
     Tenant t;
     auto name = find(f, "name");
     if (!name) fail(p, "missing key 'name'", &item);
@@ -607,6 +644,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
       if (c.tenants[j].name == t.name)
         fail(join(p, "name"), "duplicate tenant name '" + t.name + "' (also " + index("tenants", j) + ")", name);
     if (auto n = find(f, "privileged")) t.privileged = get_bool(*n, join(p, "privileged"));
+    if (auto n = find(f, "require_tls")) t.require_tls = get_bool(*n, join(p, "require_tls"));
     t.read_write_split = get_split(f, p);
     if (auto tn = find(f, "timeouts")) {
       // The tenant's own limits (the global ones in timeouts: otherwise).
@@ -655,26 +693,18 @@ void Loader::load_fleet(const YAML::Node& node, Config& c) const {
   if (auto n = find(f, "timeout_ms")) fl.timeout_ms = static_cast<int>(get_int(*n, join(p, "timeout_ms"), 10, 600000));
   auto secret = find(f, "secret_file");
   if (!secret) fail(join(p, "secret_file"), "required: a file holding the fleet's shared secret", &node);
-  fl.secret_file = beside_config(get_nonempty(*secret, join(p, "secret_file")));
+  get_nonempty(*secret, join(p, "secret_file"));
+  fl.secret_file = get_path(*secret, join(p, "secret_file"));
   fl.secret = read_secret(fl.secret_file, join(p, "secret_file"), secret);
   if (auto tls = find(f, "tls")) {
+    // Built here, not at start like proxy.tls: workers and myrelayctl take
+    // the pair with the rest of the fleet's settings.
     const std::string tp = join(p, "tls");
-    Fields tf = fields(*tls, tp, {"cert", "key", "ca", "min_version", "ciphers"});
-    TlsFiles files;
-    auto cert = find(tf, "cert");
-    auto key = find(tf, "key");
-    if (!cert || !key) fail(tp, "cert and key are required: every proxy of the fleet is a TLS server and client", tls);
-    files.cert = beside_config(get_nonempty(*cert, join(tp, "cert")));
-    files.key = beside_config(get_nonempty(*key, join(tp, "key")));
-    if (auto n = find(tf, "ca")) {
-      files.ca = get_string(*n, join(tp, "ca"));
-      if (!files.ca.empty()) files.ca = beside_config(files.ca);
-    }
-    if (auto n = find(tf, "min_version")) files.min_version = get_nonempty(*n, join(tp, "min_version"));
-    if (auto n = find(tf, "ciphers")) files.ciphers = get_string(*n, join(tp, "ciphers"));
+    TlsSettings settings = load_tls(*tls, tp);
+    if (!settings.enabled()) fail(tp, "cert and key are required: every proxy of the fleet is a TLS server and client", tls);
     std::string error;
-    fl.tls = fleet::TlsPair::make(files, error);
-    if (!fl.tls) fail(tp, error, tls);
+    fl.tls = fleet::TlsPair::make(settings, tp, error);
+    if (!fl.tls) throw ConfigError(file_ + ": " + error);
   }
   if (auto peers = find(f, "peers")) {
     const std::string pp = join(p, "peers");
@@ -701,14 +731,6 @@ void Loader::load_fleet(const YAML::Node& node, Config& c) const {
       fl.peers.push_back(peer);
     }
   }
-}
-
-// A file named in the configuration: relative to the configuration file's
-// directory, which is where an operator looks.
-std::string Loader::beside_config(const std::string& path) const {
-  if (path.empty() || path[0] == '/') return path;
-  size_t slash = file_.rfind('/');
-  return slash == std::string::npos ? path : file_.substr(0, slash + 1) + path;
 }
 
 // The fleet's shared secret: whoever holds it may kill any session of the
@@ -804,6 +826,18 @@ Config Loader::load(const std::string& text) {
   if (!any_user) fail("tenants", "at least one tenant with at least one user is required", find(f, "tenants"));
 
   check_shared_accounts(c, find(f, "tenants"));
+  if (!c.tls.enabled()) {
+    for (size_t i = 0; i < c.tenants.size(); ++i) {
+      const Tenant& t = c.tenants[i];
+      std::string where = t.require_tls ? index("tenants", i) + ".require_tls" : "";
+      for (size_t j = 0; where.empty() && j < t.users.size(); ++j)
+        if (t.users[j].require_tls.value_or(false))
+          where = index(index("tenants", i) + ".users", j) + ".require_tls";
+      if (!where.empty())
+        fail(where, "TLS is required but not offered: set proxy.tls (cert and key), or require_tls: false",
+             find(f, "tenants"));
+    }
+  }
 
   const YAML::Node* dt = default_tenant_node_ ? &*default_tenant_node_ : nullptr;
   const YAML::Node* dc = default_cluster_node_ ? &*default_cluster_node_ : nullptr;

@@ -245,6 +245,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (args.check_only) {
+    if (loaded.tls.enabled() && !TlsContext::build(loaded.tls, "proxy.tls", error)) {
+      fprintf(stderr, "myrelayd: %s: %s\n", args.config_path.c_str(), error.c_str());
+      return 1;
+    }
     printf("%s: configuration is valid\n", args.config_path.c_str());
     return 0;
   }

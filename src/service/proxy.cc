@@ -74,6 +74,15 @@ bool Proxy::start(std::string& error) {
     cfg = assigned;
     std::atomic_store(&cfg_, cfg);
   }
+  if (cfg->tls.enabled()) {
+    std::string why;
+    auto ctx = TlsContext::build(cfg->tls, "proxy.tls", why);
+    if (!ctx) {
+      error = cfg->file + ": " + why;
+      return false;
+    }
+    tls_.set(std::move(ctx));
+  }
   facts_.probe(*cfg);
   checker_ = std::make_unique<HealthChecker>(base_, [this] { return config(); }, *health_, facts_);
   checker_->reconfigure();
@@ -199,6 +208,14 @@ void Proxy::reload() {
     if (fresh->listen.str() != old->listen.str() || fresh->proxy_id != old->proxy_id ||
         fresh->effective_workers() != old->effective_workers())
       LOG_WARN("reload: listen, proxy_id and workers change only at restart; kept as they were");
+    // The certificates are read again (renewed files under the same names);
+    // a pair that does not load rejects the reload, and the running one stays.
+    std::shared_ptr<const TlsContext> tls;
+    if (fresh->tls.enabled()) {
+      std::string why;
+      tls = TlsContext::build(fresh->tls, "proxy.tls", why);
+      if (!tls) throw ConfigError(old->file + ": " + why);
+    }
     resolve_backends(*fresh);  // here, on the main thread: workers never wait for DNS
     health_->assign(*fresh);  // before anyone sees it: servers added, removed, changed
     if (fresh->fleet.enabled && fleet_ && fresh->fleet.listen.str() != fleet_->listening_on().str())
@@ -209,6 +226,9 @@ void Proxy::reload() {
       throw ConfigError(fleet_error);
     log_config_warnings(*fresh);
     log_set_level(fresh->log_level);
+    if (tls && !old->tls.enabled()) LOG_INFO("TLS towards clients is on");
+    if (!tls && old->tls.enabled()) LOG_INFO("TLS towards clients is off");
+    tls_.set(std::move(tls));  // new sessions use it; running ones keep theirs
     std::atomic_store(&cfg_, std::shared_ptr<const Config>(std::move(fresh)));
     checker_->reconfigure();
     LOG_INFO("configuration reloaded from %s", old->file.c_str());

@@ -14,6 +14,7 @@
 
 #include "control/session_directory.h"
 #include "myrelay/shm_layout.h"
+#include "protocol/tls_context.h"
 #include "routing/backend_facts.h"
 #include "service/acceptor.h"
 #include "service/admission.h"
@@ -53,6 +54,8 @@ class Proxy {
   uint64_t start_time() const { return start_time_; }
 
   Admission& admission() { return admission_; }
+  // TLS towards clients as configured now (nullptr: off); a reload replaces it.
+  std::shared_ptr<const TlsContext> tls_context() const { return tls_.get(); }
   // A server's health entry (every configured server has one).
   shm::ServerEntry& server_entry(const BackendServer& server);
 
@@ -79,6 +82,7 @@ class Proxy {
   Admission admission_;
   LogRateLimit refusal_log_{10};
   BackendFactsTable facts_;
+  TlsContextHolder tls_;
   std::unique_ptr<ServerHealthTable> health_;
   std::unique_ptr<HealthChecker> checker_;
   std::unique_ptr<fleet::FleetServer> fleet_;  // the peer port, when fleet: is configured

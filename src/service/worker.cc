@@ -89,6 +89,8 @@ int64_t Worker::loop_time_us() {
 }
 
 std::shared_ptr<const Config> Worker::config() { return proxy_.config(); }
+
+std::shared_ptr<const TlsContext> Worker::tls_context() { return proxy_.tls_context(); }
 shm::ServerEntry& Worker::server_entry(const BackendServer& server) { return proxy_.server_entry(server); }
 uint64_t Worker::next_ss_id() { return proxy_.ids().next_ss_id(); }
 std::shared_ptr<const BackendFacts> Worker::backend_facts(const std::string& cluster) {

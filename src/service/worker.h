@@ -64,6 +64,7 @@ class Worker : public SessionHost {
   void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) override;
   void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) override;
   ServerPool& server_pool() override { return *pool_; }
+  std::shared_ptr<const TlsContext> tls_context() override;
   shm::ServerEntry& server_entry(const BackendServer& server) override;
   routing::ReadBalancer& read_balancer() override { return balancer_; }
   SessionDirectory& directory() override;

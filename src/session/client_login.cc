@@ -34,6 +34,9 @@ void ClientSession::send_handshake() {
   ext_caps_ = hs.ext_capabilities;
   hs.charset = facts.known && facts.charset ? facts.charset : 45;  // utf8mb4_general_ci
   hs.status = SERVER_STATUS_AUTOCOMMIT;
+  // TLS as configured now: a reload changes it for the next sessions only.
+  tls_ = host_.tls_context();
+  if (tls_) hs.capabilities |= CLIENT_SSL;
   caps_ = hs.capabilities;
   seq_ = 0;
   send_packet(build_handshake(hs));
@@ -55,7 +58,9 @@ void ClientSession::handle_handshake_response() {
     return;
   }
   std::string error;
-  if (first_seq != 1 || !parse_handshake_response(payload, hello_, error)) {
+  // After an SSLRequest (sequence id 1) the handshake response goes on with 2.
+  const uint8_t want_seq = conn_->tls() ? 2 : 1;
+  if (first_seq != want_seq || !parse_handshake_response(payload, hello_, error)) {
     LOG_WARN("cs_id=%u %s:%u sent a bad handshake response: %s", cs_id_, peer_ip_.c_str(), peer_port_,
              error.empty() ? "wrong sequence id" : error.c_str());
     bump(counters_.errors);
@@ -63,8 +68,15 @@ void ClientSession::handle_handshake_response() {
     return;
   }
   if (hello_.is_ssl_request) {
-    send_error_and_close(er::ER_HANDSHAKE_ERROR, "Bad handshake: myrelay does not offer SSL",
-                         "client asked for SSL");
+    if (!tls_ || conn_->tls() || !(hello_.capabilities & CLIENT_SSL)) {
+      LOG_WARN("cs_id=%u %s:%u sent an SSLRequest %s", cs_id_, peer_ip_.c_str(), peer_port_,
+               !tls_ ? "but TLS is not offered" : conn_->tls() ? "over TLS" : "without CLIENT_SSL");
+      bump(counters_.errors);
+      send_error_and_close(er::ER_HANDSHAKE_ERROR, tls_ ? "Bad handshake" : "Bad handshake: myrelay does not offer SSL",
+                           "unexpected SSLRequest");
+      return;
+    }
+    start_tls();
     return;
   }
   caps_ &= hello_.capabilities;
@@ -79,6 +91,26 @@ void ClientSession::handle_handshake_response() {
     return;
   }
   authenticate(hello_.auth_response);
+}
+
+// An SSLRequest: the TLS handshake runs on the connection's own events;
+// on_tls_ready() then waits for the handshake response over TLS.
+void ClientSession::start_tls() {
+  if (!conn_->start_tls(tls_->ctx())) {
+    LOG_WARN("cs_id=%u %s:%u: %s", cs_id_, peer_ip_.c_str(), peer_port_, conn_->tls_error().c_str());
+    close("cannot start TLS");
+    return;
+  }
+  change_phase(Phase::TlsHandshake);
+}
+
+void ClientSession::on_tls_ready() {
+  if (phase_ != Phase::TlsHandshake) return;
+  LOG_DEBUG("cs_id=%u %s:%u: %s with %s", cs_id_, peer_ip_.c_str(), peer_port_, conn_->tls_version(),
+            conn_->tls_cipher());
+  identity_changed();  // using_ssl, tls_version and tls_cipher
+  change_phase(Phase::AwaitHandshakeResponse);
+  if (evbuffer_get_length(conn_->input()) > 0) handle_input();
 }
 
 void ClientSession::send_native_auth_switch() {
@@ -136,8 +168,21 @@ static bool check_user(const Config& cfg, const std::string& login_text, const s
   return true;
 }
 
+// Whether the configuration says this login must come over TLS.
+static bool needs_tls(const Config& cfg, const Tenant* tenant, const LoginName& login) {
+  const UserEntry* user = tenant ? cfg.find_user(*tenant, login.user) : nullptr;
+  return user && Config::requires_tls(*tenant, *user);
+}
+
 void ClientSession::authenticate(const std::string& auth_response) {
   if (!check_user(*cfg_, login_text_, auth_response, scramble_, login_, tenant_, hash1_)) {
+    deny_access(!auth_response.empty());
+    return;
+  }
+  if (!conn_->tls() && needs_tls(*cfg_, tenant_, login_)) {
+    // As MySQL refuses a REQUIRE SSL account: the same 1045.
+    LOG_INFO("cs_id=%u '%s' from %s:%u must log in over TLS", cs_id_, login_text_.c_str(), peer_ip_.c_str(),
+             peer_port_);
     deny_access(!auth_response.empty());
     return;
   }
@@ -372,6 +417,15 @@ void ClientSession::check_change_user(const std::string& payload) {
                   change_user_hash1_)) {
     LOG_INFO("cs_id=%u change user to '%s' denied", cs_id_, change_user_.user.c_str());
     // As MySQL does, the session stays, logged in as before.
+    send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
+                                               "' (using password: " + (payload.empty() ? "NO" : "YES") + ")");
+    change_phase(Phase::Ready);
+    handle_input();
+    return;
+  }
+  if (!conn_->tls() && needs_tls(*cfg, change_user_tenant_, change_user_login_)) {
+    LOG_INFO("cs_id=%u change user to '%s' denied: that user must log in over TLS", cs_id_,
+             change_user_.user.c_str());
     send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
                                                "' (using password: " + (payload.empty() ? "NO" : "YES") + ")");
     change_phase(Phase::Ready);

@@ -36,6 +36,7 @@ const char* ClientSession::state_name(State s) {
 ClientSession::State ClientSession::state_of(Phase p) {
   switch (p) {
     case Phase::AwaitHandshakeResponse:
+    case Phase::TlsHandshake:
     case Phase::AwaitAuthSwitchResponse:
     case Phase::BackendLogin:
       return State::Init;
@@ -224,7 +225,11 @@ void ClientSession::fill_record(shm::SessionRecord& r) const {
   r.host_port = peer_port_;
   r.has_db = !db_.empty();
   set_field(r.db, db_);
-  r.using_ssl = 0;
+  r.using_ssl = conn_ && conn_->tls() && !conn_->tls_handshaking();
+  if (r.using_ssl) {
+    set_field(r.tls_version, conn_->tls_version());
+    set_field(r.tls_cipher, conn_->tls_cipher());
+  }
   r.privileged = tenant_ && tenant_->privileged;
   r.created_us = created_us_;
   r.slot = slot_index_;
@@ -528,16 +533,25 @@ void ClientSession::on_client_write(Connection* c, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
   if (self->phase_ == Phase::Closing) {
-    if (evbuffer_get_length(c->output()) == 0) self->close("closed after final packet");
+    if (c->pending_output() == 0) self->close("closed after final packet");
     return;
   }
   if (self->phase_ == Phase::InCommand && self->current_) self->current_->on_client_drained();
 }
 
-void ClientSession::on_client_event(Connection*, short what, int err, void* arg) {
+void ClientSession::on_client_event(Connection* c, short what, int err, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
-  if (what & Connection::kTimeout) {
+  if (what & Connection::kTlsReady) {
+    self->on_tls_ready();
+    return;
+  }
+  if (c->tls() && !c->tls_error().empty()) {
+    // A failed or abandoned TLS handshake, or a broken record: this session
+    // only ends, and the log says why.
+    LOG_INFO("cs_id=%u %s:%u: %s", self->cs_id_, self->peer_ip_.c_str(), self->peer_port_, c->tls_error().c_str());
+    self->close(c->tls_error().c_str());
+  } else if (what & Connection::kTimeout) {
     self->close("client stopped reading");  // the only timeout: close_after_flush's
   } else if (what & Connection::kEof) {
     self->close("client closed the connection");
@@ -673,7 +687,7 @@ void ClientSession::close_after_flush(const char* why) {
   LOG_DEBUG("cs_id=%u closing: %s", cs_id_, why);
   change_phase(Phase::Closing);
   release_all_servers();
-  if (!conn_ || evbuffer_get_length(conn_->output()) == 0) {
+  if (!conn_ || conn_->pending_output() == 0) {  // with TLS, records may still wait
     close(why);
     return;
   }

@@ -127,6 +127,7 @@ class ClientSession : public ServerSessionOwner {
 
   enum class Phase {
     AwaitHandshakeResponse,  // MCS_INIT ...
+    TlsHandshake,            //   after an SSLRequest: the TLS handshake runs
     AwaitAuthSwitchResponse,
     BackendLogin,
     Ready,                   // MCS_KEEP_ALIVE
@@ -224,6 +225,8 @@ class ClientSession : public ServerSessionOwner {
   // ---- client_login.cc ----
   void send_handshake();
   void handle_handshake_response();
+  void start_tls();
+  void on_tls_ready();
   void handle_auth_switch_response();
   void send_native_auth_switch();
   bool read_auth_answer(std::string& payload);
@@ -308,6 +311,8 @@ class ClientSession : public ServerSessionOwner {
   SessionHost& host_;
   shm::WorkerCounters& counters_;  // the worker's, in shared memory
   std::shared_ptr<const Config> cfg_;
+  // TLS as offered in this session's handshake (nullptr: not offered).
+  std::shared_ptr<const TlsContext> tls_;
   std::unique_ptr<Connection> conn_;
   event* handshake_timer_ = nullptr;
   event* idle_timer_ = nullptr;

@@ -24,6 +24,7 @@ struct BackendServer;
 struct BackendLogin;
 class ClientSession;
 class ServerPool;
+class TlsContext;
 class SessionDirectory;
 
 // What a backend connection (a server session, a side connection, a health
@@ -56,6 +57,8 @@ class SessionHost : public BackendHost {
   virtual routing::ReadBalancer& read_balancer() = 0;
   virtual void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) = 0;
   virtual ServerPool& server_pool() = 0;
+  // TLS towards clients as configured now; nullptr: not offered.
+  virtual std::shared_ptr<const TlsContext> tls_context() { return nullptr; }
 
   // The sessions of every worker, for the proxy's own statements.
   virtual SessionDirectory& directory() = 0;

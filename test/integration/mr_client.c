@@ -109,6 +109,15 @@ static void set_common_options(MYSQL *m) {
   mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
   mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
   mysql_options(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
+  /* MR_SSL_CA=FILE: TLS, the server's certificate checked against FILE;
+     MR_SSL_CERT and MR_SSL_KEY: a client certificate. */
+  const char *ca = getenv("MR_SSL_CA");
+  if (ca && *ca) {
+    my_bool verify = 1;
+    const char *cert = getenv("MR_SSL_CERT"), *key = getenv("MR_SSL_KEY");
+    mysql_ssl_set(m, key && *key ? key : NULL, cert && *cert ? cert : NULL, ca, NULL, NULL);
+    mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+  }
 }
 
 /* Connects or returns NULL with the reason in err. */
@@ -1171,6 +1180,7 @@ static void usage(void) {
         "commands:\n"
         "  query SQL                run SQL (multi-statements allowed), describe each result\n"
         "  ids                      print mysql_thread_id() and CONNECTION_ID()\n"
+        "  tls                      print the TLS cipher in use (\"none\" without TLS; see MR_SSL_CA)\n"
         "  prepared                 prepared statements: many types, NULL, send_long_data, reset, close\n"
         "  cursor [ROWS] [PREFETCH] read-only server-side cursor (COM_STMT_FETCH), default 10000 7\n"
         "  call                     prepared CALL with several result sets and OUT parameters\n"
@@ -1221,6 +1231,10 @@ int main(int argc, char **argv) {
     char *cid = q1(m, "SELECT CONNECTION_ID()");
     printf("thread_id %lu connection_id %s\n", mysql_thread_id(m), cid);
     free(cid);
+    rc = 0;
+  } else if (strcmp(cmd, "tls") == 0) {
+    const char *cipher = mysql_get_ssl_cipher(m);
+    printf("tls %s\n", cipher ? cipher : "none");
     rc = 0;
   } else if (strcmp(cmd, "prepared") == 0) rc = cmd_prepared(m);
   else if (strcmp(cmd, "cursor") == 0) {

@@ -429,7 +429,7 @@ test_fleet_tls_config_checks() {
   make_cert two fleetca "IP:127.0.0.1"
   a_secret 600
   refused_config mismatch "{ listen: 127.0.0.1:$(free_port), secret_file: \"$TT/fleet.secret\", tls: { cert: \"$TT/one.pem\", key: \"$TT/two.key\" } }"
-  assert_contains "$OUT" "fleet.tls: key '$TT/two.key' (for cert '$TT/one.pem')" "a mismatched pair"
+  assert_contains "$OUT" "fleet.tls.key: cannot use key file $TT/two.key with certificate file $TT/one.pem" "a mismatched pair"
   assert_contains "$OUT" "mismatch" "says they do not match"
   refused_config version "{ listen: 127.0.0.1:$(free_port), secret_file: \"$TT/fleet.secret\", tls: { cert: \"$TT/one.pem\", key: \"$TT/one.key\", min_version: SSLv3 } }"
   assert_contains "$OUT" "expected TLSv1.2 or TLSv1.3" "min_version"

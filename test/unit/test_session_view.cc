@@ -36,6 +36,7 @@ class SessionViewTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(find_by_connection_id_may_be_ambiguous);
   CPPUNIT_TEST(row_matches_columns);
   CPPUNIT_TEST(attributes_of_server_sessions);
+  CPPUNIT_TEST(tls_attributes);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -103,6 +104,28 @@ class SessionViewTest : public CppUnit::TestFixture {
     }
     CPPUNIT_ASSERT_EQUAL(2, ss_rows);
     CPPUNIT_ASSERT_EQUAL(std::string("proxy_sessid"), attrs.front().name);
+  }
+
+  // using_ssl, and tls_version and tls_cipher: NULL without TLS.
+  void tls_attributes() {
+    SessionRecord r = make(0x80000008, 5, 9);
+    auto value = [](const std::vector<view::Attribute>& attrs, const std::string& name) {
+      for (auto& a : attrs)
+        if (a.name == name) return a.value ? *a.value : std::string("NULL");
+      return std::string("(missing)");
+    };
+    auto plain = view::session_attributes(r, 1, view::now_us());
+    CPPUNIT_ASSERT_EQUAL(std::string("0"), value(plain, "using_ssl"));
+    CPPUNIT_ASSERT_EQUAL(std::string("NULL"), value(plain, "tls_version"));
+    CPPUNIT_ASSERT_EQUAL(std::string("NULL"), value(plain, "tls_cipher"));
+    r.using_ssl = 1;
+    set_field(r.tls_version, "TLSv1.3");
+    set_field(r.tls_cipher, "TLS_AES_256_GCM_SHA384");
+    auto tls = view::session_attributes(r, 1, view::now_us());
+    CPPUNIT_ASSERT_EQUAL(std::string("1"), value(tls, "using_ssl"));
+    CPPUNIT_ASSERT_EQUAL(std::string("TLSv1.3"), value(tls, "tls_version"));
+    CPPUNIT_ASSERT_EQUAL(std::string("TLS_AES_256_GCM_SHA384"), value(tls, "tls_cipher"));
+    CPPUNIT_ASSERT_EQUAL(std::string("1"), *view::session_row(r, 1)[12]);
   }
 };
 
