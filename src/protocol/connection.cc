@@ -1,6 +1,7 @@
 // Connections without bufferevent (see connection.h).
 #include "protocol/connection.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 #include <sys/uio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -541,7 +543,13 @@ const BIO_METHOD* evbuffer_bio() {
 
 }  // namespace
 
-bool Connection::start_tls(SSL_CTX* ctx) {
+bool Connection::start_tls(SSL_CTX* ctx) { return begin_tls(ctx, false, ""); }
+
+bool Connection::start_tls_client(SSL_CTX* ctx, const std::string& verify_name) {
+  return begin_tls(ctx, true, verify_name);
+}
+
+bool Connection::begin_tls(SSL_CTX* ctx, bool client, const std::string& verify_name) {
   if (ssl_ || fd_ < 0 || connecting_ || !ctx || evbuffer_get_length(out_) > 0) {
     tls_error_ = "the connection cannot start TLS now";
     return false;
@@ -562,15 +570,27 @@ bool Connection::start_tls(SSL_CTX* ctx) {
   BIO_set_data(rb, tls_in_);
   BIO_set_data(wb, tls_out_);
   SSL_set_bio(ssl, rb, wb);  // the SSL owns both now
-  SSL_set_accept_state(ssl);
+  if (client) {
+    SSL_set_connect_state(ssl);
+    if (!verify_name.empty()) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      in6_addr a6;
+      in_addr a4;
+      if (inet_pton(AF_INET, verify_name.c_str(), &a4) == 1 || inet_pton(AF_INET6, verify_name.c_str(), &a6) == 1)
+        X509_VERIFY_PARAM_set1_ip_asc(param, verify_name.c_str());
+      else
+        X509_VERIFY_PARAM_set1_host(param, verify_name.c_str(), 0);
+    }
+  } else {
+    SSL_set_accept_state(ssl);
+  }
   ssl_ = ssl;
   tls_handshaking_ = true;
   evbuffer_add_buffer(tls_in_, in_);  // the client's hello may have come with its SSLRequest
-  if (read_added_) {
-    if (tls_more_input()) event_active(read_ev_, EV_READ, 1);
-  } else {
-    enable_read();
-  }
+  if (!read_added_) enable_read();
+  // A client speaks first: its hello goes out from the loop, as a server's
+  // answer to a hello already read does.
+  if (client || tls_more_input()) event_active(read_ev_, EV_READ, 1);
   return true;
 }
 

@@ -97,6 +97,11 @@ class Connection {
   // output() carry plaintext.  The output must be empty.  false: no SSL
   // object could be made (tls_error() says why).
   bool start_tls(SSL_CTX* ctx);
+  // The client side, on a connected socket (a backend's, after the
+  // SSLRequest went out): the hello goes out from the loop, then as above.
+  // `verify_name` (a host name or an IP address; "" = none): the server's
+  // certificate must name it (with a context that verifies certificates).
+  bool start_tls_client(SSL_CTX* ctx, const std::string& verify_name);
   bool tls() const { return ssl_ != nullptr; }
   bool tls_handshaking() const { return tls_handshaking_; }
   SSL* ssl() const { return ssl_; }
@@ -125,6 +130,7 @@ class Connection {
   void finish_connect();
   void fail(short what, int err);  // calls event_cb; may destroy this
 
+  bool begin_tls(SSL_CTX* ctx, bool client, const std::string& verify_name);
   // TLS: ciphertext travels through tls_in_ and tls_out_ (two BIOs over
   // evbuffers), so the plain path keeps its own reads and writes.
   ssize_t raw_send_vec(const iovec* iov, int n);

@@ -35,6 +35,17 @@ const Tenant* Config::find_tenant(const std::string& name) const {
   return nullptr;
 }
 
+const char* BackendTls::mode_name(Mode m) {
+  switch (m) {
+    case Mode::Disabled: return "disabled";
+    case Mode::Preferred: return "preferred";
+    case Mode::Required: return "required";
+    case Mode::VerifyCa: return "verify_ca";
+    case Mode::VerifyIdentity: return "verify_identity";
+  }
+  return "?";
+}
+
 const FleetPeer* FleetConfig::find_peer(int proxy_id) const {
   for (const FleetPeer& p : peers)
     if (p.proxy_id == proxy_id) return &p;

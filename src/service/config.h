@@ -63,9 +63,27 @@ struct MonitorAccount {
   int interval_ms = 1000;
 };
 
+// TLS towards a cluster's backends (clusters[].tls; DESIGN section 4b).
+struct BackendTls {
+  enum class Mode {
+    Disabled,        // never
+    Preferred,       // when the server offers it (the default)
+    Required,        // the server must offer it; its certificate is not checked
+    VerifyCa,        // ... and its certificate must be signed by `ca`
+    VerifyIdentity,  // ... and name the server's host (or IP address)
+  };
+  Mode mode = Mode::Preferred;
+  TlsSettings files;  // ca, and cert + key to present when the server asks
+  // The client context, made when the configuration is loaded (null when
+  // disabled), so a bad file rejects the configuration.
+  std::shared_ptr<const TlsContext> ctx;
+  static const char* mode_name(Mode m);
+};
+
 struct Cluster {
   std::string name;
   std::vector<BackendServer> servers;
+  BackendTls tls;  // also for its side connections (KILL QUERY, health checks)
   // Read/write split (DESIGN section 4).
   bool read_write_split = false;
   int max_replica_lag_s = 10;

@@ -196,6 +196,7 @@ class Loader {
   std::optional<bool> get_split(const Fields& f, const std::string& p) const;
   void load_tenants(const YAML::Node& n, Config& c) const;
   void load_fleet(const YAML::Node& n, Config& c) const;
+  BackendTls load_backend_tls(const YAML::Node& n, const std::string& path) const;
   std::string read_secret(const std::string& path, const std::string& key, const YAML::Node* at) const;
   void check_shared_accounts(Config& c, const YAML::Node* node) const;
   UserEntry load_user(const YAML::Node& n, const std::string& path) const;
@@ -444,6 +445,47 @@ TlsSettings Loader::load_tls(const YAML::Node& node, const std::string& p) const
   return t;
 }
 
+// clusters[].tls: { mode, ca, cert, key }.  The client context is made here,
+// so a missing or broken file rejects the configuration (a reload keeps the
+// running one).
+BackendTls Loader::load_backend_tls(const YAML::Node& node, const std::string& p) const {
+  Fields f = fields(node, p, {"mode", "ca", "cert", "key"});
+  BackendTls t;
+  if (auto n = find(f, "mode")) {
+    static const std::pair<const char*, BackendTls::Mode> kModes[] = {
+        {"disabled", BackendTls::Mode::Disabled},   {"preferred", BackendTls::Mode::Preferred},
+        {"required", BackendTls::Mode::Required},   {"verify_ca", BackendTls::Mode::VerifyCa},
+        {"verify_identity", BackendTls::Mode::VerifyIdentity}};
+    std::string m = get_string(*n, join(p, "mode"));
+    bool known = false;
+    for (const auto& k : kModes)
+      if (m == k.first) t.mode = k.second, known = true;
+    if (!known)
+      fail(join(p, "mode"),
+           "unknown mode '" + m + "' (expected disabled, preferred, required, verify_ca or verify_identity)", n);
+  }
+  if (auto n = find(f, "ca")) t.files.ca = get_path(*n, join(p, "ca"));
+  if (auto n = find(f, "cert")) t.files.cert = get_path(*n, join(p, "cert"));
+  if (auto n = find(f, "key")) t.files.key = get_path(*n, join(p, "key"));
+  if (t.files.cert.empty() != t.files.key.empty())
+    fail(t.files.cert.empty() ? join(p, "cert") : join(p, "key"), "cert and key go together (the client certificate)",
+         &node);
+  const bool verifies = t.mode == BackendTls::Mode::VerifyCa || t.mode == BackendTls::Mode::VerifyIdentity;
+  if (verifies && t.files.ca.empty())
+    fail(join(p, "ca"), std::string("required by mode ") + BackendTls::mode_name(t.mode) +
+                            " (the CA that signed the servers' certificates)",
+         &node);
+  if (!verifies && !t.files.ca.empty())
+    fail(join(p, "ca"), std::string("is used only by modes verify_ca and verify_identity, not ") +
+                            BackendTls::mode_name(t.mode),
+         &node);
+  if (t.mode == BackendTls::Mode::Disabled) return t;
+  std::string error;
+  t.ctx = TlsContext::build(t.files, p, error, TlsRole::Client);
+  if (!t.ctx) throw ConfigError(file_ + ": " + error);
+  return t;
+}
+
 void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   const std::string p = "timeouts";
   Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "backend_keepalive_s", "client_idle_s",
@@ -497,7 +539,7 @@ void Loader::load_clusters(const YAML::Node& node, Config& c) const {
   for (const YAML::Node& item : node) {
     const std::string p = index("clusters", i++);
     Fields f = fields(item, p, {"name", "servers", "read_write_split", "max_replica_lag_s", "causal_reads",
-                                "causal_reads_timeout_ms", "monitor"});
+                                "causal_reads_timeout_ms", "monitor", "tls"});
     Cluster cl;
     auto name = find(f, "name");
     if (!name) fail(p, "missing key 'name'", &item);
@@ -562,6 +604,8 @@ void Loader::load_split(const Fields& f, const std::string& p, Cluster& cl) cons
     if (auto n = find(mf, "interval_ms"))
       cl.monitor.interval_ms = static_cast<int>(get_int(*n, join(mp, "interval_ms"), 10, 3600 * 1000));
   }
+  if (auto t = find(f, "tls")) cl.tls = load_backend_tls(*t, join(p, "tls"));
+  else cl.tls = load_backend_tls(YAML::Node(), join(p, "tls"));  // preferred, no files
   bool replica = false;
   for (const BackendServer& s : cl.servers) replica = replica || s.role == ServerRole::Replica;
   // A split with no one to read from, or no one to follow a failover with,

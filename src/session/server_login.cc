@@ -152,6 +152,7 @@ void ServerSession::handle_login_packet() {
     }
     if (phase_ == Phase::AwaitHandshake) {
       if (!answer_handshake(payload)) return;
+      if (phase_ == Phase::TlsHandshake) return;  // the rest comes over TLS
       phase_ = Phase::AwaitAuthResult;
       continue;
     }
@@ -219,8 +220,49 @@ bool ServerSession::answer_handshake(const std::string& payload) {
   resp.database = login_.database;
   resp.auth_plugin = kNativePasswordPlugin;
   resp.attributes = login_.attributes;
-  send_to_backend(build_handshake_response(resp));
+  return answer_over_tls(hs, resp);
+}
+
+// The handshake response, over TLS when the cluster's tls.mode and the
+// server's offer say so: first the SSLRequest (the response's first 32
+// bytes), then the TLS handshake, then the whole response (on_event's
+// kTlsReady).  False when the login failed.
+bool ServerSession::answer_over_tls(const Handshake& hs, HandshakeResponse& resp) {
+  std::shared_ptr<const Config> cfg = host_.config();
+  const Cluster* cl = cfg->find_cluster(cluster_);
+  const BackendTls::Mode mode = cl ? cl->tls.mode : BackendTls::Mode::Disabled;
+  const bool offered = hs.capabilities & CLIENT_SSL;
+  if (mode == BackendTls::Mode::Disabled || (!offered && mode == BackendTls::Mode::Preferred)) {
+    send_to_backend(build_handshake_response(resp));
+    return true;
+  }
+  if (!offered) {
+    fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+               "Backend server " + server_.address.str() + " does not offer TLS, and cluster '" + cluster_ +
+                   "' has tls.mode " + BackendTls::mode_name(mode));
+    return false;
+  }
+  caps_ |= CLIENT_SSL;
+  resp.capabilities = caps_;
+  std::string whole = build_handshake_response(resp);
+  send_to_backend(whole.substr(0, 32));  // the SSLRequest
+  tls_response_ = std::move(whole);
+  const std::string verify = mode == BackendTls::Mode::VerifyIdentity ? server_.address.host : "";
+  if (!conn_->start_tls_client(cl->tls.ctx->ctx(), verify)) {
+    fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+               "Cannot start TLS with backend server " + server_.address.str() + ": " + conn_->tls_error());
+    return false;
+  }
+  phase_ = Phase::TlsHandshake;
   return true;
+}
+
+// TLS with the backend is up: the handshake response follows, encrypted.
+void ServerSession::tls_ready() {
+  phase_ = Phase::AwaitAuthResult;
+  std::string resp = std::move(tls_response_);
+  tls_response_.clear();
+  send_to_backend(resp);
 }
 
 bool ServerSession::answer_auth_switch(const std::string& payload) {

@@ -2,6 +2,9 @@
 // server_session.h); the login is in server_login.cc.
 #include "session/server_session.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <event2/buffer.h>
 #include <sys/socket.h>
 
@@ -114,7 +117,21 @@ void ServerSession::on_event(Connection*, short what, int err, void* arg) {
     self->phase_ = Phase::AwaitHandshake;
     return;
   }
+  if (what & Connection::kTlsReady) {
+    if (self->phase_ == Phase::TlsHandshake) self->tls_ready();
+    return;
+  }
   std::string why = (what & Connection::kEof) ? "closed by the backend" : evutil_socket_error_to_string(err);
+  if (self->phase_ == Phase::TlsHandshake) {
+    // The certificate's check says more than OpenSSL's error line.
+    const SSL* ssl = self->conn_ ? self->conn_->ssl() : nullptr;
+    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    self->fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+                     "TLS with backend server " + self->server_.address.str() + " failed: " +
+                         (self->conn_ && !self->conn_->tls_error().empty() ? self->conn_->tls_error() : why) +
+                         (v != X509_V_OK ? std::string(" (") + X509_verify_cert_error_string(v) + ")" : ""));
+    return;
+  }
   if (self->phase_ == Phase::Ready) {
     if (self->in_command_) {
       // What the backend sent before it went is relayed first: often the

@@ -185,6 +185,9 @@ class ServerSession {
   uint32_t ext_caps() const { return ext_caps_; }
   uint16_t login_status() const { return login_status_; }
   const std::string& server_version() const { return server_version_; }
+  // TLS towards the backend: the version ("" without TLS) and the cipher.
+  const char* tls_version() const { return conn_ ? conn_->tls_version() : ""; }
+  const char* tls_cipher() const { return conn_ ? conn_->tls_cipher() : ""; }
   // Whether the backend reports session state, and whether this session's
   // trackers are set up (session_track_*, after every login and reset).
   bool tracks_state() const { return caps_ & proto::CLIENT_SESSION_TRACK; }
@@ -212,7 +215,7 @@ class ServerSession {
   void set_causal_gtid(const std::string& g) { causal_gtid_ = g; }
 
  private:
-  enum class Phase { Connecting, AwaitHandshake, AwaitAuthResult, Ready };
+  enum class Phase { Connecting, AwaitHandshake, TlsHandshake, AwaitAuthResult, Ready };
 
   // Brackets a callback of the server session's own for its owner (see
   // ServerSessionOwner::event_begins); the owner outlives the callback even
@@ -236,6 +239,8 @@ class ServerSession {
   // server_login.cc
   void handle_login_packet();
   bool answer_handshake(const std::string& payload);
+  bool answer_over_tls(const proto::Handshake& hs, proto::HandshakeResponse& resp);
+  void tls_ready();
   bool answer_auth_switch(const std::string& payload);
   void fail_login(const std::string& err_payload);
   void fail_login(const er::Error& e, const std::string& message);
@@ -274,6 +279,7 @@ class ServerSession {
   uint32_t ext_caps_ = 0;       // MariaDB's extended capabilities, as the client's
   uint32_t server_caps_ = 0;    // what the backend's handshake offered
   std::string scramble_;        // the backend's handshake scramble (COM_CHANGE_USER)
+  std::string tls_response_;    // the handshake response, sent once TLS is up
   uint16_t login_status_ = 0;
   std::string server_version_;
   bool mariadb_ = false;        // the version says MariaDB

@@ -99,6 +99,7 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(testMissingFile);
   CPPUNIT_TEST(testResolveHostPort);
   CPPUNIT_TEST(testExampleFile);
+  CPPUNIT_TEST(testBackendTls);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -683,6 +684,29 @@ class ConfigTest : public CppUnit::TestFixture {
     expect_error("clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:3306 }\n"
                  "    monitor: { user: m, interval_ms: 0 }\n" + kTenants,
                  "t.yaml: clusters[0].monitor.interval_ms: ", "between 10 and");
+  }
+
+  // clusters[].tls: preferred by default (a client context without
+  // verification), disabled makes none, the verifying modes need ca.
+  void testBackendTls() {
+    auto cluster_with = [](const std::string& tls) {
+      return "clusters:\n  - name: main\n    servers:\n      - { address: 127.0.0.1:3306 }\n" +
+             (tls.empty() ? std::string() : "    tls: " + tls + "\n") + kTenants;
+    };
+    Config c = load(cluster_with(""));
+    CPPUNIT_ASSERT(c.clusters[0].tls.mode == BackendTls::Mode::Preferred);
+    CPPUNIT_ASSERT(c.clusters[0].tls.ctx != nullptr);
+    CPPUNIT_ASSERT(!c.clusters[0].tls.ctx->verifies_peer());
+    c = load(cluster_with("{ mode: disabled }"));
+    CPPUNIT_ASSERT(c.clusters[0].tls.mode == BackendTls::Mode::Disabled);
+    CPPUNIT_ASSERT(c.clusters[0].tls.ctx == nullptr);
+    CPPUNIT_ASSERT(load(cluster_with("{ mode: required }")).clusters[0].tls.mode == BackendTls::Mode::Required);
+    expect_error(cluster_with("{ mode: verify_identity }"), "t.yaml: clusters[0].tls.ca: ", "required by mode verify_identity");
+    expect_error(cluster_with("{ mode: required, ca: x.pem }"), "t.yaml: clusters[0].tls.ca: ", "only by modes verify_ca");
+    expect_error(cluster_with("{ mode: maybe }"), "t.yaml: clusters[0].tls.mode: ", "unknown mode 'maybe'");
+    expect_error(cluster_with("{ mode: verify_ca, ca: /nonexistent/ca.pem }"), "t.yaml: clusters[0].tls.ca: ",
+                 "/nonexistent/ca.pem");
+    expect_error(cluster_with("{ cert: c.pem }"), "t.yaml: clusters[0].tls.key: ", "cert and key go together");
   }
 };
 
