@@ -36,6 +36,9 @@
  *       -> kills timeouts early p50_ms p95_ms p99_ms max_ms mean_ms
  *          (early = closes seen already when the OK arrived)
  *
+ * -S (any mode): connect over TLS, as required, without checking the
+ * server's certificate.
+ *
  * Everything is bounded: connect/read/write timeouts of 10 s, a close that
  * does not come within 5 s counts as a timeout.
  */
@@ -59,6 +62,7 @@ static int g_threads = 8, g_count = 0, g_rows = 100000, g_width = 1000, g_repeat
 static int g_targets = 20;
 static double g_seconds = 5, g_maxhold = 600;
 static const char *g_stopfile = NULL, *g_query = NULL;
+static int g_tls = 0; /* -S: connect over TLS (the server's certificate is not checked) */
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
@@ -88,6 +92,11 @@ static MYSQL *db_connect(char *err, size_t errlen) {
   mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
   mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rw);
   mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rw);
+  if (g_tls) {
+    my_bool on = 1, off = 0;
+    mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
+    mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &off);
+  }
   if (!mysql_real_connect(m, g_host, g_user, g_pass, g_db, g_port, NULL, 0)) {
     if (err) snprintf(err, errlen, "connect to %s:%u: %u %s", g_host, g_port, mysql_errno(m), mysql_error(m));
     mysql_close(m);
@@ -389,7 +398,7 @@ static void mode_kill(void) {
 /* ------------------------------------------------------------------ main */
 
 static void usage(void) {
-  fputs("usage: mrbench storm|idle|big|qtime|kill -H HOST -P PORT -u USER -p PASSWORD [-D DB]\n"
+  fputs("usage: mrbench storm|idle|big|qtime|kill -H HOST -P PORT -u USER -p PASSWORD [-D DB] [-S (TLS)]\n"
         "  storm -t THREADS -s SECONDS [-n MAX]   idle -n COUNT -t THREADS -f STOPFILE -T MAXHOLD\n"
         "  big -r ROWS -w WIDTH   qtime -q QUERY -n REPEAT   kill -n KILLS -c TARGETS\n",
         stderr);
@@ -401,7 +410,7 @@ int main(int argc, char **argv) {
   const char *mode = argv[1];
   int c;
   optind = 2;
-  while ((c = getopt(argc, argv, "H:P:u:p:D:t:s:n:f:T:r:w:q:c:")) != -1) {
+  while ((c = getopt(argc, argv, "H:P:u:p:D:t:s:n:f:T:r:w:q:c:S")) != -1) {
     switch (c) {
       case 'H': g_host = optarg; break;
       case 'P': g_port = (unsigned)atoi(optarg); break;
@@ -410,6 +419,7 @@ int main(int argc, char **argv) {
       case 'D': g_db = optarg; break;
       case 't': g_threads = atoi(optarg); break;
       case 's': g_seconds = atof(optarg); break;
+      case 'S': g_tls = 1; break;
       case 'n': g_count = g_repeat = atoi(optarg); break;
       case 'f': g_stopfile = optarg; break;
       case 'T': g_maxhold = atof(optarg); break;
