@@ -1,7 +1,6 @@
 // Connections without bufferevent (see connection.h).
 #include "protocol/connection.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -10,7 +9,6 @@
 #include <sys/uio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -572,15 +570,7 @@ bool Connection::begin_tls(SSL_CTX* ctx, bool client, const std::string& verify_
   SSL_set_bio(ssl, rb, wb);  // the SSL owns both now
   if (client) {
     SSL_set_connect_state(ssl);
-    if (!verify_name.empty()) {
-      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-      in6_addr a6;
-      in_addr a4;
-      if (inet_pton(AF_INET, verify_name.c_str(), &a4) == 1 || inet_pton(AF_INET6, verify_name.c_str(), &a6) == 1)
-        X509_VERIFY_PARAM_set1_ip_asc(param, verify_name.c_str());
-      else
-        X509_VERIFY_PARAM_set1_host(param, verify_name.c_str(), 0);
-    }
+    if (!verify_name.empty()) tls_expect_name(ssl, verify_name);
   } else {
     SSL_set_accept_state(ssl);
   }

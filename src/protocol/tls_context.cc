@@ -1,9 +1,11 @@
 // TLS contexts (see tls_context.h).
 #include "protocol/tls_context.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -22,6 +24,16 @@ std::string tls_error_string() {
     out += buf;
   }
   return out.empty() ? "no further detail from OpenSSL" : out;
+}
+
+void tls_expect_name(SSL* ssl, const std::string& name) {
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  in6_addr a6;
+  in_addr a4;
+  if (inet_pton(AF_INET, name.c_str(), &a4) == 1 || inet_pton(AF_INET6, name.c_str(), &a6) == 1)
+    X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+  else
+    X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
 }
 
 bool tls_version_known(const std::string& v) { return v == "TLSv1.2" || v == "TLSv1.3"; }

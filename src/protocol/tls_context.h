@@ -14,6 +14,7 @@
 #include <string>
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 namespace myrelay {
 
@@ -85,5 +86,9 @@ class TlsContextHolder {
 
 // The last OpenSSL errors of this thread as one line (and the queue cleared).
 std::string tls_error_string();
+
+// Makes a client-side SSL accept only a certificate that names `name`: an
+// IP address (in subjectAltName) or a host name.
+void tls_expect_name(SSL* ssl, const std::string& name);
 
 }  // namespace myrelay

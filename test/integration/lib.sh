@@ -152,6 +152,26 @@ backend_threads_running() {
 has_backend_thread() { [ -n "$(backend_threads_running "$1")" ]; }
 backend_thread_gone() { [ -z "$(dq "SELECT ID FROM information_schema.PROCESSLIST WHERE ID = $1")" ]; }
 
+# ---------------------------------------------------------------- certificates
+
+# make_ca NAME: a CA (NAME.pem, NAME.key) in the current directory.
+# make_cert NAME CA SAN: NAME.pem and NAME.key signed by CA, with
+# subjectAltName SAN ("IP:127.0.0.1", "DNS:localhost,IP:::1").
+# (tls_make_certs in common.sh makes a whole CA, server and client set.)
+make_ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.pem" \
+    -days 2 -subj "/CN=$1" >/dev/null 2>&1 || fail "openssl: cannot make CA $1"
+  chmod 600 "$1.key"
+}
+make_cert() {
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.csr" \
+    -subj "/CN=$1" >/dev/null 2>&1 || fail "openssl: cannot make a request for $1"
+  printf 'basicConstraints=CA:FALSE\nsubjectAltName=%s\n' "$3" >"$1.ext"
+  openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -out "$1.pem" -days 2 \
+    -extfile "$1.ext" >/dev/null 2>&1 || fail "openssl: cannot sign $1"
+  chmod 600 "$1.key"
+}
+
 # ---------------------------------------------------------------- extra daemons
 
 # start_aux_daemon NAME [write_config key=value...]: a separate myrelayd for

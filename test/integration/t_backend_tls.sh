@@ -69,11 +69,7 @@ test_backend_tls_modes() {
 test_backend_tls_verify_identity_fails() {
   tls_backend_up
   # A certificate of the same CA for another address.
-  (cd "$TT/certs" && printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:10.9.9.9\n' >wrong.ext &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=wrong" -keyout wrong.key \
-      -out wrong.csr 2>/dev/null &&
-    openssl x509 -req -in wrong.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile wrong.ext \
-      -out wrong.pem 2>/dev/null && chmod 600 wrong.key) || fail "cannot make the wrong certificate"
+  (cd "$TT/certs" && make_cert wrong ca "IP:10.9.9.9") || fail "cannot make the wrong certificate"
   mariadb_root "$TT/tlsdb" -e "SHUTDOWN" >/dev/null 2>&1
   wait_pid_gone "$BT_PID" 30 || fail "the TLS MariaDB did not stop"
   mariadb_start "$TT/tlsdb" "$BT_PORT" --ssl-ca="$TT/certs/ca.pem" --ssl-cert="$TT/certs/wrong.pem" \

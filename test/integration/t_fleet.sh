@@ -354,21 +354,6 @@ test_fleet_silent_peer() {
 
 # ---------------------------------------------------------------- TLS
 
-# make_cert NAME CA SAN: NAME.pem and NAME.key signed by CA (CA.pem, CA.key),
-# with subjectAltName SAN; make_ca NAME: a CA.
-make_ca() {
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.pem" \
-    -days 2 -subj "/CN=$1" >/dev/null 2>&1 || fail "openssl: cannot make CA $1"
-  chmod 600 "$1.key"
-}
-make_cert() {
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.csr" \
-    -subj "/CN=$1" >/dev/null 2>&1 || fail "openssl: cannot make a request for $1"
-  printf 'subjectAltName=%s\n' "$3" >"$1.ext"
-  openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -out "$1.pem" -days 2 \
-    -extfile "$1.ext" >/dev/null 2>&1 || fail "openssl: cannot sign $1"
-  chmod 600 "$1.key"
-}
 tls_map() { echo ", tls: { cert: \"$TT/$1.pem\", key: \"$TT/$1.key\", ca: \"$TT/$2.pem\" }"; }
 
 test_fleet_tls() {

@@ -11,9 +11,12 @@
 #include <fstream>
 #include <string>
 
+#include "config_expect.h"
 #include "service/config.h"
 
 using namespace myrelay;
+using myrelay::test::expect_error;
+using myrelay::test::load;
 
 namespace {
 
@@ -38,22 +41,6 @@ Sha1Digest hash_of(const std::string& text) {
   return d;
 }
 
-Config load(const std::string& yaml) { return load_config_string(yaml, "t.yaml"); }
-
-// Loads `yaml`, which must fail with a message that starts with `prefix`
-// (normally "t.yaml: KEY: ") and contains `part`.
-void expect_error(const std::string& yaml, const std::string& prefix, const std::string& part = "") {
-  try {
-    load(yaml);
-  } catch (const ConfigError& e) {
-    std::string msg = e.what();
-    CPPUNIT_ASSERT_MESSAGE("message '" + msg + "' should start with '" + prefix + "'",
-                           msg.compare(0, prefix.size(), prefix) == 0);
-    CPPUNIT_ASSERT_MESSAGE("message '" + msg + "' should contain '" + part + "'", msg.find(part) != std::string::npos);
-    return;
-  }
-  CPPUNIT_FAIL("no error for:\n" + yaml);
-}
 
 // kMinimal with one proxy: key set.
 std::string with_proxy(const std::string& line) { return "proxy:\n  " + line + "\n" + kMinimal; }

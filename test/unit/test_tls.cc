@@ -19,9 +19,12 @@
 
 #include "protocol/connection.h"
 #include "protocol/tls_context.h"
+#include "config_expect.h"
 #include "service/config.h"
 
 using namespace myrelay;
+using myrelay::test::expect_error;
+using myrelay::test::load;
 
 namespace {
 
@@ -35,20 +38,6 @@ const std::string kRest =
     "    users:\n"
     "      - { name: app }\n";
 
-Config load(const std::string& yaml, const std::string& file = "t.yaml") { return load_config_string(yaml, file); }
-
-void expect_error(const std::string& yaml, const std::string& prefix, const std::string& part = "") {
-  try {
-    load(yaml);
-  } catch (const ConfigError& e) {
-    std::string msg = e.what();
-    CPPUNIT_ASSERT_MESSAGE("message '" + msg + "' should start with '" + prefix + "'",
-                           msg.compare(0, prefix.size(), prefix) == 0);
-    CPPUNIT_ASSERT_MESSAGE("message '" + msg + "' should contain '" + part + "'", msg.find(part) != std::string::npos);
-    return;
-  }
-  CPPUNIT_FAIL("no error for:\n" + yaml);
-}
 
 // A key and a certificate for it, signed by `issuer_key` (itself when null).
 struct Pair {
