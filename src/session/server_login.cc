@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "protocol/auth_ed25519.h"
+#include "protocol/caching_sha2_client.h"
 #include "service/log.h"
 #include "session/server_session.h"
 #include "session/session_host.h"
@@ -164,6 +165,10 @@ void ServerSession::handle_login_packet() {
       if (!answer_auth_switch(payload)) return;
       continue;
     }
+    if (head == kAuthMoreDataHeader && sha2_ != Sha2::None) {
+      if (!answer_sha2_more(payload)) return;
+      continue;
+    }
     fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
                "Backend server " + server_.address.str() +
                    " asked for more authentication data than mysql_native_password gives");
@@ -287,12 +292,29 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
     send_to_backend(ed25519_sign(*login_.password, std::string_view(sw.data).substr(0, kEd25519NonceLen)));
     return true;
   }
+  if (sw.plugin == kCachingSha2Plugin) {
+    // The fast path needs SHA256(pw): from the client's own caching_sha2
+    // answer, or the clear password.
+    std::optional<Sha256Digest> h = login_.sha256;
+    if (!h && login_.password) h = sha256_of(*login_.password);
+    if (!h) {
+      fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
+                 "Backend server " + server_.address.str() + " wants caching_sha2_password for user '" + login_.user +
+                     "', which needs SHA256 of the password: give the user's password in clear text in myrelay's "
+                     "configuration, or let the client log in with caching_sha2_password");
+      return false;
+    }
+    sha2_nonce_ = sw.data.substr(0, kScrambleLen);
+    sha2_ = Sha2::Scrambled;
+    send_to_backend(caching_sha2_scramble(*h, sha2_nonce_));
+    return true;
+  }
   if (sw.plugin != kNativePasswordPlugin) {
     fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
                "Backend server " + server_.address.str() + " wants authentication plugin '" + sw.plugin +
                    "' for user '" + login_.user +
-                   "'; myrelay logs in to backends with mysql_native_password or client_ed25519: use one of them "
-                   "for this account on the backend");
+                   "'; myrelay logs in to backends with mysql_native_password, caching_sha2_password or "
+                   "client_ed25519: use one of them for this account on the backend");
     return false;
   }
   std::string answer;
@@ -305,11 +327,51 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
   return true;
 }
 
+// caching_sha2_password's further steps: the fast path's verdict (0x03: the
+// OK follows), or a request for full authentication (0x04), which takes the
+// clear password: as is over TLS, else encrypted with the server's public
+// key, asked for first (0x02).  False when the login failed.
+bool ServerSession::answer_sha2_more(const std::string& payload) {
+  const std::string addr = server_.address.str();
+  if (sha2_ == Sha2::Scrambled && payload.size() == 2 && payload[1] == 0x03) return true;
+  if (sha2_ == Sha2::Scrambled && payload.size() == 2 && payload[1] == 0x04) {
+    if (!login_.password) {
+      fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
+                 "Backend server " + addr + " asks for full caching_sha2_password authentication of user '" +
+                     login_.user + "' (it holds no cached entry for it), which needs the clear password: give it "
+                     "in clear text in myrelay's configuration, or log in once directly so that the server caches it");
+      return false;
+    }
+    if (conn_->tls()) {
+      sha2_ = Sha2::Sent;
+      send_to_backend(*login_.password + std::string(1, '\0'));
+      return true;
+    }
+    sha2_ = Sha2::AwaitKey;
+    send_to_backend(std::string(1, '\x02'));  // the server's RSA public key, please
+    return true;
+  }
+  if (sha2_ == Sha2::AwaitKey && payload.size() > 1) {
+    std::string encrypted, error;
+    if (!caching_sha2_rsa_encrypt(*login_.password, sha2_nonce_, std::string_view(payload).substr(1), encrypted,
+                                  error)) {
+      fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE, "Backend server " + addr + ": " + error);
+      return false;
+    }
+    sha2_ = Sha2::Sent;
+    send_to_backend(encrypted);
+    return true;
+  }
+  fail_login(er::ER_NET_READ_ERROR, "Backend server " + addr + " sent caching_sha2_password data out of turn");
+  return false;
+}
+
 void ServerSession::login_done(const std::string& ok_payload) {
   OkPacket ok;
   if (parse_ok(ok_payload, ok)) login_status_ = ok.status;
   stop_login_timer();
   phase_ = Phase::Ready;
+  sha2_ = Sha2::None;
   if (state_ == State::KeepAliveShared) {  // park()'s reset is done
     LOG_DEBUG("ss_id=%llu reset for the pool (backend thread %u)", (unsigned long long)ss_id_, server_sessid_);
   } else {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,9 @@ struct BackendLogin {
   // The clear password, when the configuration holds it so (the methods
   // that need it: client_ed25519); never logged.
   std::shared_ptr<const std::string> password;
+  // SHA256(pw), when known without the clear password (from a client's own
+  // caching_sha2_password answer): caching_sha2_password's fast path.
+  std::optional<std::array<uint8_t, 32>> sha256;
   std::string database;
   uint8_t charset = 0;
   uint32_t client_caps = 0;          // what the client and the proxy agreed on
@@ -240,6 +244,7 @@ class ServerSession {
   void handle_login_packet();
   bool answer_handshake(const std::string& payload);
   bool answer_over_tls(const proto::Handshake& hs, proto::HandshakeResponse& resp);
+  bool answer_sha2_more(const std::string& payload);
   void tls_ready();
   bool answer_auth_switch(const std::string& payload);
   void fail_login(const std::string& err_payload);
@@ -280,6 +285,10 @@ class ServerSession {
   uint32_t server_caps_ = 0;    // what the backend's handshake offered
   std::string scramble_;        // the backend's handshake scramble (COM_CHANGE_USER)
   std::string tls_response_;    // the handshake response, sent once TLS is up
+  // caching_sha2_password towards the backend: where its exchange stands,
+  // and the nonce it answers.
+  enum class Sha2 { None, Scrambled, AwaitKey, Sent } sha2_ = Sha2::None;
+  std::string sha2_nonce_;
   uint16_t login_status_ = 0;
   std::string server_version_;
   bool mariadb_ = false;        // the version says MariaDB

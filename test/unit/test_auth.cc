@@ -7,6 +7,11 @@
 
 #include "protocol/auth.h"
 #include "protocol/auth_ed25519.h"
+#include "protocol/caching_sha2_client.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 using namespace myrelay;
 
@@ -19,6 +24,7 @@ class AuthTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(verify_rejects_wrong_password);
   CPPUNIT_TEST(recovered_hash1_answers_another_scramble);
   CPPUNIT_TEST(ed25519_key_and_signature);
+  CPPUNIT_TEST(caching_sha2_fast_path_and_rsa);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -107,6 +113,45 @@ class AuthTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(!verify(sig, std::string(32, '\x5b')));
     CPPUNIT_ASSERT(!verify(ed25519_sign("ed-secret-2", nonce), nonce));
     CPPUNIT_ASSERT(sig == ed25519_sign("ed-secret-1", nonce));  // deterministic, as Ed25519 is
+  }
+
+  // The fast path's answer, against a vector computed independently:
+  //   d1 = sha256(b"secret"); d3 = sha256(sha256(d1) + bytes(range(1, 21)))
+  //   bytes(a ^ b for a, b in zip(d1, d3)).hex()   (Python's hashlib)
+  // and the RSA step's ciphertext decrypting to password XOR nonce.
+  void caching_sha2_fast_path_and_rsa() {
+    std::string nonce;
+    for (int i = 1; i <= 20; ++i) nonce.push_back(char(i));
+    std::string s = caching_sha2_scramble(sha256_of("secret"), nonce + std::string(1, '\0'));
+    static const char* hex = "0123456789abcdef";
+    std::string h;
+    for (unsigned char c : s) h += std::string{hex[c >> 4], hex[c & 15]};
+    CPPUNIT_ASSERT_EQUAL(std::string("746ebe205d56a0707acb3e796e834e0dd7b1d61743b26bd5202c7a623230c7c9"), h);
+
+    EVP_PKEY* key = EVP_RSA_gen(2048);
+    CPPUNIT_ASSERT(key);
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(bio, key);
+    char* pem = nullptr;
+    long pem_len = BIO_get_mem_data(bio, &pem);
+    std::string out, error;
+    CPPUNIT_ASSERT_MESSAGE(error, caching_sha2_rsa_encrypt("secret", nonce, std::string(pem, size_t(pem_len)), out, error));
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(key, nullptr);
+    EVP_PKEY_decrypt_init(ctx);
+    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING);
+    unsigned char plain[512];
+    size_t plain_len = sizeof plain;
+    CPPUNIT_ASSERT_EQUAL(1, EVP_PKEY_decrypt(ctx, plain, &plain_len, reinterpret_cast<const unsigned char*>(out.data()),
+                                             out.size()));
+    std::string expect = "secret";
+    expect.push_back('\0');
+    for (size_t i = 0; i < expect.size(); ++i) expect[i] = char(expect[i] ^ nonce[i % 20]);
+    CPPUNIT_ASSERT_EQUAL(expect, std::string(reinterpret_cast<char*>(plain), plain_len));
+    CPPUNIT_ASSERT(!caching_sha2_rsa_encrypt("secret", nonce, "not a key", out, error));
+    CPPUNIT_ASSERT(error.find("not a PEM public key") != std::string::npos);
+    EVP_PKEY_CTX_free(ctx);
+    BIO_free(bio);
+    EVP_PKEY_free(key);
   }
 };
 
