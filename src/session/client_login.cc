@@ -176,8 +176,10 @@ void ClientSession::begin_auth(std::shared_ptr<const Config> cfg, const std::str
     auth_finished(false);
     return;
   }
-  // Ask for the user's method, with a fresh nonce.
-  scramble_ = make_scramble();
+  // Ask for the user's method: mysql_native_password with the handshake's
+  // scramble (as MariaDB does: a client may have answered already),
+  // caching_sha2_password with a fresh nonce, which later answers use.
+  if (auth_.plugin == AuthPlugin::CachingSha2) scramble_ = make_scramble();
   auth_.switched = true;
   send_packet(build_auth_switch(auth_plugin_name(auth_.plugin),
                                 std::string_view(reinterpret_cast<const char*>(scramble_.data()), scramble_.size())));

@@ -312,3 +312,42 @@ test_sha2_change_user() {
   out=$("$MR_CLIENT" 127.0.0.1 "$AUX_PORT" app "$MR_APP_PASSWORD" test change_user app2 wrong 2>&1)
   assert_contains "$out" "Access denied for user 'app2'@'127.0.0.1' (using password: YES)" "a wrong password"
 }
+
+# phplogin PORT USER PASSWORD [ssl]: PHP's mysqli (mysqlnd) logs in and
+# prints CURRENT_USER(), or the error's code and message.
+phplogin() {
+  CERTS=${CERTS:-} php -r '
+    mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
+    [$port, $user, $pw] = [(int)$argv[1], $argv[2], $argv[3]];
+    $ssl = ($argv[4] ?? "") === "ssl";
+    try {
+      $m = mysqli_init();
+      $flags = 0;
+      if ($ssl) { $m->ssl_set(null, null, getenv("CERTS") . "/ca.pem", null, null); $flags = MYSQLI_CLIENT_SSL; }
+      $m->real_connect("127.0.0.1", $user, $pw, "test", $port, null, $flags);
+      echo "user=", $m->query("SELECT CURRENT_USER()")->fetch_row()[0], "\n";
+    } catch (mysqli_sql_exception $e) {
+      echo "error=", $e->getCode(), " ", $e->getMessage(), "\n";
+    }' "$@" 2>&1
+}
+
+# PHP's mysqlnd: the fast path (switched to, and announced), full
+# authentication over TLS, wrong passwords.
+test_sha2_php_mysqli() {
+  need_proxy
+  command -v php >/dev/null && php -m | grep -qx mysqli || skip "php with mysqli is not installed (php-cli php-mysql)"
+  sha2_daemon sha2php app_user="{ name: app, password: \"$MR_APP_PASSWORD\", auth_plugin: caching_sha2_password }" \
+    app2_user="{ name: app2, password: \"$(native_of "$MR_APP2_PASSWORD")\", auth_plugin: caching_sha2_password }"
+  local out
+  out=$(phplogin "$AUX_PORT" app "$MR_APP_PASSWORD")
+  assert_eq "user=app@%" "$out" "mysqli, fast path"
+  out=$(phplogin "$AUX_PORT" app wrong)
+  assert_eq "error=1045 Access denied for user 'app'@'127.0.0.1' (using password: YES)" "$out" "mysqli, wrong password"
+  out=$(CERTS=$CERTS phplogin "$AUX_PORT" app2 "$MR_APP2_PASSWORD" ssl)
+  assert_eq "user=app2@%" "$out" "mysqli, full authentication over TLS"
+  out=$(CERTS=$CERTS phplogin "$AUX_PORT" app2 wrong ssl)
+  assert_eq "error=1045 Access denied for user 'app2'@'127.0.0.1' (using password: YES)" "$out" \
+    "mysqli, wrong password over TLS"
+  grep -q "'app2' from 127.0.0.1:[0-9]* authenticated with caching_sha2_password, full authentication over TLS" \
+    "$AUX_LOG" || fail "no full authentication in the log"
+}
