@@ -351,3 +351,35 @@ test_sha2_php_mysqli() {
   grep -q "'app2' from 127.0.0.1:[0-9]* authenticated with caching_sha2_password, full authentication over TLS" \
     "$AUX_LOG" || fail "no full authentication in the log"
 }
+
+# reloaded_since N: the aux daemon's log says "configuration reloaded" more than N times.
+reloaded_since() { [ "$(grep -c 'configuration reloaded' "$AUX_LOG")" -gt "$1" ]; }
+
+# SIGHUP reads proxy.rsa_private_key again: a file that is no key rejects
+# the reload (the running key stays in use), a new key is taken.
+test_sha2_rsa_key_reload() {
+  need_proxy
+  "$PY" -c "import cryptography" 2>/dev/null || skip "PyMySQL's RSA needs python3-cryptography"
+  mkdir -p "$TT/rsa"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TT/rsa/key.pem" 2>/dev/null ||
+    fail "cannot make an RSA key"
+  chmod 600 "$TT/rsa/key.pem"
+  sha2_daemon sha2hup proxy.rsa_private_key="$TT/rsa/key.pem" \
+    app_user="{ name: app, password: \"$(native_of "$MR_APP_PASSWORD")\", auth_plugin: caching_sha2_password }"
+  local out
+  out=$(pylogin "$AUX_PORT" app "$MR_APP_PASSWORD")
+  assert_eq "user=app@%" "$out" "RSA before the reload"
+  echo "not a key" >"$TT/rsa/key.pem"
+  kill -HUP "$AUX_PID"
+  wait_until 10 grep -q "reload rejected.*proxy.rsa_private_key" "$AUX_LOG" || fail "a broken key was not rejected"
+  out=$(pylogin "$AUX_PORT" app "$MR_APP_PASSWORD")
+  assert_eq "user=app@%" "$out" "the old key after a rejected reload"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TT/rsa/key.pem" 2>/dev/null || fail "new key"
+  chmod 600 "$TT/rsa/key.pem"
+  local before
+  before=$(grep -c "configuration reloaded" "$AUX_LOG")
+  kill -HUP "$AUX_PID"
+  wait_until 10 reloaded_since "$before" || fail "the new key was not loaded"
+  out=$(pylogin "$AUX_PORT" app "$MR_APP_PASSWORD")
+  assert_eq "user=app@%" "$out" "RSA with the new key"
+}
