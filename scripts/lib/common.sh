@@ -27,7 +27,7 @@ MR_MONITOR_PASSWORD=${MR_MONITOR_PASSWORD:-monitorpw}
 MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
   libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libsodium-dev libboost-dev
   mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd python3
-  python3-pymysql libclang-rt-14-dev python3-prometheus-client curl haproxy)
+  python3-pymysql python3-cryptography php-cli php-mysql libclang-rt-14-dev python3-prometheus-client curl haproxy)
 
 mr_log() { printf '%s\n' "[$(date +%H:%M:%S)] $*" >&2; }
 mr_die() { printf '%s\n' "error: $*" >&2; return 1; }
@@ -508,6 +508,9 @@ myrelayd_stop_all() {
 #                            cluster.monitor="{ user: myrelay_monitor, password: \"$MR_MONITOR_PASSWORD\", interval_ms: 200 }"
 #   app.KEY=VALUE            the line "KEY: VALUE" in tenant app after its
 #                            name (repeatable; VALUE verbatim), e.g. app.read_write_split=on
+#   app_user=YAML, app2_user=YAML  the users app and app2 of tenant app as
+#                            these flow mappings (verbatim), e.g.
+#                            app_user='{ name: app, password: "sha2:...", auth_plugin: caching_sha2_password }'
 # Tenants: sys (privileged; root / $MR_ROOT_PASSWORD) and app (app /
 # $MR_APP_PASSWORD, app2 / $MR_APP2_PASSWORD_CONF); defaults app and main.
 write_config() {
@@ -519,6 +522,8 @@ write_config() {
   local server_pool_size=0 server_pool_idle_s=60
   local clusters=() tenants=() proxy_extra=() timeouts_extra=() kv k v
   local replicas=() primary_weight="" cluster_extra=() app_extra=() fleet=""
+  local app_user="{ name: app, password: \"$MR_APP_PASSWORD\" }"
+  local app2_user="{ name: app2, password: \"$MR_APP2_PASSWORD_CONF\" }"
   for kv in "$@"; do
     k=${kv%%=*}
     v=${kv#*=}
@@ -548,6 +553,8 @@ write_config() {
       primary_weight) primary_weight=$v ;;
       cluster.*) cluster_extra+=("${k#cluster.}: $v") ;;
       app.*) app_extra+=("${k#app.}: $v") ;;
+      app_user) app_user=$v ;;
+      app2_user) app2_user=$v ;;
       fleet) fleet=$v ;;  # the fleet: section, as a YAML flow mapping
       *) mr_die "write_config: unknown key $k"; return 1 ;;
     esac
@@ -615,8 +622,8 @@ write_config() {
     echo "  - name: app"
     for x in "${app_extra[@]}"; do echo "    $x"; done
     echo "    users:"
-    echo "      - { name: app, password: \"$MR_APP_PASSWORD\" }"
-    echo "      - { name: app2, password: \"$MR_APP2_PASSWORD_CONF\" }"
+    echo "      - $app_user"
+    echo "      - $app2_user"
     local t f1 f2 f3
     for t in "${tenants[@]}"; do
       IFS=: read -r f1 f2 f3 <<<"$t"

@@ -15,6 +15,22 @@
 
 namespace myrelay {
 
+const char* auth_plugin_name(AuthPlugin p) {
+  return p == AuthPlugin::CachingSha2 ? kCachingSha2Plugin : "mysql_native_password";
+}
+
+bool parse_auth_plugin(const std::string& name, AuthPlugin& out) {
+  if (name == "mysql_native_password") {
+    out = AuthPlugin::NativePassword;
+    return true;
+  }
+  if (name == kCachingSha2Plugin) {
+    out = AuthPlugin::CachingSha2;
+    return true;
+  }
+  return false;
+}
+
 const char* server_role_name(ServerRole r) {
   switch (r) {
     case ServerRole::Primary: return "primary";

@@ -92,12 +92,24 @@ struct Cluster {
   MonitorAccount monitor;
 };
 
+// How a client proves its password (DESIGN section 4b).
+enum class AuthPlugin { NativePassword, CachingSha2 };
+const char* auth_plugin_name(AuthPlugin p);  // "mysql_native_password", "caching_sha2_password"
+bool parse_auth_plugin(const std::string& name, AuthPlugin& out);
+
 struct UserEntry {
   std::string name;
-  // SHA1(SHA1(password)), the MySQL "hash" stored in mysql.user.
   // has_password=false means an empty password.
   bool has_password = false;
+  // SHA1(SHA1(password)), the MySQL "hash" stored in mysql.user: valid when
+  // has_native_hash (a clear or "*HEX" password).
+  bool has_native_hash = false;
   Sha1Digest hash2{};
+  // SHA256(SHA256(password)) for caching_sha2_password's fast path: valid
+  // when has_sha2_hash (a clear or "sha2:<hex>" password).
+  bool has_sha2_hash = false;
+  Sha256Digest sha2_hash2{};
+  AuthPlugin auth_plugin = AuthPlugin::NativePassword;
   // The clear password when the configuration gives it in clear (else
   // null): only a backend method that needs it (client_ed25519) uses it.
   std::shared_ptr<const std::string> clear_password;
@@ -193,6 +205,13 @@ struct Config {
   // TLS towards clients (proxy.tls); off while tls.cert is empty.  Paths
   // are made absolute (relative to the configuration file's directory).
   TlsSettings tls;
+  // The method the proxy's handshake announces, and every user's unless
+  // the user says otherwise (proxy.default_auth_plugin).
+  AuthPlugin default_auth_plugin = AuthPlugin::NativePassword;
+  // proxy.rsa_private_key: caching_sha2_password's full authentication over
+  // plain TCP (the key read when the configuration is loaded; null: none).
+  std::string rsa_private_key;
+  std::shared_ptr<const RsaKey> rsa_key;
 
   // timeouts:
   int handshake_ms = 10000;

@@ -199,7 +199,8 @@ class Loader {
   BackendTls load_backend_tls(const YAML::Node& n, const std::string& path) const;
   std::string read_secret(const std::string& path, const std::string& key, const YAML::Node* at) const;
   void check_shared_accounts(Config& c, const YAML::Node* node) const;
-  UserEntry load_user(const YAML::Node& n, const std::string& path) const;
+  UserEntry load_user(const YAML::Node& n, const std::string& path, AuthPlugin default_plugin) const;
+  AuthPlugin get_auth_plugin(const YAML::Node& n, const std::string& path) const;
 
   std::string file_;
   // yaml-cpp's Node::operator= rebinds or overwrites the node it refers to;
@@ -340,7 +341,7 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
                      "pid_file", "log_file", "log_level", "server_version", "max_packet_size", "daemonize", "user", "group",
                      "syslog_facility", "server_pool_size", "allow_shared_backend_accounts",
                      "max_pending_logins", "max_pending_logins_per_host", "statement_text_bytes",
-                     "kill_log_size", "latency_histogram", "tls"});
+                     "kill_log_size", "latency_histogram", "tls", "default_auth_plugin", "rsa_private_key"});
   if (auto n = find(f, "listen")) c.listen = get_host_port(*n, join(p, "listen"));
   if (auto n = find(f, "proxy_id")) c.proxy_id = static_cast<int>(get_int(*n, join(p, "proxy_id"), 0, 127));
   if (auto n = find(f, "workers")) c.workers = static_cast<int>(get_int(*n, join(p, "workers"), 0, kMaxWorkers));
@@ -355,6 +356,20 @@ void Loader::load_proxy(const YAML::Node& node, Config& c) const {
         static_cast<int>(get_int(*n, join(p, "statement_text_bytes"), 0, static_cast<long long>(shm::kStatementBytes)));
   if (auto n = find(f, "latency_histogram")) c.latency_histogram = get_bool(*n, join(p, "latency_histogram"));
   if (auto n = find(f, "tls")) c.tls = load_tls(*n, join(p, "tls"));
+  if (auto n = find(f, "default_auth_plugin")) c.default_auth_plugin = get_auth_plugin(*n, join(p, "default_auth_plugin"));
+  if (auto n = find(f, "rsa_private_key")) {
+    const std::string kp = join(p, "rsa_private_key");
+    c.rsa_private_key = get_path(*n, kp);
+    if (!c.rsa_private_key.empty()) {
+      // Read here: at start and at SIGHUP, on the main thread, never by a worker.
+      struct stat st;
+      if (stat(c.rsa_private_key.c_str(), &st) == 0 && (st.st_mode & S_IROTH))
+        fail(kp, c.rsa_private_key + " is readable by every user: chmod o-r it", n);
+      std::string error;
+      c.rsa_key = RsaKey::load_pem_file(c.rsa_private_key, error);
+      if (!c.rsa_key) fail(kp, error, n);
+    }
+  }
   if (auto n = find(f, "kill_log_size"))
     c.kill_log_size = static_cast<int>(get_int(*n, join(p, "kill_log_size"), 16, 1000000));
   if (auto n = find(f, "server_pool_size"))
@@ -622,14 +637,25 @@ std::optional<bool> Loader::get_split(const Fields& f, const std::string& p) con
   return get_bool(*n, join(p, "read_write_split"));
 }
 
-UserEntry Loader::load_user(const YAML::Node& n, const std::string& path) const {
-  Fields f = fields(n, path, {"name", "password", "read_write_split", "require_tls"});
+AuthPlugin Loader::get_auth_plugin(const YAML::Node& n, const std::string& path) const {
+  std::string s = get_string(n, path);
+  AuthPlugin p;
+  if (!parse_auth_plugin(s, p))
+    fail(path, "unknown authentication plugin '" + s + "' (expected mysql_native_password or caching_sha2_password)",
+         &n);
+  return p;
+}
+
+UserEntry Loader::load_user(const YAML::Node& n, const std::string& path, AuthPlugin default_plugin) const {
+  Fields f = fields(n, path, {"name", "password", "read_write_split", "require_tls", "auth_plugin"});
   UserEntry u;
   auto name = find(f, "name");
   if (!name) fail(path, "missing key 'name'", &n);
   u.name = get_name(*name, join(path, "name"));
   u.read_write_split = get_split(f, path);
   if (auto rt = find(f, "require_tls")) u.require_tls = get_bool(*rt, join(path, "require_tls"));
+  auto ap = find(f, "auth_plugin");
+  u.auth_plugin = ap ? get_auth_plugin(*ap, join(path, "auth_plugin")) : default_plugin;
   auto pw = find(f, "password");
   if (!pw) return u;  // no password
   const std::string pp = join(path, "password");
@@ -641,12 +667,33 @@ UserEntry Loader::load_user(const YAML::Node& n, const std::string& path) const 
     // typo in it must not turn it into a plain-text password.
     if (!parse_password_hash(text, u.hash2))
       fail(pp, "looks like a password hash ('*' and 40 hex digits) but is not valid hex", pw);
+    // caching_sha2_password is served by full authentication only (over TLS
+    // or RSA): the proxy checks the clear password against this hash.
+    u.has_native_hash = true;
+  } else if (text.compare(0, 5, "sha2:") == 0) {
+    if (!parse_sha2_hash(text, u.sha2_hash2))
+      fail(pp, "looks like a caching_sha2_password hash but is not 'sha2:' and 64 hex digits", pw);
+    u.has_sha2_hash = true;
+    // SHA256(SHA256(pw)) cannot answer a mysql_native_password scramble.
+    if (u.auth_plugin != AuthPlugin::CachingSha2)
+      fail(ap ? join(path, "auth_plugin") : pp,
+           "a 'sha2:' password serves only caching_sha2_password, but this user's auth_plugin is " +
+               std::string(auth_plugin_name(u.auth_plugin)) +
+               (ap ? "" : " (proxy.default_auth_plugin)") +
+               ": set auth_plugin: caching_sha2_password, or give the password in clear text or as '*HEX'",
+           ap ? ap : pw);
   } else {
-    // Plain text: SHA1(SHA1(pw)) checks clients, as MySQL does; the clear
-    // text stays for backends whose method needs it (client_ed25519).
+    // Plain text: both hashes, and the clear text stays for backends whose
+    // method needs it (client_ed25519) and for SHA1(pw) after a
+    // caching_sha2_password login.
     Sha1Digest h1 = sha1(text);
     u.hash2 = sha1(h1.data(), h1.size());
     std::fill(h1.begin(), h1.end(), 0);
+    u.has_native_hash = true;
+    Sha256Digest s1 = sha256(text);
+    u.sha2_hash2 = sha256(s1.data(), s1.size());
+    std::fill(s1.begin(), s1.end(), 0);
+    u.has_sha2_hash = true;
     u.clear_password = std::make_shared<const std::string>(text);
     std::fill(text.begin(), text.end(), '\0');
   }
@@ -705,7 +752,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
       size_t j = 0;
       for (const YAML::Node& un : *users) {
         const std::string upj = index(up, j++);
-        UserEntry u = load_user(un, upj);
+        UserEntry u = load_user(un, upj, c.default_auth_plugin);
         for (size_t k = 0; k < t.users.size(); ++k)
           if (t.users[k].name == u.name)
             fail(join(upj, "name"),

@@ -7,8 +7,10 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +28,7 @@ using namespace myrelay;
 static void usage(FILE* out) {
   fprintf(out,
           "Usage: myrelayd [-c FILE] [-d | -F] [-p PIDFILE] [--check]\n"
+          "       myrelayd --hash-password\n"
           "A MySQL/MariaDB proxy with session control.\n"
           "\n"
           "  -c, --config FILE    configuration file (default %s/myrelay.yaml)\n"
@@ -33,6 +36,8 @@ static void usage(FILE* out) {
           "  -F, --foreground     stay in the foreground (as proxy.daemonize: false)\n"
           "  -p, --pid-file FILE  pid file (overrides proxy.pid_file)\n"
           "  -t, --check          validate the configuration and exit\n"
+          "      --hash-password  read a password (one line) from standard input and print\n"
+          "                       every form a user's password key takes, then exit\n"
           "  -V, --version        print the version and exit\n"
           "  -h, --help           print this help and exit\n"
           "\n"
@@ -65,6 +70,38 @@ static bool writable_by(const std::string& dir, const Credentials& c) {
   return st.st_mode & S_IWOTH;
 }
 
+// myrelayd --hash-password: one line from standard input (not echoed on a
+// terminal), printed in every stored form, labelled by the method it serves.
+static int hash_password() {
+  const bool tty = isatty(STDIN_FILENO);
+  termios saved{};
+  if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    fputs("Password: ", stderr);
+    fflush(stderr);
+  }
+  std::string line;
+  int c;
+  while ((c = getchar()) != EOF && c != '\n') line += static_cast<char>(c);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    fputc('\n', stderr);
+  }
+  if (line.empty()) {
+    fprintf(stderr, "myrelayd: --hash-password: no password on standard input\n");
+    return 1;
+  }
+  Sha1Digest h1 = sha1(line);
+  Sha256Digest s1 = sha256(line);
+  std::fill(line.begin(), line.end(), '\0');
+  printf("mysql_native_password: %s\n", format_password_hash(sha1(h1.data(), h1.size())).c_str());
+  printf("caching_sha2_password: %s\n", format_sha2_hash(sha256(s1.data(), s1.size())).c_str());
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
 // What the command line says.
 struct Args {
   std::string config_path = std::string(MYRELAY_SYSCONFDIR) + "/myrelay.yaml";
@@ -80,6 +117,7 @@ static int parse_args(int argc, char** argv, Args& a) {
                                     {"foreground", no_argument, nullptr, 'F'},
                                     {"pid-file", required_argument, nullptr, 'p'},
                                     {"check", no_argument, nullptr, 't'},
+                                    {"hash-password", no_argument, nullptr, 'H'},
                                     {"version", no_argument, nullptr, 'V'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
@@ -91,6 +129,7 @@ static int parse_args(int argc, char** argv, Args& a) {
       case 'F': a.daemon_override = 0; break;
       case 'p': a.pid_override = optarg; break;
       case 't': a.check_only = true; break;
+      case 'H': return hash_password();
       case 'V':
         printf("myrelayd %s\n", MYRELAY_VERSION);
         return 0;

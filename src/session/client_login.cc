@@ -3,6 +3,8 @@
 // client_session.h).
 #include <event2/buffer.h>
 
+#include <cstring>
+
 #include "routing/router.h"
 #include "routing/server_pool.h"
 #include "control/shm_table.h"
@@ -34,6 +36,8 @@ void ClientSession::send_handshake() {
   ext_caps_ = hs.ext_capabilities;
   hs.charset = facts.known && facts.charset ? facts.charset : 45;  // utf8mb4_general_ci
   hs.status = SERVER_STATUS_AUTOCOMMIT;
+  announced_plugin_ = cfg_->default_auth_plugin;
+  hs.auth_plugin = auth_plugin_name(announced_plugin_);
   // TLS as configured now: a reload changes it for the next sessions only.
   tls_ = host_.tls_context();
   if (tls_) hs.capabilities |= CLIENT_SSL;
@@ -84,13 +88,8 @@ void ClientSession::handle_handshake_response() {
   charset_ = hello_.charset;
   db_ = (caps_ & CLIENT_CONNECT_WITH_DB) ? hello_.database : std::string();
   login_text_ = hello_.user;
-  if (!hello_.auth_plugin.empty() && hello_.auth_plugin != kNativePasswordPlugin) {
-    // The client wants another method: ask it for mysql_native_password.
-    send_native_auth_switch();
-    change_phase(Phase::AwaitAuthSwitchResponse);
-    return;
-  }
-  authenticate(hello_.auth_response);
+  change_phase(Phase::AwaitAuthSwitchResponse);
+  begin_auth(cfg_, hello_.user, hello_.auth_plugin, hello_.auth_response);
 }
 
 // An SSLRequest: the TLS handshake runs on the connection's own events;
@@ -113,11 +112,6 @@ void ClientSession::on_tls_ready() {
   if (evbuffer_get_length(conn_->input()) > 0) handle_input();
 }
 
-void ClientSession::send_native_auth_switch() {
-  send_packet(build_auth_switch(
-      kNativePasswordPlugin, std::string_view(reinterpret_cast<const char*>(scramble_.data()), scramble_.size())));
-}
-
 bool ClientSession::read_auth_answer(std::string& payload) {
   uint8_t first_seq = 0, last_seq = 0;
   ReadStatus st = read_packet(conn_->input(), kMaxLoginPacket, first_seq, last_seq, payload);
@@ -132,7 +126,7 @@ bool ClientSession::read_auth_answer(std::string& payload) {
 
 void ClientSession::handle_auth_switch_response() {
   std::string payload;
-  if (read_auth_answer(payload)) authenticate(payload);
+  if (read_auth_answer(payload)) auth_packet(payload);
 }
 
 void ClientSession::deny_access(bool used_password) {
@@ -144,48 +138,231 @@ void ClientSession::deny_access(bool used_password) {
                        "access denied");
 }
 
-// Looks a login name up and checks a mysql_native_password answer against
-// the configured hash; on success returns SHA1(pw) (or nothing for users
-// without a password).
-static bool check_user(const Config& cfg, const std::string& login_text, const std::string& auth_response,
-                       const Scramble& scramble, LoginName& login, const Tenant*& tenant,
-                       std::optional<Sha1Digest>& hash1) {
-  std::string error;
-  if (!parse_login_name(login_text, cfg.default_tenant, cfg.default_cluster, login, error)) return false;
-  tenant = cfg.find_tenant(login.tenant);
-  if (!tenant || !cfg.find_cluster(login.cluster)) return false;
-  const UserEntry* user = cfg.find_user(*tenant, login.user);
-  if (!user) return false;
-  if (!user->has_password) {
-    hash1.reset();
-    return auth_response.empty();
-  }
-  Sha1Digest h1{};
-  if (!native_verify(reinterpret_cast<const uint8_t*>(auth_response.data()), auth_response.size(),
-                     scramble.data(), scramble.size(), user->hash2, h1))
-    return false;
-  hash1 = h1;
-  return true;
-}
-
 // Whether the configuration says this login must come over TLS.
 static bool needs_tls(const Config& cfg, const Tenant* tenant, const LoginName& login) {
   const UserEntry* user = tenant ? cfg.find_user(*tenant, login.user) : nullptr;
   return user && Config::requires_tls(*tenant, *user);
 }
 
-void ClientSession::authenticate(const std::string& auth_response) {
-  if (!check_user(*cfg_, login_text_, auth_response, scramble_, login_, tenant_, hash1_)) {
-    deny_access(!auth_response.empty());
+// Looks the login name up (unknown users are denied only after the client
+// has answered, so a client cannot tell them from a wrong password), then
+// checks the answer with the user's method, asking for that method first
+// when the client answered with another.
+void ClientSession::begin_auth(std::shared_ptr<const Config> cfg, const std::string& login_text,
+                               const std::string& client_plugin, const std::string& answer) {
+  auth_ = AuthAttempt();
+  auth_.cfg = std::move(cfg);
+  auth_.login_text = login_text;
+  const Config& c = *auth_.cfg;
+  std::string error;
+  if (parse_login_name(login_text, c.default_tenant, c.default_cluster, auth_.login, error)) {
+    auth_.tenant = c.find_tenant(auth_.login.tenant);
+    if (auth_.tenant && c.find_cluster(auth_.login.cluster)) auth_.user = c.find_user(*auth_.tenant, auth_.login.user);
+  }
+  auth_.plugin = auth_.user ? auth_.user->auth_plugin : c.default_auth_plugin;
+  // (A view: "mysql_native_password" is too long for a string's own buffer,
+  // and every login passes here.)
+  const std::string_view spoken = client_plugin.empty() ? std::string_view(kNativePasswordPlugin) : client_plugin;
+  const bool user_has_password = auth_.user && auth_.user->has_password;
+  if (spoken == auth_plugin_name(auth_.plugin) &&
+      !(answer.empty() && user_has_password && spoken != auth_plugin_name(announced_plugin_))) {
+    check_answer(answer);
+    return;
+  }
+  // Else the client answered for another method, or (libmariadb) kept its
+  // answer back because the handshake's nonce was meant for another method.
+  if (!(caps_ & CLIENT_PLUGIN_AUTH)) {
+    // A client that cannot switch methods cannot log in as this user.
+    LOG_INFO("cs_id=%u '%s' from %s:%u: the client cannot switch to %s", cs_id_, login_text.c_str(),
+             peer_ip_.c_str(), peer_port_, auth_plugin_name(auth_.plugin));
+    auth_finished(false);
+    return;
+  }
+  // Ask for the user's method: mysql_native_password with the handshake's
+  // scramble (as MariaDB does: a client may have answered already),
+  // caching_sha2_password with a fresh nonce, which later answers use.
+  if (auth_.plugin == AuthPlugin::CachingSha2) scramble_ = make_scramble();
+  auth_.switched = true;
+  send_packet(build_auth_switch(auth_plugin_name(auth_.plugin),
+                                std::string_view(reinterpret_cast<const char*>(scramble_.data()), scramble_.size())));
+}
+
+void ClientSession::auth_packet(const std::string& payload) {
+  switch (auth_.step) {
+    case AuthStep::Answer:
+      check_answer(payload);
+      return;
+    case AuthStep::Sha2FullAuth:
+      if (payload.size() == 1 && uint8_t(payload[0]) == kSha2RequestPublicKey && !conn_->tls()) {
+        if (!auth_.cfg->rsa_key) {
+          LOG_INFO("cs_id=%u '%s' from %s:%u: caching_sha2_password full authentication needs TLS or "
+                   "proxy.rsa_private_key, and this session has neither",
+                   cs_id_, auth_.login_text.c_str(), peer_ip_.c_str(), peer_port_);
+          auth_finished(false);
+          return;
+        }
+        auth_.step = AuthStep::Sha2Rsa;
+        send_packet(std::string(1, char(kAuthMoreDataHeader)) + auth_.cfg->rsa_key->public_pem());
+        return;
+      }
+      if (!conn_->tls()) {
+        // A clear password on plain TCP: refused, as MySQL refuses it.
+        LOG_INFO("cs_id=%u '%s' from %s:%u: caching_sha2_password full authentication over plain TCP without "
+                 "RSA is refused (use TLS, or set proxy.rsa_private_key)",
+                 cs_id_, auth_.login_text.c_str(), peer_ip_.c_str(), peer_port_);
+        auth_finished(false);
+        return;
+      }
+      // Over TLS: the clear password, NUL-terminated.
+      check_clear_password(!payload.empty() && payload.back() == '\0' ? payload.substr(0, payload.size() - 1)
+                                                                       : payload);
+      return;
+    case AuthStep::Sha2Rsa: {
+      std::string plain, password;
+      if (!auth_.cfg->rsa_key->decrypt_oaep(payload, plain) ||
+          !sha2_unmask_password(plain, scramble_.data(), scramble_.size(), password)) {
+        LOG_INFO("cs_id=%u '%s' from %s:%u sent an RSA-encrypted password that does not decrypt", cs_id_,
+                 auth_.login_text.c_str(), peer_ip_.c_str(), peer_port_);
+        auth_finished(false);
+        return;
+      }
+      check_clear_password(password);
+      std::fill(password.begin(), password.end(), '\0');
+      std::fill(plain.begin(), plain.end(), '\0');
+      return;
+    }
+  }
+}
+
+// The answer to a scramble, in the method being spoken.
+void ClientSession::check_answer(const std::string& answer) {
+  auth_.used_password = !answer.empty();
+  const UserEntry* user = auth_.user;
+  if (!user) {
+    auth_finished(false);
+    return;
+  }
+  if (!user->has_password) {
+    auth_finished(answer.empty());
+    return;
+  }
+  if (auth_.plugin == AuthPlugin::NativePassword) {
+    Sha1Digest h1{};
+    bool ok = user->has_native_hash &&
+              native_verify(reinterpret_cast<const uint8_t*>(answer.data()), answer.size(), scramble_.data(),
+                            scramble_.size(), user->hash2, h1);
+    if (ok) {
+      auth_.hash1 = h1;
+      auth_.password = user->clear_password;
+    }
+    auth_finished(ok);
+    return;
+  }
+  // caching_sha2_password.
+  if (answer.empty()) {
+    auth_finished(false);
+    return;
+  }
+  if (user->has_sha2_hash) {
+    // The fast path.
+    Sha256Digest h1{};
+    const uint8_t* token = reinterpret_cast<const uint8_t*>(answer.data());
+    bool ok = sha2_verify(token, answer.size(), scramble_.data(), scramble_.size(), user->sha2_hash2, h1);
+    if (!ok && auth_.switched) {
+      // PyMySQL hashes the nonce of an auth switch with its terminating NUL.
+      uint8_t nonce[kScrambleLen + 1];
+      memcpy(nonce, scramble_.data(), kScrambleLen);
+      nonce[kScrambleLen] = 0;
+      ok = sha2_verify(token, answer.size(), nonce, sizeof nonce, user->sha2_hash2, h1);
+    }
+    if (ok) auth_.sha256 = h1;  // what a caching_sha2 backend's fast path needs
+    std::fill(h1.begin(), h1.end(), 0);
+    if (!ok) {
+      auth_finished(false);
+      return;
+    }
+    auth_.how = "fast path";
+    send_packet(std::string{char(kAuthMoreDataHeader), char(kSha2FastAuthOk)});
+    if (user->clear_password) {
+      auth_.password = user->clear_password;
+      auth_.hash1 = sha1(*user->clear_password);
+    }
+    auth_finished(true);
+    return;
+  }
+  // Only the native hash: the clear password is needed (full authentication).
+  auth_.step = AuthStep::Sha2FullAuth;
+  send_packet(std::string{char(kAuthMoreDataHeader), char(kSha2PerformFullAuth)});
+}
+
+// caching_sha2_password's full authentication: the clear password, checked
+// against whichever hash the configuration holds.
+void ClientSession::check_clear_password(const std::string& password) {
+  auth_.used_password = true;
+  const UserEntry* user = auth_.user;
+  bool ok = false;
+  if (user->has_sha2_hash) {
+    Sha256Digest h1 = sha256(password);
+    Sha256Digest h2 = sha256(h1.data(), h1.size());
+    ok = equal_secret(h2.data(), user->sha2_hash2.data(), h2.size());
+  } else if (user->has_native_hash) {
+    Sha1Digest h1 = sha1(password);
+    Sha1Digest h2 = sha1(h1.data(), h1.size());
+    ok = equal_secret(h2.data(), user->hash2.data(), h2.size());
+  }
+  auth_.how = conn_->tls() ? "full authentication over TLS" : "full authentication with RSA";
+  if (ok) {
+    auth_.hash1 = sha1(password);
+    auth_.password = std::make_shared<const std::string>(password);
+  }
+  auth_finished(ok);
+}
+
+void ClientSession::auth_finished(bool ok) {
+  if (ok)
+    LOG_DEBUG("cs_id=%u '%s' from %s:%u authenticated with %s%s%s", cs_id_, auth_.login_text.c_str(),
+              peer_ip_.c_str(), peer_port_, auth_plugin_name(auth_.plugin), *auth_.how ? ", " : "", auth_.how);
+  if (phase_ == Phase::AwaitChangeUserAuth) {
+    change_user_login_ = auth_.login;
+    change_user_tenant_ = auth_.tenant;
+    change_user_hash1_ = auth_.hash1;
+    change_user_password_ = auth_.password;
+    change_user_sha256_ = auth_.sha256;
+    if (!ok) {
+      LOG_INFO("cs_id=%u change user to '%s' denied", cs_id_, change_user_.user.c_str());
+      // As MySQL does, the session stays, logged in as before.
+      send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
+                                                 "' (using password: " + (auth_.used_password ? "YES" : "NO") + ")");
+      auth_ = AuthAttempt();
+      change_phase(Phase::Ready);
+      handle_input();
+      return;
+    }
+    change_user_authenticated();
+    return;
+  }
+  login_ = auth_.login;
+  tenant_ = auth_.tenant;
+  hash1_ = auth_.hash1;
+  password_ = auth_.password;
+  sha256_ = auth_.sha256;
+  bool used_password = auth_.used_password;
+  auth_ = AuthAttempt();
+  if (!ok) {
+    deny_access(used_password);
     return;
   }
   if (!conn_->tls() && needs_tls(*cfg_, tenant_, login_)) {
     // As MySQL refuses a REQUIRE SSL account: the same 1045.
     LOG_INFO("cs_id=%u '%s' from %s:%u must log in over TLS", cs_id_, login_text_.c_str(), peer_ip_.c_str(),
              peer_port_);
-    deny_access(!auth_response.empty());
+    deny_access(used_password);
     return;
   }
+  authenticated();
+}
+
+void ClientSession::authenticated() {
   std::shared_ptr<const BackendFacts> facts = host_.backend_facts(login_.cluster);
   client_trackers_ = facts->trackers ? facts->trackers : proto::TrackerSet::shared_mariadb_defaults();
   state_.reset(db_);
@@ -195,17 +372,20 @@ void ClientSession::authenticate(const std::string& auth_response) {
 }
 
 static BackendLogin make_backend_login(const Config& cfg, const LoginName& login,
-                                       const std::optional<Sha1Digest>& hash1, const std::string& db, uint8_t charset,
+                                       const std::optional<Sha1Digest>& hash1,
+                                       const std::shared_ptr<const std::string>& password,
+                                       const std::optional<Sha256Digest>& sha256, const std::string& db,
+                                       uint8_t charset,
                                        uint32_t caps, uint32_t ext_caps, const HandshakeResponse& hello,
                                        uint64_t proxy_sessid, uint32_t cs_id, const std::string& peer) {
   BackendLogin bl;
   bl.user = login.user;
   bl.hash1 = hash1;
   // The clear password, for backends whose method needs it (client_ed25519),
-  // when the configuration gives it so.
-  const Tenant* tenant = cfg.find_tenant(login.tenant);
-  const UserEntry* user = tenant ? cfg.find_user(*tenant, login.user) : nullptr;
-  if (user && user->clear_password) bl.password = user->clear_password;
+  // when the configuration gives it so or the client sent it
+  // (caching_sha2_password's full authentication).
+  bl.password = password;
+  bl.sha256 = sha256;
   const int proxy_id = cfg.proxy_id;
   bl.database = db;
   bl.charset = charset;
@@ -225,7 +405,7 @@ static BackendLogin make_backend_login(const Config& cfg, const LoginName& login
 }
 
 BackendLogin ClientSession::backend_login() const {
-  return make_backend_login(*cfg_, login_, hash1_, db_, charset_, caps_, ext_caps_, hello_, proxy_sessid_, cs_id_,
+  return make_backend_login(*cfg_, login_, hash1_, password_, sha256_, db_, charset_, caps_, ext_caps_, hello_, proxy_sessid_, cs_id_,
                             peer_ip_ + ":" + std::to_string(peer_port_));
 }
 
@@ -397,39 +577,28 @@ void ClientSession::handle_change_user(const std::string& payload) {
   }
   change_phase(Phase::AwaitChangeUserAuth);
   // As MariaDB does, the answer is checked against the handshake's scramble;
-  // a client that answered for another method is asked again for
-  // mysql_native_password with that same scramble.
-  if (!change_user_.auth_plugin.empty() && change_user_.auth_plugin != kNativePasswordPlugin) {
-    send_native_auth_switch();
-    return;
-  }
-  check_change_user(change_user_.auth_response);
+  // a client that answered for another method than the user's is asked
+  // again, with a fresh nonce.  The current configuration: users may have changed.
+  begin_auth(host_.config(), change_user_.user, change_user_.auth_plugin, change_user_.auth_response);
 }
 
 void ClientSession::handle_change_user_auth() {
   std::string payload;
-  if (read_auth_answer(payload)) check_change_user(payload);
+  if (read_auth_answer(payload)) auth_packet(payload);
 }
 
-void ClientSession::check_change_user(const std::string& payload) {
-  std::shared_ptr<const Config> cfg = host_.config();  // the current one: users may have changed
-  if (!check_user(*cfg, change_user_.user, payload, scramble_, change_user_login_, change_user_tenant_,
-                  change_user_hash1_)) {
-    LOG_INFO("cs_id=%u change user to '%s' denied", cs_id_, change_user_.user.c_str());
-    // As MySQL does, the session stays, logged in as before.
-    send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
-                                               "' (using password: " + (payload.empty() ? "NO" : "YES") + ")");
+void ClientSession::change_user_authenticated() {
+  std::shared_ptr<const Config> cfg = std::move(auth_.cfg);
+  auth_ = AuthAttempt();
+  auto refuse = [&](const std::string& why) {
+    LOG_INFO("cs_id=%u change user to '%s' denied: %s", cs_id_, change_user_.user.c_str(), why.c_str());
     change_phase(Phase::Ready);
     handle_input();
-    return;
-  }
+  };
   if (!conn_->tls() && needs_tls(*cfg, change_user_tenant_, change_user_login_)) {
-    LOG_INFO("cs_id=%u change user to '%s' denied: that user must log in over TLS", cs_id_,
-             change_user_.user.c_str());
     send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
-                                               "' (using password: " + (payload.empty() ? "NO" : "YES") + ")");
-    change_phase(Phase::Ready);
-    handle_input();
+                                               "' (using password: YES)");
+    refuse("that user must log in over TLS");
     return;
   }
   const Cluster* cluster = cfg->find_cluster(change_user_login_.cluster);
@@ -442,7 +611,8 @@ void ClientSession::check_change_user(const std::string& payload) {
   pending_ = std::make_unique<ServerSession>(*this, host_, *server, cluster->name, host_.next_ss_id(),
                                              cfg->backend_connect_ms);
   adopt_server(pending_.get());
-  pending_->connect(make_backend_login(*cfg, change_user_login_, change_user_hash1_, change_user_.database, charset,
+  pending_->connect(make_backend_login(*cfg, change_user_login_, change_user_hash1_, change_user_password_, change_user_sha256_,
+                                       change_user_.database, charset,
                                        caps_, ext_caps_, hello, proxy_sessid_, cs_id_,
                                        peer_ip_ + ":" + std::to_string(peer_port_)));
 }
@@ -465,6 +635,8 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
   login_text_ = change_user_.user;
   tenant_ = change_user_tenant_;
   hash1_ = change_user_hash1_;
+  password_ = change_user_password_;
+  sha256_ = change_user_sha256_;
   db_ = change_user_.database;
   if (change_user_.charset) charset_ = uint8_t(change_user_.charset);
   in_trans_ = false;

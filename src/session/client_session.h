@@ -228,9 +228,17 @@ class ClientSession : public ServerSessionOwner {
   void start_tls();
   void on_tls_ready();
   void handle_auth_switch_response();
-  void send_native_auth_switch();
   bool read_auth_answer(std::string& payload);
-  void authenticate(const std::string& auth_response);
+  // One authentication, at login or COM_CHANGE_USER: the user looked up,
+  // the client's answer checked with the user's method, an auth switch or
+  // caching_sha2_password's further packets as needed; then auth_finished().
+  void begin_auth(std::shared_ptr<const Config> cfg, const std::string& login_text, const std::string& client_plugin,
+                  const std::string& answer);
+  void auth_packet(const std::string& payload);
+  void check_answer(const std::string& answer);
+  void check_clear_password(const std::string& password);
+  void auth_finished(bool ok);
+  void authenticated();
   void deny_access(bool used_password);
   BackendLogin backend_login() const;
   void note_split();
@@ -241,7 +249,7 @@ class ClientSession : public ServerSessionOwner {
   void pool_server_session();
   void handle_change_user(const std::string& payload);
   void handle_change_user_auth();
-  void check_change_user(const std::string& auth_response);
+  void change_user_authenticated();
   void finish_change_user(bool ok, const std::string& err_payload);
 
   // ---- client_commands.cc ----
@@ -340,6 +348,30 @@ class ClientSession : public ServerSessionOwner {
   LoginName login_;
   const Tenant* tenant_ = nullptr;  // points into cfg_
   std::optional<Sha1Digest> hash1_;
+  // The clear password, when the proxy has it (the configuration, or a
+  // caching_sha2_password full authentication): for backend methods that
+  // need it.  Never logged.
+  std::shared_ptr<const std::string> password_;
+  std::optional<Sha256Digest> sha256_;  // for backends that speak caching_sha2_password
+  // The authentication under way (begin_auth .. auth_finished).
+  enum class AuthStep { Answer, Sha2FullAuth, Sha2Rsa };
+  struct AuthAttempt {
+    std::shared_ptr<const Config> cfg;  // keeps tenant and user alive
+    std::string login_text;
+    LoginName login;
+    const Tenant* tenant = nullptr;
+    const UserEntry* user = nullptr;  // null: unknown, denied once the client has answered
+    AuthPlugin plugin = AuthPlugin::NativePassword;  // the method being spoken
+    AuthStep step = AuthStep::Answer;
+    bool used_password = false;
+    bool switched = false;  // the proxy sent an auth switch (its nonce NUL-terminated)
+    const char* how = "";  // for the log: "fast path", "full authentication over TLS"...
+    std::optional<Sha1Digest> hash1;
+    std::shared_ptr<const std::string> password;
+    std::optional<Sha256Digest> sha256;  // SHA256(pw), from a caching_sha2 fast path
+  };
+  AuthAttempt auth_;
+  AuthPlugin announced_plugin_ = AuthPlugin::NativePassword;  // what the handshake named
   proto::HandshakeResponse hello_;  // the client's handshake response
   uint32_t caps_ = 0;               // capabilities agreed with the client
   uint32_t ext_caps_ = 0;           // MariaDB's extended ones
@@ -355,6 +387,8 @@ class ClientSession : public ServerSessionOwner {
   bool skip_pool_once_ = false;  // a pooled one just failed: connect afresh
   proto::ChangeUser change_user_;
   std::optional<Sha1Digest> change_user_hash1_;
+  std::shared_ptr<const std::string> change_user_password_;
+  std::optional<Sha256Digest> change_user_sha256_;
   const Tenant* change_user_tenant_ = nullptr;
   std::shared_ptr<const Config> cfg_pending_;  // holds change_user_tenant_ alive
   LoginName change_user_login_;

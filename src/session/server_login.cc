@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "protocol/auth_ed25519.h"
-#include "protocol/caching_sha2_client.h"
 #include "service/log.h"
 #include "session/server_session.h"
 #include "session/session_host.h"
@@ -217,13 +216,23 @@ bool ServerSession::answer_handshake(const std::string& payload) {
   resp.max_packet = login_.max_packet ? login_.max_packet : 0x40000000;
   resp.charset = login_.charset ? login_.charset : hs.charset;
   resp.user = login_.user;
+  resp.auth_plugin = kNativePasswordPlugin;
   if (login_.hash1) {
     Sha1Digest token = native_token_from_hash1(*login_.hash1, reinterpret_cast<const uint8_t*>(hs.scramble.data()),
                                                std::min<size_t>(hs.scramble.size(), kScrambleLen));
     resp.auth_response.assign(reinterpret_cast<const char*>(token.data()), token.size());
+  } else if (login_.sha256) {
+    // Only SHA256(pw) (a caching_sha2 client against a sha2: hash): answer
+    // with caching_sha2_password's fast path; a backend whose account wants
+    // mysql_native_password switches, and is told what is missing.
+    sha2_nonce_ = hs.scramble.substr(0, kScrambleLen);
+    sha2_ = Sha2::Scrambled;
+    Sha256Digest token =
+        sha2_token_from_hash1(*login_.sha256, reinterpret_cast<const uint8_t*>(sha2_nonce_.data()), sha2_nonce_.size());
+    resp.auth_response.assign(reinterpret_cast<const char*>(token.data()), token.size());
+    resp.auth_plugin = kCachingSha2Plugin;
   }
   resp.database = login_.database;
-  resp.auth_plugin = kNativePasswordPlugin;
   resp.attributes = login_.attributes;
   return answer_over_tls(hs, resp);
 }
@@ -296,7 +305,7 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
     // The fast path needs SHA256(pw): from the client's own caching_sha2
     // answer, or the clear password.
     std::optional<Sha256Digest> h = login_.sha256;
-    if (!h && login_.password) h = sha256_of(*login_.password);
+    if (!h && login_.password) h = sha256(*login_.password);
     if (!h) {
       fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
                  "Backend server " + server_.address.str() + " wants caching_sha2_password for user '" + login_.user +
@@ -306,7 +315,9 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
     }
     sha2_nonce_ = sw.data.substr(0, kScrambleLen);
     sha2_ = Sha2::Scrambled;
-    send_to_backend(caching_sha2_scramble(*h, sha2_nonce_));
+    Sha256Digest token =
+        sha2_token_from_hash1(*h, reinterpret_cast<const uint8_t*>(sha2_nonce_.data()), sha2_nonce_.size());
+    send_to_backend(std::string(reinterpret_cast<const char*>(token.data()), token.size()));
     return true;
   }
   if (sw.plugin != kNativePasswordPlugin) {
@@ -315,6 +326,14 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
                    "' for user '" + login_.user +
                    "'; myrelay logs in to backends with mysql_native_password, caching_sha2_password or "
                    "client_ed25519: use one of them for this account on the backend");
+    return false;
+  }
+  if (!login_.hash1 && login_.sha256) {
+    fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
+               "Backend server " + server_.address.str() + " wants mysql_native_password for user '" + login_.user +
+                   "', which needs SHA1 of the password, and a caching_sha2_password login against a 'sha2:' hash "
+                   "does not reveal it; give this user's password in clear text in myrelay's configuration, or use "
+                   "auth_plugin: mysql_native_password for it");
     return false;
   }
   std::string answer;
@@ -333,8 +352,8 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
 // key, asked for first (0x02).  False when the login failed.
 bool ServerSession::answer_sha2_more(const std::string& payload) {
   const std::string addr = server_.address.str();
-  if (sha2_ == Sha2::Scrambled && payload.size() == 2 && payload[1] == 0x03) return true;
-  if (sha2_ == Sha2::Scrambled && payload.size() == 2 && payload[1] == 0x04) {
+  if (sha2_ == Sha2::Scrambled && payload.size() == 2 && payload[1] == kSha2FastAuthOk) return true;
+  if (sha2_ == Sha2::Scrambled && payload.size() == 2 && payload[1] == kSha2PerformFullAuth) {
     if (!login_.password) {
       fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
                  "Backend server " + addr + " asks for full caching_sha2_password authentication of user '" +
@@ -348,13 +367,13 @@ bool ServerSession::answer_sha2_more(const std::string& payload) {
       return true;
     }
     sha2_ = Sha2::AwaitKey;
-    send_to_backend(std::string(1, '\x02'));  // the server's RSA public key, please
+    send_to_backend(std::string(1, char(kSha2RequestPublicKey)));
     return true;
   }
   if (sha2_ == Sha2::AwaitKey && payload.size() > 1) {
     std::string encrypted, error;
-    if (!caching_sha2_rsa_encrypt(*login_.password, sha2_nonce_, std::string_view(payload).substr(1), encrypted,
-                                  error)) {
+    if (!sha2_encrypt_password(*login_.password, reinterpret_cast<const uint8_t*>(sha2_nonce_.data()),
+                               sha2_nonce_.size(), payload.substr(1), encrypted, error)) {
       fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE, "Backend server " + addr + ": " + error);
       return false;
     }

@@ -82,6 +82,7 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(testNames);
   CPPUNIT_TEST(testRequired);
   CPPUNIT_TEST(testPasswords);
+  CPPUNIT_TEST(testAuthPlugins);
   CPPUNIT_TEST(testFindHelpers);
   CPPUNIT_TEST(testMissingFile);
   CPPUNIT_TEST(testResolveHostPort);
@@ -478,6 +479,66 @@ class ConfigTest : public CppUnit::TestFixture {
     // A tenant without users is fine as long as some tenant has one.
     Config c = load(kMinimal + "  - name: empty\n    users: []\n");
     CPPUNIT_ASSERT_EQUAL(size_t(0), c.find_tenant("empty")->users.size());
+  }
+
+  // caching_sha2_password: "sha2:" hashes, per-user auth_plugin, the
+  // proxy-wide default, and the forms that cannot serve a method.
+  void testAuthPlugins() {
+    // python3 -c "import hashlib; print(hashlib.sha256(hashlib.sha256(b'secret').digest()).hexdigest())"
+    const std::string sha2 = "sha2:3881219d087dd9c634373fd33dfa33a2cb6bfc6c520b64b8bb60ef2ceb534ae7";
+    auto config = [](const std::string& proxy, const std::string& user_rest) {
+      return (proxy.empty() ? std::string() : "proxy:\n  " + proxy + "\n") + kClusters +
+             "tenants:\n  - name: app\n    users:\n      - { name: u" + user_rest + " }\n";
+    };
+    // Default: mysql_native_password everywhere.
+    Config c = load(config("", ", password: secret"));
+    CPPUNIT_ASSERT(c.default_auth_plugin == AuthPlugin::NativePassword);
+    const UserEntry* u = &c.tenants[0].users[0];
+    CPPUNIT_ASSERT(u->auth_plugin == AuthPlugin::NativePassword);
+    // Clear text gives both hashes.
+    CPPUNIT_ASSERT(u->has_native_hash && u->has_sha2_hash);
+    CPPUNIT_ASSERT_EQUAL(sha2, format_sha2_hash(u->sha2_hash2));
+    CPPUNIT_ASSERT_EQUAL(kSecretHash, format_password_hash(u->hash2));
+
+    c = load(config("", ", password: \"" + sha2 + "\", auth_plugin: caching_sha2_password"));
+    u = &c.tenants[0].users[0];
+    CPPUNIT_ASSERT(u->auth_plugin == AuthPlugin::CachingSha2);
+    CPPUNIT_ASSERT(u->has_password && u->has_sha2_hash && !u->has_native_hash && !u->clear_password);
+    CPPUNIT_ASSERT_EQUAL(sha2, format_sha2_hash(u->sha2_hash2));
+    // Upper-case hex too.
+    std::string upper = sha2;
+    for (size_t i = 5; i < upper.size(); ++i) upper[i] = char(toupper(upper[i]));
+    c = load(config("", ", password: \"" + upper + "\", auth_plugin: caching_sha2_password"));
+    CPPUNIT_ASSERT_EQUAL(sha2, format_sha2_hash(c.tenants[0].users[0].sha2_hash2));
+
+    // The proxy-wide default applies to users that do not say.
+    c = load(config("default_auth_plugin: caching_sha2_password", ", password: \"" + sha2 + "\""));
+    CPPUNIT_ASSERT(c.default_auth_plugin == AuthPlugin::CachingSha2);
+    CPPUNIT_ASSERT(c.tenants[0].users[0].auth_plugin == AuthPlugin::CachingSha2);
+    c = load(config("default_auth_plugin: caching_sha2_password", ", password: x, auth_plugin: mysql_native_password"));
+    CPPUNIT_ASSERT(c.tenants[0].users[0].auth_plugin == AuthPlugin::NativePassword);
+
+    // "*HEX" with caching_sha2_password: allowed (full authentication only).
+    c = load(config("", ", password: \"" + kSecretHash + "\", auth_plugin: caching_sha2_password"));
+    u = &c.tenants[0].users[0];
+    CPPUNIT_ASSERT(u->has_native_hash && !u->has_sha2_hash);
+
+    // A sha2: hash cannot serve mysql_native_password: the key is named.
+    expect_error(config("", ", password: \"" + sha2 + "\", auth_plugin: mysql_native_password"),
+                 "t.yaml: tenants[0].users[0].auth_plugin: ", "caching_sha2_password");
+    expect_error(config("", ", password: \"" + sha2 + "\""), "t.yaml: tenants[0].users[0].password: ",
+                 "proxy.default_auth_plugin");
+    // Broken sha2: hashes are errors, not clear passwords.
+    expect_error(config("", ", password: \"sha2:1234\", auth_plugin: caching_sha2_password"),
+                 "t.yaml: tenants[0].users[0].password: ", "64 hex digits");
+    expect_error(config("", ", password: \"" + sha2.substr(0, 68) + "z\", auth_plugin: caching_sha2_password"),
+                 "t.yaml: tenants[0].users[0].password: ", "64 hex digits");
+    expect_error(config("", ", auth_plugin: sha256_password"), "t.yaml: tenants[0].users[0].auth_plugin: ",
+                 "unknown authentication plugin 'sha256_password'");
+    expect_error(config("default_auth_plugin: old_password", ""), "t.yaml: proxy.default_auth_plugin: ",
+                 "unknown authentication plugin");
+    expect_error(config("rsa_private_key: /nonexistent/key.pem", ""), "t.yaml: proxy.rsa_private_key: ",
+                 "cannot read /nonexistent/key.pem");
   }
 
   void testPasswords() {

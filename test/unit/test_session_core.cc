@@ -38,6 +38,7 @@ class SessionCoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(backend_lost_in_transaction_closes_the_session);
   CPPUNIT_TEST(change_user_is_published_at_once);
   CPPUNIT_TEST(change_user_auth_switch_answer_already_buffered);
+  CPPUNIT_TEST(sha2_fast_path_login_and_change_user);
   CPPUNIT_TEST_SUITE_END();
 
   event_base* base_ = nullptr;
@@ -73,7 +74,8 @@ class SessionCoreTest : public CppUnit::TestFixture {
         "      - { address: 127.0.0.1:" + std::to_string(b_->port()) + ", role: replica }\n"
         "    read_write_split: " + (split ? "on" : "off") + "\n"
         "tenants:\n  - name: app\n    users:\n      - { name: app, password: secret }\n"
-        "      - { name: other, password: pw2 }\n";
+        "      - { name: other, password: pw2 }\n"
+        "      - { name: sha, password: pw3, auth_plugin: caching_sha2_password }\n";
     Config cfg = load_config_string(yaml, "t.yaml");
     CPPUNIT_ASSERT_EQUAL(0, resolve_backends(cfg));
     host_->set_config(std::move(cfg));
@@ -298,6 +300,73 @@ class SessionCoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("other"), get_field(r.user));
     CPPUNIT_ASSERT_EQUAL(uint32_t(ClientSession::State::KeepAlive), r.state);
     CPPUNIT_ASSERT_EQUAL(uint32_t(101), r.servers[0].server_sessid);
+  }
+
+  // caching_sha2_password: the fast path at login (the client answers the
+  // handshake's scramble with the user's method: 0x01 0x03, then OK), and a
+  // COM_CHANGE_USER answered for mysql_native_password: switched, with a
+  // fresh nonce, to caching_sha2_password.
+  void sha2_fast_path_login_and_change_user() {
+    std::string p;
+    Handshake hs;
+    std::string error;
+    CPPUNIT_ASSERT(client_->read(p) && parse_handshake(p, hs, error));
+    CPPUNIT_ASSERT_EQUAL(std::string(kNativePasswordPlugin), hs.auth_plugin);
+    HandshakeResponse r;
+    r.capabilities = (kClientCaps & hs.capabilities) | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
+    client_->caps = r.capabilities;
+    r.max_packet = 1 << 24;
+    r.charset = 45;
+    r.user = "sha";
+    Sha256Digest t = sha2_token("pw3", reinterpret_cast<const uint8_t*>(hs.scramble.data()), 20);
+    r.auth_response.assign(reinterpret_cast<const char*>(t.data()), t.size());
+    r.auth_plugin = kCachingSha2Plugin;
+    client_->send(1, build_handshake_response(r));
+    uint8_t seq = 0;
+    CPPUNIT_ASSERT(client_->read(p, &seq));
+    CPPUNIT_ASSERT_EQUAL(std::string("\x01\x03"), p);
+    CPPUNIT_ASSERT_EQUAL(2, int(seq));
+    CPPUNIT_ASSERT(client_->read(p, &seq));
+    CPPUNIT_ASSERT_EQUAL(0, int(p[0]));
+    CPPUNIT_ASSERT_EQUAL(3, int(seq));
+    for (int i = 0; i < 200 && record().state != uint32_t(ClientSession::State::KeepAlive); ++i) turn(base_, 10);
+    CPPUNIT_ASSERT_EQUAL(std::string("sha"), get_field(record().user));
+
+    // Change user to "sha" again, answering for mysql_native_password.
+    ChangeUser cu;
+    cu.user = "sha";
+    Sha1Digest nt = native_token("pw3", reinterpret_cast<const uint8_t*>(hs.scramble.data()), 20);
+    cu.auth_response.assign(reinterpret_cast<const char*>(nt.data()), nt.size());
+    cu.charset = 45;
+    cu.auth_plugin = kNativePasswordPlugin;
+    client_->send(0, build_change_user(cu, client_->caps));
+    CPPUNIT_ASSERT(client_->read(p, &seq));
+    AuthSwitch sw;
+    CPPUNIT_ASSERT(parse_auth_switch(p, sw));
+    CPPUNIT_ASSERT_EQUAL(std::string(kCachingSha2Plugin), sw.plugin);
+    CPPUNIT_ASSERT_EQUAL(size_t(20), sw.data.size());
+    CPPUNIT_ASSERT(sw.data != hs.scramble);  // a fresh nonce
+    // A wrong answer first would end the change user: the right one.
+    t = sha2_token("pw3", reinterpret_cast<const uint8_t*>(sw.data.data()), 20);
+    client_->send(uint8_t(seq + 1), std::string(reinterpret_cast<const char*>(t.data()), t.size()));
+    CPPUNIT_ASSERT(client_->read(p));
+    CPPUNIT_ASSERT_EQUAL(std::string("\x01\x03"), p);
+    CPPUNIT_ASSERT(client_->read(p));
+    CPPUNIT_ASSERT_EQUAL(0, int(p[0]));
+
+    // And a wrong password: 1045, the session stays.
+    client_->send(0, build_change_user(cu, client_->caps));
+    CPPUNIT_ASSERT(client_->read(p, &seq));
+    CPPUNIT_ASSERT(parse_auth_switch(p, sw));
+    t = sha2_token("nope", reinterpret_cast<const uint8_t*>(sw.data.data()), 20);
+    client_->send(uint8_t(seq + 1), std::string(reinterpret_cast<const char*>(t.data()), t.size()));
+    CPPUNIT_ASSERT(client_->read(p));
+    ErrPacket e;
+    CPPUNIT_ASSERT(parse_err(p, e));
+    CPPUNIT_ASSERT_EQUAL(1045, int(e.code));
+    CPPUNIT_ASSERT_EQUAL(std::string("Access denied for user 'sha'@'127.0.0.1' (using password: YES)"), e.message);
+    auto rows = client_->query("SELECT 1");
+    CPPUNIT_ASSERT(!rows.empty() && rows[0] != "CLOSED");
   }
 
   // A COM_CHANGE_USER for another method and the answer to the auth switch
