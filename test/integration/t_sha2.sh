@@ -24,6 +24,14 @@ sha2_daemon() {
   start_aux_daemon "$name" log_level=debug "proxy.tls={ cert: $CERTS/server.pem, key: $CERTS/server.key }" "$@"
 }
 
+# rsa_key: $TT/rsa/key.pem, a 2048-bit RSA key for proxy.rsa_private_key.
+rsa_key() {
+  mkdir -p "$TT/rsa"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TT/rsa/key.pem" 2>/dev/null ||
+    fail "cannot make an RSA key"
+  chmod 600 "$TT/rsa/key.pem"
+}
+
 # The exact 1045 MySQL gives.
 denied() { echo "ERROR 1045 (28000): Access denied for user '$1'@'127.0.0.1' (using password: YES)"; }
 
@@ -183,10 +191,7 @@ test_sha2_full_auth_over_tls() {
 test_sha2_full_auth_rsa() {
   need_proxy
   "$PY" -c "import cryptography" 2>/dev/null || skip "PyMySQL's RSA needs python3-cryptography"
-  mkdir -p "$TT/rsa"
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TT/rsa/key.pem" 2>/dev/null ||
-    fail "cannot make an RSA key"
-  chmod 600 "$TT/rsa/key.pem"
+  rsa_key
   sha2_daemon sha2rsa proxy.rsa_private_key="$TT/rsa/key.pem" \
     app_user="{ name: app, password: \"$(native_of "$MR_APP_PASSWORD")\", auth_plugin: caching_sha2_password }"
   local out
@@ -214,10 +219,7 @@ test_sha2_full_auth_rsa() {
 # error, the proxy stays.
 test_sha2_malformed_auth_data() {
   need_proxy
-  mkdir -p "$TT/rsa"
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TT/rsa/key.pem" 2>/dev/null ||
-    fail "cannot make an RSA key"
-  chmod 600 "$TT/rsa/key.pem"
+  rsa_key
   sha2_daemon sha2bad proxy.rsa_private_key="$TT/rsa/key.pem" \
     app_user="{ name: app, password: \"$(native_of "$MR_APP_PASSWORD")\", auth_plugin: caching_sha2_password }" \
     app2_user="{ name: app2, password: \"$MR_APP2_PASSWORD\", auth_plugin: caching_sha2_password }"
@@ -360,10 +362,7 @@ reloaded_since() { [ "$(grep -c 'configuration reloaded' "$AUX_LOG")" -gt "$1" ]
 test_sha2_rsa_key_reload() {
   need_proxy
   "$PY" -c "import cryptography" 2>/dev/null || skip "PyMySQL's RSA needs python3-cryptography"
-  mkdir -p "$TT/rsa"
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TT/rsa/key.pem" 2>/dev/null ||
-    fail "cannot make an RSA key"
-  chmod 600 "$TT/rsa/key.pem"
+  rsa_key
   sha2_daemon sha2hup proxy.rsa_private_key="$TT/rsa/key.pem" \
     app_user="{ name: app, password: \"$(native_of "$MR_APP_PASSWORD")\", auth_plugin: caching_sha2_password }"
   local out
@@ -427,10 +426,7 @@ test_sha2_backend_fast_path() {
 
 test_sha2_backend_full_auth() {
   need_proxy
-  mkdir -p "$TT/rsa"
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TT/rsa/key.pem" 2>/dev/null ||
-    fail "cannot make an RSA key"
-  chmod 600 "$TT/rsa/key.pem"
+  rsa_key
   # The back holds only the native hash: it must ask for full authentication.
   back backfull proxy.rsa_private_key="$TT/rsa/key.pem" \
     app_user="{ name: app, password: \"$(native_of "$MR_APP_PASSWORD")\", auth_plugin: caching_sha2_password }"
