@@ -446,3 +446,43 @@ test_sha2_backend_full_auth() {
   assert_contains "$out" "asks for full caching_sha2_password authentication" "no clear password for full authentication"
   ! grep -q "$MR_APP_PASSWORD" "$FRONT_LOG" "$BACK_LOG" || fail "a password reached a log"
 }
+
+# DBD::MariaDB (Perl) and mysql2 (Ruby), both on libmariadb: the fast path
+# when the proxy switches them to caching_sha2_password, full
+# authentication over TLS, and a wrong password.
+test_sha2_perl_and_ruby() {
+  need_proxy
+  perl -MDBD::MariaDB -e 1 2>/dev/null || fail "DBD::MariaDB is not installed (apt-get install libdbd-mariadb-perl)"
+  ruby -e 'require "mysql2"' 2>/dev/null || fail "mysql2 is not installed (apt-get install ruby-mysql2)"
+  sha2_daemon sha2pr app_user="{ name: app, password: \"$MR_APP_PASSWORD\", auth_plugin: caching_sha2_password }" \
+    app2_user="{ name: app2, password: \"$(native_of "$MR_APP2_PASSWORD")\", auth_plugin: caching_sha2_password }"
+  local perl_login='
+    use DBI;
+    my ($port, $user, $pw, $tls) = @ARGV;
+    my $dsn = "DBI:MariaDB:database=test;host=127.0.0.1;port=$port" .
+              ($tls ? ";mariadb_ssl=1;mariadb_ssl_verify_server_cert=1;mariadb_ssl_ca_file=$ENV{CERTS}/ca.pem" : "");
+    my $dbh = DBI->connect($dsn, $user, $pw, { PrintError => 0, RaiseError => 0 });
+    if (!$dbh) { print "error=$DBI::err\n"; exit 0 }
+    print "user=" . $dbh->selectrow_array("SELECT CURRENT_USER()") . "\n";'
+  local ruby_login='
+    require "mysql2"
+    port, user, pw, tls = ARGV
+    opts = { host: "127.0.0.1", port: port.to_i, username: user, password: pw, database: "test" }
+    opts.merge!(sslca: ENV["CERTS"] + "/ca.pem", sslverify: true) if tls
+    begin
+      c = Mysql2::Client.new(**opts)
+      puts "user=" + c.query("SELECT CURRENT_USER() AS u").first["u"]
+    rescue Mysql2::Error => e
+      puts "error=#{e.error_number}"
+    end'
+  assert_eq "user=app@%" "$(perl -e "$perl_login" "$AUX_PORT" app "$MR_APP_PASSWORD" 2>&1)" "DBD::MariaDB, fast path"
+  assert_eq "user=app2@%" "$(CERTS=$CERTS perl -e "$perl_login" "$AUX_PORT" app2 "$MR_APP2_PASSWORD" tls 2>&1)" \
+    "DBD::MariaDB, full authentication over TLS"
+  assert_eq "error=1045" "$(perl -e "$perl_login" "$AUX_PORT" app wrong 2>&1)" "DBD::MariaDB, wrong password"
+  assert_eq "user=app@%" "$(ruby -e "$ruby_login" "$AUX_PORT" app "$MR_APP_PASSWORD" 2>&1)" "mysql2, fast path"
+  assert_eq "user=app2@%" "$(CERTS=$CERTS ruby -e "$ruby_login" "$AUX_PORT" app2 "$MR_APP2_PASSWORD" tls 2>&1)" \
+    "mysql2, full authentication over TLS"
+  assert_eq "error=1045" "$(ruby -e "$ruby_login" "$AUX_PORT" app wrong 2>&1)" "mysql2, wrong password"
+  grep -q "'app2'.*authenticated with caching_sha2_password, full authentication over TLS\|app2.*full authentication over TLS" "$AUX_LOG" ||
+    fail "the log does not show full authentication over TLS for app2"
+}
