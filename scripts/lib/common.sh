@@ -27,7 +27,7 @@ MR_MONITOR_PASSWORD=${MR_MONITOR_PASSWORD:-monitorpw}
 MR_DEB_PACKAGES=(build-essential autoconf automake libtool pkg-config
   libevent-dev libyaml-cpp-dev libcppunit-dev libssl-dev libsodium-dev libboost-dev
   mariadb-server mariadb-client libmariadb-dev sysbench jq bsdutils util-linux passwd python3
-  python3-pymysql python3-cryptography php-cli php-mysql libdbd-mariadb-perl ruby-mysql2 libclang-rt-14-dev python3-prometheus-client curl haproxy)
+  python3-pymysql python3-cryptography php-cli php-mysql libdbd-mariadb-perl ruby-mysql2 default-jdk-headless libmariadb-java libclang-rt-14-dev python3-prometheus-client curl haproxy)
 
 mr_log() { printf '%s\n' "[$(date +%H:%M:%S)] $*" >&2; }
 mr_die() { printf '%s\n' "error: $*" >&2; return 1; }

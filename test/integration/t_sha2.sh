@@ -486,3 +486,19 @@ test_sha2_perl_and_ruby() {
   grep -q "'app2'.*authenticated with caching_sha2_password, full authentication over TLS\|app2.*full authentication over TLS" "$AUX_LOG" ||
     fail "the log does not show full authentication over TLS for app2"
 }
+
+# Connector/J (MariaDB's, Java): the fast path, full authentication over TLS,
+# a wrong password.
+test_sha2_connector_j() {
+  need_proxy
+  local jar=/usr/share/java/mariadb-java-client.jar
+  [ -f "$jar" ] && command -v java >/dev/null ||
+    fail "Connector/J is not installed (apt-get install default-jdk-headless libmariadb-java)"
+  sha2_daemon sha2j app_user="{ name: app, password: \"$MR_APP_PASSWORD\", auth_plugin: caching_sha2_password }" \
+    app2_user="{ name: app2, password: \"$(native_of "$MR_APP2_PASSWORD")\", auth_plugin: caching_sha2_password }"
+  local j=(java -cp "$jar" "$MR_IT_DIR/JdbcLogin.java" "$AUX_PORT")
+  assert_eq "user=app@%" "$("${j[@]}" app "$MR_APP_PASSWORD" 2>&1)" "Connector/J, fast path"
+  assert_eq "user=app2@%" "$("${j[@]}" app2 "$MR_APP2_PASSWORD" "$CERTS/ca.pem" 2>&1)" \
+    "Connector/J, full authentication over TLS"
+  assert_eq "error=1045" "$("${j[@]}" app wrong 2>&1)" "Connector/J, wrong password"
+}
