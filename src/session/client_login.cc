@@ -150,21 +150,21 @@ static bool needs_tls(const Config& cfg, const Tenant* tenant, const LoginName& 
 // when the client answered with another.
 void ClientSession::begin_auth(std::shared_ptr<const Config> cfg, const std::string& login_text,
                                const std::string& client_plugin, const std::string& answer) {
-  auth_ = AuthAttempt();
-  auth_.cfg = std::move(cfg);
-  auth_.login_text = login_text;
-  const Config& c = *auth_.cfg;
+  auth_ = std::make_unique<AuthAttempt>();
+  auth_->cfg = std::move(cfg);
+  auth_->login_text = login_text;
+  const Config& c = *auth_->cfg;
   std::string error;
-  if (parse_login_name(login_text, c.default_tenant, c.default_cluster, auth_.login, error)) {
-    auth_.tenant = c.find_tenant(auth_.login.tenant);
-    if (auth_.tenant && c.find_cluster(auth_.login.cluster)) auth_.user = c.find_user(*auth_.tenant, auth_.login.user);
+  if (parse_login_name(login_text, c.default_tenant, c.default_cluster, auth_->login, error)) {
+    auth_->tenant = c.find_tenant(auth_->login.tenant);
+    if (auth_->tenant && c.find_cluster(auth_->login.cluster)) auth_->user = c.find_user(*auth_->tenant, auth_->login.user);
   }
-  auth_.plugin = auth_.user ? auth_.user->auth_plugin : c.default_auth_plugin;
+  auth_->plugin = auth_->user ? auth_->user->auth_plugin : c.default_auth_plugin;
   // (A view: "mysql_native_password" is too long for a string's own buffer,
   // and every login passes here.)
   const std::string_view spoken = client_plugin.empty() ? std::string_view(kNativePasswordPlugin) : client_plugin;
-  const bool user_has_password = auth_.user && auth_.user->has_password;
-  if (spoken == auth_plugin_name(auth_.plugin) &&
+  const bool user_has_password = auth_->user && auth_->user->has_password;
+  if (spoken == auth_plugin_name(auth_->plugin) &&
       !(answer.empty() && user_has_password && spoken != auth_plugin_name(announced_plugin_))) {
     check_answer(answer);
     return;
@@ -174,42 +174,46 @@ void ClientSession::begin_auth(std::shared_ptr<const Config> cfg, const std::str
   if (!(caps_ & CLIENT_PLUGIN_AUTH)) {
     // A client that cannot switch methods cannot log in as this user.
     LOG_INFO("cs_id=%u '%s' from %s:%u: the client cannot switch to %s", cs_id_, login_text.c_str(),
-             peer_ip_.c_str(), peer_port_, auth_plugin_name(auth_.plugin));
+             peer_ip_.c_str(), peer_port_, auth_plugin_name(auth_->plugin));
     auth_finished(false);
     return;
   }
   // Ask for the user's method: mysql_native_password with the handshake's
   // scramble (as MariaDB does: a client may have answered already),
   // caching_sha2_password with a fresh nonce, which later answers use.
-  if (auth_.plugin == AuthPlugin::CachingSha2) scramble_ = make_scramble();
-  auth_.switched = true;
-  send_packet(build_auth_switch(auth_plugin_name(auth_.plugin),
+  if (auth_->plugin == AuthPlugin::CachingSha2) scramble_ = make_scramble();
+  auth_->switched = true;
+  send_packet(build_auth_switch(auth_plugin_name(auth_->plugin),
                                 std::string_view(reinterpret_cast<const char*>(scramble_.data()), scramble_.size())));
 }
 
 void ClientSession::auth_packet(const std::string& payload) {
-  switch (auth_.step) {
+  if (!auth_) {  // not expected: the phases that read answers begin an authentication
+    close("authentication data out of turn");
+    return;
+  }
+  switch (auth_->step) {
     case AuthStep::Answer:
       check_answer(payload);
       return;
     case AuthStep::Sha2FullAuth:
       if (payload.size() == 1 && uint8_t(payload[0]) == kSha2RequestPublicKey && !conn_->tls()) {
-        if (!auth_.cfg->rsa_key) {
+        if (!auth_->cfg->rsa_key) {
           LOG_INFO("cs_id=%u '%s' from %s:%u: caching_sha2_password full authentication needs TLS or "
                    "proxy.rsa_private_key, and this session has neither",
-                   cs_id_, auth_.login_text.c_str(), peer_ip_.c_str(), peer_port_);
+                   cs_id_, auth_->login_text.c_str(), peer_ip_.c_str(), peer_port_);
           auth_finished(false);
           return;
         }
-        auth_.step = AuthStep::Sha2Rsa;
-        send_packet(std::string(1, char(kAuthMoreDataHeader)) + auth_.cfg->rsa_key->public_pem());
+        auth_->step = AuthStep::Sha2Rsa;
+        send_packet(std::string(1, char(kAuthMoreDataHeader)) + auth_->cfg->rsa_key->public_pem());
         return;
       }
       if (!conn_->tls()) {
         // A clear password on plain TCP: refused, as MySQL refuses it.
         LOG_INFO("cs_id=%u '%s' from %s:%u: caching_sha2_password full authentication over plain TCP without "
                  "RSA is refused (use TLS, or set proxy.rsa_private_key)",
-                 cs_id_, auth_.login_text.c_str(), peer_ip_.c_str(), peer_port_);
+                 cs_id_, auth_->login_text.c_str(), peer_ip_.c_str(), peer_port_);
         auth_finished(false);
         return;
       }
@@ -219,10 +223,10 @@ void ClientSession::auth_packet(const std::string& payload) {
       return;
     case AuthStep::Sha2Rsa: {
       std::string plain, password;
-      if (!auth_.cfg->rsa_key->decrypt_oaep(payload, plain) ||
+      if (!auth_->cfg->rsa_key->decrypt_oaep(payload, plain) ||
           !sha2_unmask_password(plain, scramble_.data(), scramble_.size(), password)) {
         LOG_INFO("cs_id=%u '%s' from %s:%u sent an RSA-encrypted password that does not decrypt", cs_id_,
-                 auth_.login_text.c_str(), peer_ip_.c_str(), peer_port_);
+                 auth_->login_text.c_str(), peer_ip_.c_str(), peer_port_);
         auth_finished(false);
         return;
       }
@@ -236,8 +240,8 @@ void ClientSession::auth_packet(const std::string& payload) {
 
 // The answer to a scramble, in the method being spoken.
 void ClientSession::check_answer(const std::string& answer) {
-  auth_.used_password = !answer.empty();
-  const UserEntry* user = auth_.user;
+  auth_->used_password = !answer.empty();
+  const UserEntry* user = auth_->user;
   if (!user) {
     auth_finished(false);
     return;
@@ -246,14 +250,14 @@ void ClientSession::check_answer(const std::string& answer) {
     auth_finished(answer.empty());
     return;
   }
-  if (auth_.plugin == AuthPlugin::NativePassword) {
+  if (auth_->plugin == AuthPlugin::NativePassword) {
     Sha1Digest h1{};
     bool ok = user->has_native_hash &&
               native_verify(reinterpret_cast<const uint8_t*>(answer.data()), answer.size(), scramble_.data(),
                             scramble_.size(), user->hash2, h1);
     if (ok) {
-      auth_.hash1 = h1;
-      auth_.password = user->clear_password;
+      auth_->hash1 = h1;
+      auth_->password = user->clear_password;
     }
     auth_finished(ok);
     return;
@@ -268,38 +272,38 @@ void ClientSession::check_answer(const std::string& answer) {
     Sha256Digest h1{};
     const uint8_t* token = reinterpret_cast<const uint8_t*>(answer.data());
     bool ok = sha2_verify(token, answer.size(), scramble_.data(), scramble_.size(), user->sha2_hash2, h1);
-    if (!ok && auth_.switched) {
+    if (!ok && auth_->switched) {
       // PyMySQL hashes the nonce of an auth switch with its terminating NUL.
       uint8_t nonce[kScrambleLen + 1];
       memcpy(nonce, scramble_.data(), kScrambleLen);
       nonce[kScrambleLen] = 0;
       ok = sha2_verify(token, answer.size(), nonce, sizeof nonce, user->sha2_hash2, h1);
     }
-    if (ok) auth_.sha256 = h1;  // what a caching_sha2 backend's fast path needs
+    if (ok) auth_->sha256 = h1;  // what a caching_sha2 backend's fast path needs
     std::fill(h1.begin(), h1.end(), 0);
     if (!ok) {
       auth_finished(false);
       return;
     }
-    auth_.how = "fast path";
+    auth_->how = "fast path";
     send_packet(std::string{char(kAuthMoreDataHeader), char(kSha2FastAuthOk)});
     if (user->clear_password) {
-      auth_.password = user->clear_password;
-      auth_.hash1 = sha1(*user->clear_password);
+      auth_->password = user->clear_password;
+      auth_->hash1 = sha1(*user->clear_password);
     }
     auth_finished(true);
     return;
   }
   // Only the native hash: the clear password is needed (full authentication).
-  auth_.step = AuthStep::Sha2FullAuth;
+  auth_->step = AuthStep::Sha2FullAuth;
   send_packet(std::string{char(kAuthMoreDataHeader), char(kSha2PerformFullAuth)});
 }
 
 // caching_sha2_password's full authentication: the clear password, checked
 // against whichever hash the configuration holds.
 void ClientSession::check_clear_password(const std::string& password) {
-  auth_.used_password = true;
-  const UserEntry* user = auth_.user;
+  auth_->used_password = true;
+  const UserEntry* user = auth_->user;
   bool ok = false;
   if (user->has_sha2_hash) {
     Sha256Digest h1 = sha256(password);
@@ -310,30 +314,30 @@ void ClientSession::check_clear_password(const std::string& password) {
     Sha1Digest h2 = sha1(h1.data(), h1.size());
     ok = equal_secret(h2.data(), user->hash2.data(), h2.size());
   }
-  auth_.how = conn_->tls() ? "full authentication over TLS" : "full authentication with RSA";
+  auth_->how = conn_->tls() ? "full authentication over TLS" : "full authentication with RSA";
   if (ok) {
-    auth_.hash1 = sha1(password);
-    auth_.password = std::make_shared<const std::string>(password);
+    auth_->hash1 = sha1(password);
+    auth_->password = std::make_shared<const std::string>(password);
   }
   auth_finished(ok);
 }
 
 void ClientSession::auth_finished(bool ok) {
   if (ok)
-    LOG_DEBUG("cs_id=%u '%s' from %s:%u authenticated with %s%s%s", cs_id_, auth_.login_text.c_str(),
-              peer_ip_.c_str(), peer_port_, auth_plugin_name(auth_.plugin), *auth_.how ? ", " : "", auth_.how);
+    LOG_DEBUG("cs_id=%u '%s' from %s:%u authenticated with %s%s%s", cs_id_, auth_->login_text.c_str(),
+              peer_ip_.c_str(), peer_port_, auth_plugin_name(auth_->plugin), *auth_->how ? ", " : "", auth_->how);
   if (phase_ == Phase::AwaitChangeUserAuth) {
-    change_user_login_ = auth_.login;
-    change_user_tenant_ = auth_.tenant;
-    change_user_hash1_ = auth_.hash1;
-    change_user_password_ = auth_.password;
-    change_user_sha256_ = auth_.sha256;
+    change_user_login_ = auth_->login;
+    change_user_tenant_ = auth_->tenant;
+    change_user_hash1_ = auth_->hash1;
+    change_user_password_ = auth_->password;
+    change_user_sha256_ = auth_->sha256;
     if (!ok) {
       LOG_INFO("cs_id=%u change user to '%s' denied", cs_id_, change_user_.user.c_str());
       // As MySQL does, the session stays, logged in as before.
       send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
-                                                 "' (using password: " + (auth_.used_password ? "YES" : "NO") + ")");
-      auth_ = AuthAttempt();
+                                                 "' (using password: " + (auth_->used_password ? "YES" : "NO") + ")");
+      auth_.reset();
       change_phase(Phase::Ready);
       handle_input();
       return;
@@ -341,13 +345,13 @@ void ClientSession::auth_finished(bool ok) {
     change_user_authenticated();
     return;
   }
-  login_ = auth_.login;
-  tenant_ = auth_.tenant;
-  hash1_ = auth_.hash1;
-  password_ = auth_.password;
-  sha256_ = auth_.sha256;
-  bool used_password = auth_.used_password;
-  auth_ = AuthAttempt();
+  login_ = auth_->login;
+  tenant_ = auth_->tenant;
+  hash1_ = auth_->hash1;
+  password_ = auth_->password;
+  sha256_ = auth_->sha256;
+  bool used_password = auth_->used_password;
+  auth_.reset();
   if (!ok) {
     deny_access(used_password);
     return;
@@ -588,8 +592,8 @@ void ClientSession::handle_change_user_auth() {
 }
 
 void ClientSession::change_user_authenticated() {
-  std::shared_ptr<const Config> cfg = std::move(auth_.cfg);
-  auth_ = AuthAttempt();
+  std::shared_ptr<const Config> cfg = std::move(auth_->cfg);
+  auth_.reset();
   auto refuse = [&](const std::string& why) {
     LOG_INFO("cs_id=%u change user to '%s' denied: %s", cs_id_, change_user_.user.c_str(), why.c_str());
     change_phase(Phase::Ready);

@@ -370,7 +370,9 @@ class ClientSession : public ServerSessionOwner {
     std::shared_ptr<const std::string> password;
     std::optional<Sha256Digest> sha256;  // SHA256(pw), from a caching_sha2 fast path
   };
-  AuthAttempt auth_;
+  // Only while a login or a change user authenticates: an idle session
+  // does not carry it.
+  std::unique_ptr<AuthAttempt> auth_;
   AuthPlugin announced_plugin_ = AuthPlugin::NativePassword;  // what the handshake named
   proto::HandshakeResponse hello_;  // the client's handshake response
   uint32_t caps_ = 0;               // capabilities agreed with the client

@@ -164,7 +164,7 @@ void ServerSession::handle_login_packet() {
       if (!answer_auth_switch(payload)) return;
       continue;
     }
-    if (head == kAuthMoreDataHeader && sha2_ != Sha2::None) {
+    if (head == kAuthMoreDataHeader && scratch_ && scratch_->sha2 != Sha2::None) {
       if (!answer_sha2_more(payload)) return;
       continue;
     }
@@ -225,10 +225,11 @@ bool ServerSession::answer_handshake(const std::string& payload) {
     // Only SHA256(pw) (a caching_sha2 client against a sha2: hash): answer
     // with caching_sha2_password's fast path; a backend whose account wants
     // mysql_native_password switches, and is told what is missing.
-    sha2_nonce_ = hs.scramble.substr(0, kScrambleLen);
-    sha2_ = Sha2::Scrambled;
-    Sha256Digest token =
-        sha2_token_from_hash1(*login_.sha256, reinterpret_cast<const uint8_t*>(sha2_nonce_.data()), sha2_nonce_.size());
+    LoginScratch& sc = scratch();
+    sc.sha2_nonce = hs.scramble.substr(0, kScrambleLen);
+    sc.sha2 = Sha2::Scrambled;
+    Sha256Digest token = sha2_token_from_hash1(*login_.sha256, reinterpret_cast<const uint8_t*>(sc.sha2_nonce.data()),
+                                               sc.sha2_nonce.size());
     resp.auth_response.assign(reinterpret_cast<const char*>(token.data()), token.size());
     resp.auth_plugin = kCachingSha2Plugin;
   }
@@ -260,7 +261,7 @@ bool ServerSession::answer_over_tls(const Handshake& hs, HandshakeResponse& resp
   resp.capabilities = caps_;
   std::string whole = build_handshake_response(resp);
   send_to_backend(whole.substr(0, 32));  // the SSLRequest
-  tls_response_ = std::move(whole);
+  scratch().tls_response = std::move(whole);
   const std::string verify = mode == BackendTls::Mode::VerifyIdentity ? server_.address.host : "";
   if (!conn_->start_tls_client(cl->tls.ctx->ctx(), verify)) {
     fail_login(er::ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
@@ -274,8 +275,8 @@ bool ServerSession::answer_over_tls(const Handshake& hs, HandshakeResponse& resp
 // TLS with the backend is up: the handshake response follows, encrypted.
 void ServerSession::tls_ready() {
   phase_ = Phase::AwaitAuthResult;
-  std::string resp = std::move(tls_response_);
-  tls_response_.clear();
+  std::string resp = std::move(scratch().tls_response);
+  scratch_->tls_response.clear();
   send_to_backend(resp);
 }
 
@@ -313,10 +314,11 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
                      "configuration, or let the client log in with caching_sha2_password");
       return false;
     }
-    sha2_nonce_ = sw.data.substr(0, kScrambleLen);
-    sha2_ = Sha2::Scrambled;
+    LoginScratch& sc = scratch();
+    sc.sha2_nonce = sw.data.substr(0, kScrambleLen);
+    sc.sha2 = Sha2::Scrambled;
     Sha256Digest token =
-        sha2_token_from_hash1(*h, reinterpret_cast<const uint8_t*>(sha2_nonce_.data()), sha2_nonce_.size());
+        sha2_token_from_hash1(*h, reinterpret_cast<const uint8_t*>(sc.sha2_nonce.data()), sc.sha2_nonce.size());
     send_to_backend(std::string(reinterpret_cast<const char*>(token.data()), token.size()));
     return true;
   }
@@ -352,8 +354,9 @@ bool ServerSession::answer_auth_switch(const std::string& payload) {
 // key, asked for first (0x02).  False when the login failed.
 bool ServerSession::answer_sha2_more(const std::string& payload) {
   const std::string addr = server_.address.str();
-  if (sha2_ == Sha2::Scrambled && payload.size() == 2 && payload[1] == kSha2FastAuthOk) return true;
-  if (sha2_ == Sha2::Scrambled && payload.size() == 2 && payload[1] == kSha2PerformFullAuth) {
+  LoginScratch& sc = scratch();
+  if (sc.sha2 == Sha2::Scrambled && payload.size() == 2 && payload[1] == kSha2FastAuthOk) return true;
+  if (sc.sha2 == Sha2::Scrambled && payload.size() == 2 && payload[1] == kSha2PerformFullAuth) {
     if (!login_.password) {
       fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE,
                  "Backend server " + addr + " asks for full caching_sha2_password authentication of user '" +
@@ -362,22 +365,22 @@ bool ServerSession::answer_sha2_more(const std::string& payload) {
       return false;
     }
     if (conn_->tls()) {
-      sha2_ = Sha2::Sent;
+      sc.sha2 = Sha2::Sent;
       send_to_backend(*login_.password + std::string(1, '\0'));
       return true;
     }
-    sha2_ = Sha2::AwaitKey;
+    sc.sha2 = Sha2::AwaitKey;
     send_to_backend(std::string(1, char(kSha2RequestPublicKey)));
     return true;
   }
-  if (sha2_ == Sha2::AwaitKey && payload.size() > 1) {
+  if (sc.sha2 == Sha2::AwaitKey && payload.size() > 1) {
     std::string encrypted, error;
-    if (!sha2_encrypt_password(*login_.password, reinterpret_cast<const uint8_t*>(sha2_nonce_.data()),
-                               sha2_nonce_.size(), payload.substr(1), encrypted, error)) {
+    if (!sha2_encrypt_password(*login_.password, reinterpret_cast<const uint8_t*>(sc.sha2_nonce.data()),
+                               sc.sha2_nonce.size(), payload.substr(1), encrypted, error)) {
       fail_login(er::ER_NOT_SUPPORTED_AUTH_MODE, "Backend server " + addr + ": " + error);
       return false;
     }
-    sha2_ = Sha2::Sent;
+    sc.sha2 = Sha2::Sent;
     send_to_backend(encrypted);
     return true;
   }
@@ -390,7 +393,7 @@ void ServerSession::login_done(const std::string& ok_payload) {
   if (parse_ok(ok_payload, ok)) login_status_ = ok.status;
   stop_login_timer();
   phase_ = Phase::Ready;
-  sha2_ = Sha2::None;
+  scratch_.reset();
   if (state_ == State::KeepAliveShared) {  // park()'s reset is done
     LOG_DEBUG("ss_id=%llu reset for the pool (backend thread %u)", (unsigned long long)ss_id_, server_sessid_);
   } else {

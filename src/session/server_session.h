@@ -284,11 +284,20 @@ class ServerSession {
   uint32_t ext_caps_ = 0;       // MariaDB's extended capabilities, as the client's
   uint32_t server_caps_ = 0;    // what the backend's handshake offered
   std::string scramble_;        // the backend's handshake scramble (COM_CHANGE_USER)
-  std::string tls_response_;    // the handshake response, sent once TLS is up
-  // caching_sha2_password towards the backend: where its exchange stands,
-  // and the nonce it answers.
-  enum class Sha2 { None, Scrambled, AwaitKey, Sent } sha2_ = Sha2::None;
-  std::string sha2_nonce_;
+  // What only a login in progress needs (freed when it is done): the
+  // handshake response waiting for TLS, and where caching_sha2_password's
+  // exchange stands, with the nonce it answers.
+  enum class Sha2 { None, Scrambled, AwaitKey, Sent };
+  struct LoginScratch {
+    std::string tls_response;
+    Sha2 sha2 = Sha2::None;
+    std::string sha2_nonce;
+  };
+  std::unique_ptr<LoginScratch> scratch_;
+  LoginScratch& scratch() {
+    if (!scratch_) scratch_ = std::make_unique<LoginScratch>();
+    return *scratch_;
+  }
   uint16_t login_status_ = 0;
   std::string server_version_;
   bool mariadb_ = false;        // the version says MariaDB
