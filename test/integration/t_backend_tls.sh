@@ -18,6 +18,8 @@ tls_backend_up() {
   mariadb_root "$TT/tlsdb" <<SQL || fail "cannot create the accounts"
 DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';
 CREATE USER 'app'@'%' IDENTIFIED BY '$MR_APP_PASSWORD';
+CREATE USER 'myrelay_monitor'@'%' IDENTIFIED BY '$MR_MONITOR_PASSWORD';
+GRANT SLAVE MONITOR, BINLOG MONITOR, PROCESS ON *.* TO 'myrelay_monitor'@'%';
 CREATE USER 'root'@'%' IDENTIFIED BY '$MR_ROOT_PASSWORD';
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
 CREATE DATABASE test;
@@ -119,3 +121,22 @@ test_backend_tls_config_checks() {
   out=$("$MYRELAYD" --check -c "$TT/c.yaml" 2>&1) && fail "a missing CA file was accepted"
   assert_contains "$out" "$TT/nosuch.pem" "names the file"
 }
+
+# Health checks log in with the cluster's TLS settings too: with
+# verify_identity they pass against the right certificate (alive) and fail
+# against another CA's (down), while the monitor account is the same.
+test_backend_tls_health_checks() {
+  tls_backend_up
+  local mon="{ user: myrelay_monitor, password: \"$MR_MONITOR_PASSWORD\", interval_ms: 100 }"
+  through good "{ mode: verify_identity, ca: \"$TT/certs/ca.pem\" }" "cluster.monitor=$mon"
+  GOOD_PORT=$AUX_PORT
+  wait_until 10 congestion_is "$GOOD_PORT" alive || fail "health checks over TLS: $(congestion "$GOOD_PORT")"
+  # No SQL session gets through to ask there: myrelayctl reads the health.
+  through bad "{ mode: verify_identity, ca: \"$TT/other/ca.pem\" }" "cluster.monitor=$mon"
+  wait_until 10 ctl_says_down "$TT/bad.yaml" || fail "a health check with another CA: $(ctl_servers "$TT/bad.yaml")"
+  grep -q "certificate verify failed" "$AUX_LOG" || fail "the log does not say why the check failed"
+}
+congestion() { cli "$1" root@sys "$MR_ROOT_PASSWORD" -N -B -e "SHOW PROXYCONGESTION" 2>&1; }
+congestion_is() { [ "$(congestion "$1" | cut -f4 | head -1)" = "$2" ]; }
+ctl_servers() { "$(dirname "$MYRELAYD")/myrelayctl" -c "$1" servers 2>&1; }
+ctl_says_down() { ctl_servers "$1" | grep -q '| *down *|'; }
