@@ -637,6 +637,18 @@ write_config() {
   chmod 600 "$file"
 }
 
+# mariadb_replication_accounts DIR: on the server in DIR, repl (a replica's
+# IO thread) and myrelay_monitor (what myrelayd's health checker logs in as),
+# with the passwords MR_REPL_PASSWORD and MR_MONITOR_PASSWORD.
+mariadb_replication_accounts() {
+  mariadb_root "$1" <<SQL
+CREATE USER 'repl'@'%' IDENTIFIED BY '$MR_REPL_PASSWORD';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
+CREATE USER 'myrelay_monitor'@'%' IDENTIFIED BY '$MR_MONITOR_PASSWORD';
+GRANT SLAVE MONITOR, BINLOG MONITOR, PROCESS ON *.* TO 'myrelay_monitor'@'%';
+SQL
+}
+
 # ---------------------------------------------------------------- TLS
 
 # tls_make_certs DIR: with the openssl command line, a self-signed CA

@@ -67,6 +67,7 @@ std::string shown(const std::string& statement) {
 }  // namespace
 
 struct FleetServer::Peer {
+  FleetServer* server = nullptr;
   bufferevent* bev = nullptr;
   std::string from;
   std::string buf;
@@ -111,6 +112,7 @@ void FleetServer::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr,
     return;
   }
   auto* p = new Peer;
+  p->server = self;
   p->from = from;
   auto cfg = self->config_();
   if (cfg->fleet.tls) {
@@ -127,7 +129,7 @@ void FleetServer::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr,
     return;
   }
   self->peers_.insert(p);
-  bufferevent_setcb(p->bev, on_read, on_write, on_event, self);
+  bufferevent_setcb(p->bev, on_read, on_write, on_event, p);
   // The request must come whole within the fleet's timeout.
   int ms = cfg->fleet.timeout_ms;
   timeval tv{ms / 1000, (ms % 1000) * 1000};
@@ -136,11 +138,9 @@ void FleetServer::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr,
 }
 
 void FleetServer::on_read(bufferevent* bev, void* arg) {
-  auto* self = static_cast<FleetServer*>(arg);
-  Peer* p = nullptr;
-  for (Peer* q : self->peers_)
-    if (q->bev == bev) p = q;
-  if (!p || p->answered) return;
+  auto* p = static_cast<Peer*>(arg);
+  FleetServer* self = p->server;
+  if (p->answered) return;
   evbuffer* in = bufferevent_get_input(bev);
   size_t n = evbuffer_get_length(in);
   if (p->buf.size() + n > kHeaderLen + kMaxRequest + kMacLen) return self->refuse(p, "request too large");
@@ -161,54 +161,55 @@ void FleetServer::on_read(bufferevent* bev, void* arg) {
   std::string log;
   bool refused = false;
   std::string reply = self->answer(f, log, refused);
-  p->answered = true;
-  if (refused) {
-    uint64_t held = 0;
-    if (self->refusal_log_.allow(held))
-      LOG_WARN("fleet: refused a request from %s: %s (%llu more refusals not logged)", p->from.c_str(), log.c_str(),
-               (unsigned long long)held);
-  } else {
+  if (refused)
+    self->note_refusal(*p, log);
+  else
     LOG_INFO("fleet: %s from %s", log.c_str(), p->from.c_str());
-  }
-  bufferevent_disable(bev, EV_READ);
-  bufferevent_write(bev, reply.data(), reply.size());
+  self->send_last(p, reply);
 }
 
 // The answer is out: the connection has served its one request.
 void FleetServer::on_write(bufferevent* bev, void* arg) {
-  auto* self = static_cast<FleetServer*>(arg);
-  for (Peer* p : self->peers_)
-    if (p->bev == bev && p->answered && evbuffer_get_length(bufferevent_get_output(bev)) == 0) return self->drop(p);
+  auto* p = static_cast<Peer*>(arg);
+  if (p->answered && evbuffer_get_length(bufferevent_get_output(bev)) == 0) p->server->drop(p);
 }
 
 void FleetServer::on_event(bufferevent* bev, short what, void* arg) {
-  auto* self = static_cast<FleetServer*>(arg);
+  auto* p = static_cast<Peer*>(arg);
+  FleetServer* self = p->server;
   if (what & BEV_EVENT_CONNECTED) return;  // the TLS handshake is done: the request follows
-  for (Peer* p : self->peers_) {
-    if (p->bev != bev) continue;
-    uint64_t held = 0;
-    if ((what & BEV_EVENT_TIMEOUT) && !p->answered) {
-      if (self->refusal_log_.allow(held))
-        LOG_WARN("fleet: %s sent no whole request within %d ms; closed", p->from.c_str(),
-                 self->config_()->fleet.timeout_ms);
-    } else if (unsigned long e = (what & BEV_EVENT_ERROR) ? bufferevent_get_openssl_error(bev) : 0) {
-      char buf[256];
-      ERR_error_string_n(e, buf, sizeof buf);
-      if (self->refusal_log_.allow(held)) LOG_WARN("fleet: TLS with %s failed: %s", p->from.c_str(), buf);
-    }
-    return self->drop(p);
+  uint64_t held = 0;
+  if ((what & BEV_EVENT_TIMEOUT) && !p->answered) {
+    if (self->refusal_log_.allow(held))
+      LOG_WARN("fleet: %s sent no whole request within %d ms; closed", p->from.c_str(),
+               self->config_()->fleet.timeout_ms);
+  } else if (unsigned long e = (what & BEV_EVENT_ERROR) ? bufferevent_get_openssl_error(bev) : 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (self->refusal_log_.allow(held)) LOG_WARN("fleet: TLS with %s failed: %s", p->from.c_str(), buf);
   }
+  self->drop(p);
+}
+
+// Refusals are logged, but at most a few a second: a stranger hammering the
+// peer port must not flood the log.
+void FleetServer::note_refusal(const Peer& p, const std::string& why) {
+  uint64_t held = 0;
+  if (refusal_log_.allow(held))
+    LOG_WARN("fleet: refused %s: %s (%llu more refusals not logged)", p.from.c_str(), why.c_str(),
+             (unsigned long long)held);
 }
 
 void FleetServer::refuse(Peer* p, const std::string& why) {
-  uint64_t held = 0;
-  if (refusal_log_.allow(held))
-    LOG_WARN("fleet: refused %s: %s (%llu more refusals not logged)", p->from.c_str(), why.c_str(),
-             (unsigned long long)held);
+  note_refusal(*p, why);
+  send_last(p, encode_refusal(why));
+}
+
+// The connection's one answer; it closes once that is out (on_write).
+void FleetServer::send_last(Peer* p, const std::string& frame) {
   p->answered = true;
-  std::string r = encode_refusal(why);
   bufferevent_disable(p->bev, EV_READ);
-  bufferevent_write(p->bev, r.data(), r.size());
+  bufferevent_write(p->bev, frame.data(), frame.size());
 }
 
 void FleetServer::drop(Peer* p) {

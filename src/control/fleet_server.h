@@ -51,6 +51,8 @@ class FleetServer {
   static void on_write(bufferevent* bev, void* arg);
   static void on_event(bufferevent* bev, short what, void* arg);
   void refuse(Peer* p, const std::string& why);
+  void note_refusal(const Peer& p, const std::string& why);
+  void send_last(Peer* p, const std::string& frame);
   void drop(Peer* p);
 
   event_base* base_;

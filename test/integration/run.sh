@@ -100,13 +100,7 @@ fi
 
 # Replication accounts, before any data: repl (the replica's IO thread) and
 # myrelay_monitor (what myrelayd's replica monitor logs in as).
-if ! mariadb_root "$MR_DB_DIR" <<SQL
-CREATE USER 'repl'@'%' IDENTIFIED BY '$MR_REPL_PASSWORD';
-GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
-CREATE USER 'myrelay_monitor'@'%' IDENTIFIED BY '$MR_MONITOR_PASSWORD';
-GRANT SLAVE MONITOR, BINLOG MONITOR, PROCESS ON *.* TO 'myrelay_monitor'@'%';
-SQL
-then
+if ! mariadb_replication_accounts "$MR_DB_DIR"; then
   report_fail "replication users set up in MariaDB" "SQL failed"
   summary_and_exit
 fi

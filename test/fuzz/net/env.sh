@@ -72,12 +72,7 @@ cmd_up() {
     # A GTID primary and a replica of it; the cluster splits reads and writes.
     mariadb_start "$dir/db" "$db_port" --log-bin=mysql-bin --server-id=1 --log-slave-updates \
       --gtid-strict-mode=1 >&2 || return 1
-    mariadb_root "$dir/db" <<SQL || { mr_die "replication users failed"; return 1; }
-CREATE USER 'repl'@'%' IDENTIFIED BY '$MR_REPL_PASSWORD';
-GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
-CREATE USER 'myrelay_monitor'@'%' IDENTIFIED BY '$MR_MONITOR_PASSWORD';
-GRANT SLAVE MONITOR, BINLOG MONITOR, PROCESS ON *.* TO 'myrelay_monitor'@'%';
-SQL
+    mariadb_replication_accounts "$dir/db" || { mr_die "replication users failed"; return 1; }
   else
     mariadb_start "$dir/db" "$db_port" >&2 || return 1
   fi
