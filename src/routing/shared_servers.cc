@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "control/session_view.h"
@@ -98,10 +99,10 @@ bool SharedServers::close_oldest(ServerLine& line) {
   return true;
 }
 
-void SharedServers::wait(ServerLine& line, ConnectionWaiter* w) {
+void SharedServers::wait(ServerLine& line, ConnectionWaiter* w, bool again) {
   line.waiters_.push_back(w);
   line.entry_.waiting.fetch_add(1, std::memory_order_relaxed);
-  bump(counters_.queue_waits);
+  if (!again) bump(counters_.queue_waits);
 }
 
 void SharedServers::cancel(ServerLine& line, ConnectionWaiter* w) {
@@ -120,9 +121,9 @@ void SharedServers::freed(ServerLine&) {
   }
 }
 
-// Each line's waiters, first come first served, as long as it has an idle
-// connection or room: a waiter that routes again and finds neither (another
-// took it first) waits again, at the back.
+// Each line's waiters, first come first served, as many as it has idle
+// connections and room for new ones: a waiter that routes again and finds
+// neither (another took it first) waits again, at the back.
 void SharedServers::on_wake(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<SharedServers*>(arg);
   self->wake_pending_ = false;
@@ -132,7 +133,9 @@ void SharedServers::on_wake(evutil_socket_t, short, void* arg) {
   for (auto& [entry, line] : self->lines_)
     if (!line->waiters_.empty()) lines.push_back(line.get());
   for (ServerLine* line : lines) {
-    for (size_t n = line->waiters_.size(); n > 0 && !line->waiters_.empty(); --n) {
+    size_t n = line->waiters_.size();
+    if (line->cap_ > 0) n = std::min(n, line->idle_.size() + size_t(std::max(0, line->cap_ - line->open_)));
+    for (; n > 0 && !line->waiters_.empty(); --n) {
       ConnectionWaiter* w = line->waiters_.front();
       line->waiters_.pop_front();
       line->entry_.waiting.fetch_sub(1, std::memory_order_relaxed);

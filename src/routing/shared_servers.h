@@ -49,6 +49,9 @@ class ServerLine {
   void opened() { ++open_; }
   void closed();
   int open() const { return open_; }
+  // This worker's share of max_server_connections (0: no cap), as the
+  // last session to use the line found it in its configuration.
+  void set_cap(int cap) { cap_ = cap; }
   size_t idle() const { return idle_.size(); }
   size_t waiting() const { return waiters_.size(); }
 
@@ -62,6 +65,7 @@ class ServerLine {
   SharedServers& owner_;
   shm::ServerEntry& entry_;
   int open_ = 0;
+  int cap_ = 0;
   std::list<Idle> idle_;  // newest first
   std::deque<ConnectionWaiter*> waiters_;
 };
@@ -94,7 +98,8 @@ class SharedServers : public ServerSessionOwner {
   bool close_oldest(ServerLine& line);
   // Waits for a connection of the line (the waiter hears
   // on_connection_free); cancel() stops waiting (a timeout, the session's end).
-  void wait(ServerLine& line, ConnectionWaiter* w);
+  // `again`: a waiter woken that found nothing left (counted once).
+  void wait(ServerLine& line, ConnectionWaiter* w, bool again);
   void cancel(ServerLine& line, ConnectionWaiter* w);
   // Closes every idle connection (shutdown, a configuration reload).
   void clear();

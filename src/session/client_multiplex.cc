@@ -40,6 +40,11 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
   ServerLine& line = shared.line(entry);
   const Cluster* cl = cfg_->find_cluster(login_.cluster);
   const int cap = cl ? cl->worker_share(host_.index(), host_.worker_count()) : 0;
+  line.set_cap(cap);
+  const bool woken = woken_;
+  woken_ = false;
+  // Sessions already waiting go first: a newcomer queues behind them.
+  if (line.waiting() > 0 && !woken) return queue_for(line, server, cap, cl);
   bool room = SharedServers::has_room(line, cap);
   bool exact = false;
   // With room, only a connection that fits is taken (a new one costs less
@@ -81,20 +86,26 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
     current_->connect(backend_login());
     return Route::Wait;
   }
-  // The line is full and nothing is idle: wait, from the first wait on.
+  return queue_for(line, server, cap, cl);
+}
+
+// The line is full and nothing is idle (or others wait already): the
+// command waits, up to queue_timeout_ms from its first wait.
+ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendServer& server, int cap,
+                                              const Cluster* cl) {
   current_ = nullptr;
+  const bool again = queue_timer_ && evtimer_pending(queue_timer_, nullptr);
   if (!waiting_on_) {
-    shared.wait(line, this);
+    host_.shared_servers().wait(line, this, again);
     waiting_on_ = &line;
   }
+  if (again) return Route::Wait;
   if (!queue_timer_) queue_timer_ = evtimer_new(host_.base(), on_queue_timeout, this);
-  if (!evtimer_pending(queue_timer_, nullptr)) {
-    const int ms = cl ? cl->queue_timeout_ms : 10000;
-    LOG_DEBUG("cs_id=%u: no free connection to %s (%d of this worker's %d open): waiting up to %d ms", cs_id_,
-              server.address.str().c_str(), line.open(), cap, ms);
-    timeval tv{ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(queue_timer_, &tv);
-  }
+  const int ms = cl ? cl->queue_timeout_ms : 10000;
+  LOG_DEBUG("cs_id=%u: no free connection to %s (%d of this worker's %d open): waiting up to %d ms", cs_id_,
+            server.address.str().c_str(), line.open(), cap, ms);
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(queue_timer_, &tv);
   return Route::Wait;
 }
 
@@ -110,6 +121,7 @@ void ClientSession::stop_queue_wait() {
 void ClientSession::on_connection_free() {
   Step step(*this);
   waiting_on_ = nullptr;
+  woken_ = true;  // its turn: it does not queue behind the others again
   if (phase_ == Phase::BackendLogin) {
     begin_backend_login(phase_);
     return;
