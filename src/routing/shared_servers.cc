@@ -46,7 +46,9 @@ void SharedServers::set_idle_gauges(ServerLine& line, int delta) {
 void SharedServers::put(ServerLine& line, std::unique_ptr<ServerSession> ss, int idle_s) {
   ServerSession* raw = ss.get();
   raw->set_owner(*this);
-  line.idle_.push_front(ServerLine::Idle{std::move(ss), view::now_us(), idle_s});
+  if (line.spare_.empty()) line.spare_.emplace_back();
+  line.idle_.splice(line.idle_.begin(), line.spare_, line.spare_.begin());
+  line.idle_.front() = ServerLine::Idle{std::move(ss), view::now_us(), idle_s};
   set_idle_gauges(line, 1);
   raw->change_state(ServerSession::State::KeepAliveShared);
   if (!line.waiters_.empty()) freed(line);
@@ -63,31 +65,31 @@ bool SharedServers::backend_closed(const ServerSession& ss) {
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-std::unique_ptr<ServerSession> SharedServers::take(ServerLine& line, const Test& fits, const Test* usable,
-                                                   bool& exact) {
-  auto chosen = line.idle_.end();
-  for (auto it = line.idle_.begin(); it != line.idle_.end();) {
-    if (backend_closed(*it->ss)) {
-      LOG_DEBUG("ss_id=%llu leaves the shared set: the backend closed it", (unsigned long long)it->ss->ss_id());
-      it = line.idle_.erase(it);  // destroying it frees its place on the line
-      set_idle_gauges(line, -1);
-      continue;
+std::unique_ptr<ServerSession> SharedServers::take(ServerLine& line, const Judge& judge, bool switch_ok,
+                                                   Fit& got) {
+  for (;;) {
+    auto chosen = line.idle_.end();
+    got = Fit::No;
+    for (auto it = line.idle_.begin(); it != line.idle_.end() && got != Fit::Own; ++it) {
+      Fit f = judge(*it->ss);
+      if (f == Fit::Usable && !switch_ok) f = Fit::No;
+      // The first (newest) that fits; of the usable, the last (oldest).
+      if (f > got || (f == Fit::Usable && got == Fit::Usable)) {
+        chosen = it;
+        got = f;
+      }
     }
-    if (fits(*it->ss)) {
-      chosen = it;
-      exact = true;
-      break;
+    if (chosen == line.idle_.end()) return nullptr;
+    std::unique_ptr<ServerSession> ss = std::move(chosen->ss);
+    line.spare_.splice(line.spare_.begin(), line.idle_, chosen);
+    set_idle_gauges(line, -1);
+    if (backend_closed(*ss)) {
+      LOG_DEBUG("ss_id=%llu leaves the shared set: the backend closed it", (unsigned long long)ss->ss_id());
+      continue;  // destroyed here: its place on the line is free
     }
-    if (usable && (*usable)(*it->ss)) chosen = it;  // the last one seen: the one unused longest
-    exact = false;
-    ++it;
+    bump(counters_.shared_takes);
+    return ss;
   }
-  if (chosen == line.idle_.end()) return nullptr;
-  std::unique_ptr<ServerSession> ss = std::move(chosen->ss);
-  line.idle_.erase(chosen);
-  set_idle_gauges(line, -1);
-  bump(counters_.shared_takes);
-  return ss;
 }
 
 bool SharedServers::close_oldest(ServerLine& line) {

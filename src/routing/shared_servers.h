@@ -67,6 +67,7 @@ class ServerLine {
   int open_ = 0;
   int cap_ = 0;
   std::list<Idle> idle_;  // newest first
+  std::list<Idle> spare_;  // empty nodes, so that a put and a take allocate nothing
   std::deque<ConnectionWaiter*> waiters_;
 };
 
@@ -86,13 +87,17 @@ class SharedServers : public ServerSessionOwner {
   // An idle server session whose client session let it go (ready, nothing
   // in flight, holding that session's state); closed after `idle_s` unused.
   void put(ServerLine& line, std::unique_ptr<ServerSession> ss, int idle_s);
-  // An idle connection of the line: the newest that `fits` (its state can
-  // be brought to the taker's by replaying a difference: exact = true); else
-  // the one unused longest that is `usable` (to be switched to the taker's
-  // login with COM_CHANGE_USER: exact = false; null: none is); else null.
-  // A connection the backend has closed meanwhile is dropped, never handed out.
-  using Test = std::function<bool(const ServerSession&)>;
-  std::unique_ptr<ServerSession> take(ServerLine& line, const Test& fits, const Test* usable, bool& exact);
+  // How an idle connection suits a taker: Own (it holds the taker's state
+  // as the taker left it), Fits (replaying a difference brings it there),
+  // Usable (another login that negotiated the same capabilities: switched
+  // with COM_CHANGE_USER), No.
+  enum class Fit { No, Usable, Fits, Own };
+  using Judge = std::function<Fit(const ServerSession&)>;
+  // The best idle connection of the line: the taker's own, else the newest
+  // that fits, else (with `switch_ok`) the usable one unused longest; null
+  // when none is.  `got` says which.  A connection the backend has closed
+  // meanwhile is dropped, never handed out.
+  std::unique_ptr<ServerSession> take(ServerLine& line, const Judge& judge, bool switch_ok, Fit& got);
   // Closes the idle connection unused longest, to make room on a full line
   // whose idle connections the taker cannot use; false when none is idle.
   bool close_oldest(ServerLine& line);

@@ -308,7 +308,7 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   // database), a new one while the line has room, else the command waits.
   Route take_shared(const BackendServer& server, const std::string& cluster, bool login);
   Route queue_for(ServerLine& line, const BackendServer& server, int cap, const Cluster* cl);
-  bool fits_shared(const ServerSession& ss, const std::string& cluster, bool login) const;
+  SharedServers::Fit shared_fit(const ServerSession& ss, const std::string& cluster, bool login) const;
   // Idle, restorable, outside a transaction: the server sessions go back
   // to the shared set.
   void release_to_shared();
