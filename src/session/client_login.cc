@@ -421,6 +421,7 @@ void ClientSession::note_routing() {
   splits_ = cl && Config::splits(*cl, tenant_, user);
   causal_reads_ = cl && cl->causal_reads;
   multiplexed_ = cl && Config::multiplexes(*cl, tenant_);
+  mux_cap_ = cl ? cl->worker_share(host_.index(), host_.worker_count()) : 0;
 }
 
 // The server a login's first server session goes to: the writable one, as

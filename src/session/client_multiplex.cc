@@ -37,16 +37,30 @@ SharedServers::Fit ClientSession::shared_fit(const ServerSession& ss, const std:
 
 ClientSession::Route ClientSession::take_shared(const BackendServer& server, const std::string& cluster,
                                                 bool login) {
+  return take_shared(host_.shared_servers().line(host_.server_entry(server), server), cluster, login);
+}
+
+// The usual case, cheap: no split, no hint, and the server the last
+// statement ran on still takes writes; Stay when that does not apply.
+ClientSession::Route ClientSession::take_again(uint8_t cmd, std::string_view payload) {
+  if (!last_line_ || splits_ || force_write_ || !(last_line_->routing() & shm::kRouteWritable) ||
+      (cmd == COM_QUERY && payload.size() >= 4 && payload.substr(1, 320).find("/*+") != std::string_view::npos))
+    return Route::Answered;
+  read_routed_ = false;
+  Route r = take_shared(*last_line_, login_.cluster, false);
+  if (r == Route::Wait) change_phase(Phase::AwaitServer);
+  return r;
+}
+
+ClientSession::Route ClientSession::take_shared(ServerLine& line, const std::string& cluster, bool login) {
   SharedServers& shared = host_.shared_servers();
-  shm::ServerEntry& entry = host_.server_entry(server);
-  ServerLine& line = shared.line(entry);
-  const Cluster* cl = cfg_->find_cluster(login_.cluster);
-  const int cap = cl ? cl->worker_share(host_.index(), host_.worker_count()) : 0;
+  const BackendServer& server = line.server();
+  const int cap = mux_cap_;
   line.set_cap(cap);
   const bool woken = woken_;
   woken_ = false;
   // Sessions already waiting go first: a newcomer queues behind them.
-  if (line.waiting() > 0 && !woken) return queue_for(line, server, cap, cl);
+  if (line.waiting() > 0 && !woken) return queue_for(line, server, cap);
   bool room = SharedServers::has_room(line, cap);
   // With room, only a connection that fits is taken (a new one costs less
   // than another login's, switched); without, one of another login that
@@ -59,6 +73,7 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
   if (taken) {
     stop_queue_wait();
     ServerSession* ss = taken.get();
+    last_line_ = &line;
     servers_.push_back(std::move(taken));
     current_ = ss;
     adopt_server(ss);
@@ -78,6 +93,7 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
   }
   if (room) {
     stop_queue_wait();
+    last_line_ = &line;
     current_ = open_server(server, cluster);
     current_->share_statements();
     current_->set_holder(cs_id_);
@@ -85,13 +101,12 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
     current_->connect(backend_login());
     return Route::Wait;
   }
-  return queue_for(line, server, cap, cl);
+  return queue_for(line, server, cap);
 }
 
 // The line is full and nothing is idle (or others wait already): the
 // command waits, up to queue_timeout_ms from its first wait.
-ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendServer& server, int cap,
-                                              const Cluster* cl) {
+ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendServer& server, int cap) {
   current_ = nullptr;
   const bool again = queue_timer_ && evtimer_pending(queue_timer_, nullptr);
   if (!waiting_on_) {
@@ -100,6 +115,7 @@ ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendSer
   }
   if (again) return Route::Wait;
   if (!queue_timer_) queue_timer_ = evtimer_new(host_.base(), on_queue_timeout, this);
+  const Cluster* cl = cfg_->find_cluster(login_.cluster);
   const int ms = cl ? cl->queue_timeout_ms : 10000;
   LOG_DEBUG("cs_id=%u: no free connection to %s (%d of this worker's %d open): waiting up to %d ms", cs_id_,
             server.address.str().c_str(), line.open(), cap, ms);
@@ -183,7 +199,9 @@ void ClientSession::release_to_shared() {
   const uint32_t pin = pin_reasons();
   if (pin != rec_.pinned) identity_changed();
   if (pin) return;
-  if (evbuffer_get_length(conn_->input()) != 0) return;  // the next command is here already: it keeps it
+  // The next command is here already: it keeps the connection, unless
+  // others wait for one (it then queues behind them, first come first served).
+  if (evbuffer_get_length(conn_->input()) != 0 && !(last_line_ && last_line_->waiting() > 0)) return;
   std::shared_ptr<const SessionState::Snapshot> snapshot = state_.snapshot();
   SharedServers& shared = host_.shared_servers();
   while (!servers_.empty()) {
@@ -206,7 +224,7 @@ void ClientSession::release_to_shared() {
     ss->set_held(defaults ? nullptr : snapshot);
     ss->set_holder(cs_id_);
     ServerLine& line = *ss->line();
-    shared.put(line, std::move(ss), cfg_->server_idle_s);
+    shared.put(line, std::move(ss), cfg_->server_idle_s, host_.loop_time_us());
   }
   current_ = nullptr;
   read_ss_id_ = 0;

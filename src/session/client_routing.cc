@@ -89,6 +89,11 @@ ClientSession::Route ClientSession::route_command(uint8_t cmd, std::string_view 
     read_routed_ = false;
     return Route::Go;
   }
+  // Multiplexed and idle: where the last statement ran, if nothing says otherwise.
+  if (multiplexed_ && !current_ && servers_.empty() && state_.restorable()) {
+    Route r = take_again(cmd, payload);
+    if (r != Route::Answered) return r;
+  }
   Want want = want_for(cmd, payload);
   read_routed_ = false;
   if (want == Want::Stay) {

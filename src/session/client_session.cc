@@ -277,9 +277,11 @@ ServerSession* ClientSession::open_server(const BackendServer& server, const std
 // for this client.
 void ClientSession::adopt_server(ServerSession* ss) {
   ss->set_owner(*this);
-  shm::ServerEntry& entry = host_.server_entry(ss->server());
-  ss->attach_health(entry);
-  ss->attach_line(host_.shared_servers().line(entry));
+  if (!ss->line()) {  // new: counted on its server's health entry and line (a shared one is already)
+    shm::ServerEntry& entry = host_.server_entry(ss->server());
+    ss->attach_health(entry);
+    ss->attach_line(host_.shared_servers().line(entry, ss->server()));
+  }
   ss->set_client_view(caps_, &client_trackers_);
   // A multiplexed session that takes back the connection its record still
   // shows (only its count went to 0) rewrites just the activity words.

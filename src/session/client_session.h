@@ -307,7 +307,11 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   // (`login`: for the login itself, so only one already in the login's
   // database), a new one while the line has room, else the command waits.
   Route take_shared(const BackendServer& server, const std::string& cluster, bool login);
-  Route queue_for(ServerLine& line, const BackendServer& server, int cap, const Cluster* cl);
+  Route take_shared(ServerLine& line, const std::string& cluster, bool login);
+  // The last statement's server again, when nothing says otherwise;
+  // Answered: something does (route as usual).
+  Route take_again(uint8_t cmd, std::string_view payload);
+  Route queue_for(ServerLine& line, const BackendServer& server, int cap);
   SharedServers::Fit shared_fit(const ServerSession& ss, const std::string& cluster, bool login) const;
   // Idle, restorable, outside a transaction: the server sessions go back
   // to the shared set.
@@ -469,8 +473,10 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   bool multiplexed_ = false;
   ServerLine* waiting_on_ = nullptr;  // queued there for a connection
   bool woken_ = false;                // the shared set woke it: its turn now
+  int mux_cap_ = 0;                   // this worker's share of max_server_connections (0: none)
   event* queue_timer_ = nullptr;      // queue_timeout_ms, from the first wait
   uint64_t last_ss_id_ = 0;           // the connection the last command ran on
+  ServerLine* last_line_ = nullptr;   // and its server's line (the worker's: lives as long)
   uint64_t moves_ = 0;                // commands that ran on another connection than the last
 
   // This session's record in the shared segment, written only here.
