@@ -442,7 +442,7 @@ void ClientSession::begin_backend_login(Phase phase) {
     send_error_and_close(er::ER_BAD_DB_ERROR, "Unknown cluster '" + login_.cluster + "'", "unknown cluster");
     return;
   }
-  if (multiplexed_) {
+  if (multiplexed_ || mux_cap_ > 0) {
     // A connection of this user in the login's database is logged in
     // already; otherwise the login waits for one like a statement.
     if (take_shared(*server, cluster->name, true) == Route::Go) login_complete(current_);
@@ -568,8 +568,8 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
 // A client that quits cleanly, idle and outside a transaction, leaves its
 // server session to the worker's pool instead of closing it.
 void ClientSession::pool_server_session() {
-  if (multiplexed_) {  // its server sessions go back to the shared set, if it can let them go
-    release_to_shared();
+  if (multiplexed_ || mux_cap_ > 0) {  // its server sessions go back to the shared set, if it can let them go
+    release_to_shared(true);
     return;
   }
   ServerSession* ss = current_;
@@ -617,27 +617,77 @@ void ClientSession::change_user_authenticated() {
     refuse("that user must log in over TLS");
     return;
   }
-  const Cluster* cluster = cfg->find_cluster(change_user_login_.cluster);
   change_phase(Phase::ChangeUserLogin);
   cfg_pending_ = cfg;
+  start_change_user_login();
+}
+
+// The new login's backend connection.  Under max_server_connections it
+// takes a place on the server's line like any other: a new one while there
+// is room, else one of the session's own (whose state the new login ends
+// anyway) or an idle one, switched to the new login (COM_CHANGE_USER), else
+// it waits (queue_timeout_ms).
+void ClientSession::start_change_user_login() {
+  const Config& cfg = *cfg_pending_;
+  const Cluster* cluster = cfg.find_cluster(change_user_login_.cluster);
+  const BackendServer* server = login_server(*cluster);
   uint8_t charset = change_user_.charset ? uint8_t(change_user_.charset) : charset_;
   HandshakeResponse hello = hello_;
   if (!change_user_.attributes.empty()) hello.attributes = change_user_.attributes;
-  const BackendServer* server = login_server(*cluster);
+  BackendLogin login = make_backend_login(cfg, change_user_login_, change_user_hash1_, change_user_password_,
+                                          change_user_sha256_, change_user_.database, charset, caps_, ext_caps_, hello,
+                                          proxy_sessid_, cs_id_, peer_ip_ + ":" + std::to_string(peer_port_));
+  const int cap = cluster->worker_share(host_.index(), host_.worker_count());
+  if (cap > 0) {
+    SharedServers& shared = host_.shared_servers();
+    ServerLine& line = shared.line(host_.server_entry(*server), *server);
+    line.set_cap(cap);
+    if (!SharedServers::has_room(line, cap)) {
+      SharedServers::Fit got;
+      std::unique_ptr<ServerSession> idle = shared.take(
+          line,
+          [&](const ServerSession& ss) {
+            return ss.cluster() == cluster->name && ss.can_serve(caps_, ext_caps_) ? SharedServers::Fit::Usable
+                                                                                   : SharedServers::Fit::No;
+          },
+          true, got);
+      if (!idle)
+        for (const auto& own : servers_)
+          if (own->ready() && own->line() == &line && own->state() == ServerSession::State::KeepAliveClientSlave) {
+            idle = take_server(own.get());
+            break;
+          }
+      if (idle) {
+        stop_queue_wait();
+        pending_ = std::move(idle);
+        adopt_server(pending_.get());
+        pending_->set_holder(cs_id_);
+        pending_->reuse(login);  // heard as a login: on_server_ready
+        return;
+      }
+      if (!shared.close_oldest(line)) {
+        queue_for(line, *server, cap);
+        return;
+      }
+    }
+  }
+  stop_queue_wait();
   pending_ = std::make_unique<ServerSession>(*this, host_, *server, cluster->name, host_.next_ss_id(),
-                                             cfg->backend_connect_ms);
+                                             cfg.backend_connect_ms);
   adopt_server(pending_.get());
-  pending_->connect(make_backend_login(*cfg, change_user_login_, change_user_hash1_, change_user_password_, change_user_sha256_,
-                                       change_user_.database, charset,
-                                       caps_, ext_caps_, hello, proxy_sessid_, cs_id_,
-                                       peer_ip_ + ":" + std::to_string(peer_port_)));
+  pending_->set_holder(cs_id_);
+  if (multiplexed_ || Config::multiplexes(*cluster, change_user_tenant_)) pending_->share_statements();
+  pending_->connect(login);
 }
 
 void ClientSession::finish_change_user(bool ok, const std::string& err_payload) {
   if (!ok) {
-    take_server(pending_.get());
+    if (pending_) take_server(pending_.get());
     send_packet(err_payload);
     cfg_pending_.reset();
+    // Its own connection went to the new login (a full line): what it held
+    // that cannot be carried is gone.
+    if (servers_.empty() && end_if_unrestorable("its connection went to a COM_CHANGE_USER that failed")) return;
     change_phase(Phase::Ready);
     handle_input();
     return;

@@ -60,7 +60,10 @@ ClientSession::Route ClientSession::take_shared(ServerLine& line, const std::str
   const bool woken = woken_;
   woken_ = false;
   // Sessions already waiting go first: a newcomer queues behind them.
-  if (line.waiting() > 0 && !woken) return queue_for(line, server, cap);
+  if (line.waiting() > 0 && !woken) {
+    current_ = nullptr;
+    return queue_for(line, server, cap);
+  }
   bool room = SharedServers::has_room(line, cap);
   // With room, only a connection that fits is taken (a new one costs less
   // than another login's, switched); without, one of another login that
@@ -95,19 +98,19 @@ ClientSession::Route ClientSession::take_shared(ServerLine& line, const std::str
     stop_queue_wait();
     last_line_ = &line;
     current_ = open_server(server, cluster);
-    current_->share_statements();
+    if (multiplexed_) current_->share_statements();
     current_->set_holder(cs_id_);
     reused_server_ = false;
     current_->connect(backend_login());
     return Route::Wait;
   }
+  current_ = nullptr;
   return queue_for(line, server, cap);
 }
 
 // The line is full and nothing is idle (or others wait already): the
 // command waits, up to queue_timeout_ms from its first wait.
 ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendServer& server, int cap) {
-  current_ = nullptr;
   const bool again = queue_timer_ && evtimer_pending(queue_timer_, nullptr);
   if (!waiting_on_) {
     host_.shared_servers().wait(line, this, again);
@@ -137,6 +140,10 @@ void ClientSession::on_connection_free() {
   Step step(*this);
   waiting_on_ = nullptr;
   woken_ = true;  // its turn: it does not queue behind the others again
+  if (phase_ == Phase::ChangeUserLogin && !pending_) {
+    start_change_user_login();
+    return;
+  }
   if (phase_ == Phase::BackendLogin) {
     begin_backend_login(phase_);
     return;
@@ -170,6 +177,10 @@ void ClientSession::on_queue_timeout(evutil_socket_t, short, void* arg) {
     self->send_error_and_close(er::ER_CON_COUNT_ERROR, message, "no backend connection for the login");
     return;
   }
+  if (self->phase_ == Phase::ChangeUserLogin && !self->pending_) {  // the old login goes on
+    self->finish_change_user(false, build_err(er::ER_CON_COUNT_ERROR, message));
+    return;
+  }
   if (self->phase_ != Phase::AwaitServer) return;
   self->seq_ = 1;
   if (self->held_command_.empty()) {  // a long command still in the input: it cannot be skipped
@@ -193,9 +204,13 @@ uint32_t ClientSession::pin_reasons() const {
   return pin;
 }
 
-// Called where the session becomes idle with nothing to run.
-void ClientSession::release_to_shared() {
-  if (!multiplexed_ || servers_.empty() || phase_ != Phase::Ready || pending_ || host_.draining()) return;
+// Called where the session becomes idle with nothing to run, and when it
+// quits (`quitting`: then a session under a cap that is not multiplexed
+// leaves its connection too).
+void ClientSession::release_to_shared(bool quitting) {
+  if (!(multiplexed_ || (quitting && mux_cap_ > 0)) || servers_.empty() || phase_ != Phase::Ready || pending_ ||
+      host_.draining())
+    return;
   const uint32_t pin = pin_reasons();
   if (pin != rec_.pinned) identity_changed();
   if (pin) return;

@@ -256,6 +256,7 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   void handle_change_user(const std::string& payload);
   void handle_change_user_auth();
   void change_user_authenticated();
+  void start_change_user_login();
   void finish_change_user(bool ok, const std::string& err_payload);
 
   // ---- client_commands.cc ----
@@ -303,7 +304,8 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   static void on_replica_timer(evutil_socket_t, short, void* arg);
 
   // ---- client_multiplex.cc ----
-  // A connection to `server` for a multiplexed session: from the shared set
+  // A connection to `server` for a multiplexed session (or any session
+  // under max_server_connections): from the shared set
   // (`login`: for the login itself, so only one already in the login's
   // database), a new one while the line has room, else the command waits.
   Route take_shared(const BackendServer& server, const std::string& cluster, bool login);
@@ -315,7 +317,7 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   SharedServers::Fit shared_fit(const ServerSession& ss, const std::string& cluster, bool login) const;
   // Idle, restorable, outside a transaction: the server sessions go back
   // to the shared set.
-  void release_to_shared();
+  void release_to_shared(bool quitting = false);
   // Why an idle multiplexed session keeps its server sessions (0: it does not).
   uint32_t pin_reasons() const;
   void note_server_used(ServerSession* ss);
