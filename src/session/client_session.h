@@ -357,9 +357,11 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   event* read_timer_ = nullptr;  // see watch_reads()
   event* statement_timer_ = nullptr;  // timeouts.statement_ms
   event* kill_timer_ = nullptr;       // KILL ... WHEN IDLE: now (idle), or its TIMEOUT
-  bool kill_when_idle_ = false;
-  KilledBy kill_by_;                  // who asked for it
-  int64_t kill_deadline_us_ = 0;      // its TIMEOUT (0: none)
+  struct GracefulKill {
+    KilledBy by;              // who asked for it
+    int64_t deadline_us = 0;  // its TIMEOUT (0: none)
+  };
+  std::unique_ptr<GracefulKill> kill_when_idle_;  // while one is pending
   // The kill log's last entry while a statement ran, and the server session
   // it ran on (compared, never followed: it may be gone).
   const ServerSession* logged_kill_server_ = nullptr;
@@ -417,13 +419,18 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   std::unique_ptr<ServerSession> pending_;
   bool reused_server_ = false;   // current_ came from the worker's pool
   bool skip_pool_once_ = false;  // a pooled one just failed: connect afresh
-  proto::ChangeUser change_user_;
-  std::optional<Sha1Digest> change_user_hash1_;
-  std::shared_ptr<const std::string> change_user_password_;
-  std::optional<Sha256Digest> change_user_sha256_;
-  const Tenant* change_user_tenant_ = nullptr;
-  std::shared_ptr<const Config> cfg_pending_;  // holds change_user_tenant_ alive
-  LoginName change_user_login_;
+  // A COM_CHANGE_USER under way (handle_change_user .. finish_change_user):
+  // an idle session does not carry it.
+  struct ChangeUserAttempt {
+    proto::ChangeUser request;
+    std::optional<Sha1Digest> hash1;
+    std::shared_ptr<const std::string> password;
+    std::optional<Sha256Digest> sha256;
+    const Tenant* tenant = nullptr;
+    std::shared_ptr<const Config> cfg;  // holds tenant alive
+    LoginName login;
+  };
+  std::unique_ptr<ChangeUserAttempt> cu_;
 
   // The command in flight.
   uint8_t command_ = 0;
