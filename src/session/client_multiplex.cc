@@ -212,7 +212,7 @@ void ClientSession::release_to_shared(bool quitting) {
       host_.draining())
     return;
   const uint32_t pin = pin_reasons();
-  if (pin != rec_.pinned) identity_changed();
+  if (pin != published_.pinned) identity_changed();
   if (pin) return;
   // The next command is here already: it keeps the connection, unless
   // others wait for one (it then queues behind them, first come first served).

@@ -123,16 +123,21 @@ void ClientSession::publish() {
   if (state_.version() != published_state_) publish_variables();
   // Fields of the full record that change seldom (an open transaction shows
   // in in_trans, which changes with every transaction).
-  if ((state_.reasons() & ~uint32_t(SessionState::kTransaction)) != rec_.not_restorable ||
-      stmts_.size() != rec_.prepared_statements)
+  if ((state_.reasons() & ~uint32_t(SessionState::kTransaction)) != published_.not_restorable ||
+      stmts_.size() != published_.prepared_statements)
     identity_changed();
+  // The record is made on the stack: a session keeps only what it decides by.
+  shm::SessionRecord rec;
   if (identity_dirty_ || closed()) {
     identity_dirty_ = false;
-    fill_record(rec_);
-    ShmTable::write_changes(slot_, rec_);
+    fill_record(rec);
+    published_.not_restorable = rec.not_restorable;
+    published_.prepared_statements = rec.prepared_statements;
+    published_.pinned = rec.pinned;
+    published_.first_ss_id = rec.svr_session_count ? rec.servers[0].ss_id : 0;
+    ShmTable::write_changes(slot_, rec);
     return;
   }
-  fill_activity(rec_);
   using R = shm::SessionRecord;
   using S = shm::ServerSessionRecord;
   constexpr size_t kServer = offsetof(R, servers);
@@ -159,7 +164,12 @@ void ClientSession::publish() {
       server_state(0), server_counts(0), server_state(1), server_counts(1),
       server_state(2), server_counts(2), server_state(3), server_counts(3),
   };
-  ShmTable::write_changes(slot_, rec_, kActivityWords, 5 + 2 * size_t(rec_.svr_session_count));
+  // The activity words, as last written (they share words with fields that
+  // change seldom), with the activity filled in.
+  constexpr size_t kAll = sizeof(kActivityWords) / sizeof(kActivityWords[0]);
+  ShmTable::load_own(slot_, rec, kActivityWords, kAll);
+  fill_activity(rec);
+  ShmTable::write_changes(slot_, rec, kActivityWords, 5 + 2 * size_t(rec.svr_session_count));
 }
 
 // What SHOW PROXYSESSION VARIABLES prints, into the slot's variables area:
@@ -285,7 +295,7 @@ void ClientSession::adopt_server(ServerSession* ss) {
   ss->set_client_view(caps_, &client_trackers_);
   // A multiplexed session that takes back the connection its record still
   // shows (only its count went to 0) rewrites just the activity words.
-  if (!(servers_.size() == 1 && servers_[0].get() == ss && rec_.servers[0].ss_id == ss->ss_id() && !pending_))
+  if (!(servers_.size() == 1 && servers_[0].get() == ss && published_.first_ss_id == ss->ss_id() && !pending_))
     identity_changed();
 }
 

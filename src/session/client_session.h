@@ -495,7 +495,14 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   int step_depth_ = 0;
   bool identity_dirty_ = true;   // more than the per-command fields changed
   bool publish_pending_ = false;
-  shm::SessionRecord rec_{};
+  // What the last full record said, of what decides whether to write one.
+  struct Published {
+    uint32_t not_restorable = 0;
+    uint32_t prepared_statements = 0;
+    uint32_t pinned = 0;
+    uint64_t first_ss_id = 0;  // its first server session's
+  };
+  Published published_;
   uint64_t queries_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
