@@ -90,7 +90,7 @@ ClientSession::Route ClientSession::take_shared(ServerLine& line, const std::str
     LOG_DEBUG("cs_id=%u: ss_id=%llu of '%s' switched to this session's login", cs_id_,
               (unsigned long long)ss->ss_id(), ss->login().user.c_str());
     reused_server_ = true;
-    ss->reuse(backend_login());  // COM_CHANGE_USER: heard as a login
+    ss->reuse(backend_login(), true);  // COM_CHANGE_USER: heard as a login
     ss->set_holder(cs_id_);
     return Route::Wait;
   }
