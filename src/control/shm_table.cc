@@ -358,12 +358,15 @@ void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, const WordRan
   }
   if (!open) return;  // nothing changed: readers keep their copy valid
   slot->changecount.store(c + 2, std::memory_order_release);
-  slot->occupied.store(rec.in_use, std::memory_order_relaxed);
 }
 
+// Only a whole record says whether the slot is in use: a writer of some
+// words may hold a record whose other fields are not filled in.
 void ShmTable::write_changes(Slot* slot, const SessionRecord& rec) {
   static constexpr WordRange whole{0, kRecordWords};
   write_changes(slot, rec, &whole, 1);
+  if (slot->occupied.load(std::memory_order_relaxed) != rec.in_use)
+    slot->occupied.store(rec.in_use, std::memory_order_relaxed);
 }
 
 bool ShmTable::read_record(const Slot* slot, SessionRecord& out, int max_tries) {

@@ -94,8 +94,8 @@ class ShmTable {
   // The same, storing only the words that differ from what the slot holds,
   // and nothing at all when none does (the slot's single writer only).
   static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec);
-  // The same, looking only at the words in `ranges`: for a writer that knows
-  // the rest of `rec` still equals the slot.
+  // The same, looking only at the words in `ranges` (the rest of `rec` is
+  // not read, and the slot's `occupied` hint is left as it is).
   struct WordRange {
     size_t begin, end;  // word indexes, end exclusive
   };
