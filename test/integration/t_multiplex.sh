@@ -1,0 +1,521 @@
+# Multiplexing (issue 13): a client session holds a backend connection only
+# while a statement runs, a transaction is open or its state cannot be
+# restored; otherwise its connection goes back to its worker's shared set
+# and the next statement of any session of the same user takes one from it,
+# the session's own state replayed onto it.  cluster.max_server_connections
+# caps the backend connections to each server for the whole proxy (split
+# among the workers); a statement that finds none free within
+# cluster.queue_timeout_ms gets ERROR 1040 (08004).
+#
+# Each test runs its own myrelayd (mux_daemon) and counts the backend
+# threads of user app in MariaDB's process list: no other daemon's sessions
+# of app run while a test does.
+
+CTL=${MYRELAYCTL:-$(dirname "$MYRELAYD")/myrelayctl}
+PY=${MR_PYTHON:-/usr/bin/python3}
+MUX="$MR_IT_DIR/mr_mux.py"
+
+# mux_daemon NAME [write_config key=value...]: a daemon of its own with
+# multiplexing on; scripted sessions (st_open) go to it.  The caller gives
+# cluster.max_server_connections and the rest.
+mux_daemon() {
+  need_proxy
+  local name=$1
+  shift
+  start_aux_daemon "$name" "$@"
+  ST_PORT=$AUX_PORT
+  CFG="$TT/$name.yaml"
+}
+
+# rq SQL: root@sys on the test's daemon, rows only.
+rq() { cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -e "$1" 2>&1; }
+
+# Backend threads of user app (and of app and app2) in MariaDB.
+app_threads() { dq "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'"; }
+app_threads_are() { [ "$(app_threads)" = "$1" ]; }
+app_threads_at_most() { [ "$(app_threads)" -le "$1" ]; }
+
+# no_app_threads: before a test counts, nothing else of app is connected.
+no_app_threads() {
+  wait_until 10 app_threads_are 0 ||
+    fail "backend threads of app left from before the test: $(dq "SELECT ID, HOST, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE USER = 'app'")"
+}
+
+# A scripted session's steps sent without waiting (st_send) and their output
+# collected later (st_wait NAME [SECONDS]) into $OUT.
+declare -A ST_TAG ST_BEFORE
+st_send() {
+  local name=$1
+  shift
+  ST_TAG[$name]="m$RANDOM$RANDOM"
+  ST_BEFORE[$name]=$(wc -l <"$name.out")
+  printf '%s\n' "$@" "mark ${ST_TAG[$name]}" >&"${ST_FD[$name]}"
+}
+st_done() { grep -q "^mark ${ST_TAG[$1]}\$" "$1.out"; }
+st_wait() {
+  local name=$1 tag=${ST_TAG[$1]}
+  wait_until "${2:-30}" st_done "$name" || fail "session $name is stuck: $(tail -5 "$name.out")"
+  OUT=$(tail -n +$((ST_BEFORE[$name] + 1)) "$name.out" | sed "/^mark $tag\$/,\$d")
+}
+
+# st_cs_id NAME: the session's cs_id (asked by the session itself).
+st_cs_id() {
+  st_run "$1" "query SHOW PROXYSESSION ATTRIBUTE LIKE 'cs_id'"
+  sed -n 's/^cs_id|\([0-9]*\)|.*/\1/p' <<<"$OUT"
+}
+
+# svr_count ID: svr_session_count of session ID in SHOW PROXYSESSION.
+svr_count() { rq "SHOW PROXYSESSION" | awk -F'\t' -v id="$1" '$2 == id { print $9 }'; }
+svr_count_is() { [ "$(svr_count "$1")" = "$2" ]; }
+# attr ID NAME: the first value of attribute NAME of session ID.
+attr() { rq "SHOW PROXYSESSION ATTRIBUTE $1 LIKE '$2'" | head -1 | cut -f2; }
+
+# The sampler: backend threads of user app counted every 20 ms in the
+# background until sampler_stop, which sets SAMPLED_MAX and SAMPLES.
+sampler_start() {
+  rm -f "$TT/sample" "$TT/sample.stop"
+  "$PY" "$MUX" sample "$MR_DB_DIR/mysqld.sock" "${1:-app}" "$TT/sample" 20 600 >"$TT/sampler.log" 2>&1 &
+  SAMPLER=$!
+  sampled() { [ -s "$TT/sample" ]; }
+  wait_until 10 sampled || fail "the process list sampler does not run: $(cat "$TT/sampler.log")"
+}
+sampler_stop() {
+  touch "$TT/sample.stop"
+  wait_pid_gone "$SAMPLER" 5 || fail "the sampler does not stop"
+  wait "$SAMPLER" 2>/dev/null || fail "the sampler failed: $(cat "$TT/sampler.log")"
+  SAMPLED_MAX=$(sed -n 's/.*max=\([0-9]*\).*/\1/p' "$TT/sample")
+  SAMPLES=$(sed -n 's/.*samples=\([0-9]*\).*/\1/p' "$TT/sample")
+  [ -n "$SAMPLED_MAX" ] && [ "$SAMPLES" -gt 0 ] || fail "no samples: $(cat "$TT/sample" "$TT/sampler.log")"
+}
+
+backend_logins() { dq "SHOW GLOBAL STATUS LIKE 'Connections'" | cut -f2; }
+
+# ---------------------------------------------------------------- load
+
+# 500 sessions held open at once through 8 backend connections (2 workers,
+# 4 each): reads, their own INSERTs, a committed and a rolled back
+# transaction, USE and SET SESSION, each checked, and their rows exact at the
+# end; never more than 8 backend threads of app.
+test_mux_500_sessions_through_8_connections() {
+  ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  [ "$(ulimit -n)" -ge 1200 ] || skip "open files limited to $(ulimit -n)"
+  mux_daemon mux500 workers=2 max_connections=2000 cluster.multiplexing=on \
+    cluster.max_server_connections=8 cluster.queue_timeout_ms=20000
+  dq "DROP TABLE IF EXISTS test.mux_load; CREATE TABLE test.mux_load (client INT, it INT, kind INT, v INT,
+      PRIMARY KEY (client, it, kind)) ENGINE=InnoDB" || fail "cannot create test.mux_load"
+  no_app_threads
+  local logins0 out rc
+  logins0=$(backend_logins)
+  sampler_start app
+  out=$(timeout 160 "$PY" "$MUX" load "$AUX_PORT" "$MR_APP_PASSWORD" 0 500 20 140 2>&1)
+  rc=$?
+  sampler_stop
+  echo "INFO: $(head -1 <<<"$out")"
+  echo "INFO: at most $SAMPLED_MAX backend threads of app in $SAMPLES samples; $(($(backend_logins) - logins0)) backend logins in all"
+  [ "$rc" = 0 ] || fail "the load failed (status $rc): $(head -6 <<<"$out" | tr '\n' ' ')"
+  [ "$SAMPLED_MAX" -le 8 ] || fail "$SAMPLED_MAX backend threads of app, over max_server_connections 8"
+  [ "$SAMPLED_MAX" -ge 1 ] || fail "the sampler never saw a backend thread of app"
+  assert_eq "$(printf '20000\t120000\t0')" "$(dq "SELECT COUNT(*), SUM(v), SUM(kind = 2) FROM test.mux_load")" \
+    "rows, their sum and rolled back rows of all 500 clients"
+  pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
+  dq "DROP TABLE test.mux_load"
+}
+
+# 300 logins at once, each with one statement: never more than the cap.
+test_mux_login_burst_keeps_the_cap() {
+  mux_daemon muxburst workers=2 max_connections=2000 cluster.multiplexing=on cluster.max_server_connections=8
+  no_app_threads
+  local out rc
+  sampler_start app
+  out=$(timeout 120 "$PY" "$MUX" logins "$AUX_PORT" app "$MR_APP_PASSWORD" 300 100 2>&1)
+  rc=$?
+  sampler_stop
+  echo "INFO: $(head -1 <<<"$out"); at most $SAMPLED_MAX backend threads of app in $SAMPLES samples"
+  [ "$rc" = 0 ] || fail "the logins failed (status $rc): $(head -6 <<<"$out" | tr '\n' ' ')"
+  [ "$SAMPLED_MAX" -le 8 ] || fail "$SAMPLED_MAX backend threads of app during the burst, over max_server_connections 8"
+  pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
+}
+
+# ---------------------------------------------------------------- prepared statements
+
+# Four sessions with prepared statements (binary protocol) run them at the
+# same time through 2 connections of one worker, so that executions land on
+# connections the statement was not prepared on; every 10 rounds the idle
+# shared connections are killed on the backend, so the statements must be
+# prepared again on new ones.  A statement prepared once keeps working.
+test_mux_prepared_statements_move() {
+  need_client
+  mux_daemon muxps workers=1 cluster.multiplexing=on cluster.max_server_connections=2 cluster.queue_timeout_ms=10000
+  dq "DROP TABLE IF EXISTS test.mux_ps; CREATE TABLE test.mux_ps (s INT, v INT) ENGINE=InnoDB" || fail "create test.mux_ps"
+  no_app_threads
+  local i r id ids=() conns
+  for i in 1 2 3 4; do
+    st_open "p$i"
+    st_run "p$i" "prepare add SELECT ? + ?, CONCAT(?, '-', ?)" \
+      "prepare ins INSERT INTO mux_ps (s, v) VALUES (?, ?)" \
+      "prepare sum SELECT COUNT(*), SUM(v) FROM mux_ps WHERE s = ?" \
+      "prepare once SELECT 'once', ? * 2"
+    assert_eq "prepared add params=4"$'\n'"prepared ins params=2"$'\n'"prepared sum params=1"$'\n'"prepared once params=1" \
+      "$OUT" "p$i prepares"
+    ids+=("$(st_cs_id "p$i")")
+  done
+  for ((r = 1; r <= 30; r++)); do
+    for i in 1 2 3 4; do
+      st_send "p$i" "bind add $r $i p$i r$r" "exec add" "bind ins $i $r" "exec ins" "bind once $((r * i))" "exec once" \
+        "query SELECT CONNECTION_ID()"
+    done
+    for i in 1 2 3 4; do
+      st_wait "p$i"
+      assert_contains "$OUT" "$((r + i))|p$i-r$r"$'\n'"ok affected=" "p$i round $r: add"
+      assert_contains "$OUT" "bound ins"$'\n'"ok affected=1"$'\n' "p$i round $r: ins"
+      assert_contains "$OUT" "once|$((2 * r * i))"$'\n'"ok affected=" "p$i round $r: once"
+      grep -q '^error' <<<"$OUT" && fail "p$i round $r: $OUT"
+      conns+=" $(tail -2 <<<"$OUT" | head -1)"
+    done
+    if [ $((r % 10)) = 0 ]; then
+      # Every idle shared connection killed: the next executions meet new ones.
+      for id in $(dq "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' AND COMMAND = 'Sleep'"); do
+        dq "KILL $id" 2>/dev/null
+        wait_until 10 backend_thread_gone "$id" || fail "backend thread $id did not go"
+      done
+    fi
+  done
+  for i in 1 2 3 4; do
+    st_run "p$i" "bind sum $i" "exec sum"
+    assert_contains "$OUT" "30|465"$'\n'"ok" "p$i: its 30 rows, through its statement prepared before every move"
+  done
+  echo "INFO: backend threads the sessions ran on: $(tr ' ' '\n' <<<"$conns" | sort -un | grep -c .)"
+  [ "$(tr ' ' '\n' <<<"$conns" | sort -un | grep -c .)" -ge 3 ] ||
+    fail "the sessions ran on fewer than 3 backend threads in all, in spite of 3 rounds of kills: $conns"
+  local moves
+  for i in 0 1 2 3; do
+    moves=$(attr "${ids[$i]}" server_session_moves)
+    [[ "$moves" =~ ^[0-9]+$ ]] && [ "$moves" -ge 30 ] ||
+      fail "p$((i + 1)) (cs_id ${ids[$i]}): server_session_moves [$moves] after 30 rounds of idle and statements"
+  done
+  echo "INFO: server_session_moves of p4: $moves; prepared statements on the backend: $(dq "SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'" | cut -f2)"
+  for i in 1 2 3 4; do st_close "p$i"; done
+  pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
+  dq "DROP TABLE test.mux_ps"
+}
+
+# ---------------------------------------------------------------- state
+
+STATE="query SELECT @@sql_mode, @@time_zone, @@lc_time_names, @@character_set_client, @@collation_connection, \
+@@autocommit, IFNULL(DATABASE(), 'none'), @@sql_select_limit"
+
+# One backend connection (cap 1, one worker) shared by A and B: each sees
+# exactly its own state, the same as a twin session connected directly to
+# MariaDB with the same SETs, while CONNECTION_ID() shows that they run on
+# the same backend thread.  autocommit=0 and a write open a transaction that
+# pins A; B's statement waits for A's COMMIT.
+test_mux_state_isolation() {
+  need_client
+  mux_daemon muxiso workers=1 cluster.multiplexing=on cluster.max_server_connections=1 cluster.queue_timeout_ms=10000
+  dq "DROP TABLE IF EXISTS test.mux_iso; CREATE TABLE test.mux_iso (i INT) ENGINE=InnoDB" || fail "create test.mux_iso"
+  no_app_threads
+  st_open a
+  st_open b
+  ST_PORT=$MR_DB_PORT st_open da
+  ST_PORT=$MR_DB_PORT st_open db
+  local defaults r ca cb want ida
+  st_run db "$STATE"
+  defaults=$OUT
+  assert_contains "$defaults" "|test|" "B's twin: database test"
+  # A sets all it can; B nothing.
+  local sets=("query SET SESSION sql_mode = 'ANSI', time_zone = '+03:00'" "query SET lc_time_names = 'de_DE'"
+    "query SET NAMES latin1" "query USE test2" "query SET SESSION sql_select_limit = 7")
+  st_run a "${sets[@]}"
+  st_run da "${sets[@]}"
+  for ((r = 1; r <= 10; r++)); do
+    if [ "$r" -ge 6 ]; then
+      # From round 6 B has state of its own too, changed each round.
+      st_run b "query SET SESSION time_zone = '-0$((r - 5)):00', sql_mode = 'TRADITIONAL'"
+      st_run db "query SET SESSION time_zone = '-0$((r - 5)):00', sql_mode = 'TRADITIONAL'"
+    fi
+    st_run b "$STATE" "query SELECT CONNECTION_ID()"
+    cb=$(sed -n 3p <<<"$OUT")
+    want=$(st_run db "$STATE"; echo "$OUT")
+    assert_eq "$want" "$(sed -n 1,2p <<<"$OUT")" "round $r: B's state"
+    [ "$r" -ge 6 ] || assert_eq "$defaults" "$(sed -n 1,2p <<<"$OUT")" "round $r: B sees the server's defaults"
+    if [ $((r % 2)) = 0 ]; then
+      st_run a "query SET SESSION time_zone = '+0$r:00'"
+      st_run da "query SET SESSION time_zone = '+0$r:00'"
+    fi
+    st_run a "$STATE" "query SELECT CONNECTION_ID()"
+    ca=$(sed -n 3p <<<"$OUT")
+    want=$(st_run da "$STATE"; echo "$OUT")
+    assert_eq "$want" "$(sed -n 1,2p <<<"$OUT")" "round $r: A's state"
+    assert_eq "$cb" "$ca" "round $r: A and B on the one backend connection (cap 1)"
+  done
+  ida=$(st_cs_id a)
+  # autocommit=0, then a write: a transaction, which pins A.
+  st_run a "query SET autocommit = 0" "query INSERT INTO test.mux_iso VALUES (1)"
+  assert_eq "ok"$'\n'"ok" "$OUT" "A: autocommit=0 and an INSERT"
+  assert_eq 1 "$(svr_count "$ida")" "svr_session_count of A inside its transaction"
+  assert_contains "$(attr "$ida" not_restorable_because)" "transaction" "A's not_restorable_because"
+  # B needs the only connection: it waits for A's COMMIT.
+  st_send b "query SELECT COUNT(*) FROM test.mux_iso"
+  sleep 1
+  st_done b && fail "B ran while A's transaction held the only connection: $(tail -3 b.out)"
+  st_run a "query COMMIT"
+  st_wait b 10
+  assert_eq "1"$'\n'"ok" "$OUT" "B after A's COMMIT sees A's row"
+  wait_until 5 svr_count_is "$ida" 0 || fail "A still holds a server session after COMMIT: $(svr_count "$ida")"
+  st_run a "query SELECT @@autocommit"
+  assert_eq "0"$'\n'"ok" "$OUT" "A's autocommit=0 after it moved"
+  st_run a "query COMMIT" "query SET autocommit = 1"
+  for s in a b da db; do st_close "$s"; done
+  dq "DROP TABLE test.mux_iso"
+}
+
+# 40 PyMySQL sessions in 4 threads through 4 connections (2 workers): each
+# compared with a twin connected directly to MariaDB after random SETs of
+# its state; half never set anything.
+test_mux_state_twins() {
+  mux_daemon muxtwins workers=2 cluster.multiplexing=on cluster.max_server_connections=4 cluster.queue_timeout_ms=10000
+  local out rc moved
+  out=$(timeout 150 "$PY" "$MUX" twins "$AUX_PORT" "$MR_DB_PORT" "$MR_APP_PASSWORD" 4 10 1500 7 2>&1)
+  rc=$?
+  echo "INFO: $(head -1 <<<"$out")"
+  [ "$rc" = 0 ] || fail "status $rc: $(head -4 <<<"$out" | tr '\n' ' ')"
+  moved=$(sed -n 's/.*sessions_on_several_backends=\([0-9]*\).*/\1/p' <<<"$out")
+  [ "${moved:-0}" -ge 10 ] || fail "only [$moved] of 40 sessions ran on more than one backend thread: $out"
+  pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
+}
+
+# ---------------------------------------------------------------- pinning
+
+# A temporary table pins its session to its connection: it keeps it while
+# idle (svr_session_count 1, and ATTRIBUTE says why), uses its table across
+# statements, and the others share what is left; COM_RESET_CONNECTION lets
+# the connection go.
+test_mux_temporary_table_pins() {
+  need_client
+  mux_daemon muxtmp workers=1 cluster.multiplexing=on cluster.max_server_connections=2 cluster.queue_timeout_ms=10000
+  no_app_threads
+  local id tid i c
+  st_open t
+  st_run t "query CREATE TEMPORARY TABLE mux_tt (i INT)" "query INSERT INTO mux_tt VALUES (1), (2)" \
+    "query SELECT CONNECTION_ID()"
+  tid=$(sed -n 3p <<<"$OUT")
+  [[ "$tid" =~ ^[0-9]+$ ]] || fail "temporary table session: $OUT"
+  id=$(st_cs_id t)
+  assert_eq 1 "$(svr_count "$id")" "svr_session_count of the idle session with a temporary table"
+  assert_contains "$(attr "$id" not_restorable_because)" "temporary tables" "not_restorable_because"
+  case "$(attr "$id" multiplexed)" in 1 | true) ;; *) fail "ATTRIBUTE multiplexed: [$(attr "$id" multiplexed)]" ;; esac
+  # Four others at once share the other connection, never the pinned one.
+  for i in 1 2 3 4; do
+    st_open "o$i"
+  done
+  for c in 1 2 3; do
+    for i in 1 2 3 4; do st_send "o$i" "query SELECT CONNECTION_ID(), COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'mux_tt'"; done
+    for i in 1 2 3 4; do
+      st_wait "o$i"
+      [[ "$OUT" =~ ^([0-9]+)\|0$'\n'ok$ ]] || fail "o$i round $c: $OUT"
+      [ "${BASH_REMATCH[1]}" != "$tid" ] || fail "o$i ran on backend thread $tid, pinned by the temporary table's session"
+    done
+  done
+  st_run t "query SELECT COUNT(*), CONNECTION_ID() FROM mux_tt"
+  assert_eq "2|$tid"$'\n'"ok" "$OUT" "the temporary table, on the same backend thread"
+  st_run t "query DROP TEMPORARY TABLE mux_tt"
+  echo "INFO: after DROP TEMPORARY TABLE: svr_session_count $(svr_count "$id"), not_restorable_because [$(attr "$id" not_restorable_because)]"
+  st_run t "reset"
+  assert_eq ok "$OUT" "COM_RESET_CONNECTION"
+  wait_until 5 svr_count_is "$id" 0 || fail "svr_session_count $(svr_count "$id") after COM_RESET_CONNECTION"
+  assert_eq true "$(attr "$id" restorable)" "restorable after COM_RESET_CONNECTION"
+  st_run t "query SELECT 'released'"
+  assert_eq "released"$'\n'"ok" "$OUT" "after the reset"
+  for i in 1 2 3 4; do st_close "o$i"; done
+  st_close t
+}
+
+# Idle multiplexed sessions hold no backend connection: 20 sessions that
+# each ran a statement show svr_session_count 0, and MariaDB sees at most
+# the cap of threads of app.
+test_mux_idle_sessions_hold_nothing() {
+  need_client
+  mux_daemon muxidle workers=2 cluster.multiplexing=on cluster.max_server_connections=8
+  no_app_threads
+  local i id
+  for i in $(seq 20); do
+    st_open "s$i"
+    st_send "s$i" "query SELECT CONNECTION_ID()"
+  done
+  for i in $(seq 20); do
+    st_wait "s$i"
+    [[ "$OUT" =~ ^[0-9]+$'\n'ok$ ]] || fail "s$i: $OUT"
+  done
+  all_released() { [ -z "$(rq "SHOW PROXYSESSION" | awk -F'\t' '$5 == "app" && $9 != 0')" ]; }
+  wait_until 5 all_released || fail "idle sessions holding server sessions: $(rq "SHOW PROXYSESSION" | awk -F'\t' '$5 == "app" && $9 != 0')"
+  assert_eq 20 "$(rq "SHOW PROXYSESSION" | awk -F'\t' '$5 == "app"' | grep -c .)" "sessions of app listed"
+  app_threads_at_most 8 || fail "$(app_threads) backend threads of app for 20 idle sessions, cap 8"
+  echo "INFO: 20 idle sessions, $(app_threads) backend threads of app"
+  id=$(st_cs_id s1)
+  case "$(attr "$id" multiplexed)" in 1 | true) ;; *) fail "ATTRIBUTE multiplexed of s1: [$(attr "$id" multiplexed)]" ;; esac
+  [ "$(attr "$id" server_session_moves)" -ge 1 ] 2>/dev/null || fail "server_session_moves of s1: [$(attr "$id" server_session_moves)]"
+  assert_eq "" "$(attr "$id" not_restorable_because)" "not_restorable_because of an idle session"
+  for i in $(seq 20); do st_close "s$i"; done
+}
+
+# A tenant's multiplexing: key wins over its cluster's, both ways.
+test_mux_tenant_override() {
+  need_client
+  local id
+  mux_daemon muxoff workers=1 cluster.multiplexing=on cluster.max_server_connections=4 app.multiplexing=off
+  st_open off
+  st_run off "query SELECT 1"
+  id=$(st_cs_id off)
+  assert_eq 1 "$(svr_count "$id")" "tenant multiplexing off under a cluster with it on: svr_session_count while idle"
+  case "$(attr "$id" multiplexed)" in 0 | false) ;; *) fail "ATTRIBUTE multiplexed with the tenant's off: [$(attr "$id" multiplexed)]" ;; esac
+  st_close off
+  mux_daemon muxon workers=1 cluster.max_server_connections=4 app.multiplexing=on
+  st_open on
+  st_run on "query SELECT 1"
+  id=$(st_cs_id on)
+  wait_until 5 svr_count_is "$id" 0 ||
+    fail "tenant multiplexing on under a cluster without it: svr_session_count $(svr_count "$id") while idle"
+  case "$(attr "$id" multiplexed)" in 1 | true) ;; *) fail "ATTRIBUTE multiplexed with the tenant's on: [$(attr "$id" multiplexed)]" ;; esac
+  st_close on
+}
+
+# ---------------------------------------------------------------- queue
+
+# Cap 1 on one worker: A's transaction holds the only connection, so B's
+# statement gets ERROR 1040 (08004) after queue_timeout_ms, naming the server
+# and the timeout; B's session goes on once A commits.
+test_mux_queue_timeout() {
+  need_client
+  mux_daemon muxq workers=1 cluster.multiplexing=on cluster.max_server_connections=1 cluster.queue_timeout_ms=1500
+  dq "DROP TABLE IF EXISTS test.mux_q; CREATE TABLE test.mux_q (i INT) ENGINE=InnoDB" || fail "create test.mux_q"
+  st_open a
+  st_open b
+  st_run b "query SELECT 'b in'"
+  assert_eq "b in"$'\n'"ok" "$OUT" "B logged in and ran"
+  st_run a "query START TRANSACTION" "query INSERT INTO mux_q VALUES (1)"
+  assert_eq "ok"$'\n'"ok" "$OUT" "A's transaction"
+  local t0 ms
+  t0=$(now_ms)
+  st_run b "query SELECT 'b waits'"
+  ms=$(($(now_ms) - t0))
+  echo "INFO: B's answer after $ms ms: $OUT"
+  assert_contains "$OUT" "error 1040 08004" "B's statement while A holds the only connection"
+  assert_contains "$OUT" "127.0.0.1:$MR_DB_PORT" "the error names the server"
+  assert_contains "$OUT" "1500" "the error names the timeout"
+  [ "$ms" -ge 1400 ] && [ "$ms" -le 5000 ] || fail "1040 after $ms ms, queue_timeout_ms 1500"
+  st_run a "query COMMIT"
+  st_run b "query SELECT 'b after', COUNT(*) FROM test.mux_q"
+  assert_eq "b after|1"$'\n'"ok" "$OUT" "B's session after A committed"
+  st_close a
+  st_close b
+  pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
+  dq "DROP TABLE test.mux_q"
+}
+
+# ---------------------------------------------------------------- kills
+
+# KILL QUERY of a multiplexed session stops its statement only: another
+# session's SLEEP(3) running at the same time on the same worker finishes
+# with 0.
+test_mux_kill_query_stops_only_its_statement() {
+  need_client
+  mux_daemon muxkq workers=1 cluster.multiplexing=on cluster.max_server_connections=2
+  st_open a
+  st_open b
+  local ida t0 ms out
+  ida=$(st_cs_id a)
+  st_run b "query SELECT 1"
+  st_send a "query SELECT SLEEP(30) AS mux_kq_a"
+  st_send b "query SELECT SLEEP(3) AS mux_kq_b"
+  wait_until 5 has_backend_thread "mux_kq_a" || fail "A's SLEEP does not run on the backend"
+  wait_until 5 has_backend_thread "mux_kq_b" || fail "B's SLEEP does not run on the backend"
+  t0=$(now_ms)
+  out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -e "KILL QUERY $ida" 2>&1) || fail "KILL QUERY $ida: $out"
+  st_wait a 10
+  ms=$(($(now_ms) - t0))
+  echo "INFO: A's killed SLEEP(30) answered after $ms ms: $(tr '\n' ' ' <<<"$OUT")"
+  # What MariaDB answers itself when KILL QUERY interrupts a SLEEP.
+  assert_eq "error 1317 70100 Query execution was interrupted" "$OUT" "A's statement after KILL QUERY"
+  [ "$ms" -lt 5000 ] || fail "A's statement ended $ms ms after KILL QUERY"
+  st_wait b 10
+  assert_eq "0"$'\n'"ok" "$OUT" "B's SLEEP(3), not interrupted"
+  st_run a "query SELECT 'a after'"
+  assert_eq "a after"$'\n'"ok" "$OUT" "A's session goes on"
+  st_close a
+  st_close b
+}
+
+# A shared idle connection killed on the backend is replaced: the next
+# statement runs without an error, on another backend thread, with the
+# session's state.
+test_mux_killed_shared_connection_replaced() {
+  need_client
+  mux_daemon muxdead workers=1 cluster.multiplexing=on cluster.max_server_connections=2
+  no_app_threads
+  local id c1 round tid
+  st_open s
+  st_run s "query SET SESSION time_zone = '+04:00'" "query SELECT CONNECTION_ID()"
+  c1=$(sed -n 2p <<<"$OUT")
+  id=$(st_cs_id s)
+  wait_until 5 svr_count_is "$id" 0 || fail "s holds a server session while idle: $(svr_count "$id")"
+  for round in 1 2; do
+    for tid in $(dq "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app'"); do
+      dq "KILL $tid"
+      wait_until 10 backend_thread_gone "$tid" || fail "backend thread $tid still there"
+    done
+    st_run s "query SELECT 'works', @@time_zone, CONNECTION_ID()"
+    [[ "$OUT" =~ ^works\|\+04:00\|([0-9]+)$'\n'ok$ ]] || fail "round $round: the statement after the kill: [$OUT]"
+    [ "${BASH_REMATCH[1]}" != "$c1" ] || fail "round $round: ran on the killed backend thread $c1"
+    c1=${BASH_REMATCH[1]}
+    st_run s "query SELECT 'again'"
+    assert_eq "again"$'\n'"ok" "$OUT" "round $round: the next statement"
+  done
+  st_close s
+  pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
+}
+
+# ---------------------------------------------------------------- idle timeout
+
+# timeouts.server_idle_s: shared connections unused that long are closed;
+# the sessions go on, on new ones.
+test_mux_server_idle_timeout() {
+  need_client
+  mux_daemon muxsidle workers=2 cluster.multiplexing=on cluster.max_server_connections=8 timeouts.server_idle_s=2
+  no_app_threads
+  local i t0 ms
+  for i in 1 2 3 4; do st_open "s$i"; done
+  for i in 1 2 3 4; do st_send "s$i" "query SELECT SLEEP(0.3)"; done
+  for i in 1 2 3 4; do st_wait "s$i"; assert_eq "0"$'\n'"ok" "$OUT" "s$i"; done
+  t0=$(now_ms)
+  [ "$(app_threads)" -ge 1 ] || fail "no backend thread of app right after the statements"
+  wait_until 15 app_threads_are 0 || fail "$(app_threads) backend threads of app still there 15 s after their last use (server_idle_s 2)"
+  ms=$(($(now_ms) - t0))
+  echo "INFO: the shared connections were closed after $ms ms idle"
+  [ "$ms" -ge 1000 ] || fail "the shared connections closed after $ms ms, before server_idle_s 2"
+  for i in 1 2 3 4; do
+    st_run "s$i" "query SELECT 'after idle'"
+    assert_eq "after idle"$'\n'"ok" "$OUT" "s$i after its connection idled out"
+  done
+  for i in 1 2 3 4; do st_close "s$i"; done
+}
+
+# The cap counts every user's connections: with one connection, idle and
+# shared for app, a session of app2 still gets one (within the queue
+# timeout), and app after it again.
+test_mux_other_user_gets_a_connection() {
+  need_client
+  mux_daemon muxusers workers=1 cluster.multiplexing=on cluster.max_server_connections=1 cluster.queue_timeout_ms=3000
+  st_open a
+  ST_USER=app2 ST_PASSWORD=$MR_APP2_PASSWORD st_open b
+  local round
+  for round in 1 2 3; do
+    st_run a "query SELECT CURRENT_USER()"
+    assert_eq "app@%"$'\n'"ok" "$OUT" "round $round: app"
+    st_run b "query SELECT CURRENT_USER()"
+    assert_eq "app2@%"$'\n'"ok" "$OUT" "round $round: app2 after app's connection went idle"
+  done
+  [ "$(dq "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER IN ('app', 'app2')")" -le 1 ] ||
+    fail "more than one backend thread of app and app2 with max_server_connections 1"
+  st_close a
+  st_close b
+}
