@@ -29,7 +29,7 @@ constexpr uint64_t kMagic = 0x3159414c4552594dull;  // "MYRELAY1" little-endian
 // 3: the backend servers' health (ServerEntry).  4: each slot's statement area.
 // 5: a session's transaction start and pending graceful kill; the kill log;
 // statement latency histograms.  6: a TLS session's version and cipher.
-constexpr uint32_t kLayoutVersion = 6;
+constexpr uint32_t kLayoutVersion = 7;
 
 constexpr size_t kNameLen = 64;       // cluster, tenant, user
 constexpr size_t kDbLen = 196;        // 64 characters of utf8mb3
@@ -108,10 +108,15 @@ struct WorkerCounters {
   std::atomic<uint64_t> reads_to_replicas;    // statements the read/write split sent to a replica
   std::atomic<uint64_t> causal_waits;         // MASTER_GTID_WAITs before a causal read
   std::atomic<uint64_t> causal_read_fallbacks;  // causal reads that ran on the primary instead
-  std::atomic<uint64_t> reserved[2];          // zero
+  std::atomic<uint64_t> shared_takes;         // statements of multiplexed sessions that took a shared connection
+  std::atomic<uint64_t> queue_timeouts;       // statements and logins that found no connection under the cap
   std::atomic<uint64_t> kills_by_reason[16];  // kill log entries by KillReason
+  std::atomic<uint64_t> shared_idle;          // backend connections idle in the shared set now (a gauge)
+  std::atomic<uint64_t> queue_waits;          // statements and logins that waited for a connection under the cap
+  std::atomic<uint64_t> reserved[2];          // zero
 };
-static_assert(sizeof(WorkerCounters) == 35 * 8, "WorkerCounters: 19 words until layout v4, the kill reasons since v5");
+static_assert(sizeof(WorkerCounters) == 39 * 8,
+              "WorkerCounters: 19 words until layout v4, the kill reasons since v5, multiplexing's since v7");
 
 // Statement latency (COM_QUERY and COM_STMT_EXECUTE, from the command's
 // arrival to the end of its response), one histogram per backend server per
@@ -167,7 +172,10 @@ enum NotRestorable : uint32_t {
   kNrUnknownState = 1u << 11,    // something changed that the proxy could not see
   kNrLongData = 1u << 12,        // COM_STMT_SEND_LONG_DATA not yet executed
   kNrUnkeptStatement = 1u << 13, // a prepared statement too long to keep
+  kNrSessionOnly = 1u << 14,     // timestamp, insert_id, pseudo_thread_id, rand_seed: set, never carried
 };
+// SessionRecord::pinned also says, beyond the NotRestorable bits:
+constexpr uint32_t kPinCharacteristics = 1u << 31;  // SET TRANSACTION for the next transaction pending
 struct NotRestorableName {
   uint32_t bit;
   const char* name;
@@ -187,6 +195,7 @@ inline constexpr NotRestorableName kNotRestorableNames[] = {
     {kNrUnknownState, "state the server did not report"},
     {kNrLongData, "pending long data"},
     {kNrUnkeptStatement, "prepared statement too long to keep"},
+    {kNrSessionOnly, "session-only variables (timestamp, insert_id, pseudo_thread_id, rand_seed)"},
 };
 
 // One client session, as SHOW PROXYSESSION and SHOW PROXYSESSION ATTRIBUTE
@@ -209,7 +218,7 @@ struct SessionRecord {
   uint8_t using_ssl;
   uint8_t privileged;
   uint8_t kill_pending;           // KILL ... WHEN IDLE: ends at its next idle moment
-  uint8_t pad;
+  uint8_t multiplexed;            // its cluster (or tenant) multiplexes: it holds server sessions only while busy
   char db[kDbLen];
   char command[kCommandLen];      // the command in flight, or "Sleep"
   uint64_t trans_count;
@@ -224,6 +233,9 @@ struct SessionRecord {
   uint32_t not_restorable;        // NotRestorable bits but kNrTransaction (see in_trans)
   uint32_t prepared_statements;
   uint64_t last_insert_id;
+  uint64_t server_session_moves;  // times a statement of a multiplexed session ran on another connection than its last
+  uint32_t pinned;                // a multiplexed session idle but holding its connection: NotRestorable bits, kPin*
+  uint32_t pad2;
   uint32_t slot;                  // this record's slot, for the variables area
   uint32_t vars_dropped;          // entries that did not fit the variables area
   // TLS towards the client (using_ssl = 1): as OpenSSL names them.
@@ -297,6 +309,8 @@ struct ServerEntry {
   std::atomic<uint32_t> changecount;
   std::atomic<uint32_t> routing;          // ServerRouting bits (the checker stores them)
   std::atomic<int64_t> server_sessions;   // open server sessions to it, of every worker (fetch_add)
+  std::atomic<int64_t> shared_idle;       // of them, idle in a worker's shared set (multiplexing)
+  std::atomic<int64_t> waiting;           // statements and logins waiting for a connection under the cap
   std::atomic<uint64_t> words[kServerWords];
 };
 

@@ -207,7 +207,7 @@ After show_congestion(Context& cx) {
     if (s.rec.in_use != shm::kServerConfigured) continue;
     if (!cx.st.cluster.empty() && get_field(s.rec.cluster) != cx.st.cluster) continue;
     known = true;
-    rows.push_back(view::congestion_row(s.rec, s.server_sessions));
+    rows.push_back(view::congestion_row(s.rec, s.server_sessions, s.shared_idle, s.waiting));
   }
   if (!known) {
     cx.error(er::ER_BAD_DB_ERROR, "Unknown cluster '" + cx.st.cluster + "'");

@@ -28,7 +28,7 @@ bool ShmSessionDirectory::send(const shm::SessionRecord& target, const control::
 
 std::vector<SessionDirectory::Server> ShmSessionDirectory::servers() const {
   std::vector<Server> out;
-  for (const auto& v : table_.servers()) out.push_back({v.rec, v.server_sessions});
+  for (const auto& v : table_.servers()) out.push_back({v.rec, v.server_sessions, v.shared_idle, v.waiting});
   return out;
 }
 

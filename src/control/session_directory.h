@@ -36,6 +36,8 @@ class SessionDirectory {
   struct Server {
     shm::ServerHealthRecord rec;
     int64_t server_sessions;
+    int64_t shared_idle;
+    int64_t waiting;
   };
   virtual std::vector<Server> servers() const = 0;
   // The kill log, newest first: at most `limit` entries that `keep` accepts.

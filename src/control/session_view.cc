@@ -65,6 +65,12 @@ std::vector<std::optional<std::string>> session_row(const SessionRecord& r, int 
 
 uint32_t reasons_of(const SessionRecord& r) { return r.not_restorable | (r.in_trans ? uint32_t(kNrTransaction) : 0u); }
 
+std::string pinned_because(uint32_t pinned) {
+  std::string text = not_restorable_because(pinned & ~shm::kPinCharacteristics);
+  if (pinned & shm::kPinCharacteristics) text += std::string(text.empty() ? "" : ", ") + "pending SET TRANSACTION";
+  return text;
+}
+
 std::string not_restorable_because(uint32_t reasons) {
   std::string out;
   for (const auto& r : kNotRestorableNames)
@@ -196,6 +202,10 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
   add("not_restorable_because", not_restorable_because(reasons_of(r)), cs);
   add("prepared_statements", std::to_string(r.prepared_statements), cs);
   add("last_insert_id", std::to_string(r.last_insert_id), cs);
+  add("multiplexed", r.multiplexed ? "true" : "false", cs);
+  add("server_session_moves", std::to_string(r.server_session_moves), cs);
+  // Idle but holding its connection: why it cannot give it back.
+  add("pinned_because", r.pinned ? std::optional<std::string>(pinned_because(r.pinned)) : std::nullopt, cs);
   if (st) {
     bool any = st->start_us > 0;
     int64_t until = st->end_us ? st->end_us : now;
@@ -226,14 +236,17 @@ std::vector<Attribute> session_attributes(const SessionRecord& r, int pid, int64
 }
 
 const std::vector<std::string>& congestion_columns() {
-  static const std::vector<std::string> kColumns = {"cluster", "server", "role", "state", "lag_s",
-                                                    "last_check", "consecutive_failures", "server_sessions"};
+  static const std::vector<std::string> kColumns = {"cluster",       "server",      "role",   "state",
+                                                    "lag_s",         "last_check",  "consecutive_failures",
+                                                    "server_sessions", "in_use",   "shared_idle", "waiting"};
   return kColumns;
 }
 
-bool congestion_column_is_numeric(size_t i) { return i == 4 || i == 6 || i == 7; }
+bool congestion_column_is_numeric(size_t i) { return i == 4 || i >= 6; }
 
-std::vector<std::optional<std::string>> congestion_row(const shm::ServerHealthRecord& rec, int64_t server_sessions) {
+std::vector<std::optional<std::string>> congestion_row(const shm::ServerHealthRecord& rec, int64_t server_sessions,
+                                                       int64_t shared_idle, int64_t waiting) {
+  auto count = [](int64_t n) { return std::to_string(n < 0 ? 0 : n); };
   std::optional<std::string> lag, checked;
   // A lag only for a server that replicates; NULL when its replication is
   // stopped (as Seconds_Behind_Master says) or nothing was checked.
@@ -254,7 +267,10 @@ std::vector<std::optional<std::string>> congestion_row(const shm::ServerHealthRe
           lag,
           checked,
           std::to_string(rec.consecutive_failures),
-          std::to_string(server_sessions < 0 ? 0 : server_sessions)};
+          count(server_sessions),
+          count(server_sessions - shared_idle),
+          count(shared_idle),
+          count(waiting)};
 }
 
 }  // namespace myrelay::view

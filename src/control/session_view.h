@@ -41,6 +41,8 @@ std::vector<Attribute> session_attributes(const shm::SessionRecord& r, int pid, 
 uint32_t reasons_of(const shm::SessionRecord& r);
 // The reasons a session cannot be carried, comma-separated ("" when it can).
 std::string not_restorable_because(uint32_t reasons);
+// Why an idle multiplexed session keeps its connection (SessionRecord::pinned).
+std::string pinned_because(uint32_t pinned);
 
 // SHOW PROXYSESSION VARIABLES: the entries of a slot's variables area.
 struct Variable {
@@ -53,7 +55,10 @@ std::vector<Variable> session_variables(std::string_view area);
 // SHOW PROXYCONGESTION and myrelayctl servers: one backend server's health.
 const std::vector<std::string>& congestion_columns();
 bool congestion_column_is_numeric(size_t i);
-std::vector<std::optional<std::string>> congestion_row(const shm::ServerHealthRecord& rec, int64_t server_sessions);
+// `server_sessions` open, of them `shared_idle` idle in shared sets;
+// `waiting` statements waiting for one under max_server_connections.
+std::vector<std::optional<std::string>> congestion_row(const shm::ServerHealthRecord& rec, int64_t server_sessions,
+                                                       int64_t shared_idle, int64_t waiting);
 
 // The kill log's words: a KillReason's name ("kill", "client_idle_timeout",
 // ...), and what became of the statement on the backend.

@@ -472,10 +472,12 @@ std::vector<ShmTable::ServerView> ShmTable::servers() const {
   std::vector<ServerView> v;
   for (uint32_t i = 0; i < server_count(); ++i) {
     const ServerEntry* e = server(i);
-    ServerView sv{i, {}, 0, 0};
+    ServerView sv{i, {}, 0, 0, 0, 0};
     if (!read_server(e, sv.rec) || sv.rec.in_use == kServerFree) continue;
     sv.routing = e->routing.load(std::memory_order_relaxed);
     sv.server_sessions = e->server_sessions.load(std::memory_order_relaxed);
+    sv.shared_idle = e->shared_idle.load(std::memory_order_relaxed);
+    sv.waiting = e->waiting.load(std::memory_order_relaxed);
     v.push_back(sv);
   }
   return v;

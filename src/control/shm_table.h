@@ -136,6 +136,8 @@ class ShmTable {
     shm::ServerHealthRecord rec;
     uint32_t routing;
     int64_t server_sessions;
+    int64_t shared_idle;  // of them, idle in shared sets (multiplexing)
+    int64_t waiting;      // statements and logins waiting for a connection under the cap
   };
   std::vector<ServerView> servers() const;
 

@@ -257,6 +257,14 @@ std::string metrics_text(const ShmTable& t) {
        nullptr},
       {"myrelay_server_sessions", "Server sessions open to the server, every worker's.", true,
        [](const ShmTable::ServerView& v) { return uint64_t(v.server_sessions < 0 ? 0 : v.server_sessions); }},
+      {"myrelay_server_sessions_in_use", "Of them, held by client sessions (not idle in a shared set).", true,
+       [](const ShmTable::ServerView& v) {
+         return uint64_t(v.server_sessions > v.shared_idle ? v.server_sessions - v.shared_idle : 0);
+       }},
+      {"myrelay_server_shared_idle", "Of them, idle in the workers' shared sets (multiplexing).", true,
+       [](const ShmTable::ServerView& v) { return uint64_t(v.shared_idle < 0 ? 0 : v.shared_idle); }},
+      {"myrelay_server_waiting", "Statements and logins waiting for a connection under max_server_connections.",
+       true, [](const ShmTable::ServerView& v) { return uint64_t(v.waiting < 0 ? 0 : v.waiting); }},
       {"myrelay_server_consecutive_failures", "Health checks failed in a row.", true,
        [](const ShmTable::ServerView& v) { return uint64_t(v.rec.consecutive_failures); }},
       {"myrelay_server_checks_total", "Health checks run.", false,
@@ -294,7 +302,7 @@ int cmd_servers(const Options& o, const ShmTable& t) {
   for (const auto& v : t.servers()) {
     if (v.rec.in_use != shm::kServerConfigured) continue;
     if (o.cluster && get_field(v.rec.cluster) != *o.cluster) continue;
-    table.rows.push_back(view::congestion_row(v.rec, v.server_sessions));
+    table.rows.push_back(view::congestion_row(v.rec, v.server_sessions, v.shared_idle, v.waiting));
   }
   if (!o.json) {
     if (!table.rows.empty()) print_table(stdout, table);

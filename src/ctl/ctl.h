@@ -283,6 +283,17 @@ inline const CounterDef kCounters[] = {
     {"causal_read_fallbacks", "causal_fallbk", "myrelay_causal_read_fallbacks_total",
      "Causal reads that ran on the primary because the replica did not catch up in time.", false,
      &shm::WorkerCounters::causal_read_fallbacks},
+    {"shared_takes", "shared_takes", "myrelay_shared_takes_total",
+     "Commands and logins of multiplexed sessions that took a connection from the shared set.", false,
+     &shm::WorkerCounters::shared_takes},
+    {"shared_idle", "shared_idle", "myrelay_shared_idle", "Backend connections idle in the shared sets now.", true,
+     &shm::WorkerCounters::shared_idle},
+    {"queue_waits", "queue_waits", "myrelay_queue_waits_total",
+     "Commands and logins that waited for a backend connection under max_server_connections.", false,
+     &shm::WorkerCounters::queue_waits},
+    {"queue_timeouts", "queue_tmout", "myrelay_queue_timeouts_total",
+     "Commands and logins that got no backend connection within queue_timeout_ms (ERROR 1040).", false,
+     &shm::WorkerCounters::queue_timeouts},
 };
 constexpr size_t kNumCounters = sizeof(kCounters) / sizeof(kCounters[0]);
 

@@ -74,6 +74,12 @@ const UserEntry* Config::find_user(const Tenant& t, const std::string& name) con
   return nullptr;
 }
 
+int Cluster::worker_share(int worker, int workers) const {
+  if (max_server_connections <= 0 || workers <= 0) return 0;
+  int share = max_server_connections / workers + (worker < max_server_connections % workers ? 1 : 0);
+  return share > 0 ? share : 1;
+}
+
 bool Config::splits(const Cluster& c, const Tenant* t, const UserEntry* u) {
   if (u && u->read_write_split) return *u->read_write_split;
   if (t && t->read_write_split) return *t->read_write_split;

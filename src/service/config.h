@@ -89,7 +89,20 @@ struct Cluster {
   int max_replica_lag_s = 10;
   bool causal_reads = false;
   int causal_reads_timeout_ms = 1000;
+  // Multiplexing (DESIGN section 4): idle, restorable sessions give their
+  // server session back to the worker's shared set; statements take one.
+  bool multiplexing = false;
+  // The cap on backend connections to each of its servers, for the whole
+  // proxy (each worker gets its share: worker_share()); 0 = no cap.
+  int max_server_connections = 0;
+  // How long a statement (or a login) waits for a backend connection
+  // under the cap before it gets ERROR 1040.
+  int queue_timeout_ms = 10000;
   MonitorAccount monitor;
+  // This worker's share of max_server_connections: an even split, the
+  // remainder to the first workers, at least one each (so with fewer
+  // connections than workers the proxy may open one per worker); 0 = no cap.
+  int worker_share(int worker, int workers) const;
 };
 
 // How a client proves its password (DESIGN section 4b).
@@ -122,6 +135,7 @@ struct Tenant {
   bool privileged = false;
   std::vector<UserEntry> users;
   std::optional<bool> read_write_split;  // overrides the cluster's
+  std::optional<bool> multiplexing;      // overrides the cluster's
   std::optional<int> idle_in_transaction_s;  // overrides timeouts.idle_in_transaction_s
   std::optional<int> statement_ms;           // overrides timeouts.statement_ms
   bool require_tls = false;  // a login without TLS is refused (ERROR 1045)
@@ -227,6 +241,7 @@ struct Config {
   // server's net_read_timeout.
   int net_read_timeout_s = 30;
   int replica_idle_s = 60;     // an idle replica server session is closed after this
+  int server_idle_s = 60;      // a shared (multiplexed) backend connection idle this long is closed
   // A session idle this long inside a transaction is killed (the
   // transaction rolls back); 0 = no limit.  A tenant may have its own.
   int idle_in_transaction_s = 0;
@@ -252,6 +267,11 @@ struct Config {
   // Whether a session of this user, tenant and cluster splits reads from
   // writes: the user's choice, else the tenant's, else the cluster's.
   static bool splits(const Cluster& c, const Tenant* t, const UserEntry* u);
+  // Whether a session of this tenant and cluster is multiplexed: the
+  // tenant's choice, else the cluster's.
+  static bool multiplexes(const Cluster& c, const Tenant* t) {
+    return t && t->multiplexing ? *t->multiplexing : c.multiplexing;
+  }
   // Whether a login of this user must come over TLS: the user's choice,
   // else the tenant's.
   static bool requires_tls(const Tenant& t, const UserEntry& u) { return u.require_tls.value_or(t.require_tls); }

@@ -505,7 +505,7 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
   const std::string p = "timeouts";
   Fields f = fields(node, p, {"handshake_ms", "backend_connect_ms", "backend_keepalive_s", "client_idle_s",
                               "shutdown_grace_s",
-                              "server_pool_idle_s", "net_read_timeout_s", "replica_idle_s", "primary_wait_ms",
+                              "server_pool_idle_s", "net_read_timeout_s", "replica_idle_s", "server_idle_s", "primary_wait_ms",
                               "idle_in_transaction_s", "statement_ms", "kill_escalate_ms"});
   if (auto n = find(f, "handshake_ms"))
     c.handshake_ms = static_cast<int>(get_int(*n, join(p, "handshake_ms"), 1, kMaxMs));
@@ -524,6 +524,8 @@ void Loader::load_timeouts(const YAML::Node& node, Config& c) const {
     c.net_read_timeout_s = static_cast<int>(get_int(*n, join(p, "net_read_timeout_s"), 1, kMaxS));
   if (auto n = find(f, "replica_idle_s"))
     c.replica_idle_s = static_cast<int>(get_int(*n, join(p, "replica_idle_s"), 1, kMaxS));
+  if (auto n = find(f, "server_idle_s"))
+    c.server_idle_s = static_cast<int>(get_int(*n, join(p, "server_idle_s"), 1, kMaxS));
   if (auto n = find(f, "idle_in_transaction_s"))
     c.idle_in_transaction_s = static_cast<int>(get_int(*n, join(p, "idle_in_transaction_s"), 0, kMaxS));
   if (auto n = find(f, "statement_ms"))
@@ -554,7 +556,8 @@ void Loader::load_clusters(const YAML::Node& node, Config& c) const {
   for (const YAML::Node& item : node) {
     const std::string p = index("clusters", i++);
     Fields f = fields(item, p, {"name", "servers", "read_write_split", "max_replica_lag_s", "causal_reads",
-                                "causal_reads_timeout_ms", "monitor", "tls"});
+                                "causal_reads_timeout_ms", "monitor", "tls", "multiplexing",
+                                "max_server_connections", "queue_timeout_ms"});
     Cluster cl;
     auto name = find(f, "name");
     if (!name) fail(p, "missing key 'name'", &item);
@@ -619,6 +622,11 @@ void Loader::load_split(const Fields& f, const std::string& p, Cluster& cl) cons
     if (auto n = find(mf, "interval_ms"))
       cl.monitor.interval_ms = static_cast<int>(get_int(*n, join(mp, "interval_ms"), 10, 3600 * 1000));
   }
+  if (auto n = find(f, "multiplexing")) cl.multiplexing = get_bool(*n, join(p, "multiplexing"));
+  if (auto n = find(f, "max_server_connections"))
+    cl.max_server_connections = static_cast<int>(get_int(*n, join(p, "max_server_connections"), 0, 1000000));
+  if (auto n = find(f, "queue_timeout_ms"))
+    cl.queue_timeout_ms = static_cast<int>(get_int(*n, join(p, "queue_timeout_ms"), 1, kMaxMs));
   if (auto t = find(f, "tls")) cl.tls = load_backend_tls(*t, join(p, "tls"));
   else cl.tls = load_backend_tls(YAML::Node(), join(p, "tls"));  // preferred, no files
   bool replica = false;
@@ -726,7 +734,8 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
   size_t i = 0;
   for (const YAML::Node& item : node) {
     const std::string p = index("tenants", i++);
-    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split", "timeouts", "require_tls"});
+    Fields f = fields(item, p, {"name", "privileged", "users", "read_write_split", "timeouts", "require_tls",
+                                "multiplexing"});
     Tenant t;
     auto name = find(f, "name");
     if (!name) fail(p, "missing key 'name'", &item);
@@ -737,6 +746,7 @@ void Loader::load_tenants(const YAML::Node& node, Config& c) const {
     if (auto n = find(f, "privileged")) t.privileged = get_bool(*n, join(p, "privileged"));
     if (auto n = find(f, "require_tls")) t.require_tls = get_bool(*n, join(p, "require_tls"));
     t.read_write_split = get_split(f, p);
+    if (auto n = find(f, "multiplexing")) t.multiplexing = get_bool(*n, join(p, "multiplexing"));
     if (auto tn = find(f, "timeouts")) {
       // The tenant's own limits (the global ones in timeouts: otherwise).
       const std::string tp = join(p, "timeouts");

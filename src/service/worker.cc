@@ -29,6 +29,7 @@ Worker::~Worker() {
   for (auto* s : dead_) delete s;
   dead_.clear();
   pool_.reset();  // before the event base its events belong to
+  shared_.reset();  // after every server session: each holds a place on one of its lines
   for (auto* k : killers_) delete k;
   for (auto* k : dead_killers_) delete k;
   for (event* ev : {control_ev_, inbox_ev_, reap_ev_, drain_timer_})
@@ -50,6 +51,7 @@ bool Worker::start(const std::string& pipe_path, shm::WorkerInfo* info, std::str
     return false;
   }
   if (!inbox_.open(error)) return false;
+  shared_ = std::make_unique<SharedServers>(base_, info_->counters);
   pool_ = std::make_unique<ServerPool>(base_, info_->counters.pool_idle);
   inbox_ev_ = event_new(base_, inbox_.wake_fd(), EV_READ | EV_PERSIST, on_inbox, this);
   reap_ev_ = event_new(base_, -1, 0, on_reap, this);
@@ -309,6 +311,7 @@ void Worker::begin_drain(int grace_s) {
   draining_ = true;
   LOG_INFO("worker %d draining: %zu sessions, up to %d s", index_, sessions_.size(), grace_s);
   pool_->clear();
+  shared_->clear();
   std::vector<ClientSession*> all(rejecting_.begin(), rejecting_.end());
   for (auto& kv : sessions_) all.push_back(kv.second);
   for (auto* s : all) s->drain();
@@ -345,6 +348,9 @@ void Worker::close_all(const char* why) {
   for (auto& kv : sessions_) all.push_back(kv.second);
   for (auto* s : all) s->close_for_shutdown(why);
   if (pool_) pool_->clear();
+  if (shared_) shared_->clear();
 }
+
+int Worker::worker_count() const { return proxy_.worker_count(); }
 
 }  // namespace myrelay

@@ -20,6 +20,7 @@
 #include "myrelay/shm_layout.h"
 #include "routing/router.h"
 #include "routing/server_pool.h"
+#include "routing/shared_servers.h"
 #include "service/log.h"
 #include "service/worker_inbox.h"
 #include "session/session_host.h"
@@ -64,6 +65,8 @@ class Worker : public SessionHost {
   void note_backend_handshake(const std::string& cluster, const proto::Handshake& hs) override;
   void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) override;
   ServerPool& server_pool() override { return *pool_; }
+  SharedServers& shared_servers() override { return *shared_; }
+  int worker_count() const override;
   std::shared_ptr<const TlsContext> tls_context() override;
   shm::ServerEntry& server_entry(const BackendServer& server) override;
   routing::ReadBalancer& read_balancer() override { return balancer_; }
@@ -103,6 +106,7 @@ class Worker : public SessionHost {
   LogRateLimit garbage_log_{5};  // anyone who may write the pipe can make these recur
   LogRateLimit stale_log_{10};
   shm::WorkerInfo* info_ = nullptr;
+  std::unique_ptr<SharedServers> shared_;  // multiplexing; every server session counts on its lines
   std::unique_ptr<ServerPool> pool_;  // idle server sessions (proxy.server_pool_size)
   routing::ReadBalancer balancer_;
   std::set<BackendKiller*> killers_;

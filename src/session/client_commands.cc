@@ -224,6 +224,7 @@ void ClientSession::forward_command(std::string&& payload) {
     watch_statement_time();
   }
   current_->set_last_used(last_active_us_);
+  if (multiplexed_) note_server_used(current_);
   force_write_ = false;
   if (read_routed_) {
     read_retry_.assign(payload);  // run again elsewhere should its replica die before answering
@@ -273,6 +274,7 @@ void ClientSession::start_streamed_command(uint8_t command, const uint8_t* head,
   use_db_.clear();
   count_command(0);  // its bytes are counted as they move
   current_->set_last_used(last_active_us_);
+  if (multiplexed_) note_server_used(current_);
   if (command == COM_QUERY || command == COM_STMT_PREPARE)
     statement_started(std::string_view(reinterpret_cast<const char*>(head) + 1, head_len - 1));
   else if (running_stmt_ && command != COM_STMT_SEND_LONG_DATA)
@@ -353,6 +355,8 @@ void ClientSession::on_response_done(ServerSession* ss) {
     state_.set_reason(SessionState::kUnknownState, true);
   if (r.last_insert_id()) state_.set_last_insert_id(r.last_insert_id());
   if (running_stmt_) after_statement_response(r);
+  if (command_ == COM_STMT_PREPARE && !r.ended_with_error() && ss->shared_statements())
+    if (const PreparedStatements::Statement* st = stmts_.find(PreparedStatements::kLastPrepared)) share_statement(ss, *st);
   if (command_ == COM_RESET_CONNECTION && !r.ended_with_error()) after_reset(ss);
   state_.statement_done(!r.ended_with_error());
   temporary_report_ = false;
@@ -367,6 +371,7 @@ void ClientSession::on_response_done(ServerSession* ss) {
   statement_ended();
   change_phase(Phase::Ready);
   if (end_if_asked_to_end_when_idle()) return;
+  release_to_shared();
   handle_input();
 }
 
@@ -383,6 +388,9 @@ void ClientSession::after_reset(ServerSession* ss) {
     if (servers_[i].get() != ss) release_server(servers_[i].get());
   ss->set_tracking_on(false);
   ss->set_synced_version(0);
+  ss->forget_state();  // its statements and what it held are gone on the backend too
+  ss->set_holder(cs_id_);
+  if (multiplexed_) ss->share_statements();
 }
 
 void ClientSession::on_server_lost(ServerSession* ss, const std::string& why) {

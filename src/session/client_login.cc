@@ -370,7 +370,7 @@ void ClientSession::authenticated() {
   std::shared_ptr<const BackendFacts> facts = host_.backend_facts(login_.cluster);
   client_trackers_ = facts->trackers ? facts->trackers : proto::TrackerSet::shared_mariadb_defaults();
   state_.reset(db_);
-  note_split();
+  note_routing();
   identity_changed();
   begin_backend_login(Phase::BackendLogin);
 }
@@ -414,12 +414,13 @@ BackendLogin ClientSession::backend_login() const {
 }
 
 // Whether this login's statements are split (the user's, the tenant's or
-// the cluster's choice).
-void ClientSession::note_split() {
+// the cluster's choice), and whether it is multiplexed.
+void ClientSession::note_routing() {
   const Cluster* cl = cfg_->find_cluster(login_.cluster);
   const UserEntry* user = tenant_ ? cfg_->find_user(*tenant_, login_.user) : nullptr;
   splits_ = cl && Config::splits(*cl, tenant_, user);
   causal_reads_ = cl && cl->causal_reads;
+  multiplexed_ = cl && Config::multiplexes(*cl, tenant_);
 }
 
 // The server a login's first server session goes to: the writable one, as
@@ -438,6 +439,12 @@ void ClientSession::begin_backend_login(Phase phase) {
   const BackendServer* server = cluster ? login_server(*cluster) : nullptr;
   if (!server) {
     send_error_and_close(er::ER_BAD_DB_ERROR, "Unknown cluster '" + login_.cluster + "'", "unknown cluster");
+    return;
+  }
+  if (multiplexed_) {
+    // A connection of this user in the login's database is logged in
+    // already; otherwise the login waits for one like a statement.
+    if (take_shared(*server, cluster->name, true) == Route::Go) login_complete(current_);
     return;
   }
   if (take_pooled(*server, cluster->name)) return;
@@ -560,6 +567,10 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
 // A client that quits cleanly, idle and outside a transaction, leaves its
 // server session to the worker's pool instead of closing it.
 void ClientSession::pool_server_session() {
+  if (multiplexed_) {  // its server sessions go back to the shared set, if it can let them go
+    release_to_shared();
+    return;
+  }
   ServerSession* ss = current_;
   if (cfg_->server_pool_size <= 0 || !ss || servers_.size() != 1 || host_.draining() || in_trans_ ||
       phase_ != Phase::Ready || !ss->ready() ||
@@ -645,7 +656,7 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
   if (change_user_.charset) charset_ = uint8_t(change_user_.charset);
   in_trans_ = false;
   autocommit_ = current_->login_status() & SERVER_STATUS_AUTOCOMMIT;
-  note_split();
+  note_routing();
   // A new login: the server's defaults, nothing left to carry, no statements.
   state_.reset(db_);
   stmts_.clear();

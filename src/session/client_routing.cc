@@ -172,8 +172,13 @@ ClientSession::Route ClientSession::use_server(const BackendServer& server, bool
   const Cluster* cluster = cfg_->find_cluster(login_.cluster);
   const std::string cluster_name = cluster ? cluster->name : login_.cluster;
   read_opening_ = for_read;
+  if (multiplexed_) {
+    Route r = take_shared(server, cluster_name, false);
+    if (r == Route::Go) return r;
+  }
   change_phase(Phase::AwaitServer);
   if (for_read) arm_replica_timer();
+  if (multiplexed_) return Route::Wait;
   if (take_pooled(server, cluster_name)) return Route::Wait;
   current_ = open_server(server, cluster_name);
   reused_server_ = false;

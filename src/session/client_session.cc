@@ -141,6 +141,8 @@ void ClientSession::publish() {
   };
   // A server session's state and in_sync share a word.
   static_assert(offsetof(S, in_sync) / 8 == offsetof(S, state) / 8, "state and in_sync in one word");
+  static_assert(offsetof(R, svr_session_count) / 8 == offsetof(R, state) / 8,
+                "svr_session_count is published with state, as an activity word");
   auto server_counts = [](size_t i) {
     return ShmTable::words_of(kServer + i * sizeof(S) + offsetof(S, transact_count),
                               offsetof(S, requests) + sizeof(S::requests) - offsetof(S, transact_count));
@@ -152,7 +154,8 @@ void ClientSession::publish() {
       ShmTable::words_of(offsetof(R, command), offsetof(R, bytes_out) + sizeof(R::bytes_out) - offsetof(R, command)),
       ShmTable::words_of(offsetof(R, last_active_us), offsetof(R, trans_started_us) + sizeof(R::trans_started_us) -
                                                           offsetof(R, last_active_us)),
-      ShmTable::words_of(offsetof(R, last_insert_id), sizeof(R::last_insert_id)),
+      ShmTable::words_of(offsetof(R, last_insert_id),
+                         offsetof(R, server_session_moves) + sizeof(R::server_session_moves) - offsetof(R, last_insert_id)),
       server_state(0), server_counts(0), server_state(1), server_counts(1),
       server_state(2), server_counts(2), server_state(3), server_counts(3),
   };
@@ -197,6 +200,7 @@ void ClientSession::fill_activity(shm::SessionRecord& r) const {
   r.trans_started_us = in_trans_ ? trans_started_us_ : 0;
   r.kill_pending = kill_when_idle_ ? 1 : 0;
   r.last_insert_id = state_.last_insert_id();
+  r.server_session_moves = moves_;
   uint32_t n = 0;
   auto add = [&](const ServerSession* ss) {
     if (!ss || n >= shm::kMaxServerSessions) return;
@@ -208,6 +212,7 @@ void ClientSession::fill_activity(shm::SessionRecord& r) const {
   };
   for (const auto& ss : servers_) add(ss.get());
   add(pending_.get());
+  r.svr_session_count = n;  // in the state's word: a multiplexed session's changes with every statement
 }
 
 void ClientSession::fill_record(shm::SessionRecord& r) const {
@@ -235,6 +240,8 @@ void ClientSession::fill_record(shm::SessionRecord& r) const {
   r.slot = slot_index_;
   r.vars_dropped = vars_dropped_;
   r.not_restorable = state_.reasons() & ~uint32_t(SessionState::kTransaction);
+  r.multiplexed = multiplexed_;
+  r.pinned = multiplexed_ && !servers_.empty() && phase_ == Phase::Ready ? pin_reasons() : 0;
   r.prepared_statements = uint32_t(stmts_.size());
   uint32_t n = 0;
   auto add = [&](const ServerSession* ss) {
@@ -270,7 +277,9 @@ ServerSession* ClientSession::open_server(const BackendServer& server, const std
 // for this client.
 void ClientSession::adopt_server(ServerSession* ss) {
   ss->set_owner(*this);
-  ss->attach_health(host_.server_entry(ss->server()));
+  shm::ServerEntry& entry = host_.server_entry(ss->server());
+  ss->attach_health(entry);
+  ss->attach_line(host_.shared_servers().line(entry));
   ss->set_client_view(caps_, &client_trackers_);
   identity_changed();
 }
@@ -707,7 +716,7 @@ void ClientSession::end_pending_login() {
 
 void ClientSession::free_timers() {
   for (event** t : {&handshake_timer_, &idle_timer_, &read_timer_, &route_timer_, &replica_timer_, &statement_timer_,
-                    &kill_timer_}) {
+                    &kill_timer_, &queue_timer_}) {
     if (*t) event_free(*t);
     *t = nullptr;
   }
@@ -717,6 +726,7 @@ void ClientSession::close(const char* why) {
   if (closed()) return;
   LOG_DEBUG("cs_id=%u %s:%u closed: %s", cs_id_, peer_ip_.c_str(), peer_port_, why);
   phase_ = Phase::Closed;
+  stop_queue_wait();
   release_all_servers();
   publish();       // frees the slot for readers before the worker reuses it
   slot_ = nullptr;  // and nothing writes it again

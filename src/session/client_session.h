@@ -13,6 +13,8 @@
 //   client_statements.cc  prepared statements on each server session
 //   client_routing.cc   which server session each command goes to: the
 //                       read/write split, health, failover, causal reads
+//   client_multiplex.cc multiplexing: server sessions taken from the
+//                       worker's shared set and given back when idle
 #pragma once
 
 #include <event2/event.h>
@@ -30,6 +32,7 @@
 #include "protocol/auth.h"
 #include "protocol/connection.h"
 #include "protocol/packets.h"
+#include "routing/shared_servers.h"
 #include "service/config.h"
 #include "session/login_name.h"
 #include "session/prepared_statements.h"
@@ -53,7 +56,7 @@ struct KilledBy {
   static KilledBy because(std::string what) { return KilledBy{0, 0, -1, std::move(what)}; }
 };
 
-class ClientSession : public ServerSessionOwner {
+class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
  public:
   // DESIGN section 3's client session states (the numbers are the shm's).
   enum class State { Init, ActiveReader, KeepAlive, HalfClosed, Closed };
@@ -99,6 +102,8 @@ class ClientSession : public ServerSessionOwner {
                                  uint16_t params) override;
   void on_statement_metadata(ServerSession* ss, const std::string& definition) override;
   void on_server_state_changed(ServerSession* ss) override;
+  // ConnectionWaiter.
+  void on_connection_free() override;
   void event_begins() override { ++step_depth_; }
   void event_ends() override {
     if (--step_depth_ == 0 && publish_pending_) publish();
@@ -118,6 +123,7 @@ class ClientSession : public ServerSessionOwner {
   const std::vector<std::unique_ptr<ServerSession>>& server_sessions() const { return servers_; }
   const ServerSession* current_server() const { return current_; }
   const SessionState& session_state() const { return state_; }
+  bool multiplexed() const { return multiplexed_; }
   size_t prepared_statements() const { return stmts_.size(); }
 
  private:
@@ -241,7 +247,7 @@ class ClientSession : public ServerSessionOwner {
   void authenticated();
   void deny_access(bool used_password);
   BackendLogin backend_login() const;
-  void note_split();
+  void note_routing();
   const BackendServer* login_server(const Cluster& cluster);
   void begin_backend_login(Phase phase);
   bool take_pooled(const BackendServer& server, const std::string& cluster);
@@ -296,11 +302,28 @@ class ClientSession : public ServerSessionOwner {
   static void on_route_timer(evutil_socket_t, short, void* arg);
   static void on_replica_timer(evutil_socket_t, short, void* arg);
 
+  // ---- client_multiplex.cc ----
+  // A connection to `server` for a multiplexed session: from the shared set
+  // (`login`: for the login itself, so only one already in the login's
+  // database), a new one while the line has room, else the command waits.
+  Route take_shared(const BackendServer& server, const std::string& cluster, bool login);
+  bool fits_shared(const ServerSession& ss, const std::string& cluster, bool login) const;
+  // Idle, restorable, outside a transaction: the server sessions go back
+  // to the shared set.
+  void release_to_shared();
+  // Why an idle multiplexed session keeps its server sessions (0: it does not).
+  uint32_t pin_reasons() const;
+  void note_server_used(ServerSession* ss);
+  void stop_queue_wait();
+  static void on_queue_timeout(evutil_socket_t, short, void* arg);
+
   // ---- client_statements.cc ----
   enum class StatementRoute { Forward, Wait, Answered };
   void send_to_server(std::string&& payload);
   StatementRoute route_statement(std::string& payload);
   StatementRoute route_streamed_statement(evbuffer* in);
+  PreparedStatements::OnServer* statement_here(PreparedStatements::Statement& st);
+  void share_statement(ServerSession* ss, const PreparedStatements::Statement& st);
   void note_statement_use(PreparedStatements::Statement& st, uint8_t cmd);
   void close_statement(uint32_t id);
   void start_reprepare(const PreparedStatements::Statement& st);
@@ -440,6 +463,13 @@ class ClientSession : public ServerSessionOwner {
   int64_t wait_since_us_ = 0;  // a write has waited for a writable server since
   event* route_timer_ = nullptr;
   event* replica_timer_ = nullptr;
+
+  // Multiplexing (client_multiplex.cc).
+  bool multiplexed_ = false;
+  ServerLine* waiting_on_ = nullptr;  // queued there for a connection
+  event* queue_timer_ = nullptr;      // queue_timeout_ms, from the first wait
+  uint64_t last_ss_id_ = 0;           // the connection the last command ran on
+  uint64_t moves_ = 0;                // commands that ran on another connection than the last
 
   // This session's record in the shared segment, written only here.
   shm::Slot* slot_;

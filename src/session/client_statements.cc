@@ -24,6 +24,10 @@ const char* server_function(uint8_t command) {
   }
 }
 
+// How many connections a multiplexed session's statement remembers its
+// backend id on.
+constexpr size_t kSharedStatementPlaces = 8;
+
 std::string close_command(uint32_t backend_id) {
   std::string p(5, char(COM_STMT_CLOSE));
   for (int i = 0; i < 4; ++i) p[1 + i] = char(uint8_t(backend_id >> (8 * i)));
@@ -36,6 +40,18 @@ std::string close_command(uint32_t backend_id) {
 // the session's state and the statement the command names.
 void ClientSession::send_to_server(std::string&& payload) {
   uint8_t cmd = uint8_t(payload[0]);
+  if (cmd == COM_STMT_CLOSE && multiplexed_) {
+    // Nothing to take a connection for: backend statements on shared
+    // connections stay for whoever prepares the same text.
+    uint32_t id = 0;
+    PreparedStatements::Statement* st =
+        PreparedStatements::id_of(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), id)
+            ? stmts_.find(id)
+            : nullptr;
+    if (st) close_statement(st->id);
+    count_command(payload.size() + kHeaderLen);
+    return;
+  }
   switch (ensure_server(cmd, payload)) {
     case Route::Go:
       break;
@@ -89,7 +105,7 @@ ClientSession::StatementRoute ClientSession::route_statement(std::string& payloa
     return StatementRoute::Answered;
   }
   if (st->broken) return answer(er::ER_NEED_REPREPARE, "Prepared statement needs to be re-prepared");
-  PreparedStatements::OnServer* on = st->on_server(current_->ss_id());
+  PreparedStatements::OnServer* on = statement_here(*st);
   if (!on) {
     if (!st->sql_kept) return answer(er::ER_NEED_REPREPARE, "Prepared statement needs to be re-prepared");
     start_reprepare(*st);
@@ -122,7 +138,7 @@ ClientSession::StatementRoute ClientSession::route_streamed_statement(evbuffer* 
   // A statement whose re-prepare just failed goes on unprepared, to fail.
   const bool usable = st && !st->broken && st->id != reprepare_failed_;
   reprepare_failed_ = 0;
-  PreparedStatements::OnServer* on = usable ? st->on_server(current_->ss_id()) : nullptr;
+  PreparedStatements::OnServer* on = usable ? statement_here(*st) : nullptr;
   if (usable && !on && st->sql_kept) {
     start_reprepare(*st);
     return StatementRoute::Wait;
@@ -163,6 +179,45 @@ ClientSession::StatementRoute ClientSession::route_streamed_statement(evbuffer* 
   return StatementRoute::Forward;
 }
 
+// Where a statement is prepared on the current server session: the
+// session's own backend statement, or on a shared connection one that any
+// session prepared there with the same text (adopted without a round trip).
+// A backend statement whose parameter types another session bound last
+// gets this session's sent again.
+PreparedStatements::OnServer* ClientSession::statement_here(PreparedStatements::Statement& st) {
+  const uint64_t ss_id = current_->ss_id();
+  PreparedStatements::OnServer* on = st.on_server(ss_id);
+  BackendStatements* shared = current_->shared_statements();
+  if (!shared || !st.sql_kept) return on;
+  if (on && !shared->alive(on->backend_id)) {  // closed there meanwhile (replaced, or too many)
+    st.forget_server(ss_id);
+    on = nullptr;
+  }
+  if (!on) {
+    BackendStatements::Entry* e = shared->find(st.sql);
+    if (!e || e->columns != st.columns || e->params != st.params || e->metadata != st.metadata) return nullptr;
+    // Connections come and go: the oldest entries go (a live one is found
+    // again here, by its text).
+    if (st.on.size() >= kSharedStatementPlaces) st.on.erase(st.on.begin());
+    st.on.push_back({ss_id, e->backend_id, false});
+    on = &st.on.back();
+  }
+  BackendStatements::Entry* e = shared->by_id(on->backend_id);
+  if (e && e->last_binder != cs_id_) {
+    on->types_bound = false;
+    e->last_binder = cs_id_;
+  }
+  return on;
+}
+
+// A statement now prepared on a shared connection: there for every session.
+void ClientSession::share_statement(ServerSession* ss, const PreparedStatements::Statement& st) {
+  BackendStatements* shared = ss->shared_statements();
+  if (!shared || !st.sql_kept) return;
+  for (const PreparedStatements::OnServer& o : st.on)
+    if (o.ss_id == ss->ss_id()) shared->add(st.sql, {o.backend_id, st.columns, st.params, st.metadata, cs_id_});
+}
+
 void ClientSession::note_statement_use(PreparedStatements::Statement& st, uint8_t cmd) {
   running_stmt_ = &st;
   if (cmd == COM_STMT_SEND_LONG_DATA) {
@@ -175,7 +230,8 @@ void ClientSession::note_statement_use(PreparedStatements::Statement& st, uint8_
 void ClientSession::close_statement(uint32_t id) {
   running_stmt_ = nullptr;
   for (const PreparedStatements::OnServer& o : stmts_.remove(id))
-    if (ServerSession* ss = find_server(o.ss_id)) ss->send_quiet(close_command(o.backend_id));
+    if (ServerSession* ss = find_server(o.ss_id); ss && !ss->shared_statements())
+      ss->send_quiet(close_command(o.backend_id));
   update_statement_reasons();
 }
 
@@ -209,6 +265,7 @@ void ClientSession::finish_reprepare(ServerSession* ss) {
     for (size_t i = 1; i < packets.size(); ++i)
       if (!is_eof_or_terminator(reinterpret_cast<const uint8_t*>(packets[i].data()), packets[i].size()))
         metadata = PreparedStatements::fold(metadata, packets[i]);
+    if (columns == st->columns && params == st->params && metadata == st->metadata) share_statement(ss, *st);
     if (columns != st->columns || params != st->params || metadata != st->metadata) {
       LOG_WARN("cs_id=%u: statement %u prepared again on ss_id=%llu has %u columns and %u parameters (was %u and %u)%s",
                cs_id_, st->id, (unsigned long long)ss->ss_id(), columns, params, st->columns, st->params,

@@ -52,7 +52,8 @@ std::vector<std::string> ClientSession::sync_commands(ServerSession* ss) const {
   if (!host_.backend_facts(login_.cluster)->trackers) cmds.push_back(query(kReadTrackers));
   if (!state_.schema().empty() && state_.schema() != ss->schema())
     cmds.push_back(std::string(1, char(COM_INIT_DB)) + state_.schema());
-  std::string set = state_.replay_set(ss->tracking_on() ? "" : kTrackEverything);
+  // A shared connection holds another session's state: only the difference.
+  std::string set = state_.replay_diff(ss->held(), ss->tracking_on() ? "" : kTrackEverything);
   if (!set.empty()) cmds.push_back(query(set));
   for (const std::string& st : statements_of(state_.characteristics())) cmds.push_back(query(st));
   return cmds;
@@ -105,6 +106,7 @@ bool ClientSession::sync_succeeded(ServerSession* ss, std::string& why) {
   ss->set_tracking_on(true);
   if (!state_.schema().empty()) ss->set_schema(state_.schema());
   ss->set_synced_version(state_.version());
+  ss->set_held(nullptr);  // it holds this session's state now
   return true;
 }
 
@@ -150,6 +152,7 @@ void ClientSession::continue_after_server() {
     held_command_.clear();
     send_to_server(std::move(held));
   } else {
+    release_to_shared();  // nothing to run (a login's sync): multiplexed, it lets it go
     handle_input();  // a long command still in the input
   }
 }

@@ -43,6 +43,14 @@ PreparedStatements::OnServer* PreparedStatements::Statement::on_server(uint64_t 
   return nullptr;
 }
 
+void PreparedStatements::Statement::forget_server(uint64_t ss_id) {
+  for (auto it = on.begin(); it != on.end(); ++it)
+    if (it->ss_id == ss_id) {
+      on.erase(it);
+      return;
+    }
+}
+
 PreparedStatements::Statement& PreparedStatements::add(std::string sql, bool sql_kept, uint64_t ss_id,
                                                        uint32_t backend_id, uint16_t columns, uint16_t params) {
   uint32_t id = next_id_++;

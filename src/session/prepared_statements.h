@@ -48,6 +48,7 @@ class PreparedStatements {
     int8_t replica_ok = -1;   // a replica may execute it (read/write split); -1 not yet judged
     std::vector<OnServer> on;
     OnServer* on_server(uint64_t ss_id);
+    void forget_server(uint64_t ss_id);
   };
 
   // A statement the client prepared on server session `ss_id`; returns it

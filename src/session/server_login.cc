@@ -85,10 +85,18 @@ bool ServerSession::can_serve(uint32_t client_caps, uint32_t client_ext_caps) co
          client_ext_caps == ext_caps_;
 }
 
+// Whatever a client session left here is gone (a reset, a new login).
+void ServerSession::forget_state() {
+  holder_ = 0;
+  held_state_.reset();
+  shared_stmts_.reset();
+}
+
 void ServerSession::park() {
   phase_ = Phase::AwaitAuthResult;  // an OK or an ERR ends it, as a login's result
   tracking_on_ = false;  // the reset sets session_track_* back to the defaults
   synced_version_ = 0;
+  forget_state();
   change_state(State::KeepAliveShared);
   seq_ = 0;
   arm_login_timer();
@@ -100,6 +108,7 @@ void ServerSession::reuse(const BackendLogin& login) {
   // database may need setting, which COM_INIT_DB does without the backend
   // authenticating and resetting the session again.
   bool same_user = login.user == login_.user && login.charset == login_.charset && !login.database.empty();
+  if (!same_user) forget_state();  // COM_CHANGE_USER resets the session
   login_ = login;
   schema_ = login.database;
   synced_version_ = 0;

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "control/shm_table.h"
+#include "routing/shared_servers.h"
 #include "service/log.h"
 #include "session/session_host.h"
 
@@ -56,6 +57,13 @@ ServerSession::~ServerSession() {
   if (destroyed_) *destroyed_ = true;
   close();
   if (health_) health_->server_sessions.fetch_sub(1, std::memory_order_relaxed);
+  if (line_) line_->closed();
+}
+
+void ServerSession::attach_line(ServerLine& line) {
+  if (line_) return;
+  line_ = &line;
+  line.opened();
 }
 
 void ServerSession::attach_health(shm::ServerEntry& entry) {

@@ -25,12 +25,15 @@
 #include "protocol/response_tracker.h"
 #include "protocol/session_track.h"
 #include "service/config.h"
+#include "session/backend_statements.h"
 #include "session/relay.h"
+#include "session/session_state.h"
 
 namespace myrelay {
 
 class ServerSession;
 class BackendHost;
+class ServerLine;
 
 // Who hears about a server session: its client session, the pool, or a side
 // connection.  Every callback may delete the server session.
@@ -110,6 +113,7 @@ class ServerSession {
   // and character set, heard like a login.
   void park();
   void reuse(const BackendLogin& login);
+  void forget_state();
   // Whether a login with these client capabilities would have negotiated
   // what this session has (a pooled session can only serve such a client).
   bool can_serve(uint32_t client_caps, uint32_t client_ext_caps) const;
@@ -117,6 +121,10 @@ class ServerSession {
   // Its server's health entry: the session is counted in its
   // server_sessions until it is destroyed, and routing() reads it.
   void attach_health(shm::ServerEntry& entry);
+  // Its place on its server's line (the cap of max_server_connections):
+  // held from here to its end.
+  void attach_line(ServerLine& line);
+  ServerLine* line() const { return line_; }
   // The server's routing word (shm::ServerRouting); every bit without an
   // entry (a side connection).
   uint32_t routing() const {
@@ -217,6 +225,22 @@ class ServerSession {
   // to hold (causal reads).
   const std::string& causal_gtid() const { return causal_gtid_; }
   void set_causal_gtid(const std::string& g) { causal_gtid_ = g; }
+
+  // ---- multiplexing ----
+  // The client session whose state it holds (0: none since its login or
+  // reset) and, once that session let it go, what that state is: the next
+  // session to take it gets only the difference replayed (null: the
+  // server's defaults).
+  uint32_t holder() const { return holder_; }
+  void set_holder(uint32_t cs_id) { holder_ = cs_id; }
+  const SessionState::Snapshot* held() const { return held_state_.get(); }
+  void set_held(std::shared_ptr<const SessionState::Snapshot> s) { held_state_ = std::move(s); }
+  // The statements prepared on it that every session taking it may use
+  // (made when it is first shared; null: not shared).
+  BackendStatements* shared_statements() const { return shared_stmts_.get(); }
+  void share_statements() {
+    if (!shared_stmts_) shared_stmts_ = std::make_unique<BackendStatements>();
+  }
 
  private:
   enum class Phase { Connecting, AwaitHandshake, TlsHandshake, AwaitAuthResult, Ready };
@@ -341,6 +365,10 @@ class ServerSession {
   std::string interrupt_error_;  // see replace_interrupted_error()
   int64_t last_used_us_ = 0;
   std::string causal_gtid_;
+  ServerLine* line_ = nullptr;
+  uint32_t holder_ = 0;
+  std::shared_ptr<const SessionState::Snapshot> held_state_;
+  std::unique_ptr<BackendStatements> shared_stmts_;
 };
 
 }  // namespace myrelay

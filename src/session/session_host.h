@@ -24,6 +24,7 @@ struct BackendServer;
 struct BackendLogin;
 class ClientSession;
 class ServerPool;
+class SharedServers;
 class TlsContext;
 class SessionDirectory;
 
@@ -57,6 +58,10 @@ class SessionHost : public BackendHost {
   virtual routing::ReadBalancer& read_balancer() = 0;
   virtual void note_backend_trackers(const std::string& cluster, const proto::TrackerSet& t) = 0;
   virtual ServerPool& server_pool() = 0;
+  // Multiplexing's shared connections and the cap's count (routing/shared_servers.h).
+  virtual SharedServers& shared_servers() = 0;
+  // How many workers share max_server_connections.
+  virtual int worker_count() const = 0;
   // TLS towards clients as configured now; nullptr: not offered.
   virtual std::shared_ptr<const TlsContext> tls_context() { return nullptr; }
 

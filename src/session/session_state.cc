@@ -76,7 +76,15 @@ void SessionState::apply(const TrackedOk& ok, bool temporary) {
       case SESSION_TRACK_SYSTEM_VARIABLES: {
         std::string name = lower(c.name);
         if (name == "last_gtid" && !c.value.empty()) last_gtid_ = std::string(c.value);
-        if (temporary || !carried(name)) break;
+        if (temporary) break;
+        if (!carried(name)) {
+          // A fixed timestamp or insert id, a borrowed thread id: the
+          // session's own until it is reset, and never replayed.
+          if (name == "timestamp" || name == "insert_id" || name == "pseudo_thread_id" ||
+              name == "rand_seed1" || name == "rand_seed2")
+            set_reason(kSessionOnly, true);
+          break;
+        }
         // The name is pasted into the replayed SET: one that is not a plain
         // identifier (only a broken or hostile backend reports it) cannot be
         // carried, so the session stays on this connection instead.
@@ -226,6 +234,45 @@ std::string SessionState::replay_set(const std::string& prefix) const {
     if (sql.size() > 4) sql += ", ";
     sql += "@@SESSION.last_insert_id = " + std::to_string(last_insert_id_);
   }
+  return sql.size() > 4 ? sql : std::string();
+}
+
+std::shared_ptr<const SessionState::Snapshot> SessionState::snapshot() const {
+  if (vars_.empty() && last_insert_id_ == 0) return nullptr;
+  auto s = std::make_shared<Snapshot>();
+  s->vars = vars_;
+  s->last_insert_id = last_insert_id_;
+  return s;
+}
+
+bool SessionState::login_variable(std::string_view name) {
+  return name == "character_set_client" || name == "character_set_connection" || name == "character_set_results" ||
+         name == "collation_connection";
+}
+
+bool SessionState::diff_possible(const Snapshot* held) const {
+  if (!held) return true;
+  for (const auto& [name, value] : held->vars)
+    if (login_variable(name) && vars_.find(name) == vars_.end()) return false;
+  return true;
+}
+
+std::string SessionState::replay_diff(const Snapshot* held, const std::string& prefix) const {
+  if (!held) return replay_set(prefix);
+  std::string sql = "SET " + prefix;
+  auto add = [&](const std::string& assignment) {
+    if (sql.size() > 4) sql += ", ";
+    sql += assignment;
+  };
+  // Those only the connection has first: setting a character set back
+  // must not undo a collation set after it.
+  for (const auto& [name, value] : held->vars)
+    if (vars_.find(name) == vars_.end() && carried(name)) add("@@SESSION." + name + " = DEFAULT");
+  for (const auto& [name, value] : variables()) {
+    auto it = held->vars.find(name);
+    if (it == held->vars.end() || it->second != value) add("@@SESSION." + name + " = " + literal(name, value));
+  }
+  if (last_insert_id_ != held->last_insert_id) add("@@SESSION.last_insert_id = " + std::to_string(last_insert_id_));
   return sql.size() > 4 ? sql : std::string();
 }
 

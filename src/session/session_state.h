@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ class SessionState {
     kUnknownState = shm::kNrUnknownState,
     kLongData = shm::kNrLongData,
     kUnkeptStatement = shm::kNrUnkeptStatement,
+    kSessionOnly = shm::kNrSessionOnly,
   };
   static std::string describe(uint32_t reasons);
 
@@ -77,6 +79,25 @@ class SessionState {
   // (and, before them, `prefix` assignments: the proxy's own tracking),
   // quoted to read the same under any sql_mode.
   std::string replay_set(const std::string& prefix) const;
+  // What a server session holds of a session's state once that session let
+  // it go (multiplexing): the next session to take it compares.
+  struct Snapshot {
+    std::map<std::string, std::string, std::less<>> vars;
+    uint64_t last_insert_id = 0;
+  };
+  // Null while the state is the server's defaults.
+  std::shared_ptr<const Snapshot> snapshot() const;
+  // The character-set variables a connection's login sets (not DEFAULT's
+  // global values): a connection holding them from another session cannot
+  // be brought back by a difference, only by a new login.
+  static bool login_variable(std::string_view name);
+  // Whether a connection holding `held` (null: defaults) can be brought to
+  // this state by replay_diff().
+  bool diff_possible(const Snapshot* held) const;
+  // The one SET that turns a server session holding `held` into one
+  // holding this state: the variables that differ, those only `held` has
+  // back to DEFAULT, last_insert_id when it differs; "" when nothing does.
+  std::string replay_diff(const Snapshot* held, const std::string& prefix) const;
   // Whether a server's echo of replay_set() says the variables took.
   bool echo_matches(const proto::TrackedOk& echo, std::string& difference) const;
 

@@ -278,7 +278,7 @@ void read_all(const ShmTable& t, uint64_t some_id) {
   }
   for (const ShmTable::ServerView& v : t.servers()) {
     FUZZ_CHECK(v.index < t.server_count());
-    auto row = view::congestion_row(v.rec, v.server_sessions);
+    auto row = view::congestion_row(v.rec, v.server_sessions, v.shared_idle, v.waiting);
     FUZZ_CHECK(row.size() == view::congestion_columns().size());
   }
   // myrelayctl session ID / kill ID: an id resolved among the sessions.

@@ -46,7 +46,7 @@ class FakeDirectory : public SessionDirectory {
     return true;
   }
   void add_server(const std::string& cluster, const std::string& addr, uint8_t role, uint8_t state, int64_t lag,
-                  int failures, int64_t sessions) {
+                  int failures, int64_t sessions, int64_t shared_idle = 0, int64_t waiting = 0) {
     Server s{};
     s.rec.in_use = shm::kServerConfigured;
     set_field(s.rec.cluster, cluster);
@@ -57,6 +57,8 @@ class FakeDirectory : public SessionDirectory {
     s.rec.consecutive_failures = failures;
     s.rec.last_check_us = 1700000000123456;
     s.server_sessions = sessions;
+    s.shared_idle = shared_idle;
+    s.waiting = waiting;
     server_list.push_back(s);
   }
   std::map<uint32_t, std::string> vars;  // by cs_id

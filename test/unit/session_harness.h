@@ -21,6 +21,7 @@
 #include "protocol/packets.h"
 #include "routing/router.h"
 #include "routing/server_pool.h"
+#include "routing/shared_servers.h"
 #include "service/config.h"
 #include "session/client_session.h"
 #include "session/session_host.h"
@@ -79,7 +80,7 @@ class FakeBackend {
 // The worker a session lives on.
 class FakeHost : public SessionHost, public SessionDirectory {
  public:
-  explicit FakeHost(event_base* base) : base_(base), pool_(base, counters_.pool_idle) {}
+  explicit FakeHost(event_base* base) : base_(base), shared_(base, counters_), pool_(base, counters_.pool_idle) {}
   // Gives each server a health entry (in order), routed as its role says:
   // a test changes entries[i].routing to play the health checker.
   void set_config(Config cfg) {
@@ -106,6 +107,8 @@ class FakeHost : public SessionHost, public SessionDirectory {
   void note_backend_handshake(const std::string&, const proto::Handshake&) override {}
   void note_backend_trackers(const std::string&, const proto::TrackerSet&) override {}
   ServerPool& server_pool() override { return pool_; }
+  SharedServers& shared_servers() override { return shared_; }
+  int worker_count() const override { return 1; }
   shm::ServerEntry& server_entry(const BackendServer& s) override { return entries[s.health]; }
   routing::ReadBalancer& read_balancer() override { return balancer_; }
   SessionDirectory& directory() override { return *this; }
@@ -158,6 +161,7 @@ class FakeHost : public SessionHost, public SessionDirectory {
   event_base* base_;
   std::shared_ptr<const Config> cfg_;
   shm::WorkerCounters counters_{};
+  SharedServers shared_;
   ServerPool pool_;
   routing::ReadBalancer balancer_;
   uint64_t ss_ids_ = 0;

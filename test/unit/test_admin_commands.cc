@@ -212,16 +212,16 @@ class AdminCommandsTest : public CppUnit::TestFixture {
 
   void show_congestion() {
     dir.add_server("main", "127.0.0.1:3306", 0, uint8_t(shm::ServerState::Alive), -1, 0, 12);
-    dir.add_server("main", "127.0.0.1:3307", 1, uint8_t(shm::ServerState::Lagging), 42, 0, 3);
+    dir.add_server("main", "127.0.0.1:3307", 1, uint8_t(shm::ServerState::Lagging), 42, 0, 3, 2, 5);
     dir.add_server("other", "127.0.0.1:3308", 1, uint8_t(shm::ServerState::Down), -1, 3, 0);
     std::string out = run("SHOW PROXYCONGESTION", bob);  // for everyone
     CPPUNIT_ASSERT_EQUAL(size_t(3), row_count(out));
     auto p = packets(out);
-    // count, 8 definitions, EOF, rows...
-    CPPUNIT_ASSERT_EQUAL(size_t(1 + 8 + 1 + 3 + 1), p.size());
-    Reader row(p[11]);  // the lagging replica
+    // count, 11 definitions, EOF, rows...
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 11 + 1 + 3 + 1), p.size());
+    Reader row(p[14]);  // the lagging replica
     std::vector<std::string> cells;
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < 11; ++i) {
       bool null = false;
       uint64_t n = row.lenenc_int(&null);
       cells.push_back(null ? "NULL" : row.bytes(size_t(n)));
@@ -232,7 +232,10 @@ class AdminCommandsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("lagging"), cells[3]);
     CPPUNIT_ASSERT_EQUAL(std::string("42"), cells[4]);
     CPPUNIT_ASSERT(cells[5].find(".123") != std::string::npos);  // milliseconds of last_check
-    CPPUNIT_ASSERT_EQUAL(std::string("3"), cells[7]);
+    CPPUNIT_ASSERT_EQUAL(std::string("3"), cells[7]);   // server_sessions
+    CPPUNIT_ASSERT_EQUAL(std::string("1"), cells[8]);   // in_use
+    CPPUNIT_ASSERT_EQUAL(std::string("2"), cells[9]);   // shared_idle
+    CPPUNIT_ASSERT_EQUAL(std::string("5"), cells[10]);  // waiting
     CPPUNIT_ASSERT_EQUAL(size_t(2), row_count(run("SHOW PROXYCONGESTION main", bob)));
     CPPUNIT_ASSERT_EQUAL(size_t(1), row_count(run("show proxycongestion 'other';", bob)));
     CPPUNIT_ASSERT_EQUAL(uint16_t(1049), error_code(run("SHOW PROXYCONGESTION nosuch", bob)));

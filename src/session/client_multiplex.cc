@@ -1,0 +1,210 @@
+// Multiplexing (DESIGN section 4; see routing/shared_servers.h): a
+// multiplexed client session holds server sessions only while it needs
+// them.  Idle, restorable and outside a transaction, it gives them back to
+// the worker's shared set, each remembering the state it holds; its next
+// command takes one of the same user and server (only the difference of
+// the states replayed, none when it is the session's own), opens one while
+// the server's line has room under max_server_connections, or waits for
+// one up to queue_timeout_ms.  What keeps a session on its connection
+// (a transaction, state that cannot be carried) pins it there.
+#include <event2/buffer.h>
+
+#include "control/shm_table.h"
+#include "service/log.h"
+#include "session/client_session.h"
+#include "session/session_host.h"
+
+namespace myrelay {
+
+using namespace proto;
+
+// Whether a shared connection can become this session's by a difference
+// replayed: the same login (user, character set, capabilities, cluster),
+// and a state the difference can reach (a database can be changed but not
+// unset; a login's character set cannot be set back with DEFAULT).  At
+// login, only one already in the login's database: a database the client
+// may not use must fail the login, not its first statement.
+bool ClientSession::fits_shared(const ServerSession& ss, const std::string& cluster, bool login) const {
+  if (ss.login().user != login_.user || ss.login().charset != charset_ || ss.cluster() != cluster ||
+      !ss.can_serve(caps_, ext_caps_))
+    return false;
+  if (login) return ss.schema() == db_ && (ss.holder() == cs_id_ || state_.diff_possible(ss.held()));
+  if (ss.holder() == cs_id_) return true;  // its own, as it left it
+  return (!state_.schema().empty() || ss.schema().empty()) && state_.diff_possible(ss.held());
+}
+
+ClientSession::Route ClientSession::take_shared(const BackendServer& server, const std::string& cluster,
+                                                bool login) {
+  SharedServers& shared = host_.shared_servers();
+  shm::ServerEntry& entry = host_.server_entry(server);
+  ServerLine& line = shared.line(entry);
+  const Cluster* cl = cfg_->find_cluster(login_.cluster);
+  const int cap = cl ? cl->worker_share(host_.index(), host_.worker_count()) : 0;
+  bool room = SharedServers::has_room(line, cap);
+  bool exact = false;
+  // With room, only a connection that fits is taken (a new one costs less
+  // than another login's, switched); without, one of another login that
+  // negotiated the same capabilities, rather than wait; failing that, the
+  // oldest idle one closes to make room.
+  const SharedServers::Test fits = [&](const ServerSession& ss) { return fits_shared(ss, cluster, login); };
+  const SharedServers::Test usable = [&](const ServerSession& ss) {
+    return ss.cluster() == cluster && ss.can_serve(caps_, ext_caps_);
+  };
+  std::unique_ptr<ServerSession> taken = shared.take(line, fits, room ? nullptr : &usable, exact);
+  if (!taken && !room && shared.close_oldest(line)) room = SharedServers::has_room(line, cap);
+  if (taken) {
+    stop_queue_wait();
+    ServerSession* ss = taken.get();
+    servers_.push_back(std::move(taken));
+    current_ = ss;
+    adopt_server(ss);
+    ss->change_state(ServerSession::State::KeepAliveClientSlave);
+    if (exact) {
+      // Another session's state: the sync compares with what it holds.
+      if (ss->holder() != cs_id_) ss->set_synced_version(0);
+      ss->set_holder(cs_id_);
+      return Route::Go;
+    }
+    LOG_DEBUG("cs_id=%u: ss_id=%llu of '%s' switched to this session's login", cs_id_,
+              (unsigned long long)ss->ss_id(), ss->login().user.c_str());
+    reused_server_ = true;
+    ss->reuse(backend_login());  // COM_CHANGE_USER: heard as a login
+    ss->set_holder(cs_id_);
+    return Route::Wait;
+  }
+  if (room) {
+    stop_queue_wait();
+    current_ = open_server(server, cluster);
+    current_->share_statements();
+    current_->set_holder(cs_id_);
+    reused_server_ = false;
+    current_->connect(backend_login());
+    return Route::Wait;
+  }
+  // The line is full and nothing is idle: wait, from the first wait on.
+  current_ = nullptr;
+  if (!waiting_on_) {
+    shared.wait(line, this);
+    waiting_on_ = &line;
+  }
+  if (!queue_timer_) queue_timer_ = evtimer_new(host_.base(), on_queue_timeout, this);
+  if (!evtimer_pending(queue_timer_, nullptr)) {
+    const int ms = cl ? cl->queue_timeout_ms : 10000;
+    LOG_DEBUG("cs_id=%u: no free connection to %s (%d of this worker's %d open): waiting up to %d ms", cs_id_,
+              server.address.str().c_str(), line.open(), cap, ms);
+    timeval tv{ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(queue_timer_, &tv);
+  }
+  return Route::Wait;
+}
+
+void ClientSession::stop_queue_wait() {
+  if (waiting_on_) {
+    host_.shared_servers().cancel(*waiting_on_, this);
+    waiting_on_ = nullptr;
+  }
+  if (queue_timer_) evtimer_del(queue_timer_);
+}
+
+// The shared set woke this session (it left the queue): it routes again.
+void ClientSession::on_connection_free() {
+  Step step(*this);
+  waiting_on_ = nullptr;
+  if (phase_ == Phase::BackendLogin) {
+    begin_backend_login(phase_);
+    return;
+  }
+  if (phase_ != Phase::AwaitServer || current_) return;
+  change_phase(Phase::Ready);
+  if (!held_command_.empty()) {
+    std::string held = std::move(held_command_);
+    held_command_.clear();
+    send_to_server(std::move(held));
+  }
+  if (phase_ == Phase::Ready) handle_input();
+}
+
+// No connection became free within queue_timeout_ms: the login fails, or
+// the command does (the session goes on), with MySQL's "Too many connections".
+void ClientSession::on_queue_timeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  Step step(*self);
+  if (!self->waiting_on_) return;
+  self->stop_queue_wait();
+  bump(self->counters_.queue_timeouts);
+  const Cluster* cl = self->cfg_->find_cluster(self->login_.cluster);
+  const int ms = cl ? cl->queue_timeout_ms : 0;
+  const std::string message = "Too many connections: no connection to a server of cluster '" +
+                              self->login_.cluster + "' became free within queue_timeout_ms (" + std::to_string(ms) +
+                              " ms; max_server_connections " +
+                              std::to_string(cl ? cl->max_server_connections : 0) + ")";
+  LOG_WARN("cs_id=%u '%s': %s", self->cs_id_, self->login_text_.c_str(), message.c_str());
+  if (self->phase_ == Phase::BackendLogin) {
+    self->send_error_and_close(er::ER_CON_COUNT_ERROR, message, "no backend connection for the login");
+    return;
+  }
+  if (self->phase_ != Phase::AwaitServer) return;
+  self->seq_ = 1;
+  if (self->held_command_.empty()) {  // a long command still in the input: it cannot be skipped
+    self->send_error_and_close(er::ER_CON_COUNT_ERROR, message, "no backend connection for a long command");
+    return;
+  }
+  self->count_command(self->held_command_.size() + kHeaderLen);
+  const bool answers = ResponseTracker::expects_response(uint8_t(self->held_command_[0]));
+  self->held_command_.clear();
+  if (answers) self->send_error(er::ER_CON_COUNT_ERROR, message);
+  self->change_phase(Phase::Ready);
+  self->handle_input();
+}
+
+uint32_t ClientSession::pin_reasons() const {
+  uint32_t pin = state_.reasons();
+  if (in_trans_) pin |= SessionState::kTransaction;
+  // SET TRANSACTION for the next transaction only: replaying it elsewhere
+  // is fine, but a connection left with it would hand it to another session.
+  if (!state_.characteristics().empty()) pin |= shm::kPinCharacteristics;
+  return pin;
+}
+
+// Called where the session becomes idle with nothing to run.
+void ClientSession::release_to_shared() {
+  if (!multiplexed_ || servers_.empty() || phase_ != Phase::Ready || pending_ || host_.draining()) return;
+  const uint32_t pin = pin_reasons();
+  if (pin != rec_.pinned) identity_changed();
+  if (pin) return;
+  if (evbuffer_get_length(conn_->input()) != 0) return;  // the next command is here already: it keeps it
+  std::shared_ptr<const SessionState::Snapshot> snapshot = state_.snapshot();
+  SharedServers& shared = host_.shared_servers();
+  while (!servers_.empty()) {
+    std::unique_ptr<ServerSession> ss = std::move(servers_.back());
+    servers_.pop_back();
+    Connection* c = ss->conn();
+    const bool clean = ss->ready() && ss->state() == ServerSession::State::KeepAliveClientSlave && c &&
+                       evbuffer_get_length(c->input()) == 0 && evbuffer_get_length(c->output()) == 0 &&
+                       ss->line() && (!ss->tracks_state() || ss->synced_version() == state_.version());
+    if (!clean) continue;  // closes: what it holds is not known well enough to share
+    if (BackendStatements* bs = ss->shared_statements())
+      for (uint32_t id : bs->take_closable()) {
+        std::string close(5, char(COM_STMT_CLOSE));
+        for (int i = 0; i < 4; ++i) close[1 + i] = char(uint8_t(id >> (8 * i)));
+        ss->send_quiet(close);
+      }
+    ss->set_held(snapshot);
+    ss->set_holder(cs_id_);
+    ServerLine& line = *ss->line();
+    shared.put(line, std::move(ss), cfg_->server_idle_s);
+  }
+  current_ = nullptr;
+  read_ss_id_ = 0;
+  publish_pending_ = true;
+}
+
+// A command runs on `ss`: a move when it is not the connection the last one
+// ran on.
+void ClientSession::note_server_used(ServerSession* ss) {
+  if (ss->ss_id() == last_ss_id_) return;
+  if (last_ss_id_) ++moves_;
+  last_ss_id_ = ss->ss_id();
+}
+
+}  // namespace myrelay
