@@ -415,8 +415,8 @@ test_mux_queue_timeout() {
   ms=$(($(now_ms) - t0))
   echo "INFO: B's answer after $ms ms: $OUT"
   assert_contains "$OUT" "error 1040 08004" "B's statement while A holds the only connection"
-  assert_contains "$OUT" "127.0.0.1:$MR_DB_PORT" "the error names the server"
   assert_contains "$OUT" "1500" "the error names the timeout"
+  local err=$OUT
   [ "$ms" -ge 1400 ] && [ "$ms" -le 5000 ] || fail "1040 after $ms ms, queue_timeout_ms 1500"
   assert_eq 0 "$(server_col waiting)" "SHOW PROXYCONGESTION waiting after the timeout"
   st_run a "query COMMIT"
@@ -424,6 +424,7 @@ test_mux_queue_timeout() {
   assert_eq "b after|1"$'\n'"ok" "$OUT" "B's session after A committed"
   st_close a
   st_close b
+  assert_contains "$err" "127.0.0.1:$MR_DB_PORT" "the error names the server"
   pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
   dq "DROP TABLE test.mux_q"
 }
@@ -549,30 +550,29 @@ test_mux_unrestorable_state_pins() {
   need_client
   mux_daemon muxpin workers=1 cluster.multiplexing=on cluster.max_server_connections=2 cluster.queue_timeout_ms=10000
   dq "CREATE TABLE IF NOT EXISTS test.mux_pin (id INT PRIMARY KEY) ENGINE=InnoDB" || fail "create test.mux_pin"
-  local what reason id conn
+  local what reason id conn n=0 c o
   pin_case() {
     what=$1 reason=$2
     shift 2
-    st_open c
-    st_run c "$@" "query SELECT CONNECTION_ID()"
+    n=$((n + 1)) c=c$n o=o$n
+    st_open $c
+    st_run $c "$@" "query SELECT CONNECTION_ID()"
     grep -q '^error' <<<"$OUT" && fail "$what: $OUT"
     conn=$(tail -2 <<<"$OUT" | head -1)
-    id=$(st_cs_id c)
+    id=$(st_cs_id $c)
     assert_eq 1 "$(svr_count "$id")" "$what: svr_session_count while idle"
     assert_contains "$(attr "$id" pinned_because)" "$reason" "$what: pinned_because"
     # Another session meanwhile never runs on the pinned connection.
-    st_open o
-    st_run o "query SELECT CONNECTION_ID()" "query SELECT CONNECTION_ID()"
+    st_open $o
+    st_run $o "query SELECT CONNECTION_ID()" "query SELECT CONNECTION_ID()"
     grep -qx "$conn" <<<"$OUT" && fail "$what: another session ran on the pinned backend thread $conn"
-    st_run c "query SELECT CONNECTION_ID()"
+    st_run $c "query SELECT CONNECTION_ID()"
     assert_eq "$conn"$'\n'"ok" "$OUT" "$what: the pinned session stays on its backend thread"
-    st_run c "reset"
+    st_run $c "reset"
     assert_eq ok "$OUT" "$what: COM_RESET_CONNECTION"
     wait_until 5 svr_count_is "$id" 0 || fail "$what: svr_session_count $(svr_count "$id") after COM_RESET_CONNECTION"
-    st_close c
-    st_close o
-    wait
-    rm -f c.in c.out o.in o.out
+    st_close $c
+    st_close $o
   }
   pin_case "SET @a" "user variables" "query SET @a = 1"
   pin_case "SELECT INTO @a" "user variables" "query SELECT 1 INTO @a"
@@ -640,22 +640,79 @@ test_mux_shared_statement_parameter_types() {
   mux_daemon muxtypes workers=1 cluster.multiplexing=on cluster.max_server_connections=1
   st_open q1
   st_open q2
-  st_run q1 "prepare c SELECT CONCAT(?, ':', ?), CONNECTION_ID()" "bind c 12 34" "exec c"
-  assert_contains "$OUT" "12:34|" "q1, integers"
-  local c1 r
-  c1=$(sed -n 's/^12:34|//p' <<<"$OUT")
-  st_run q2 "prepare c SELECT CONCAT(?, ':', ?), CONNECTION_ID()" "bind c ab cd" "exec c"
-  assert_contains "$OUT" "ab:cd|$c1"$'\n' "q2, strings, on the same backend thread"
+  # ? + 1: its column's type comes with the execution (BIGINT for an
+  # integer), not with the prepare.
+  local sql="prepare c SELECT CONCAT(?, ':', ?), ? + 1, CONNECTION_ID()" c1 r
+  st_run q1 "$sql" "bind c 12 34 5" "exec c"
+  assert_contains "$OUT" "12:34|6|" "q1, integers"
+  c1=$(sed -n 's/^12:34|6|//p' <<<"$OUT")
+  # q3 binds what q1 bound, just after it: the columns' types are those
+  # q1's execution had (a server caching metadata need not send them again).
+  st_open q3
+  st_run q3 "$sql" "bind c 1 2 3" "exec c"
+  assert_contains "$OUT" "1:2|4|$c1"$'\n' "q3, integers as q1's, on the same backend thread"
+  st_close q3
+  st_run q2 "$sql" "bind c ab cd 7" "exec c"
+  assert_contains "$OUT" "ab:cd|8|$c1"$'\n' "q2, strings, on the same backend thread"
   for r in 1 2 3; do
     st_run q1 "exec c"
-    assert_eq "12:34|$c1" "$(head -1 <<<"$OUT")" "round $r: q1 again without binding"
+    assert_eq "12:34|6|$c1" "$(sed -n 1p <<<"$OUT")" "round $r: q1 again without binding"
     st_run q2 "exec c"
-    assert_contains "$OUT" "ab:cd|$c1"$'\n' "round $r: q2 again without binding"
+    assert_eq "ab:cd|8|$c1" "$(sed -n 1p <<<"$OUT")" "round $r: q2 again without binding"
   done
-  st_run q1 "bind c 5 six" "exec c" "close c"
-  assert_contains "$OUT" "5:six|$c1" "q1 rebound, an integer and a string"
+  # The connection killed: q1 prepares its statement again on a new one,
+  # and q2 finds it there by its text.
+  local tid
+  for tid in $(dq "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app'"); do
+    dq "KILL $tid"
+    wait_until 10 backend_thread_gone "$tid" || fail "backend thread $tid still there"
+  done
+  st_run q1 "exec c"
+  [[ "$(sed -n 1p <<<"$OUT")" =~ ^12:34\|6\|([0-9]+)$ ]] || fail "q1 on a new connection: $OUT"
+  c1=${BASH_REMATCH[1]}
+  for r in 1 2; do
+    # Round 2: bound again, the client sends its types itself.
+    if [ "$r" = 1 ]; then st_run q2 "exec c"; else st_run q2 "bind c ab cd 7" "exec c"; OUT=$(sed 1d <<<"$OUT"); fi
+    assert_eq "ab:cd|8|$c1" "$(sed -n 1p <<<"$OUT")" "round $r on the new connection: q2, with q1's backend statement"
+    st_run q1 "exec c"
+    assert_eq "12:34|6|$c1" "$(sed -n 1p <<<"$OUT")" "round $r on the new connection: q1"
+  done
+  st_run q1 "bind c 5 six 1" "exec c" "close c"
+  assert_contains "$OUT" "5:six|2|$c1" "q1 rebound, an integer and a string"
   st_run q2 "exec c"
-  assert_contains "$OUT" "ab:cd|$c1"$'\n' "q2 after q1 closed its statement"
+  assert_eq "ab:cd|8|$c1" "$(sed -n 1p <<<"$OUT")" "q2 after q1 closed its statement"
   st_close q1
   st_close q2
+}
+
+# Two sessions prepare the same text on the one shared connection, then
+# both execute it: each gets its own right result.  Columns whose type
+# comes with the execution (? + ?, ?: DOUBLE and NULL type when prepared,
+# BIGINT when executed with integers) must be decoded with the execution's
+# types by both clients.
+test_mux_same_text_prepared_by_two_sessions() {
+  need_client
+  mux_daemon muxsame workers=1 cluster.multiplexing=on cluster.max_server_connections=1
+  local sql binds want k=0
+  while IFS='#' read -r sql binds want; do
+    k=$((k + 1))
+    st_open "a$k"
+    st_open "b$k"
+    st_run "a$k" "prepare s $sql"
+    st_run "b$k" "prepare s $sql"
+    st_run "a$k" "bind s $binds" "exec s"
+    assert_eq "$want" "$(sed -n 2p <<<"$OUT")" "[$sql] A"
+    st_run "b$k" "bind s $binds" "exec s"
+    assert_eq "$want" "$(sed -n 2p <<<"$OUT")" "[$sql] B, after A executed the same text"
+    st_run "b$k" "exec s"
+    assert_eq "$want" "$(sed -n 1p <<<"$OUT")" "[$sql] B again"
+    st_run "a$k" "exec s"
+    assert_eq "$want" "$(sed -n 1p <<<"$OUT")" "[$sql] A again"
+    st_close "a$k"
+    st_close "b$k"
+  done <<'LIST'
+SELECT 'x', ?#5#x|5
+SELECT ? + ?#1 2#3
+SELECT CONCAT(?, ':', ?), ? + 1#1 2 3#1:2|4
+LIST
 }
