@@ -151,18 +151,22 @@ test_mux_login_burst_keeps_the_cap() {
 # connections the statement was not prepared on; every 10 rounds the idle
 # shared connections are killed on the backend, so the statements must be
 # prepared again on new ones.  A statement prepared once keeps working.
-test_mux_prepared_statements_move() {
+# ps_moves same|own: the sessions prepare the same texts (as the copies of
+# one application do; the backend statements are shared) or each its own.
+ps_moves() {
+  local texts=$1 tag=""
   need_client
   mux_daemon muxps workers=1 cluster.multiplexing=on cluster.max_server_connections=2 cluster.queue_timeout_ms=10000
   dq "DROP TABLE IF EXISTS test.mux_ps; CREATE TABLE test.mux_ps (s INT, v INT) ENGINE=InnoDB" || fail "create test.mux_ps"
   no_app_threads
   local i r id ids=() conns
   for i in 1 2 3 4; do
+    [ "$texts" = own ] && tag=" AS p$i"
     st_open "p$i"
-    st_run "p$i" "prepare add SELECT ? + ?, CONCAT(?, '-', ?)" \
+    st_run "p$i" "prepare add SELECT ? + ?$tag, CONCAT(?, '-', ?)" \
       "prepare ins INSERT INTO mux_ps (s, v) VALUES (?, ?)" \
-      "prepare sum SELECT COUNT(*), SUM(v) FROM mux_ps WHERE s = ?" \
-      "prepare once SELECT 'once', ? * 2"
+      "prepare sum SELECT COUNT(*), SUM(v)$tag FROM mux_ps WHERE s = ?" \
+      "prepare once SELECT 'once', ? * 2$tag"
     assert_eq "prepared add params=4"$'\n'"prepared ins params=2"$'\n'"prepared sum params=1"$'\n'"prepared once params=1" \
       "$OUT" "p$i prepares"
     ids+=("$(st_cs_id "p$i")")
@@ -207,6 +211,8 @@ test_mux_prepared_statements_move() {
   pid_alive "$AUX_PID" || fail "myrelayd died: $(tail -3 "$AUX_LOG")"
   dq "DROP TABLE test.mux_ps"
 }
+test_mux_prepared_statements_move() { ps_moves same; }
+test_mux_prepared_statements_move_own_texts() { ps_moves own; }
 
 # ---------------------------------------------------------------- state
 
