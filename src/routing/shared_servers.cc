@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "control/session_view.h"
@@ -45,7 +46,9 @@ void SharedServers::set_idle_gauges(ServerLine& line, int delta) {
 void SharedServers::put(ServerLine& line, std::unique_ptr<ServerSession> ss, int idle_s) {
   ServerSession* raw = ss.get();
   raw->set_owner(*this);
-  line.idle_.push_front(ServerLine::Idle{std::move(ss), view::now_us(), idle_s});
+  if (line.spare_.empty()) line.spare_.emplace_back();
+  line.idle_.splice(line.idle_.begin(), line.spare_, line.spare_.begin());
+  line.idle_.front() = ServerLine::Idle{std::move(ss), view::now_us(), idle_s};
   set_idle_gauges(line, 1);
   raw->change_state(ServerSession::State::KeepAliveShared);
   if (!line.waiters_.empty()) freed(line);
@@ -62,31 +65,31 @@ bool SharedServers::backend_closed(const ServerSession& ss) {
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-std::unique_ptr<ServerSession> SharedServers::take(ServerLine& line, const Test& fits, const Test* usable,
-                                                   bool& exact) {
-  auto chosen = line.idle_.end();
-  for (auto it = line.idle_.begin(); it != line.idle_.end();) {
-    if (backend_closed(*it->ss)) {
-      LOG_DEBUG("ss_id=%llu leaves the shared set: the backend closed it", (unsigned long long)it->ss->ss_id());
-      it = line.idle_.erase(it);  // destroying it frees its place on the line
-      set_idle_gauges(line, -1);
-      continue;
+std::unique_ptr<ServerSession> SharedServers::take(ServerLine& line, const Judge& judge, bool switch_ok,
+                                                   Fit& got) {
+  for (;;) {
+    auto chosen = line.idle_.end();
+    got = Fit::No;
+    for (auto it = line.idle_.begin(); it != line.idle_.end() && got != Fit::Own; ++it) {
+      Fit f = judge(*it->ss);
+      if (f == Fit::Usable && !switch_ok) f = Fit::No;
+      // The first (newest) that fits; of the usable, the last (oldest).
+      if (f > got || (f == Fit::Usable && got == Fit::Usable)) {
+        chosen = it;
+        got = f;
+      }
     }
-    if (fits(*it->ss)) {
-      chosen = it;
-      exact = true;
-      break;
+    if (chosen == line.idle_.end()) return nullptr;
+    std::unique_ptr<ServerSession> ss = std::move(chosen->ss);
+    line.spare_.splice(line.spare_.begin(), line.idle_, chosen);
+    set_idle_gauges(line, -1);
+    if (backend_closed(*ss)) {
+      LOG_DEBUG("ss_id=%llu leaves the shared set: the backend closed it", (unsigned long long)ss->ss_id());
+      continue;  // destroyed here: its place on the line is free
     }
-    if (usable && (*usable)(*it->ss)) chosen = it;  // the last one seen: the one unused longest
-    exact = false;
-    ++it;
+    bump(counters_.shared_takes);
+    return ss;
   }
-  if (chosen == line.idle_.end()) return nullptr;
-  std::unique_ptr<ServerSession> ss = std::move(chosen->ss);
-  line.idle_.erase(chosen);
-  set_idle_gauges(line, -1);
-  bump(counters_.shared_takes);
-  return ss;
 }
 
 bool SharedServers::close_oldest(ServerLine& line) {
@@ -98,10 +101,10 @@ bool SharedServers::close_oldest(ServerLine& line) {
   return true;
 }
 
-void SharedServers::wait(ServerLine& line, ConnectionWaiter* w) {
+void SharedServers::wait(ServerLine& line, ConnectionWaiter* w, bool again) {
   line.waiters_.push_back(w);
   line.entry_.waiting.fetch_add(1, std::memory_order_relaxed);
-  bump(counters_.queue_waits);
+  if (!again) bump(counters_.queue_waits);
 }
 
 void SharedServers::cancel(ServerLine& line, ConnectionWaiter* w) {
@@ -120,9 +123,9 @@ void SharedServers::freed(ServerLine&) {
   }
 }
 
-// Each line's waiters, first come first served, as long as it has an idle
-// connection or room: a waiter that routes again and finds neither (another
-// took it first) waits again, at the back.
+// Each line's waiters, first come first served, as many as it has idle
+// connections and room for new ones: a waiter that routes again and finds
+// neither (another took it first) waits again, at the back.
 void SharedServers::on_wake(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<SharedServers*>(arg);
   self->wake_pending_ = false;
@@ -132,7 +135,9 @@ void SharedServers::on_wake(evutil_socket_t, short, void* arg) {
   for (auto& [entry, line] : self->lines_)
     if (!line->waiters_.empty()) lines.push_back(line.get());
   for (ServerLine* line : lines) {
-    for (size_t n = line->waiters_.size(); n > 0 && !line->waiters_.empty(); --n) {
+    size_t n = line->waiters_.size();
+    if (line->cap_ > 0) n = std::min(n, line->idle_.size() + size_t(std::max(0, line->cap_ - line->open_)));
+    for (; n > 0 && !line->waiters_.empty(); --n) {
       ConnectionWaiter* w = line->waiters_.front();
       line->waiters_.pop_front();
       line->entry_.waiting.fetch_sub(1, std::memory_order_relaxed);

@@ -49,6 +49,9 @@ class ServerLine {
   void opened() { ++open_; }
   void closed();
   int open() const { return open_; }
+  // This worker's share of max_server_connections (0: no cap), as the
+  // last session to use the line found it in its configuration.
+  void set_cap(int cap) { cap_ = cap; }
   size_t idle() const { return idle_.size(); }
   size_t waiting() const { return waiters_.size(); }
 
@@ -62,7 +65,9 @@ class ServerLine {
   SharedServers& owner_;
   shm::ServerEntry& entry_;
   int open_ = 0;
+  int cap_ = 0;
   std::list<Idle> idle_;  // newest first
+  std::list<Idle> spare_;  // empty nodes, so that a put and a take allocate nothing
   std::deque<ConnectionWaiter*> waiters_;
 };
 
@@ -82,19 +87,24 @@ class SharedServers : public ServerSessionOwner {
   // An idle server session whose client session let it go (ready, nothing
   // in flight, holding that session's state); closed after `idle_s` unused.
   void put(ServerLine& line, std::unique_ptr<ServerSession> ss, int idle_s);
-  // An idle connection of the line: the newest that `fits` (its state can
-  // be brought to the taker's by replaying a difference: exact = true); else
-  // the one unused longest that is `usable` (to be switched to the taker's
-  // login with COM_CHANGE_USER: exact = false; null: none is); else null.
-  // A connection the backend has closed meanwhile is dropped, never handed out.
-  using Test = std::function<bool(const ServerSession&)>;
-  std::unique_ptr<ServerSession> take(ServerLine& line, const Test& fits, const Test* usable, bool& exact);
+  // How an idle connection suits a taker: Own (it holds the taker's state
+  // as the taker left it), Fits (replaying a difference brings it there),
+  // Usable (another login that negotiated the same capabilities: switched
+  // with COM_CHANGE_USER), No.
+  enum class Fit { No, Usable, Fits, Own };
+  using Judge = std::function<Fit(const ServerSession&)>;
+  // The best idle connection of the line: the taker's own, else the newest
+  // that fits, else (with `switch_ok`) the usable one unused longest; null
+  // when none is.  `got` says which.  A connection the backend has closed
+  // meanwhile is dropped, never handed out.
+  std::unique_ptr<ServerSession> take(ServerLine& line, const Judge& judge, bool switch_ok, Fit& got);
   // Closes the idle connection unused longest, to make room on a full line
   // whose idle connections the taker cannot use; false when none is idle.
   bool close_oldest(ServerLine& line);
   // Waits for a connection of the line (the waiter hears
   // on_connection_free); cancel() stops waiting (a timeout, the session's end).
-  void wait(ServerLine& line, ConnectionWaiter* w);
+  // `again`: a waiter woken that found nothing left (counted once).
+  void wait(ServerLine& line, ConnectionWaiter* w, bool again);
   void cancel(ServerLine& line, ConnectionWaiter* w);
   // Closes every idle connection (shutdown, a configuration reload).
   void clear();

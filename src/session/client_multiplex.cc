@@ -18,19 +18,21 @@ namespace myrelay {
 
 using namespace proto;
 
-// Whether a shared connection can become this session's by a difference
-// replayed: the same login (user, character set, capabilities, cluster),
-// and a state the difference can reach (a database can be changed but not
-// unset; a login's character set cannot be set back with DEFAULT).  At
-// login, only one already in the login's database: a database the client
-// may not use must fail the login, not its first statement.
-bool ClientSession::fits_shared(const ServerSession& ss, const std::string& cluster, bool login) const {
-  if (ss.login().user != login_.user || ss.login().charset != charset_ || ss.cluster() != cluster ||
-      !ss.can_serve(caps_, ext_caps_))
-    return false;
-  if (login) return ss.schema() == db_ && (ss.holder() == cs_id_ || state_.diff_possible(ss.held()));
-  if (ss.holder() == cs_id_) return true;  // its own, as it left it
-  return (!state_.schema().empty() || ss.schema().empty()) && state_.diff_possible(ss.held());
+// How a shared connection suits this session (SharedServers::Fit): the
+// same login (user, character set, capabilities, cluster) and a state the
+// difference can reach (a database can be changed but not unset; a login's
+// character set cannot be set back with DEFAULT).  At login, only one
+// already in the login's database: a database the client may not use must
+// fail the login, not its first statement.
+SharedServers::Fit ClientSession::shared_fit(const ServerSession& ss, const std::string& cluster, bool login) const {
+  using Fit = SharedServers::Fit;
+  if (ss.cluster() != cluster) return Fit::No;
+  const bool same_login = ss.login().user == login_.user && ss.login().charset == charset_;
+  if (same_login && ss.holder() == cs_id_ && !login) return Fit::Own;  // as it left it
+  if (!ss.can_serve(caps_, ext_caps_)) return Fit::No;
+  if (!same_login) return Fit::Usable;
+  const bool reachable = login ? ss.schema() == db_ : !state_.schema().empty() || ss.schema().empty();
+  return reachable && state_.diff_possible(ss.held()) ? Fit::Fits : Fit::Usable;
 }
 
 ClientSession::Route ClientSession::take_shared(const BackendServer& server, const std::string& cluster,
@@ -40,17 +42,19 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
   ServerLine& line = shared.line(entry);
   const Cluster* cl = cfg_->find_cluster(login_.cluster);
   const int cap = cl ? cl->worker_share(host_.index(), host_.worker_count()) : 0;
+  line.set_cap(cap);
+  const bool woken = woken_;
+  woken_ = false;
+  // Sessions already waiting go first: a newcomer queues behind them.
+  if (line.waiting() > 0 && !woken) return queue_for(line, server, cap, cl);
   bool room = SharedServers::has_room(line, cap);
-  bool exact = false;
   // With room, only a connection that fits is taken (a new one costs less
   // than another login's, switched); without, one of another login that
   // negotiated the same capabilities, rather than wait; failing that, the
   // oldest idle one closes to make room.
-  const SharedServers::Test fits = [&](const ServerSession& ss) { return fits_shared(ss, cluster, login); };
-  const SharedServers::Test usable = [&](const ServerSession& ss) {
-    return ss.cluster() == cluster && ss.can_serve(caps_, ext_caps_);
-  };
-  std::unique_ptr<ServerSession> taken = shared.take(line, fits, room ? nullptr : &usable, exact);
+  SharedServers::Fit got;
+  std::unique_ptr<ServerSession> taken = shared.take(
+      line, [&](const ServerSession& ss) { return shared_fit(ss, cluster, login); }, !room, got);
   if (!taken && !room && shared.close_oldest(line)) room = SharedServers::has_room(line, cap);
   if (taken) {
     stop_queue_wait();
@@ -59,9 +63,9 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
     current_ = ss;
     adopt_server(ss);
     ss->change_state(ServerSession::State::KeepAliveClientSlave);
-    if (exact) {
+    if (got != SharedServers::Fit::Usable) {
       // Another session's state: the sync compares with what it holds.
-      if (ss->holder() != cs_id_) ss->set_synced_version(0);
+      if (got != SharedServers::Fit::Own) ss->set_synced_version(0);
       ss->set_holder(cs_id_);
       return Route::Go;
     }
@@ -81,20 +85,26 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
     current_->connect(backend_login());
     return Route::Wait;
   }
-  // The line is full and nothing is idle: wait, from the first wait on.
+  return queue_for(line, server, cap, cl);
+}
+
+// The line is full and nothing is idle (or others wait already): the
+// command waits, up to queue_timeout_ms from its first wait.
+ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendServer& server, int cap,
+                                              const Cluster* cl) {
   current_ = nullptr;
+  const bool again = queue_timer_ && evtimer_pending(queue_timer_, nullptr);
   if (!waiting_on_) {
-    shared.wait(line, this);
+    host_.shared_servers().wait(line, this, again);
     waiting_on_ = &line;
   }
+  if (again) return Route::Wait;
   if (!queue_timer_) queue_timer_ = evtimer_new(host_.base(), on_queue_timeout, this);
-  if (!evtimer_pending(queue_timer_, nullptr)) {
-    const int ms = cl ? cl->queue_timeout_ms : 10000;
-    LOG_DEBUG("cs_id=%u: no free connection to %s (%d of this worker's %d open): waiting up to %d ms", cs_id_,
-              server.address.str().c_str(), line.open(), cap, ms);
-    timeval tv{ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(queue_timer_, &tv);
-  }
+  const int ms = cl ? cl->queue_timeout_ms : 10000;
+  LOG_DEBUG("cs_id=%u: no free connection to %s (%d of this worker's %d open): waiting up to %d ms", cs_id_,
+            server.address.str().c_str(), line.open(), cap, ms);
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(queue_timer_, &tv);
   return Route::Wait;
 }
 
@@ -110,6 +120,7 @@ void ClientSession::stop_queue_wait() {
 void ClientSession::on_connection_free() {
   Step step(*this);
   waiting_on_ = nullptr;
+  woken_ = true;  // its turn: it does not queue behind the others again
   if (phase_ == Phase::BackendLogin) {
     begin_backend_login(phase_);
     return;
@@ -179,17 +190,20 @@ void ClientSession::release_to_shared() {
     std::unique_ptr<ServerSession> ss = std::move(servers_.back());
     servers_.pop_back();
     Connection* c = ss->conn();
+    // What it holds: this session's state, or (reset, or never synced) the
+    // server's defaults; anything else is not known well enough to share.
+    const bool defaults = ss->tracks_state() && !ss->tracking_on();
     const bool clean = ss->ready() && ss->state() == ServerSession::State::KeepAliveClientSlave && c &&
                        evbuffer_get_length(c->input()) == 0 && evbuffer_get_length(c->output()) == 0 &&
-                       ss->line() && (!ss->tracks_state() || ss->synced_version() == state_.version());
-    if (!clean) continue;  // closes: what it holds is not known well enough to share
+                       ss->line() && (!ss->tracks_state() || defaults || ss->synced_version() == state_.version());
+    if (!clean) continue;  // closes
     if (BackendStatements* bs = ss->shared_statements())
       for (uint32_t id : bs->take_closable()) {
         std::string close(5, char(COM_STMT_CLOSE));
         for (int i = 0; i < 4; ++i) close[1 + i] = char(uint8_t(id >> (8 * i)));
         ss->send_quiet(close);
       }
-    ss->set_held(snapshot);
+    ss->set_held(defaults ? nullptr : snapshot);
     ss->set_holder(cs_id_);
     ServerLine& line = *ss->line();
     shared.put(line, std::move(ss), cfg_->server_idle_s);

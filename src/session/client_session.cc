@@ -281,7 +281,10 @@ void ClientSession::adopt_server(ServerSession* ss) {
   ss->attach_health(entry);
   ss->attach_line(host_.shared_servers().line(entry));
   ss->set_client_view(caps_, &client_trackers_);
-  identity_changed();
+  // A multiplexed session that takes back the connection its record still
+  // shows (only its count went to 0) rewrites just the activity words.
+  if (!(servers_.size() == 1 && servers_[0].get() == ss && rec_.servers[0].ss_id == ss->ss_id() && !pending_))
+    identity_changed();
 }
 
 ServerSession* ClientSession::find_server(uint64_t ss_id) const {

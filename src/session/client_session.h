@@ -307,7 +307,8 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   // (`login`: for the login itself, so only one already in the login's
   // database), a new one while the line has room, else the command waits.
   Route take_shared(const BackendServer& server, const std::string& cluster, bool login);
-  bool fits_shared(const ServerSession& ss, const std::string& cluster, bool login) const;
+  Route queue_for(ServerLine& line, const BackendServer& server, int cap, const Cluster* cl);
+  SharedServers::Fit shared_fit(const ServerSession& ss, const std::string& cluster, bool login) const;
   // Idle, restorable, outside a transaction: the server sessions go back
   // to the shared set.
   void release_to_shared();
@@ -467,6 +468,7 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   // Multiplexing (client_multiplex.cc).
   bool multiplexed_ = false;
   ServerLine* waiting_on_ = nullptr;  // queued there for a connection
+  bool woken_ = false;                // the shared set woke it: its turn now
   event* queue_timer_ = nullptr;      // queue_timeout_ms, from the first wait
   uint64_t last_ss_id_ = 0;           // the connection the last command ran on
   uint64_t moves_ = 0;                // commands that ran on another connection than the last

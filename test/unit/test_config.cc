@@ -65,6 +65,7 @@ class ConfigTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(ConfigTest);
   CPPUNIT_TEST(testFullConfig);
   CPPUNIT_TEST(testReadWriteSplitKeys);
+  CPPUNIT_TEST(testMultiplexingKeys);
   CPPUNIT_TEST(testDefaultsApplied);
   CPPUNIT_TEST(testSyntaxError);
   CPPUNIT_TEST(testMultipleDocuments);
@@ -651,6 +652,60 @@ class ConfigTest : public CppUnit::TestFixture {
     const UserEntry* u = c.find_user(*app, "app");
     CPPUNIT_ASSERT(u && u->has_password);
     CPPUNIT_ASSERT_EQUAL(kSecretHash, format_password_hash(u->hash2));
+  }
+
+  void testMultiplexingKeys() {
+    const std::string mux =
+        "timeouts:\n  server_idle_s: 9\n"
+        "clusters:\n"
+        "  - name: main\n"
+        "    servers:\n"
+        "      - { address: 127.0.0.1:3306, role: primary }\n"
+        "    multiplexing: on\n"
+        "    max_server_connections: 10\n"
+        "    queue_timeout_ms: 250\n"
+        "tenants:\n"
+        "  - name: app\n"
+        "    users:\n"
+        "      - { name: app }\n"
+        "  - name: batch\n"
+        "    multiplexing: off\n"
+        "    users:\n"
+        "      - { name: etl }\n";
+    Config c = load(mux);
+    const Cluster& cl = c.clusters[0];
+    CPPUNIT_ASSERT(cl.multiplexing);
+    CPPUNIT_ASSERT_EQUAL(10, cl.max_server_connections);
+    CPPUNIT_ASSERT_EQUAL(250, cl.queue_timeout_ms);
+    CPPUNIT_ASSERT_EQUAL(9, c.server_idle_s);
+    CPPUNIT_ASSERT(Config::multiplexes(cl, &c.tenants[0]));   // the cluster's
+    CPPUNIT_ASSERT(!Config::multiplexes(cl, &c.tenants[1]));  // the tenant's off wins
+    // The cap split among workers: even shares, the remainder to the first,
+    // at least one each.
+    CPPUNIT_ASSERT_EQUAL(4, cl.worker_share(0, 3));
+    CPPUNIT_ASSERT_EQUAL(3, cl.worker_share(1, 3));
+    CPPUNIT_ASSERT_EQUAL(3, cl.worker_share(2, 3));
+    CPPUNIT_ASSERT_EQUAL(10, cl.worker_share(0, 1));
+    Cluster small = cl;
+    small.max_server_connections = 1;
+    CPPUNIT_ASSERT_EQUAL(1, small.worker_share(1, 2));
+    small.max_server_connections = 0;
+    CPPUNIT_ASSERT_EQUAL(0, small.worker_share(0, 2));  // no cap
+    // Defaults: off, no cap, 10 s in the queue, 60 s idle.
+    Config d = load(kMinimal);
+    CPPUNIT_ASSERT(!d.clusters[0].multiplexing);
+    CPPUNIT_ASSERT_EQUAL(0, d.clusters[0].max_server_connections);
+    CPPUNIT_ASSERT_EQUAL(10000, d.clusters[0].queue_timeout_ms);
+    CPPUNIT_ASSERT_EQUAL(60, d.server_idle_s);
+    std::string bad = mux;
+    bad.replace(bad.find("max_server_connections: 10"), 26, "max_server_connections: -1");
+    expect_error(bad, "t.yaml: clusters[0].max_server_connections: ");
+    bad = mux;
+    bad.replace(bad.find("multiplexing: on"), 16, "multiplexing: 2x");
+    expect_error(bad, "t.yaml: clusters[0].multiplexing: ");
+    bad = mux;
+    bad.replace(bad.find("queue_timeout_ms: 250"), 21, "queue_timeout_ms: 0");
+    expect_error(bad, "t.yaml: clusters[0].queue_timeout_ms: ");
   }
 
   void testReadWriteSplitKeys() {

@@ -62,6 +62,8 @@ class SessionStateTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(collation_after_set_names);
   CPPUNIT_TEST(replay_quoting);
   CPPUNIT_TEST(recogniser);
+  CPPUNIT_TEST(difference_for_a_shared_connection);
+  CPPUNIT_TEST(session_only_variables_pin);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -282,6 +284,70 @@ class SessionStateTest : public CppUnit::TestFixture {
     // Found by the fuzzer: FLUSH TABLES ... FOR EXPORT holds a lock too.
     CPPUNIT_ASSERT(StatementFacts::worth_scanning("FLUSH TABLES t FOR EXPORT"));
     CPPUNIT_ASSERT(has("flush tables t for export", StatementFacts::kLockTables));
+  }
+
+  static TrackedOk report(std::vector<std::pair<std::string, std::string>> vars) {
+    TrackedOk ok;
+    for (auto& [name, value] : vars) ok.changes.push_back({SESSION_TRACK_SYSTEM_VARIABLES, name, value});
+    return ok;
+  }
+
+  // Multiplexing: a connection left by another session is brought to this
+  // one's state by the difference only (DEFAULT for what only it had), and
+  // one left with a login's character set changed cannot be.
+  void difference_for_a_shared_connection() {
+    // The views in TrackedOk point into these strings: they live here.
+    const std::string ansi = "ANSI", tz = "+01:00", lock = "7", latin1 = "latin1";
+    SessionState a, b;
+    CPPUNIT_ASSERT(!a.snapshot());  // the server's defaults
+    a.apply(report({{"sql_mode", ansi}, {"time_zone", tz}}));
+    a.set_last_insert_id(42);
+    std::shared_ptr<const SessionState::Snapshot> left = a.snapshot();
+    CPPUNIT_ASSERT(left);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), left->vars.size());
+    // B never set anything: what A left goes back to DEFAULT, and A's last
+    // insert id is not B's.
+    CPPUNIT_ASSERT(b.diff_possible(left.get()));
+    CPPUNIT_ASSERT_EQUAL(std::string("SET @@SESSION.sql_mode = DEFAULT, @@SESSION.time_zone = DEFAULT, "
+                                     "@@SESSION.last_insert_id = 0"),
+                         b.replay_diff(left.get(), ""));
+    // B shares one value and has one of its own: only the rest moves.
+    b.apply(report({{"time_zone", tz}, {"lock_wait_timeout", lock}}));
+    CPPUNIT_ASSERT_EQUAL(std::string("SET @@SESSION.sql_mode = DEFAULT, @@SESSION.lock_wait_timeout = 7, "
+                                     "@@SESSION.last_insert_id = 0"),
+                         b.replay_diff(left.get(), ""));
+    // The same state: nothing to send.
+    CPPUNIT_ASSERT_EQUAL(std::string(), a.replay_diff(left.get(), ""));
+    // A fresh connection (the defaults): the whole state, with the prefix.
+    CPPUNIT_ASSERT_EQUAL(b.replay_set("x = 1"), b.replay_diff(nullptr, "x = 1"));
+    // SET NAMES left on a connection: DEFAULT would be the server's global,
+    // not the taker's login character set.
+    SessionState c;
+    c.apply(report({{"character_set_client", latin1}}));
+    std::shared_ptr<const SessionState::Snapshot> names = c.snapshot();
+    SessionState d;
+    CPPUNIT_ASSERT(!d.diff_possible(names.get()));
+    d.apply(report({{"character_set_client", latin1}}));
+    CPPUNIT_ASSERT(d.diff_possible(names.get()));
+    CPPUNIT_ASSERT_EQUAL(std::string(), d.replay_diff(names.get(), ""));
+  }
+
+  // A fixed timestamp or insert id is the session's own and never replayed:
+  // such a session cannot move to another connection until it is reset.
+  void session_only_variables_pin() {
+    const std::string ts = "1700000000", zero = "0", tz = "+02:00";
+    SessionState st;
+    st.apply(report({{"timestamp", ts}}), true);  // SET STATEMENT timestamp=... FOR: only that statement's
+    CPPUNIT_ASSERT(st.restorable());
+    st.apply(report({{"timestamp", ts}}));
+    CPPUNIT_ASSERT(!st.restorable());
+    CPPUNIT_ASSERT(st.reasons() & SessionState::kSessionOnly);
+    CPPUNIT_ASSERT(st.variables().empty());  // never replayed
+    st.reset("");
+    CPPUNIT_ASSERT(st.restorable());
+    st.apply(report({{"insert_id", zero}, {"time_zone", tz}}));
+    CPPUNIT_ASSERT(!st.restorable());
+    CPPUNIT_ASSERT_EQUAL(size_t(1), st.variables().size());
   }
 };
 
