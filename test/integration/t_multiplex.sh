@@ -602,11 +602,13 @@ test_mux_cap_split_among_workers() {
   mux_daemon muxsplit workers=2 cluster.multiplexing=on cluster.max_server_connections=3 cluster.queue_timeout_ms=1000
   dq "DROP TABLE IF EXISTS test.mux_split; CREATE TABLE test.mux_split (i INT) ENGINE=InnoDB" || fail "create test.mux_split"
   no_app_threads
-  local i w first="" second="" n
+  local i w id first="" second="" n
   declare -A on_worker
   for i in $(seq 10); do
     st_open "s$i"
-    w=$(attr "$(st_cs_id "s$i")" worker)
+    id=$(st_cs_id "s$i")
+    [ -n "$id" ] || fail "s$i: no cs_id: $OUT $(tail -3 "s$i.out")"
+    w=$(attr "$id" worker)
     on_worker[$w]+=" s$i"
   done
   for w in $(printf '%s\n' "${!on_worker[@]}" | sort -n); do
