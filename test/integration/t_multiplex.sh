@@ -370,6 +370,14 @@ test_mux_idle_sessions_hold_nothing() {
   echo "INFO: 20 idle sessions, $(app_threads) backend threads of app"
   assert_eq "0 $(app_threads) 0" "$(server_col in_use) $(server_col shared_idle) $(server_col waiting)" \
     "SHOW PROXYCONGESTION in_use, shared_idle (= MariaDB's threads of app) and waiting, all idle"
+  # The same through the proxy, as root@sys (its own login takes a
+  # connection of root's under the cap, which has room).
+  local out
+  out=$(cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -N -B -e "SHOW PROXYSESSION" 2>&1) || fail "SHOW PROXYSESSION as root@sys: $out"
+  assert_eq "20 0" "$(awk -F'\t' '$5 == "app" { n++; if ($9 != 0) held++ } END { print n + 0, held + 0 }' <<<"$out")" \
+    "SHOW PROXYSESSION as root@sys: sessions of app, and how many hold a server session"
+  out=$(cli "$AUX_PORT" root@sys "$MR_ROOT_PASSWORD" -B -e "SHOW PROXYCONGESTION" 2>&1) || fail "SHOW PROXYCONGESTION: $out"
+  assert_contains "$(head -1 <<<"$out")" "$(printf 'server_sessions\tin_use\tshared_idle\twaiting')" "SHOW PROXYCONGESTION's columns"
   id=$(st_cs_id s1)
   case "$(attr "$id" multiplexed)" in 1 | true) ;; *) fail "ATTRIBUTE multiplexed of s1: [$(attr "$id" multiplexed)]" ;; esac
   assert_eq "" "$(attr "$id" not_restorable_because)" "not_restorable_because of an idle session"
