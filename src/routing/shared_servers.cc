@@ -31,9 +31,9 @@ SharedServers::~SharedServers() {
   if (sweep_) event_free(sweep_);
 }
 
-ServerLine& SharedServers::line(shm::ServerEntry& entry) {
+ServerLine& SharedServers::line(shm::ServerEntry& entry, const BackendServer& server) {
   std::unique_ptr<ServerLine>& l = lines_[&entry];
-  if (!l) l = std::make_unique<ServerLine>(*this, entry);
+  if (!l) l = std::make_unique<ServerLine>(*this, entry, server);
   return *l;
 }
 
@@ -43,12 +43,12 @@ void SharedServers::set_idle_gauges(ServerLine& line, int delta) {
   counters_.shared_idle.store(idle_total_, std::memory_order_relaxed);
 }
 
-void SharedServers::put(ServerLine& line, std::unique_ptr<ServerSession> ss, int idle_s) {
+void SharedServers::put(ServerLine& line, std::unique_ptr<ServerSession> ss, int idle_s, int64_t now_us) {
   ServerSession* raw = ss.get();
   raw->set_owner(*this);
   if (line.spare_.empty()) line.spare_.emplace_back();
   line.idle_.splice(line.idle_.begin(), line.spare_, line.spare_.begin());
-  line.idle_.front() = ServerLine::Idle{std::move(ss), view::now_us(), idle_s};
+  line.idle_.front() = ServerLine::Idle{std::move(ss), now_us, idle_s};
   set_idle_gauges(line, 1);
   raw->change_state(ServerSession::State::KeepAliveShared);
   if (!line.waiters_.empty()) freed(line);

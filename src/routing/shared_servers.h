@@ -44,7 +44,12 @@ class ConnectionWaiter {
 // One backend server, as seen by one worker.
 class ServerLine {
  public:
-  ServerLine(SharedServers& owner, shm::ServerEntry& entry) : owner_(owner), entry_(entry) {}
+  ServerLine(SharedServers& owner, shm::ServerEntry& entry, const BackendServer& server)
+      : owner_(owner), entry_(entry), server_(server) {}
+  // The server, as configured when the worker first used it.
+  const BackendServer& server() const { return server_; }
+  // Its routing word (shm::ServerRouting), as the health checker set it.
+  uint32_t routing() const { return entry_.routing.load(std::memory_order_acquire); }
   // A server session to this server was made, or ended (its destructor).
   void opened() { ++open_; }
   void closed();
@@ -64,6 +69,7 @@ class ServerLine {
   };
   SharedServers& owner_;
   shm::ServerEntry& entry_;
+  BackendServer server_;
   int open_ = 0;
   int cap_ = 0;
   std::list<Idle> idle_;  // newest first
@@ -79,14 +85,14 @@ class SharedServers : public ServerSessionOwner {
   SharedServers& operator=(const SharedServers&) = delete;
 
   // The line of a server (made at first use).
-  ServerLine& line(shm::ServerEntry& entry);
+  ServerLine& line(shm::ServerEntry& entry, const BackendServer& server);
   // Whether this worker may open one more connection under `cap` (its
   // share of max_server_connections; 0: no cap).
   static bool has_room(const ServerLine& line, int cap) { return cap <= 0 || line.open() < cap; }
 
   // An idle server session whose client session let it go (ready, nothing
   // in flight, holding that session's state); closed after `idle_s` unused.
-  void put(ServerLine& line, std::unique_ptr<ServerSession> ss, int idle_s);
+  void put(ServerLine& line, std::unique_ptr<ServerSession> ss, int idle_s, int64_t now_us);
   // How an idle connection suits a taker: Own (it holds the taker's state
   // as the taker left it), Fits (replaying a difference brings it there),
   // Usable (another login that negotiated the same capabilities: switched

@@ -327,17 +327,18 @@ void ClientSession::auth_finished(bool ok) {
     LOG_DEBUG("cs_id=%u '%s' from %s:%u authenticated with %s%s%s", cs_id_, auth_->login_text.c_str(),
               peer_ip_.c_str(), peer_port_, auth_plugin_name(auth_->plugin), *auth_->how ? ", " : "", auth_->how);
   if (phase_ == Phase::AwaitChangeUserAuth) {
-    change_user_login_ = auth_->login;
-    change_user_tenant_ = auth_->tenant;
-    change_user_hash1_ = auth_->hash1;
-    change_user_password_ = auth_->password;
-    change_user_sha256_ = auth_->sha256;
+    cu_->login = auth_->login;
+    cu_->tenant = auth_->tenant;
+    cu_->hash1 = auth_->hash1;
+    cu_->password = auth_->password;
+    cu_->sha256 = auth_->sha256;
     if (!ok) {
-      LOG_INFO("cs_id=%u change user to '%s' denied", cs_id_, change_user_.user.c_str());
+      LOG_INFO("cs_id=%u change user to '%s' denied", cs_id_, cu_->request.user.c_str());
       // As MySQL does, the session stays, logged in as before.
-      send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
+      send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + cu_->request.user + "'@'" + peer_ip_ +
                                                  "' (using password: " + (auth_->used_password ? "YES" : "NO") + ")");
       auth_.reset();
+      cu_.reset();
       change_phase(Phase::Ready);
       handle_input();
       return;
@@ -421,6 +422,7 @@ void ClientSession::note_routing() {
   splits_ = cl && Config::splits(*cl, tenant_, user);
   causal_reads_ = cl && cl->causal_reads;
   multiplexed_ = cl && Config::multiplexes(*cl, tenant_);
+  mux_cap_ = cl ? cl->worker_share(host_.index(), host_.worker_count()) : 0;
 }
 
 // The server a login's first server session goes to: the writable one, as
@@ -441,7 +443,7 @@ void ClientSession::begin_backend_login(Phase phase) {
     send_error_and_close(er::ER_BAD_DB_ERROR, "Unknown cluster '" + login_.cluster + "'", "unknown cluster");
     return;
   }
-  if (multiplexed_) {
+  if (multiplexed_ || mux_cap_ > 0) {
     // A connection of this user in the login's database is logged in
     // already; otherwise the login waits for one like a statement.
     if (take_shared(*server, cluster->name, true) == Route::Go) login_complete(current_);
@@ -567,8 +569,8 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
 // A client that quits cleanly, idle and outside a transaction, leaves its
 // server session to the worker's pool instead of closing it.
 void ClientSession::pool_server_session() {
-  if (multiplexed_) {  // its server sessions go back to the shared set, if it can let them go
-    release_to_shared();
+  if (multiplexed_ || mux_cap_ > 0) {  // its server sessions go back to the shared set, if it can let them go
+    release_to_shared(true);
     return;
   }
   ServerSession* ss = current_;
@@ -586,7 +588,9 @@ void ClientSession::pool_server_session() {
 void ClientSession::handle_change_user(const std::string& payload) {
   std::string error;
   seq_ = 1;
-  if (!parse_change_user(payload, caps_, change_user_, error)) {
+  cu_ = std::make_unique<ChangeUserAttempt>();
+  if (!parse_change_user(payload, caps_, cu_->request, error)) {
+    cu_.reset();
     send_error(er::ER_UNKNOWN_COM_ERROR, "Malformed COM_CHANGE_USER packet: " + error);
     return;
   }
@@ -594,7 +598,7 @@ void ClientSession::handle_change_user(const std::string& payload) {
   // As MariaDB does, the answer is checked against the handshake's scramble;
   // a client that answered for another method than the user's is asked
   // again, with a fresh nonce.  The current configuration: users may have changed.
-  begin_auth(host_.config(), change_user_.user, change_user_.auth_plugin, change_user_.auth_response);
+  begin_auth(host_.config(), cu_->request.user, cu_->request.auth_plugin, cu_->request.auth_response);
 }
 
 void ClientSession::handle_change_user_auth() {
@@ -606,37 +610,88 @@ void ClientSession::change_user_authenticated() {
   std::shared_ptr<const Config> cfg = std::move(auth_->cfg);
   auth_.reset();
   auto refuse = [&](const std::string& why) {
-    LOG_INFO("cs_id=%u change user to '%s' denied: %s", cs_id_, change_user_.user.c_str(), why.c_str());
+    LOG_INFO("cs_id=%u change user to '%s' denied: %s", cs_id_, cu_->request.user.c_str(), why.c_str());
+    cu_.reset();
     change_phase(Phase::Ready);
     handle_input();
   };
-  if (!conn_->tls() && needs_tls(*cfg, change_user_tenant_, change_user_login_)) {
-    send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + change_user_.user + "'@'" + peer_ip_ +
+  if (!conn_->tls() && needs_tls(*cfg, cu_->tenant, cu_->login)) {
+    send_error(er::ER_ACCESS_DENIED_ERROR, "Access denied for user '" + cu_->request.user + "'@'" + peer_ip_ +
                                                "' (using password: YES)");
     refuse("that user must log in over TLS");
     return;
   }
-  const Cluster* cluster = cfg->find_cluster(change_user_login_.cluster);
   change_phase(Phase::ChangeUserLogin);
-  cfg_pending_ = cfg;
-  uint8_t charset = change_user_.charset ? uint8_t(change_user_.charset) : charset_;
-  HandshakeResponse hello = hello_;
-  if (!change_user_.attributes.empty()) hello.attributes = change_user_.attributes;
+  cu_->cfg = cfg;
+  start_change_user_login();
+}
+
+// The new login's backend connection.  Under max_server_connections it
+// takes a place on the server's line like any other: a new one while there
+// is room, else one of the session's own (whose state the new login ends
+// anyway) or an idle one, switched to the new login (COM_CHANGE_USER), else
+// it waits (queue_timeout_ms).
+void ClientSession::start_change_user_login() {
+  const Config& cfg = *cu_->cfg;
+  const Cluster* cluster = cfg.find_cluster(cu_->login.cluster);
   const BackendServer* server = login_server(*cluster);
+  uint8_t charset = cu_->request.charset ? uint8_t(cu_->request.charset) : charset_;
+  HandshakeResponse hello = hello_;
+  if (!cu_->request.attributes.empty()) hello.attributes = cu_->request.attributes;
+  BackendLogin login = make_backend_login(cfg, cu_->login, cu_->hash1, cu_->password,
+                                          cu_->sha256, cu_->request.database, charset, caps_, ext_caps_, hello,
+                                          proxy_sessid_, cs_id_, peer_ip_ + ":" + std::to_string(peer_port_));
+  const int cap = cluster->worker_share(host_.index(), host_.worker_count());
+  if (cap > 0) {
+    SharedServers& shared = host_.shared_servers();
+    ServerLine& line = shared.line(host_.server_entry(*server), *server);
+    line.set_cap(cap);
+    if (!SharedServers::has_room(line, cap)) {
+      SharedServers::Fit got;
+      std::unique_ptr<ServerSession> idle = shared.take(
+          line,
+          [&](const ServerSession& ss) {
+            return ss.cluster() == cluster->name && ss.can_serve(caps_, ext_caps_) ? SharedServers::Fit::Usable
+                                                                                   : SharedServers::Fit::No;
+          },
+          true, got);
+      if (!idle)
+        for (const auto& own : servers_)
+          if (own->ready() && own->line() == &line && own->state() == ServerSession::State::KeepAliveClientSlave) {
+            idle = take_server(own.get());
+            break;
+          }
+      if (idle) {
+        stop_queue_wait();
+        pending_ = std::move(idle);
+        adopt_server(pending_.get());
+        pending_->set_holder(cs_id_);
+        pending_->reuse(login);  // heard as a login: on_server_ready
+        return;
+      }
+      if (!shared.close_oldest(line)) {
+        queue_for(line, *server, cap);
+        return;
+      }
+    }
+  }
+  stop_queue_wait();
   pending_ = std::make_unique<ServerSession>(*this, host_, *server, cluster->name, host_.next_ss_id(),
-                                             cfg->backend_connect_ms);
+                                             cfg.backend_connect_ms);
   adopt_server(pending_.get());
-  pending_->connect(make_backend_login(*cfg, change_user_login_, change_user_hash1_, change_user_password_, change_user_sha256_,
-                                       change_user_.database, charset,
-                                       caps_, ext_caps_, hello, proxy_sessid_, cs_id_,
-                                       peer_ip_ + ":" + std::to_string(peer_port_)));
+  pending_->set_holder(cs_id_);
+  if (multiplexed_ || Config::multiplexes(*cluster, cu_->tenant)) pending_->share_statements();
+  pending_->connect(login);
 }
 
 void ClientSession::finish_change_user(bool ok, const std::string& err_payload) {
   if (!ok) {
-    take_server(pending_.get());
+    if (pending_) take_server(pending_.get());
     send_packet(err_payload);
-    cfg_pending_.reset();
+    cu_.reset();
+    // Its own connection went to the new login (a full line): what it held
+    // that cannot be carried is gone.
+    if (servers_.empty() && end_if_unrestorable("its connection went to a COM_CHANGE_USER that failed")) return;
     change_phase(Phase::Ready);
     handle_input();
     return;
@@ -645,15 +700,15 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
   release_all_servers();  // the old backend sessions end here
   servers_.push_back(std::move(fresh));
   current_ = servers_.back().get();
-  cfg_ = cfg_pending_;
-  login_ = change_user_login_;
-  login_text_ = change_user_.user;
-  tenant_ = change_user_tenant_;
-  hash1_ = change_user_hash1_;
-  password_ = change_user_password_;
-  sha256_ = change_user_sha256_;
-  db_ = change_user_.database;
-  if (change_user_.charset) charset_ = uint8_t(change_user_.charset);
+  cfg_ = cu_->cfg;
+  login_ = cu_->login;
+  login_text_ = cu_->request.user;
+  tenant_ = cu_->tenant;
+  hash1_ = cu_->hash1;
+  password_ = cu_->password;
+  sha256_ = cu_->sha256;
+  db_ = cu_->request.database;
+  if (cu_->request.charset) charset_ = uint8_t(cu_->request.charset);
   in_trans_ = false;
   autocommit_ = current_->login_status() & SERVER_STATUS_AUTOCOMMIT;
   note_routing();
@@ -664,7 +719,7 @@ void ClientSession::finish_change_user(bool ok, const std::string& err_payload) 
   if (!current_->tracks_state()) state_.set_reason(SessionState::kUnknownState, true);
   identity_changed();
   send_ok();
-  cfg_pending_.reset();
+  cu_.reset();
   change_phase(Phase::AwaitServer);
   continue_after_server();
 }

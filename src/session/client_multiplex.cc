@@ -37,16 +37,33 @@ SharedServers::Fit ClientSession::shared_fit(const ServerSession& ss, const std:
 
 ClientSession::Route ClientSession::take_shared(const BackendServer& server, const std::string& cluster,
                                                 bool login) {
+  return take_shared(host_.shared_servers().line(host_.server_entry(server), server), cluster, login);
+}
+
+// The usual case, cheap: no split, no hint, and the server the last
+// statement ran on still takes writes; Stay when that does not apply.
+ClientSession::Route ClientSession::take_again(uint8_t cmd, std::string_view payload) {
+  if (!last_line_ || splits_ || force_write_ || !(last_line_->routing() & shm::kRouteWritable) ||
+      (cmd == COM_QUERY && payload.size() >= 4 && payload.substr(1, 320).find("/*+") != std::string_view::npos))
+    return Route::Answered;
+  read_routed_ = false;
+  Route r = take_shared(*last_line_, login_.cluster, false);
+  if (r == Route::Wait) change_phase(Phase::AwaitServer);
+  return r;
+}
+
+ClientSession::Route ClientSession::take_shared(ServerLine& line, const std::string& cluster, bool login) {
   SharedServers& shared = host_.shared_servers();
-  shm::ServerEntry& entry = host_.server_entry(server);
-  ServerLine& line = shared.line(entry);
-  const Cluster* cl = cfg_->find_cluster(login_.cluster);
-  const int cap = cl ? cl->worker_share(host_.index(), host_.worker_count()) : 0;
+  const BackendServer& server = line.server();
+  const int cap = mux_cap_;
   line.set_cap(cap);
   const bool woken = woken_;
   woken_ = false;
   // Sessions already waiting go first: a newcomer queues behind them.
-  if (line.waiting() > 0 && !woken) return queue_for(line, server, cap, cl);
+  if (line.waiting() > 0 && !woken) {
+    current_ = nullptr;
+    return queue_for(line, server, cap);
+  }
   bool room = SharedServers::has_room(line, cap);
   // With room, only a connection that fits is taken (a new one costs less
   // than another login's, switched); without, one of another login that
@@ -59,6 +76,7 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
   if (taken) {
     stop_queue_wait();
     ServerSession* ss = taken.get();
+    last_line_ = &line;
     servers_.push_back(std::move(taken));
     current_ = ss;
     adopt_server(ss);
@@ -78,21 +96,21 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
   }
   if (room) {
     stop_queue_wait();
+    last_line_ = &line;
     current_ = open_server(server, cluster);
-    current_->share_statements();
+    if (multiplexed_) current_->share_statements();
     current_->set_holder(cs_id_);
     reused_server_ = false;
     current_->connect(backend_login());
     return Route::Wait;
   }
-  return queue_for(line, server, cap, cl);
+  current_ = nullptr;
+  return queue_for(line, server, cap);
 }
 
 // The line is full and nothing is idle (or others wait already): the
 // command waits, up to queue_timeout_ms from its first wait.
-ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendServer& server, int cap,
-                                              const Cluster* cl) {
-  current_ = nullptr;
+ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendServer& server, int cap) {
   const bool again = queue_timer_ && evtimer_pending(queue_timer_, nullptr);
   if (!waiting_on_) {
     host_.shared_servers().wait(line, this, again);
@@ -100,6 +118,7 @@ ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendSer
   }
   if (again) return Route::Wait;
   if (!queue_timer_) queue_timer_ = evtimer_new(host_.base(), on_queue_timeout, this);
+  const Cluster* cl = cfg_->find_cluster(login_.cluster);
   const int ms = cl ? cl->queue_timeout_ms : 10000;
   LOG_DEBUG("cs_id=%u: no free connection to %s (%d of this worker's %d open): waiting up to %d ms", cs_id_,
             server.address.str().c_str(), line.open(), cap, ms);
@@ -121,6 +140,10 @@ void ClientSession::on_connection_free() {
   Step step(*this);
   waiting_on_ = nullptr;
   woken_ = true;  // its turn: it does not queue behind the others again
+  if (phase_ == Phase::ChangeUserLogin && !pending_) {
+    start_change_user_login();
+    return;
+  }
   if (phase_ == Phase::BackendLogin) {
     begin_backend_login(phase_);
     return;
@@ -154,6 +177,10 @@ void ClientSession::on_queue_timeout(evutil_socket_t, short, void* arg) {
     self->send_error_and_close(er::ER_CON_COUNT_ERROR, message, "no backend connection for the login");
     return;
   }
+  if (self->phase_ == Phase::ChangeUserLogin && !self->pending_) {  // the old login goes on
+    self->finish_change_user(false, build_err(er::ER_CON_COUNT_ERROR, message));
+    return;
+  }
   if (self->phase_ != Phase::AwaitServer) return;
   self->seq_ = 1;
   if (self->held_command_.empty()) {  // a long command still in the input: it cannot be skipped
@@ -177,13 +204,19 @@ uint32_t ClientSession::pin_reasons() const {
   return pin;
 }
 
-// Called where the session becomes idle with nothing to run.
-void ClientSession::release_to_shared() {
-  if (!multiplexed_ || servers_.empty() || phase_ != Phase::Ready || pending_ || host_.draining()) return;
+// Called where the session becomes idle with nothing to run, and when it
+// quits (`quitting`: then a session under a cap that is not multiplexed
+// leaves its connection too).
+void ClientSession::release_to_shared(bool quitting) {
+  if (!(multiplexed_ || (quitting && mux_cap_ > 0)) || servers_.empty() || phase_ != Phase::Ready || pending_ ||
+      host_.draining())
+    return;
   const uint32_t pin = pin_reasons();
-  if (pin != rec_.pinned) identity_changed();
+  if (pin != published_.pinned) identity_changed();
   if (pin) return;
-  if (evbuffer_get_length(conn_->input()) != 0) return;  // the next command is here already: it keeps it
+  // The next command is here already: it keeps the connection, unless
+  // others wait for one (it then queues behind them, first come first served).
+  if (evbuffer_get_length(conn_->input()) != 0 && !(last_line_ && last_line_->waiting() > 0)) return;
   std::shared_ptr<const SessionState::Snapshot> snapshot = state_.snapshot();
   SharedServers& shared = host_.shared_servers();
   while (!servers_.empty()) {
@@ -206,7 +239,7 @@ void ClientSession::release_to_shared() {
     ss->set_held(defaults ? nullptr : snapshot);
     ss->set_holder(cs_id_);
     ServerLine& line = *ss->line();
-    shared.put(line, std::move(ss), cfg_->server_idle_s);
+    shared.put(line, std::move(ss), cfg_->server_idle_s, host_.loop_time_us());
   }
   current_ = nullptr;
   read_ss_id_ = 0;

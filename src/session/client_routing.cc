@@ -89,6 +89,11 @@ ClientSession::Route ClientSession::route_command(uint8_t cmd, std::string_view 
     read_routed_ = false;
     return Route::Go;
   }
+  // Multiplexed and idle: where the last statement ran, if nothing says otherwise.
+  if (multiplexed_ && !current_ && servers_.empty() && state_.restorable()) {
+    Route r = take_again(cmd, payload);
+    if (r != Route::Answered) return r;
+  }
   Want want = want_for(cmd, payload);
   read_routed_ = false;
   if (want == Want::Stay) {
@@ -172,13 +177,14 @@ ClientSession::Route ClientSession::use_server(const BackendServer& server, bool
   const Cluster* cluster = cfg_->find_cluster(login_.cluster);
   const std::string cluster_name = cluster ? cluster->name : login_.cluster;
   read_opening_ = for_read;
-  if (multiplexed_) {
+  const bool capped = multiplexed_ || mux_cap_ > 0;
+  if (capped) {
     Route r = take_shared(server, cluster_name, false);
     if (r == Route::Go) return r;
   }
   change_phase(Phase::AwaitServer);
   if (for_read) arm_replica_timer();
-  if (multiplexed_) return Route::Wait;
+  if (capped) return Route::Wait;
   if (take_pooled(server, cluster_name)) return Route::Wait;
   current_ = open_server(server, cluster_name);
   reused_server_ = false;

@@ -123,16 +123,21 @@ void ClientSession::publish() {
   if (state_.version() != published_state_) publish_variables();
   // Fields of the full record that change seldom (an open transaction shows
   // in in_trans, which changes with every transaction).
-  if ((state_.reasons() & ~uint32_t(SessionState::kTransaction)) != rec_.not_restorable ||
-      stmts_.size() != rec_.prepared_statements)
+  if ((state_.reasons() & ~uint32_t(SessionState::kTransaction)) != published_.not_restorable ||
+      stmts_.size() != published_.prepared_statements)
     identity_changed();
+  // The record is made on the stack: a session keeps only what it decides by.
+  shm::SessionRecord rec;
   if (identity_dirty_ || closed()) {
     identity_dirty_ = false;
-    fill_record(rec_);
-    ShmTable::write_changes(slot_, rec_);
+    fill_record(rec);
+    published_.not_restorable = rec.not_restorable;
+    published_.prepared_statements = rec.prepared_statements;
+    published_.pinned = rec.pinned;
+    published_.first_ss_id = rec.svr_session_count ? rec.servers[0].ss_id : 0;
+    ShmTable::write_changes(slot_, rec);
     return;
   }
-  fill_activity(rec_);
   using R = shm::SessionRecord;
   using S = shm::ServerSessionRecord;
   constexpr size_t kServer = offsetof(R, servers);
@@ -159,7 +164,12 @@ void ClientSession::publish() {
       server_state(0), server_counts(0), server_state(1), server_counts(1),
       server_state(2), server_counts(2), server_state(3), server_counts(3),
   };
-  ShmTable::write_changes(slot_, rec_, kActivityWords, 5 + 2 * size_t(rec_.svr_session_count));
+  // The activity words, as last written (they share words with fields that
+  // change seldom), with the activity filled in.
+  constexpr size_t kAll = sizeof(kActivityWords) / sizeof(kActivityWords[0]);
+  ShmTable::load_own(slot_, rec, kActivityWords, kAll);
+  fill_activity(rec);
+  ShmTable::write_changes(slot_, rec, kActivityWords, 5 + 2 * size_t(rec.svr_session_count));
 }
 
 // What SHOW PROXYSESSION VARIABLES prints, into the slot's variables area:
@@ -277,13 +287,15 @@ ServerSession* ClientSession::open_server(const BackendServer& server, const std
 // for this client.
 void ClientSession::adopt_server(ServerSession* ss) {
   ss->set_owner(*this);
-  shm::ServerEntry& entry = host_.server_entry(ss->server());
-  ss->attach_health(entry);
-  ss->attach_line(host_.shared_servers().line(entry));
+  if (!ss->line()) {  // new: counted on its server's health entry and line (a shared one is already)
+    shm::ServerEntry& entry = host_.server_entry(ss->server());
+    ss->attach_health(entry);
+    ss->attach_line(host_.shared_servers().line(entry, ss->server()));
+  }
   ss->set_client_view(caps_, &client_trackers_);
   // A multiplexed session that takes back the connection its record still
   // shows (only its count went to 0) rewrites just the activity words.
-  if (!(servers_.size() == 1 && servers_[0].get() == ss && rec_.servers[0].ss_id == ss->ss_id() && !pending_))
+  if (!(servers_.size() == 1 && servers_[0].get() == ss && published_.first_ss_id == ss->ss_id() && !pending_))
     identity_changed();
 }
 
@@ -476,12 +488,12 @@ void ClientSession::kill_when_idle(const KilledBy& by, uint32_t timeout_s) {
     close_after_flush(("killed when idle: " + by.text()).c_str());
     return;
   }
-  kill_when_idle_ = true;
-  kill_by_ = by;
+  kill_when_idle_ = std::make_unique<GracefulKill>();
+  kill_when_idle_->by = by;
   identity_changed();  // kill_pending shows
   publish_pending_ = true;
   if (!kill_timer_) kill_timer_ = evtimer_new(host_.base(), on_kill_timer, this);
-  kill_deadline_us_ = timeout_s ? host_.loop_time_us() + int64_t(timeout_s) * 1000000 : 0;
+  kill_when_idle_->deadline_us = timeout_s ? host_.loop_time_us() + int64_t(timeout_s) * 1000000 : 0;
   if (timeout_s == 0) return;
   timeval tv{time_t(timeout_s), 0};
   evtimer_add(kill_timer_, &tv);
@@ -490,9 +502,9 @@ void ClientSession::kill_when_idle(const KilledBy& by, uint32_t timeout_s) {
 bool ClientSession::end_if_kill_pending() {
   if (!kill_when_idle_ || in_trans_ || closed()) return false;
   LOG_INFO("cs_id=%u '%s' from %s:%u killed at its idle moment (%s)", cs_id_, login_text_.c_str(), peer_ip_.c_str(),
-           peer_port_, kill_by_.text().c_str());
-  log_kill(shm::KillReason::KillWhenIdle, kill_by_);
-  close_after_flush(("killed when idle: " + kill_by_.text()).c_str());
+           peer_port_, kill_when_idle_->by.text().c_str());
+  log_kill(shm::KillReason::KillWhenIdle, kill_when_idle_->by);
+  close_after_flush(("killed when idle: " + kill_when_idle_->by.text()).c_str());
   return true;
 }
 
@@ -501,8 +513,8 @@ void ClientSession::on_kill_timer(evutil_socket_t, short, void* arg) {
   Step step(*self);
   if (!self->kill_when_idle_ || self->closed()) return;
   if (self->phase_ == Phase::Ready && self->end_if_kill_pending()) return;
-  const int64_t left_us = self->kill_deadline_us_ ? self->kill_deadline_us_ - self->host_.loop_time_us() : -1;
-  if (self->kill_deadline_us_ == 0 || left_us > 0) {  // busy again: wait for idle, or for the deadline
+  const int64_t left_us = self->kill_when_idle_->deadline_us ? self->kill_when_idle_->deadline_us - self->host_.loop_time_us() : -1;
+  if (self->kill_when_idle_->deadline_us == 0 || left_us > 0) {  // busy again: wait for idle, or for the deadline
     if (left_us > 0) {
       timeval tv{time_t(left_us / 1000000), suseconds_t(left_us % 1000000)};
       evtimer_add(self->kill_timer_, &tv);
@@ -510,9 +522,9 @@ void ClientSession::on_kill_timer(evutil_socket_t, short, void* arg) {
     return;
   }
   LOG_INFO("cs_id=%u '%s' from %s:%u: not idle by the WHEN IDLE timeout: killed (%s)", self->cs_id_,
-           self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, self->kill_by_.text().c_str());
-  self->log_kill(shm::KillReason::KillWhenIdleTimeout, self->kill_by_);
-  self->close(("killed at the WHEN IDLE timeout: " + self->kill_by_.text()).c_str());
+           self->login_text_.c_str(), self->peer_ip_.c_str(), self->peer_port_, self->kill_when_idle_->by.text().c_str());
+  self->log_kill(shm::KillReason::KillWhenIdleTimeout, self->kill_when_idle_->by);
+  self->close(("killed at the WHEN IDLE timeout: " + self->kill_when_idle_->by.text()).c_str());
 }
 
 void ClientSession::drain() {

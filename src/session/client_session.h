@@ -256,6 +256,7 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   void handle_change_user(const std::string& payload);
   void handle_change_user_auth();
   void change_user_authenticated();
+  void start_change_user_login();
   void finish_change_user(bool ok, const std::string& err_payload);
 
   // ---- client_commands.cc ----
@@ -303,15 +304,20 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   static void on_replica_timer(evutil_socket_t, short, void* arg);
 
   // ---- client_multiplex.cc ----
-  // A connection to `server` for a multiplexed session: from the shared set
+  // A connection to `server` for a multiplexed session (or any session
+  // under max_server_connections): from the shared set
   // (`login`: for the login itself, so only one already in the login's
   // database), a new one while the line has room, else the command waits.
   Route take_shared(const BackendServer& server, const std::string& cluster, bool login);
-  Route queue_for(ServerLine& line, const BackendServer& server, int cap, const Cluster* cl);
+  Route take_shared(ServerLine& line, const std::string& cluster, bool login);
+  // The last statement's server again, when nothing says otherwise;
+  // Answered: something does (route as usual).
+  Route take_again(uint8_t cmd, std::string_view payload);
+  Route queue_for(ServerLine& line, const BackendServer& server, int cap);
   SharedServers::Fit shared_fit(const ServerSession& ss, const std::string& cluster, bool login) const;
   // Idle, restorable, outside a transaction: the server sessions go back
   // to the shared set.
-  void release_to_shared();
+  void release_to_shared(bool quitting = false);
   // Why an idle multiplexed session keeps its server sessions (0: it does not).
   uint32_t pin_reasons() const;
   void note_server_used(ServerSession* ss);
@@ -351,9 +357,11 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   event* read_timer_ = nullptr;  // see watch_reads()
   event* statement_timer_ = nullptr;  // timeouts.statement_ms
   event* kill_timer_ = nullptr;       // KILL ... WHEN IDLE: now (idle), or its TIMEOUT
-  bool kill_when_idle_ = false;
-  KilledBy kill_by_;                  // who asked for it
-  int64_t kill_deadline_us_ = 0;      // its TIMEOUT (0: none)
+  struct GracefulKill {
+    KilledBy by;              // who asked for it
+    int64_t deadline_us = 0;  // its TIMEOUT (0: none)
+  };
+  std::unique_ptr<GracefulKill> kill_when_idle_;  // while one is pending
   // The kill log's last entry while a statement ran, and the server session
   // it ran on (compared, never followed: it may be gone).
   const ServerSession* logged_kill_server_ = nullptr;
@@ -411,13 +419,18 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   std::unique_ptr<ServerSession> pending_;
   bool reused_server_ = false;   // current_ came from the worker's pool
   bool skip_pool_once_ = false;  // a pooled one just failed: connect afresh
-  proto::ChangeUser change_user_;
-  std::optional<Sha1Digest> change_user_hash1_;
-  std::shared_ptr<const std::string> change_user_password_;
-  std::optional<Sha256Digest> change_user_sha256_;
-  const Tenant* change_user_tenant_ = nullptr;
-  std::shared_ptr<const Config> cfg_pending_;  // holds change_user_tenant_ alive
-  LoginName change_user_login_;
+  // A COM_CHANGE_USER under way (handle_change_user .. finish_change_user):
+  // an idle session does not carry it.
+  struct ChangeUserAttempt {
+    proto::ChangeUser request;
+    std::optional<Sha1Digest> hash1;
+    std::shared_ptr<const std::string> password;
+    std::optional<Sha256Digest> sha256;
+    const Tenant* tenant = nullptr;
+    std::shared_ptr<const Config> cfg;  // holds tenant alive
+    LoginName login;
+  };
+  std::unique_ptr<ChangeUserAttempt> cu_;
 
   // The command in flight.
   uint8_t command_ = 0;
@@ -469,8 +482,10 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   bool multiplexed_ = false;
   ServerLine* waiting_on_ = nullptr;  // queued there for a connection
   bool woken_ = false;                // the shared set woke it: its turn now
+  int mux_cap_ = 0;                   // this worker's share of max_server_connections (0: none)
   event* queue_timer_ = nullptr;      // queue_timeout_ms, from the first wait
   uint64_t last_ss_id_ = 0;           // the connection the last command ran on
+  ServerLine* last_line_ = nullptr;   // and its server's line (the worker's: lives as long)
   uint64_t moves_ = 0;                // commands that ran on another connection than the last
 
   // This session's record in the shared segment, written only here.
@@ -480,7 +495,14 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   int step_depth_ = 0;
   bool identity_dirty_ = true;   // more than the per-command fields changed
   bool publish_pending_ = false;
-  shm::SessionRecord rec_{};
+  // What the last full record said, of what decides whether to write one.
+  struct Published {
+    uint32_t not_restorable = 0;
+    uint32_t prepared_statements = 0;
+    uint32_t pinned = 0;
+    uint64_t first_ss_id = 0;  // its first server session's
+  };
+  Published published_;
   uint64_t queries_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;

@@ -167,7 +167,7 @@ test_ctl_session_attributes() {
   diff ctl.tsv byconn.tsv >conn.diff || fail "session by connection id differs: $(cat conn.diff)"
   # LIKE on attribute names, as in SQL.
   out=$(actl session "$cs" --like 'server\_%' | table_tsv | cut -f1 | tr '\n' ' ')
-  assert_eq "server_ip server_port server_sessid " "$out" "--like 'server\\_%'"
+  assert_eq "server_session_moves server_ip server_port server_sessid " "$out" "--like 'server\\_%'"
   # JSON: typed values, the server session as an object.
   actl session "$cs" --json >a.json || fail "session --json failed"
   jq -e . a.json >/dev/null || fail "session --json is not JSON: $(cat a.json)"

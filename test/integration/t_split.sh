@@ -273,7 +273,7 @@ test_split_congestion_and_servers() {
     fail "replica alive: $(srq 'SHOW PROXYCONGESTION')"
   local out
   out=$(cli "$AUX_PORT" app "$MR_APP_PASSWORD" -B -e "SHOW PROXYCONGESTION main")
-  assert_eq "cluster	server	role	state	lag_s	last_check	consecutive_failures	server_sessions" \
+  assert_eq "cluster	server	role	state	lag_s	last_check	consecutive_failures	server_sessions	in_use	shared_idle	waiting" \
     "$(head -1 <<<"$out")" "columns"
   assert_contains "$out" "main	127.0.0.1:$MR_DB_PORT	primary	alive	NULL	" "the primary"
   assert_contains "$out" "main	127.0.0.1:$MR_REPLICA_PORT	replica	alive	0	" "the replica"
