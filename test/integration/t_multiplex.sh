@@ -7,7 +7,8 @@
 # among the workers); a statement that finds none free within
 # cluster.queue_timeout_ms gets ERROR 1040 (08004).
 #
-# Each test runs its own myrelayd (mux_daemon) and counts the backend
+# Each test runs its own myrelayd (mux_daemon; MR_MUX_LOG_LEVEL=debug for
+# its debug log, in $MR_TMP/daemon-NAME.log) and counts the backend
 # threads of user app in MariaDB's process list: no other daemon's sessions
 # of app run while a test does.
 
@@ -24,7 +25,8 @@ mux_daemon() {
   command -v jq >/dev/null || fail "jq is not installed"
   local name=$1
   shift
-  start_aux_daemon "$name" "$@"
+  # MR_MUX_LOG_LEVEL=debug: the daemons log each session's connections.
+  start_aux_daemon "$name" "$@" ${MR_MUX_LOG_LEVEL:+log_level=$MR_MUX_LOG_LEVEL}
   ST_PORT=$AUX_PORT
   CFG="$TT/$name.yaml"
 }
@@ -615,7 +617,7 @@ test_mux_cap_split_among_workers() {
   for i in $(seq 10); do
     st_open "s$i"
     id=$(st_cs_id "s$i")
-    [ -n "$id" ] || fail "s$i: no cs_id: $OUT $(tail -3 "s$i.out")"
+    [[ "$id" =~ ^[0-9]+$ ]] || fail "s$i has no cs_id: $id; its output: $(tail -3 "s$i.out" | tr '\n' ' ')"
     w=$(attr "$id" worker)
     on_worker[$w]+=" s$i"
   done
