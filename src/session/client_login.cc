@@ -666,7 +666,7 @@ void ClientSession::start_change_user_login() {
         pending_ = std::move(idle);
         adopt_server(pending_.get());
         pending_->set_holder(cs_id_);
-        pending_->reuse(login);  // heard as a login: on_server_ready
+        pending_->reuse(login, true);  // heard as a login: on_server_ready
         return;
       }
       if (!shared.close_oldest(line)) {

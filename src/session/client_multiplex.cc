@@ -41,7 +41,8 @@ ClientSession::Route ClientSession::take_shared(const BackendServer& server, con
 }
 
 // The usual case, cheap: no split, no hint, and the server the last
-// statement ran on still takes writes; Stay when that does not apply.
+// statement ran on still takes writes; Answered when that does not apply
+// (the command is routed as usual then).
 ClientSession::Route ClientSession::take_again(uint8_t cmd, std::string_view payload) {
   if (!last_line_ || splits_ || force_write_ || !(last_line_->routing() & shm::kRouteWritable) ||
       (cmd == COM_QUERY && payload.size() >= 4 && payload.substr(1, 320).find("/*+") != std::string_view::npos))
@@ -90,7 +91,7 @@ ClientSession::Route ClientSession::take_shared(ServerLine& line, const std::str
     LOG_DEBUG("cs_id=%u: ss_id=%llu of '%s' switched to this session's login", cs_id_,
               (unsigned long long)ss->ss_id(), ss->login().user.c_str());
     reused_server_ = true;
-    ss->reuse(backend_login());  // COM_CHANGE_USER: heard as a login
+    ss->reuse(backend_login(), true);  // COM_CHANGE_USER: heard as a login
     ss->set_holder(cs_id_);
     return Route::Wait;
   }
@@ -111,7 +112,7 @@ ClientSession::Route ClientSession::take_shared(ServerLine& line, const std::str
 // The line is full and nothing is idle (or others wait already): the
 // command waits, up to queue_timeout_ms from its first wait.
 ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendServer& server, int cap) {
-  const bool again = queue_timer_ && evtimer_pending(queue_timer_, nullptr);
+  const bool again = queue_armed_;
   if (!waiting_on_) {
     host_.shared_servers().wait(line, this, again);
     waiting_on_ = &line;
@@ -124,6 +125,7 @@ ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendSer
             server.address.str().c_str(), line.open(), cap, ms);
   timeval tv{ms / 1000, (ms % 1000) * 1000};
   evtimer_add(queue_timer_, &tv);
+  queue_armed_ = true;
   return Route::Wait;
 }
 
@@ -132,7 +134,10 @@ void ClientSession::stop_queue_wait() {
     host_.shared_servers().cancel(*waiting_on_, this);
     waiting_on_ = nullptr;
   }
-  if (queue_timer_) evtimer_del(queue_timer_);
+  if (queue_armed_) {
+    evtimer_del(queue_timer_);
+    queue_armed_ = false;
+  }
 }
 
 // The shared set woke this session (it left the queue): it routes again.
@@ -163,6 +168,7 @@ void ClientSession::on_connection_free() {
 void ClientSession::on_queue_timeout(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
+  self->queue_armed_ = false;
   if (!self->waiting_on_) return;
   self->stop_queue_wait();
   bump(self->counters_.queue_timeouts);

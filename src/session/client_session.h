@@ -482,6 +482,7 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   bool multiplexed_ = false;
   ServerLine* waiting_on_ = nullptr;  // queued there for a connection
   bool woken_ = false;                // the shared set woke it: its turn now
+  bool queue_armed_ = false;          // queue_timer_ runs
   int mux_cap_ = 0;                   // this worker's share of max_server_connections (0: none)
   event* queue_timer_ = nullptr;      // queue_timeout_ms, from the first wait
   uint64_t last_ss_id_ = 0;           // the connection the last command ran on

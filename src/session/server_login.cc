@@ -103,12 +103,16 @@ void ServerSession::park() {
   send_to_backend(std::string(1, char(COM_RESET_CONNECTION)));
 }
 
-void ServerSession::reuse(const BackendLogin& login) {
+void ServerSession::reuse(const BackendLogin& login, bool reset) {
   // The reset at park() left the same user's session clean: only the
   // database may need setting, which COM_INIT_DB does without the backend
   // authenticating and resetting the session again.
-  bool same_user = login.user == login_.user && login.charset == login_.charset && !login.database.empty();
-  if (!same_user) forget_state();  // COM_CHANGE_USER resets the session
+  bool same_user =
+      !reset && login.user == login_.user && login.charset == login_.charset && !login.database.empty();
+  if (!same_user) {  // COM_CHANGE_USER resets the session, its trackers too
+    forget_state();
+    tracking_on_ = false;
+  }
   login_ = login;
   schema_ = login.database;
   synced_version_ = 0;

@@ -112,7 +112,9 @@ class ServerSession {
   // on_server_ready.  reuse(): switches to another client's user, database
   // and character set, heard like a login.
   void park();
-  void reuse(const BackendLogin& login);
+  // `reset`: always COM_CHANGE_USER, which resets the session (a shared
+  // connection holding another session's state, switched to a new login).
+  void reuse(const BackendLogin& login, bool reset = false);
   void forget_state();
   // Whether a login with these client capabilities would have negotiated
   // what this session has (a pooled session can only serve such a client).
