@@ -361,15 +361,6 @@ void ShmTable::write_changes(Slot* slot, const SessionRecord& rec, const WordRan
   slot->occupied.store(rec.in_use, std::memory_order_relaxed);
 }
 
-void ShmTable::load_own(const Slot* slot, SessionRecord& rec, const WordRange* ranges, size_t n_ranges) {
-  auto* out = reinterpret_cast<unsigned char*>(&rec);
-  for (size_t r = 0; r < n_ranges; ++r)
-    for (size_t i = ranges[r].begin; i < ranges[r].end && i < kRecordWords; ++i) {
-      uint64_t w = slot->words[i].load(std::memory_order_relaxed);
-      memcpy(out + i * 8, &w, 8);
-    }
-}
-
 void ShmTable::write_changes(Slot* slot, const SessionRecord& rec) {
   static constexpr WordRange whole{0, kRecordWords};
   write_changes(slot, rec, &whole, 1);

@@ -101,9 +101,6 @@ class ShmTable {
   };
   static void write_changes(shm::Slot* slot, const shm::SessionRecord& rec, const WordRange* ranges,
                             size_t n_ranges);
-  // The slot's words in `ranges`, as its writer (the only one) last wrote
-  // them: a writer that updates a few fields starts from these.
-  static void load_own(const shm::Slot* slot, shm::SessionRecord& rec, const WordRange* ranges, size_t n_ranges);
   // The words that hold bytes [offset, offset + size) of a record.
   static constexpr WordRange words_of(size_t offset, size_t size) {
     return WordRange{offset / 8, (offset + size + 7) / 8};

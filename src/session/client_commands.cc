@@ -188,6 +188,18 @@ ClientSession::Route ClientSession::ensure_server(uint8_t cmd, std::string_view 
   return Route::Go;
 }
 
+// What waited for a server session (a held command, else a long one still
+// in the input) goes on now.
+void ClientSession::resume_held() {
+  change_phase(Phase::Ready);
+  if (!held_command_.empty()) {
+    std::string held = std::move(held_command_);
+    held_command_.clear();
+    send_to_server(std::move(held));
+  }
+  if (phase_ == Phase::Ready) handle_input();
+}
+
 void ClientSession::count_command(size_t bytes) {
   ++queries_;
   bytes_in_ += bytes;

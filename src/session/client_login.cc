@@ -528,11 +528,7 @@ void ClientSession::on_server_login_failed(ServerSession* ss, const std::string&
     LOG_INFO("cs_id=%u: read server %s refused a session: the read goes to the primary", cs_id_, addr.c_str());
     read_opening_ = false;
     force_write_ = true;
-    change_phase(Phase::Ready);
-    std::string held = std::move(held_command_);
-    held_command_.clear();
-    send_to_server(std::move(held));
-    if (phase_ == Phase::Ready) handle_input();
+    resume_held();
     return;
   }
   bool logging_in = phase_ == Phase::BackendLogin || phase_ == Phase::AwaitServer;

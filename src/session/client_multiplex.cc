@@ -154,13 +154,7 @@ void ClientSession::on_connection_free() {
     return;
   }
   if (phase_ != Phase::AwaitServer || current_) return;
-  change_phase(Phase::Ready);
-  if (!held_command_.empty()) {
-    std::string held = std::move(held_command_);
-    held_command_.clear();
-    send_to_server(std::move(held));
-  }
-  if (phase_ == Phase::Ready) handle_input();
+  resume_held();
 }
 
 // No connection became free within queue_timeout_ms: the login fails, or

@@ -224,13 +224,7 @@ void ClientSession::on_route_timer(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   Step step(*self);
   if (self->phase_ != Phase::AwaitServer || (self->current_ && !self->current_->ready())) return;
-  self->change_phase(Phase::Ready);
-  if (!self->held_command_.empty()) {
-    std::string held = std::move(self->held_command_);
-    self->held_command_.clear();
-    self->send_to_server(std::move(held));
-  }
-  if (self->phase_ == Phase::Ready) self->handle_input();
+  self->resume_held();
 }
 
 // ---- causal reads ----
@@ -269,13 +263,7 @@ void ClientSession::finish_causal_wait(ServerSession* ss) {
     bump(counters_.causal_read_fallbacks);
     force_write_ = true;
   }
-  change_phase(Phase::Ready);
-  if (!held_command_.empty()) {
-    std::string held = std::move(held_command_);
-    held_command_.clear();
-    send_to_server(std::move(held));
-  }
-  if (phase_ == Phase::Ready) handle_input();
+  resume_held();
 }
 
 // ---- losing a read server, idle read servers ----

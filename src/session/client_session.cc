@@ -164,10 +164,7 @@ void ClientSession::publish() {
       server_state(0), server_counts(0), server_state(1), server_counts(1),
       server_state(2), server_counts(2), server_state(3), server_counts(3),
   };
-  // The activity words, as last written (they share words with fields that
-  // change seldom), with the activity filled in.
-  constexpr size_t kAll = sizeof(kActivityWords) / sizeof(kActivityWords[0]);
-  ShmTable::load_own(slot_, rec, kActivityWords, kAll);
+  // Only the activity words are filled, compared and written.
   fill_activity(rec);
   ShmTable::write_changes(slot_, rec, kActivityWords, 5 + 2 * size_t(rec.svr_session_count));
 }
@@ -196,11 +193,33 @@ void ClientSession::publish_variables() {
   vars_dropped_ = dropped;
 }
 
-// The fields a command changes as it starts and ends.
+namespace {
+
+// A server session's role as it acts now (a failover may have turned it
+// around); as configured while its server is down.
+uint8_t role_of(const ServerSession& ss) {
+  uint32_t routing = ss.routing();
+  return (routing & shm::kRouteUp) ? ((routing & shm::kRouteWritable) ? 0 : 1)
+                                   : (ss.server().role == ServerRole::Primary ? 0 : 1);
+}
+
+}  // namespace
+
+// The fields a command changes as it starts and ends: every byte of the
+// activity words (publish()), those that share a word with them too, so
+// that the words can be written without the rest of the record.
 void ClientSession::fill_activity(shm::SessionRecord& r) const {
+  using R = shm::SessionRecord;
+  static_assert(offsetof(R, host_port) % 8 == 0 && offsetof(R, multiplexed) == offsetof(R, host_port) + 7,
+                "in_trans's word is host_port .. multiplexed");
   State st = state();
   r.state = uint32_t(st);
+  r.host_port = peer_port_;
+  r.has_db = !db_.empty();
   r.in_trans = in_trans_;
+  r.using_ssl = conn_ && conn_->tls() && !conn_->tls_handshaking();
+  r.privileged = tenant_ && tenant_->privileged;
+  r.multiplexed = multiplexed_;
   set_field(r.command, st == State::ActiveReader ? command_name(command_) : "Sleep");
   r.trans_count = trans_count_;
   r.queries = queries_;
@@ -215,7 +234,12 @@ void ClientSession::fill_activity(shm::SessionRecord& r) const {
   auto add = [&](const ServerSession* ss) {
     if (!ss || n >= shm::kMaxServerSessions) return;
     shm::ServerSessionRecord& sr = r.servers[n++];
+    using S = shm::ServerSessionRecord;
+    static_assert(offsetof(S, server_sessid) % 8 == 0 && offsetof(S, in_sync) == offsetof(S, server_sessid) + 7,
+                  "state's word is server_sessid .. in_sync");
+    sr.server_sessid = ss->server_sessid();
     sr.state = uint16_t(ss->state());
+    sr.role = role_of(*ss);
     sr.transact_count = ss->transact_count();
     sr.requests = ss->requests();
     sr.in_sync = ss->tracks_state() && ss->synced_version() == state_.version();
@@ -261,11 +285,6 @@ void ClientSession::fill_record(shm::SessionRecord& r) const {
     sr.server_sessid = ss->server_sessid();
     set_field(sr.server_ip, ss->server().address.host);
     sr.server_port = ss->server().address.port;
-    // As it acts now (a failover may have turned it around); as configured
-    // while its server is down.
-    uint32_t routing = ss->routing();
-    sr.role = (routing & shm::kRouteUp) ? ((routing & shm::kRouteWritable) ? 0 : 1)
-                                        : (ss->server().role == ServerRole::Primary ? 0 : 1);
     sr.created_us = ss->created_us();
   };
   for (const auto& ss : servers_) add(ss.get());

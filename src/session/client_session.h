@@ -265,6 +265,7 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   bool refuse_command(uint8_t cmd);
   Route ensure_server(uint8_t cmd, std::string_view payload);
   void forward_command(std::string&& payload);
+  void resume_held();
   void start_streamed_command(uint8_t command, const uint8_t* head, size_t head_len);
   void pump_upload();
   void count_command(size_t bytes);
