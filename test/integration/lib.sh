@@ -115,6 +115,8 @@ st_open() {
   "$MR_CLIENT" 127.0.0.1 "${ST_PORT:-$MR_PORT}" "${ST_USER:-app}" "${ST_PASSWORD:-$MR_APP_PASSWORD}" test script <"$name.in" >"$name.out" 2>&1 &
   exec {fd}>"$name.in"
   ST_FD[$name]=$fd
+  # The client creates NAME.out once it has opened the FIFO: not before.
+  wait_until 10 test -e "$name.out" || fail "session $name did not start"
 }
 st_close() { exec {ST_FD[$1]}>&-; }
 st_run() {

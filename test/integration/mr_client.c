@@ -1017,6 +1017,8 @@ static void script_print_text_result(MYSQL *m) {
         putchar('\n');
       }
       mysql_free_result(res);
+    } else if (mysql_field_count(m) > 0) {
+      break; /* the rows failed (e.g. KILL QUERY after the metadata): the error below */
     }
   } while (mysql_next_result(m) == 0);
   if (mysql_errno(m))
