@@ -65,31 +65,16 @@ bool SharedServers::backend_closed(const ServerSession& ss) {
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-std::unique_ptr<ServerSession> SharedServers::take(ServerLine& line, const Judge& judge, bool switch_ok,
-                                                   Fit& got) {
-  for (;;) {
-    auto chosen = line.idle_.end();
-    got = Fit::No;
-    for (auto it = line.idle_.begin(); it != line.idle_.end() && got != Fit::Own; ++it) {
-      Fit f = judge(*it->ss);
-      if (f == Fit::Usable && !switch_ok) f = Fit::No;
-      // The first (newest) that fits; of the usable, the last (oldest).
-      if (f > got || (f == Fit::Usable && got == Fit::Usable)) {
-        chosen = it;
-        got = f;
-      }
-    }
-    if (chosen == line.idle_.end()) return nullptr;
-    std::unique_ptr<ServerSession> ss = std::move(chosen->ss);
-    line.spare_.splice(line.spare_.begin(), line.idle_, chosen);
-    set_idle_gauges(line, -1);
-    if (backend_closed(*ss)) {
-      LOG_DEBUG("ss_id=%llu leaves the shared set: the backend closed it", (unsigned long long)ss->ss_id());
-      continue;  // destroyed here: its place on the line is free
-    }
-    bump(counters_.shared_takes);
-    return ss;
+std::unique_ptr<ServerSession> SharedServers::hand_out(ServerLine& line, std::list<ServerLine::Idle>::iterator it) {
+  std::unique_ptr<ServerSession> ss = std::move(it->ss);
+  line.spare_.splice(line.spare_.begin(), line.idle_, it);
+  set_idle_gauges(line, -1);
+  if (backend_closed(*ss)) {
+    LOG_DEBUG("ss_id=%llu leaves the shared set: the backend closed it", (unsigned long long)ss->ss_id());
+    return nullptr;  // destroyed here: its place on the line is free
   }
+  bump(counters_.shared_takes);
+  return ss;
 }
 
 bool SharedServers::close_oldest(ServerLine& line) {

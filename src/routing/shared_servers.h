@@ -18,7 +18,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -98,12 +97,29 @@ class SharedServers : public ServerSessionOwner {
   // Usable (another login that negotiated the same capabilities: switched
   // with COM_CHANGE_USER), No.
   enum class Fit { No, Usable, Fits, Own };
-  using Judge = std::function<Fit(const ServerSession&)>;
-  // The best idle connection of the line: the taker's own, else the newest
-  // that fits, else (with `switch_ok`) the usable one unused longest; null
-  // when none is.  `got` says which.  A connection the backend has closed
-  // meanwhile is dropped, never handed out.
-  std::unique_ptr<ServerSession> take(ServerLine& line, const Judge& judge, bool switch_ok, Fit& got);
+  // The best idle connection of the line as `judge` (ServerSession -> Fit)
+  // sees them: the taker's own, else the newest that fits, else (with
+  // `switch_ok`) the usable one unused longest; null when none is.  `got`
+  // says which.  A connection the backend has closed meanwhile is dropped,
+  // never handed out.
+  template <class Judge>
+  std::unique_ptr<ServerSession> take(ServerLine& line, const Judge& judge, bool switch_ok, Fit& got) {
+    for (;;) {
+      auto chosen = line.idle_.end();
+      got = Fit::No;
+      for (auto it = line.idle_.begin(); it != line.idle_.end() && got != Fit::Own; ++it) {
+        Fit f = judge(*it->ss);
+        if (f == Fit::Usable && !switch_ok) f = Fit::No;
+        // The first (newest) that fits; of the usable, the last (oldest).
+        if (f > got || (f == Fit::Usable && got == Fit::Usable)) {
+          chosen = it;
+          got = f;
+        }
+      }
+      if (chosen == line.idle_.end()) return nullptr;
+      if (std::unique_ptr<ServerSession> ss = hand_out(line, chosen)) return ss;
+    }
+  }
   // Closes the idle connection unused longest, to make room on a full line
   // whose idle connections the taker cannot use; false when none is idle.
   bool close_oldest(ServerLine& line);
@@ -131,6 +147,8 @@ class SharedServers : public ServerSessionOwner {
   static void on_sweep(evutil_socket_t, short, void* arg);
   void drop(ServerSession* ss, const char* why);
   void set_idle_gauges(ServerLine& line, int delta);
+  // Takes an idle connection off the line; null when the backend closed it.
+  std::unique_ptr<ServerSession> hand_out(ServerLine& line, std::list<ServerLine::Idle>::iterator it);
   static bool backend_closed(const ServerSession& ss);
 
   event_base* base_;

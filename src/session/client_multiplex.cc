@@ -164,13 +164,14 @@ void ClientSession::on_queue_timeout(evutil_socket_t, short, void* arg) {
   Step step(*self);
   self->queue_armed_ = false;
   if (!self->waiting_on_) return;
+  const std::string server = self->waiting_on_->server().address.str();
   self->stop_queue_wait();
   bump(self->counters_.queue_timeouts);
   const Cluster* cl = self->cfg_->find_cluster(self->login_.cluster);
   const int ms = cl ? cl->queue_timeout_ms : 0;
-  const std::string message = "Too many connections: no connection to a server of cluster '" +
-                              self->login_.cluster + "' became free within queue_timeout_ms (" + std::to_string(ms) +
-                              " ms; max_server_connections " +
+  const std::string message = "Too many connections: no connection to server " + server +
+                              " of cluster '" + self->login_.cluster + "' became free within queue_timeout_ms (" +
+                              std::to_string(ms) + " ms; max_server_connections " +
                               std::to_string(cl ? cl->max_server_connections : 0) + ")";
   LOG_WARN("cs_id=%u '%s': %s", self->cs_id_, self->login_text_.c_str(), message.c_str());
   if (self->phase_ == Phase::BackendLogin) {

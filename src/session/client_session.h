@@ -332,6 +332,7 @@ class ClientSession : public ServerSessionOwner, public ConnectionWaiter {
   StatementRoute route_streamed_statement(evbuffer* in);
   PreparedStatements::OnServer* statement_here(PreparedStatements::Statement& st);
   void share_statement(ServerSession* ss, const PreparedStatements::Statement& st);
+  std::string shared_key(const ServerSession& ss, const PreparedStatements::Statement& st) const;
   void note_statement_use(PreparedStatements::Statement& st, uint8_t cmd);
   void close_statement(uint32_t id);
   void start_reprepare(const PreparedStatements::Statement& st);

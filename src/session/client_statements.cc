@@ -194,7 +194,7 @@ PreparedStatements::OnServer* ClientSession::statement_here(PreparedStatements::
     on = nullptr;
   }
   if (!on) {
-    BackendStatements::Entry* e = shared->find(st.sql);
+    BackendStatements::Entry* e = shared->find(shared_key(*current_, st));
     if (!e || e->columns != st.columns || e->params != st.params || e->metadata != st.metadata) return nullptr;
     // Connections come and go: the oldest entries go (a live one is found
     // again here, by its text).
@@ -210,12 +210,28 @@ PreparedStatements::OnServer* ClientSession::statement_here(PreparedStatements::
   return on;
 }
 
-// A statement now prepared on a shared connection: there for every session.
+// Under what a statement is kept on a shared connection: its text, for
+// every session.  With MARIADB_CLIENT_CACHE_METADATA the backend sends an
+// execute's column definitions only when they differ from what it sent
+// for that statement before, to whichever session: a session running
+// another's backend statement could miss the definitions its client needs.
+// Such a connection keeps each session's statements to that session.
+std::string ClientSession::shared_key(const ServerSession& ss, const PreparedStatements::Statement& st) const {
+  if (!(ss.ext_caps() & MARIADB_CLIENT_CACHE_METADATA)) return st.sql;
+  std::string key = st.sql;
+  key.push_back('\0');
+  key += std::to_string(cs_id_);
+  return key;
+}
+
+// A statement now prepared on a shared connection: there for every session
+// (see shared_key()).
 void ClientSession::share_statement(ServerSession* ss, const PreparedStatements::Statement& st) {
   BackendStatements* shared = ss->shared_statements();
   if (!shared || !st.sql_kept) return;
   for (const PreparedStatements::OnServer& o : st.on)
-    if (o.ss_id == ss->ss_id()) shared->add(st.sql, {o.backend_id, st.columns, st.params, st.metadata, cs_id_});
+    if (o.ss_id == ss->ss_id())
+      shared->add(shared_key(*ss, st), {o.backend_id, st.columns, st.params, st.metadata, cs_id_});
 }
 
 void ClientSession::note_statement_use(PreparedStatements::Statement& st, uint8_t cmd) {
