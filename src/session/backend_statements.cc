@@ -3,45 +3,43 @@
 
 namespace myrelay {
 
-BackendStatements::Entry* BackendStatements::find(const std::string& sql) {
-  auto it = by_sql_.find(sql);
-  return it == by_sql_.end() ? nullptr : &it->second;
+BackendStatements::Entry* BackendStatements::find(const std::string& key) {
+  auto it = by_key_.find(key);
+  return it == by_key_.end() ? nullptr : by_id(it->second);
 }
 
 BackendStatements::Entry* BackendStatements::by_id(uint32_t backend_id) {
-  auto t = texts_.find(backend_id);
-  if (t == texts_.end()) return nullptr;
-  auto it = by_sql_.find(t->second);
-  return it != by_sql_.end() && it->second.backend_id == backend_id ? &it->second : nullptr;
+  auto it = by_id_.find(backend_id);
+  return it == by_id_.end() ? nullptr : &it->second.entry;
 }
 
-void BackendStatements::add(const std::string& sql, const Entry& e) {
-  auto it = by_sql_.find(sql);
-  if (it != by_sql_.end()) {
-    if (it->second.backend_id == e.backend_id) return;
-    closable_.push_back(it->second.backend_id);
-    texts_.erase(it->second.backend_id);
-    it->second = e;
+void BackendStatements::add(const std::string& key, const Entry& e) {
+  auto it = by_key_.find(key);
+  if (it != by_key_.end()) {
+    if (it->second == e.backend_id) return;
+    closable_.push_back(it->second);
+    by_id_.erase(it->second);
+    it->second = e.backend_id;
   } else {
-    by_sql_.emplace(sql, e);
+    by_key_.emplace(key, e.backend_id);
   }
-  texts_[e.backend_id] = sql;
+  by_id_[e.backend_id] = Kept{e, key};
   order_.push_back(e.backend_id);
-  while (by_sql_.size() > kMax && !order_.empty()) {
+  while (by_key_.size() > kMax && !order_.empty()) {
     uint32_t oldest = order_.front();
     order_.pop_front();
-    if (!texts_.count(oldest)) continue;  // replaced already
+    if (!by_id_.count(oldest)) continue;  // replaced already
     closable_.push_back(oldest);
     forget(oldest);
   }
 }
 
 void BackendStatements::forget(uint32_t backend_id) {
-  auto t = texts_.find(backend_id);
-  if (t == texts_.end()) return;
-  auto it = by_sql_.find(t->second);
-  if (it != by_sql_.end() && it->second.backend_id == backend_id) by_sql_.erase(it);
-  texts_.erase(t);
+  auto it = by_id_.find(backend_id);
+  if (it == by_id_.end()) return;
+  auto k = by_key_.find(it->second.key);
+  if (k != by_key_.end() && k->second == backend_id) by_key_.erase(k);
+  by_id_.erase(it);
 }
 
 std::vector<uint32_t> BackendStatements::take_closable() {
@@ -50,7 +48,7 @@ std::vector<uint32_t> BackendStatements::take_closable() {
   if (order_.size() > 2 * kMax) {  // ids replaced or closed pile up: keep only live ones
     std::deque<uint32_t> live;
     for (uint32_t id : order_)
-      if (texts_.count(id)) live.push_back(id);
+      if (by_id_.count(id)) live.push_back(id);
     order_.swap(live);
   }
   return out;

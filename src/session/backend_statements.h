@@ -30,22 +30,27 @@ class BackendStatements {
     uint32_t last_binder = 0;  // the cs_id whose parameter types the backend holds
   };
 
-  // The backend statement for a text, or null.
-  Entry* find(const std::string& sql);
+  // The backend statement kept under a key (its text), or null.
+  Entry* find(const std::string& key);
   // Whether a backend statement is still prepared here.
-  bool alive(uint32_t backend_id) const { return texts_.count(backend_id) != 0; }
+  bool alive(uint32_t backend_id) const { return by_id_.count(backend_id) != 0; }
+  // It, while it is (null: closed, or replaced by another of its key).
   Entry* by_id(uint32_t backend_id);
-  // A statement prepared here; an older one of the same text is to be closed.
-  void add(const std::string& sql, const Entry& e);
+  // A statement prepared here; an older one of the same key is to be closed.
+  void add(const std::string& key, const Entry& e);
   // Backend statements to close now (replaced, or over kMax), forgotten.
   std::vector<uint32_t> take_closable();
-  size_t size() const { return by_sql_.size(); }
+  size_t size() const { return by_key_.size(); }
 
  private:
+  struct Kept {
+    Entry entry;
+    std::string key;
+  };
   void forget(uint32_t backend_id);
 
-  std::unordered_map<std::string, Entry> by_sql_;
-  std::unordered_map<uint32_t, std::string> texts_;  // backend id -> text, for every live one
+  std::unordered_map<std::string, uint32_t> by_key_;  // key -> the live backend id
+  std::unordered_map<uint32_t, Kept> by_id_;          // every live one
   std::deque<uint32_t> order_;                       // oldest first
   std::vector<uint32_t> closable_;
 };

@@ -118,6 +118,10 @@ ClientSession::Route ClientSession::queue_for(ServerLine& line, const BackendSer
     waiting_on_ = &line;
   }
   if (again) return Route::Wait;
+  // A login that waits here has been authenticated: it no longer counts
+  // against proxy.max_pending_logins (queue_timeout_ms bounds its wait), or
+  // a burst of logins under a small cap would be refused as a login storm.
+  if (phase_ == Phase::BackendLogin) end_pending_login();
   if (!queue_timer_) queue_timer_ = evtimer_new(host_.base(), on_queue_timeout, this);
   const Cluster* cl = cfg_->find_cluster(login_.cluster);
   const int ms = cl ? cl->queue_timeout_ms : 10000;

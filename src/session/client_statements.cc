@@ -189,12 +189,13 @@ PreparedStatements::OnServer* ClientSession::statement_here(PreparedStatements::
   PreparedStatements::OnServer* on = st.on_server(ss_id);
   BackendStatements* shared = current_->shared_statements();
   if (!shared || !st.sql_kept) return on;
-  if (on && !shared->alive(on->backend_id)) {  // closed there meanwhile (replaced, or too many)
+  BackendStatements::Entry* e = on ? shared->by_id(on->backend_id) : nullptr;
+  if (on && !e) {  // closed there meanwhile (replaced, or too many)
     st.forget_server(ss_id);
     on = nullptr;
   }
   if (!on) {
-    BackendStatements::Entry* e = shared->find(shared_key(*current_, st));
+    e = shared->find(shared_key(*current_, st));
     if (!e || e->columns != st.columns || e->params != st.params || e->metadata != st.metadata) return nullptr;
     // Connections come and go: the oldest entries go (a live one is found
     // again here, by its text).
@@ -202,8 +203,7 @@ PreparedStatements::OnServer* ClientSession::statement_here(PreparedStatements::
     st.on.push_back({ss_id, e->backend_id, false});
     on = &st.on.back();
   }
-  BackendStatements::Entry* e = shared->by_id(on->backend_id);
-  if (e && e->last_binder != cs_id_) {
+  if (e->last_binder != cs_id_) {
     on->types_bound = false;
     e->last_binder = cs_id_;
   }
