@@ -72,8 +72,19 @@ def sample(sock, users, out, interval_ms, max_s):
     sql = 'SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER IN (%s)' % names
     mx = samples = last = 0
     t0 = time.time()
+    failures = 0
     while not os.path.exists(out + '.stop') and time.time() - t0 < max_s:
-        last = one(cur, sql)[0][0]
+        try:
+            last = one(cur, sql)[0][0]
+        except pymysql.MySQLError as e:
+            # The server's own trouble reading its process list (a temporary
+            # table's file gone from a shared /tmp under load): sample again.
+            failures += 1
+            if failures > 50:
+                raise
+            sys.stderr.write('sample failed, again: %r\n' % (e,))
+            time.sleep(interval_ms / 1000.0)
+            continue
         mx = max(mx, last)
         samples += 1
         if samples % 20 == 0:
