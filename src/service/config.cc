@@ -74,6 +74,14 @@ const UserEntry* Config::find_user(const Tenant& t, const std::string& name) con
   return nullptr;
 }
 
+bool Config::multiplexes_anywhere() const {
+  for (const Cluster& c : clusters)
+    if (c.multiplexing) return true;
+  for (const Tenant& t : tenants)
+    if (t.multiplexing.value_or(false)) return true;
+  return false;
+}
+
 int Cluster::worker_share(int worker, int workers) const {
   if (max_server_connections <= 0 || workers <= 0) return 0;
   int share = max_server_connections / workers + (worker < max_server_connections % workers ? 1 : 0);

@@ -275,6 +275,8 @@ struct Config {
   // Whether a login of this user must come over TLS: the user's choice,
   // else the tenant's.
   static bool requires_tls(const Tenant& t, const UserEntry& u) { return u.require_tls.value_or(t.require_tls); }
+  // Whether any cluster or tenant multiplexes.
+  bool multiplexes_anywhere() const;
   // workers resolved: 0 becomes the number of online cores.
   int effective_workers() const;
 };

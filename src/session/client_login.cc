@@ -32,6 +32,10 @@ void ClientSession::send_handshake() {
   // MariaDB's extended capabilities, when the backends have them (a client
   // reads them only without CLIENT_MYSQL).
   hs.ext_capabilities = facts.known ? facts.ext_capabilities & kProxyExtCapabilities : 0;
+  // With metadata caching a backend skips column definitions it sent for a
+  // statement before, to whichever session: multiplexed sessions could not
+  // share their backend statements (see ClientSession::shared_key()).
+  if (cfg_->multiplexes_anywhere()) hs.ext_capabilities &= ~MARIADB_CLIENT_CACHE_METADATA;
   if (hs.ext_capabilities) hs.capabilities &= ~CLIENT_MYSQL;
   ext_caps_ = hs.ext_capabilities;
   hs.charset = facts.known && facts.charset ? facts.charset : 45;  // utf8mb4_general_ci
