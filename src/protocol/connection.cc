@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "protocol/tls_context.h"
 
@@ -23,6 +24,19 @@ static constexpr size_t kMinRead = 16 * 1024;
 static constexpr size_t kMaxRead = 256 * 1024;
 // Chains handed to one sendmsg(): enough for a burst of small packets.
 static constexpr int kMaxWriteVecs = 16;
+
+// The first bytes of `b` (at most `limit`; -1: all) as up to kMaxWriteVecs
+// iovecs, without copying: how many.
+static int peek_iovecs(evbuffer* b, ev_ssize_t limit, iovec (&iov)[kMaxWriteVecs]) {
+  evbuffer_iovec v[kMaxWriteVecs];
+  int n = std::min(evbuffer_peek(b, limit, nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
+  size_t left = limit < 0 ? SIZE_MAX : size_t(limit);
+  for (int i = 0; i < n; ++i) {
+    iov[i] = {v[i].iov_base, std::min(v[i].iov_len, left)};
+    left -= iov[i].iov_len;
+  }
+  return n;
+}
 
 // Marks the running callback's connection as gone when the owner deletes it
 // from inside that callback.  The connection holds &dead only while the guard
@@ -256,11 +270,9 @@ ssize_t Connection::raw_send_vec(const iovec* iov, int n) {
 // (evbuffer_write always takes the writev() path).
 bool Connection::write_some() {
   if (ssl_) return tls_write_some();
-  evbuffer_iovec v[kMaxWriteVecs];
-  int n = std::min(evbuffer_peek(out_, -1, nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
-  if (n <= 0) return true;
   iovec iov[kMaxWriteVecs];
-  for (int i = 0; i < n; ++i) iov[i] = {v[i].iov_base, v[i].iov_len};
+  int n = peek_iovecs(out_, -1, iov);
+  if (n <= 0) return true;
   ssize_t r = send_vec(iov, n);
   if (r < 0) return false;
   evbuffer_drain(out_, size_t(r));
@@ -305,14 +317,10 @@ void Connection::send_from(evbuffer* src, size_t n) {
     flush();
     return;
   }
-  evbuffer_iovec v[kMaxWriteVecs];
-  int k = std::min(evbuffer_peek(src, ev_ssize_t(n), nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
   iovec iov[kMaxWriteVecs];
+  int k = peek_iovecs(src, ev_ssize_t(n), iov);
   size_t want = 0;
-  for (int i = 0; i < k; ++i) {
-    iov[i] = {v[i].iov_base, std::min(v[i].iov_len, n - want)};
-    want += iov[i].iov_len;
-  }
+  for (int i = 0; i < k; ++i) want += iov[i].iov_len;
   ssize_t r = send_vec(iov, k);
   if (r < 0) {  // the connection is failing: the bytes have nowhere to go
     evbuffer_drain(src, n);
@@ -734,10 +742,8 @@ void Connection::tls_deliver() {
 bool Connection::tls_send_records() {
   bool progress = false;
   while (evbuffer_get_length(tls_out_) > 0) {
-    evbuffer_iovec v[kMaxWriteVecs];
-    int n = std::min(evbuffer_peek(tls_out_, -1, nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
     iovec iov[kMaxWriteVecs];
-    for (int i = 0; i < n; ++i) iov[i] = {v[i].iov_base, v[i].iov_len};
+    int n = peek_iovecs(tls_out_, -1, iov);
     ssize_t r = raw_send_vec(iov, n);
     if (r < 0) return false;
     if (r == 0) break;
@@ -784,10 +790,8 @@ bool Connection::tls_write_some() {
     return true;
   }
   while (!tls_handshaking_ && evbuffer_get_length(tls_out_) == 0 && evbuffer_get_length(out_) > 0) {
-    evbuffer_iovec v[kMaxWriteVecs];
-    int n = std::min(evbuffer_peek(out_, -1, nullptr, v, kMaxWriteVecs), kMaxWriteVecs);
     iovec iov[kMaxWriteVecs];
-    for (int i = 0; i < n; ++i) iov[i] = {v[i].iov_base, v[i].iov_len};
+    int n = peek_iovecs(out_, -1, iov);
     ssize_t r = tls_send_vec(iov, n);
     if (r < 0) return false;
     if (r == 0) break;

@@ -236,11 +236,7 @@ void ClientSession::release_to_shared(bool quitting) {
                        ss->line() && (!ss->tracks_state() || defaults || ss->synced_version() == state_.version());
     if (!clean) continue;  // closes
     if (BackendStatements* bs = ss->shared_statements())
-      for (uint32_t id : bs->take_closable()) {
-        std::string close(5, char(COM_STMT_CLOSE));
-        for (int i = 0; i < 4; ++i) close[1 + i] = char(uint8_t(id >> (8 * i)));
-        ss->send_quiet(close);
-      }
+      for (uint32_t id : bs->take_closable()) ss->send_quiet(PreparedStatements::close_command(id));
     ss->set_held(defaults ? nullptr : snapshot);
     ss->set_holder(cs_id_);
     ServerLine& line = *ss->line();

@@ -28,11 +28,6 @@ const char* server_function(uint8_t command) {
 // backend id on.
 constexpr size_t kSharedStatementPlaces = 8;
 
-std::string close_command(uint32_t backend_id) {
-  std::string p(5, char(COM_STMT_CLOSE));
-  for (int i = 0; i < 4; ++i) p[1 + i] = char(uint8_t(backend_id >> (8 * i)));
-  return p;
-}
 
 }  // namespace
 
@@ -247,7 +242,7 @@ void ClientSession::close_statement(uint32_t id) {
   running_stmt_ = nullptr;
   for (const PreparedStatements::OnServer& o : stmts_.remove(id))
     if (ServerSession* ss = find_server(o.ss_id); ss && !ss->shared_statements())
-      ss->send_quiet(close_command(o.backend_id));
+      ss->send_quiet(PreparedStatements::close_command(o.backend_id));
   update_statement_reasons();
 }
 

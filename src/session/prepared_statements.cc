@@ -37,6 +37,12 @@ uint64_t PreparedStatements::fold(uint64_t digest, std::string_view definition) 
   return digest;
 }
 
+std::string PreparedStatements::close_command(uint32_t backend_id) {
+  std::string p(5, char(proto::COM_STMT_CLOSE));
+  for (int i = 0; i < 4; ++i) p[1 + i] = char(uint8_t(backend_id >> (8 * i)));
+  return p;
+}
+
 PreparedStatements::OnServer* PreparedStatements::Statement::on_server(uint64_t ss_id) {
   for (OnServer& o : on)
     if (o.ss_id == ss_id) return &o;

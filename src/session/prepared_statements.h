@@ -72,6 +72,8 @@ class PreparedStatements {
   // ---- the commands that name a statement ----
   // COM_STMT_EXECUTE, _SEND_LONG_DATA, _RESET, _FETCH, _CLOSE, _BULK_EXECUTE.
   static bool names_statement(uint8_t command);
+  // COM_STMT_CLOSE of a backend statement (it gets no response).
+  static std::string close_command(uint32_t backend_id);
   // The statement id at bytes 1..4 of a command.
   static bool id_of(const uint8_t* payload, size_t len, uint32_t& id);
   // How many bytes of the command's start rewrite() needs to see (it may

@@ -25,6 +25,16 @@ sha2_daemon() {
 }
 
 # rsa_key: $TT/rsa/key.pem, a 2048-bit RSA key for proxy.rsa_private_key.
+# rsa_sha2_daemon NAME: a sha2_daemon with proxy.rsa_private_key, whose app
+# is a caching_sha2_password user stored as *HEX (full authentication).
+rsa_sha2_daemon() {
+  need_proxy
+  "$PY" -c "import cryptography" 2>/dev/null || skip "PyMySQL's RSA needs python3-cryptography"
+  rsa_key
+  sha2_daemon "$1" proxy.rsa_private_key="$TT/rsa/key.pem" \
+    app_user="{ name: app, password: \"$(native_of "$MR_APP_PASSWORD")\", auth_plugin: caching_sha2_password }"
+}
+
 rsa_key() {
   mkdir -p "$TT/rsa"
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TT/rsa/key.pem" 2>/dev/null ||
@@ -189,11 +199,7 @@ test_sha2_full_auth_over_tls() {
 # proxy.rsa_private_key: full authentication on plain TCP, the password
 # RSA-encrypted with the key the client asks for.
 test_sha2_full_auth_rsa() {
-  need_proxy
-  "$PY" -c "import cryptography" 2>/dev/null || skip "PyMySQL's RSA needs python3-cryptography"
-  rsa_key
-  sha2_daemon sha2rsa proxy.rsa_private_key="$TT/rsa/key.pem" \
-    app_user="{ name: app, password: \"$(native_of "$MR_APP_PASSWORD")\", auth_plugin: caching_sha2_password }"
+  rsa_sha2_daemon sha2rsa
   local out
   out=$(pylogin "$AUX_PORT" app "$MR_APP_PASSWORD")
   assert_eq "user=app@%" "$out" "PyMySQL, full authentication with RSA"
@@ -360,11 +366,7 @@ reloaded_since() { [ "$(grep -c 'configuration reloaded' "$AUX_LOG")" -gt "$1" ]
 # SIGHUP reads proxy.rsa_private_key again: a file that is no key rejects
 # the reload (the running key stays in use), a new key is taken.
 test_sha2_rsa_key_reload() {
-  need_proxy
-  "$PY" -c "import cryptography" 2>/dev/null || skip "PyMySQL's RSA needs python3-cryptography"
-  rsa_key
-  sha2_daemon sha2hup proxy.rsa_private_key="$TT/rsa/key.pem" \
-    app_user="{ name: app, password: \"$(native_of "$MR_APP_PASSWORD")\", auth_plugin: caching_sha2_password }"
+  rsa_sha2_daemon sha2hup
   local out
   out=$(pylogin "$AUX_PORT" app "$MR_APP_PASSWORD")
   assert_eq "user=app@%" "$out" "RSA before the reload"
